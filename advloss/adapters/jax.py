@@ -1,0 +1,58 @@
+"""JAX adapter.  Works on concrete arrays and on tracers (``jax.jit``, ``jax.grad``, ``vmap``).
+
+Float64 needs ``jax.config.update("jax_enable_x64", True)``; without it JAX silently computes in
+float32.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+class JaxBackend:
+    name = "jax"
+
+    def is_tensor_type(self, cls: type) -> bool:
+        # Tracer types are not subclasses of jax.Array (only instances pass its isinstance hook).
+        return issubclass(cls, (jax.Array, jax.core.Tracer))
+
+    def asarray(self, value: Any, dtype: str) -> Any:
+        return jnp.asarray(value, dtype=dtype)
+
+    def dtype(self, x: Any) -> str:
+        return x.dtype.name
+
+    def cast(self, x: Any, dtype: str) -> Any:
+        return x.astype(dtype)
+
+    def shape(self, x: Any) -> tuple[int | None, ...]:
+        return tuple(x.shape)
+
+    def softplus(self, x: Any) -> Any:
+        return jax.nn.softplus(x)
+
+    def relu(self, x: Any) -> Any:
+        return jax.nn.relu(x)
+
+    def mean(self, x: Any) -> Any:
+        return jnp.mean(x)
+
+    def sum(self, x: Any) -> Any:
+        return jnp.sum(x)
+
+    def stop_gradient(self, x: Any) -> Any:
+        return jax.lax.stop_gradient(x)
+
+    def to_numpy(self, x: Any) -> Any:
+        a = np.asarray(x)
+        return a.astype(np.float32) if a.dtype.name == "bfloat16" else a.copy()
+
+    def from_numpy(self, a: Any, dtype: str | None = None) -> Any:
+        return jnp.asarray(np.asarray(a), dtype=dtype)
+
+
+BACKEND = JaxBackend()

@@ -1,0 +1,220 @@
+"""The primitive set the spec is written in, and per-call framework detection.
+
+The losses never name a framework.  They call the few primitives of :class:`Backend`, and
+ordinary arithmetic operators, on whatever tensors they receive.  Which backend serves a call is
+decided per call from the *types* of its tensor arguments:
+
+* only frameworks already imported by the user (present in :data:`sys.modules`) are considered,
+  so ``import advloss`` imports no framework and never triggers one's import;
+* each type is matched with ``issubclass`` against the framework's tensor base classes (JAX tracers
+  included, so everything works inside ``jax.jit``), and the answer is cached per type;
+* Python scalars and ``None`` are skipped; tensors of two frameworks in one call raise
+  :class:`~advloss.errors.AdvlossTypeError` naming both.
+
+There is no global backend switch: a process can hold tensors of every framework at once, which is
+what the cross-framework tests do.  ``backend="torch"`` (or ``"tensorflow"``/``"tf"``, ``"jax"``,
+``"numpy"``) skips detection; arguments that are not tensors of that framework (NumPy arrays,
+lists, scalars) are then converted with the framework's own ``asarray``.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Protocol, runtime_checkable
+
+from advloss.errors import AdvlossTypeError, AdvlossValueError
+
+__all__ = [
+    "FLOATING_DTYPES",
+    "LOW_PRECISION_DTYPES",
+    "Backend",
+    "backend_for",
+    "available_backends",
+    "get_backend",
+]
+
+#: Normalized dtype names the losses accept.
+FLOATING_DTYPES = frozenset({"float16", "bfloat16", "float32", "float64"})
+#: Dtypes that are computed in float32 (see the numerics section of the spec).
+LOW_PRECISION_DTYPES = frozenset({"float16", "bfloat16"})
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """The primitives a framework adapter provides.
+
+    Every method takes and returns tensors of the adapter's framework; dtypes are exchanged as
+    normalized names (``"float32"``, ``"bfloat16"``, ``"int64"``, ...).  Arithmetic (``+ - * /``,
+    unary minus, ``**``) is done with the tensors' own operators and is not part of the protocol.
+    """
+
+    name: str
+
+    def is_tensor_type(self, cls: type) -> bool:
+        """Whether instances of ``cls`` are tensors of this framework."""
+
+    def asarray(self, value: Any, dtype: str) -> Any:
+        """Convert a scalar, list or NumPy array to a tensor of ``dtype``."""
+
+    def dtype(self, x: Any) -> str:
+        """Normalized dtype name of ``x``."""
+
+    def cast(self, x: Any, dtype: str) -> Any:
+        """``x`` converted to ``dtype`` (differentiable)."""
+
+    def shape(self, x: Any) -> tuple[int | None, ...]:
+        """Static shape of ``x``; ``None`` for a dimension unknown at trace time."""
+
+    def softplus(self, x: Any) -> Any:
+        """``log(1 + exp(x))`` with the framework's numerically stable op."""
+
+    def relu(self, x: Any) -> Any:
+        """``max(x, 0)``, with derivative 0 at 0."""
+
+    def mean(self, x: Any) -> Any:
+        """Mean over all elements (a 0-d tensor)."""
+
+    def sum(self, x: Any) -> Any:
+        """Sum over all elements (a 0-d tensor)."""
+
+    def stop_gradient(self, x: Any) -> Any:
+        """``x`` as a constant for differentiation."""
+
+    def to_numpy(self, x: Any) -> Any:
+        """A NumPy copy of ``x`` (host transfer: never called inside losses)."""
+
+    def from_numpy(self, a: Any, dtype: str | None = None) -> Any:
+        """A tensor of this framework holding the NumPy array ``a``."""
+
+
+# name -> (module whose presence in sys.modules makes the framework a candidate, pip extra)
+_FRAMEWORKS: dict[str, tuple[str, str]] = {
+    "torch": ("torch", "torch"),
+    "tensorflow": ("tensorflow", "tf"),
+    "jax": ("jax", "jax"),
+    "numpy": ("numpy", "all"),
+}
+_ALIASES = {"tf": "tensorflow", "pytorch": "torch", "np": "numpy"}
+
+_BACKENDS: dict[str, Backend] = {}
+_BACKEND_OF_TYPE: dict[type, Backend | None] = {}
+
+
+def get_backend(name: str) -> Backend:
+    """The adapter for framework ``name`` (``"torch"``, ``"tensorflow"``/``"tf"``, ``"jax"``,
+    ``"numpy"``); imports that framework."""
+    key = _ALIASES.get(name, name) if isinstance(name, str) else name
+    try:
+        return _BACKENDS[key]
+    except (KeyError, TypeError):
+        pass
+    if key not in _FRAMEWORKS:
+        raise AdvlossValueError(
+            f"backend={name!r} is not a known framework; expected one of "
+            f"{sorted(_FRAMEWORKS)} (or the aliases {sorted(_ALIASES)})."
+        )
+    module_name, _ = _FRAMEWORKS[key]
+    try:
+        module = _import_adapter(key)
+    except ImportError as err:
+        raise AdvlossValueError(
+            f"backend={name!r} needs the {module_name!r} package, which cannot be imported "
+            f"({err}). Install it, e.g. `pip install advloss[{_FRAMEWORKS[key][1]}]`."
+        ) from None
+    backend: Backend = module.BACKEND
+    _BACKENDS[key] = backend
+    return backend
+
+
+def _import_adapter(key: str) -> Any:
+    # Plain import statements rather than importlib.import_module: torch.compile's tracer
+    # (dynamo) follows import statements when a first call happens inside a compiled function.
+    if key == "torch":
+        from advloss.adapters import torch as module
+    elif key == "tensorflow":
+        from advloss.adapters import tensorflow as module
+    elif key == "jax":
+        from advloss.adapters import jax as module
+    else:
+        from advloss.adapters import numpy as module
+    return module
+
+
+def available_backends() -> list[str]:
+    """Names of the frameworks whose packages can be imported in this environment."""
+    from importlib.util import find_spec
+
+    return [name for name, (mod, _) in _FRAMEWORKS.items() if find_spec(mod)]
+
+
+def _backend_of_type(cls: type) -> Backend | None:
+    try:
+        return _BACKEND_OF_TYPE[cls]
+    except KeyError:
+        pass
+    found = None
+    for name, (module_name, _) in _FRAMEWORKS.items():
+        if module_name in sys.modules:
+            candidate = get_backend(name)
+            if candidate.is_tensor_type(cls):
+                found = candidate
+                break
+    # Only cache positive answers and types of frameworks already loaded: a type unknown now may
+    # become known after the user imports its framework.
+    if found is not None:
+        _BACKEND_OF_TYPE[cls] = found
+    return found
+
+
+def _describe(value: Any) -> str:
+    cls = type(value)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def backend_for(*values: Any, backend: str | None = None, where: str = "advloss") -> Backend:
+    """The backend serving a call whose tensor arguments are ``values``.
+
+    ``None``, Python numbers and bools are skipped.  Raises :class:`AdvlossTypeError` when the
+    tensors belong to two frameworks, when a value is of no supported framework, or when no
+    tensor is given at all (pass ``backend=`` to compute on plain Python or NumPy data).
+    """
+    if backend is not None:
+        chosen = get_backend(backend)
+        for value in values:
+            if value is None or isinstance(value, (int, float, list, tuple)):
+                continue
+            owner = _backend_of_type(type(value))
+            if owner is not None and owner is not chosen and owner.name != "numpy":
+                raise AdvlossTypeError(
+                    f"{where}: backend={backend!r} was requested but an argument is a "
+                    f"{owner.name} tensor ({_describe(value)}). Pass tensors of one framework."
+                )
+        return chosen
+
+    found: Backend | None = None
+    found_value: Any = None
+    for value in values:
+        if value is None or isinstance(value, (int, float)):
+            continue
+        owner = _backend_of_type(type(value))
+        if owner is None:
+            loaded = [n for n, (m, _) in _FRAMEWORKS.items() if m in sys.modules]
+            raise AdvlossTypeError(
+                f"{where}: received a {_describe(value)}, which is not a tensor of a supported "
+                f"framework. Expected a torch.Tensor, tf.Tensor/tf.Variable, jax.Array or "
+                f"numpy.ndarray (frameworks imported now: {loaded})."
+            )
+        if found is None:
+            found, found_value = owner, value
+        elif owner is not found:
+            raise AdvlossTypeError(
+                f"{where}: arguments mix frameworks: a {found.name} tensor "
+                f"({_describe(found_value)}) and a {owner.name} tensor ({_describe(value)}). "
+                f"Pass tensors of one framework (convert the other with its asarray/from_numpy)."
+            )
+    if found is None:
+        raise AdvlossTypeError(
+            f"{where}: no tensor among the arguments, so the framework cannot be detected. "
+            f"Pass tensors, or name the framework with backend='torch'|'tensorflow'|'jax'|'numpy'."
+        )
+    return found

@@ -1,0 +1,667 @@
+r"""The adversarial losses, written once against the primitive set of :mod:`advloss.backend`.
+
+Symbols used in every docstring here: :math:`r = D(x)` are the discriminator's raw outputs
+(logits) on real data and :math:`f = D(G(z))` on generated data, each a tensor of shape
+``(N, ...)`` — one logit per sample ``(N,)`` or ``(N, 1)``, or a PatchGAN map ``(N, 1, H, W)``.
+:math:`\sigma` is the logistic sigmoid and :math:`\operatorname{softplus}(x) = \log(1 + e^x)`,
+so :math:`-\log\sigma(x) = \operatorname{softplus}(-x)` and
+:math:`-\log(1 - \sigma(x)) = \operatorname{softplus}(x)`.
+
+Reductions.  Each *term* (the real part and the fake part of a discriminator loss) is reduced on
+its own: ``reduction="mean"`` (default) averages over **all** elements of the term, so a PatchGAN
+map gives the same value as its flattened form and real and fake batches may differ in size;
+``"sum"`` adds them up; ``"none"`` returns the elementwise values (for a discriminator loss the real
+and fake terms added elementwise, which needs equal shapes), so that ``loss(reduction="none")``
+reduced by mean or sum equals ``loss(reduction="mean")`` or ``loss(reduction="sum")``.
+
+Weights.  ``weights`` (and, for the discriminator, ``real_weights``/``fake_weights``) multiply the
+elementwise values before the reduction; they must broadcast *to* the logits' shape (``(N, 1)`` or
+``(N, 1, 1, 1)`` for one weight per sample) and are cast to the computation dtype.  The mean then
+divides by the number of elements, as ``torch.nn.functional.binary_cross_entropy_with_logits(weight=)``
+and Keras' ``sample_weight`` do (TF-GAN's default divides by the number of non-zero weights; see
+``docs/spec.md``).
+
+Precision.  float16 and bfloat16 logits are computed in float32 and the loss is returned in float32,
+as ``torch.autocast`` does for its loss functions: a least-squares loss of logits near 1e3 would
+overflow float16, and sums over large batches lose most of bfloat16's 8 bits.  Gradients flow back
+to the low-precision logits in their own dtype.  float32 and float64 are computed and returned in
+their own dtype.  No function here synchronises with the host.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
+
+from advloss.backend import FLOATING_DTYPES, LOW_PRECISION_DTYPES, Backend, backend_for
+from advloss.errors import AdvlossTypeError, AdvlossValueError
+
+__all__ = [
+    "AdversarialLoss",
+    "HingeLoss",
+    "LeastSquaresLoss",
+    "MinimaxLoss",
+    "NonSaturatingLoss",
+    "Reduction",
+    "RelativisticAverageLoss",
+    "WassersteinLoss",
+]
+
+Reduction = Literal["mean", "sum", "none"]
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+@runtime_checkable
+class AdversarialLoss(Protocol):
+    """What every loss (built-in or plugin) provides."""
+
+    name: ClassVar[str]
+
+    def discriminator(self, real_logits: Any, fake_logits: Any, **options: Any) -> Any:
+        """The discriminator's loss, to be minimised over D's parameters."""
+
+    def generator(self, fake_logits: Any, **options: Any) -> Any:
+        """The generator's loss, to be minimised over G's parameters."""
+
+
+# --------------------------------------------------------------------------------------------
+# Validation and preparation shared by every loss.
+
+
+def _hyperparameter(where: str, name: str, value: Any) -> float:
+    """A finite Python float from a hyperparameter (Python or NumPy number; not a tensor)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        try:  # NumPy scalars and 0-d arrays, never tensors: those would need a host sync.
+            import numpy as np
+
+            if isinstance(value, (np.generic, np.ndarray)) and np.ndim(value) == 0:
+                value = value.item()
+            else:
+                raise TypeError
+        except TypeError:
+            raise AdvlossTypeError(
+                f"{where}: {name} must be a Python number; received {value!r} "
+                f"of type {type(value).__name__}."
+            ) from None
+    value = float(value)
+    if not math.isfinite(value):
+        raise AdvlossValueError(f"{where}: {name} must be finite; received {value}.")
+    return value
+
+
+def _real_label(where: str, value: Any) -> float:
+    value = _hyperparameter(where, "real_label", value)
+    if not 0.0 < value <= 1.0:
+        raise AdvlossValueError(
+            f"{where}: real_label must lie in (0, 1] (1 = no smoothing, 0.9 = the usual one-sided "
+            f"smoothing); received {value}."
+        )
+    return value
+
+
+def _check_reduction(where: str, reduction: Any) -> None:
+    if reduction not in _REDUCTIONS:
+        raise AdvlossValueError(
+            f"{where}: reduction must be one of {list(_REDUCTIONS)}; received {reduction!r}."
+        )
+
+
+def _broadcastable_to(shape: tuple[Any, ...], target: tuple[Any, ...]) -> bool:
+    if len(shape) > len(target):
+        return False
+    for s, t in zip(reversed(shape), reversed(target)):
+        if s is None or t is None:  # unknown at trace time (tf.function): checked by the framework
+            continue
+        if s != 1 and s != t:
+            return False
+    return True
+
+
+class _Call:
+    """The prepared arguments of one loss call: backend, logits in the computation dtype, weights."""
+
+    __slots__ = ("where", "b", "dtype", "reduction", "_first")
+
+    def __init__(
+        self, where: str, backend: str | None, reduction: Any, logits: dict[str, Any], others: tuple
+    ) -> None:
+        _check_reduction(where, reduction)
+        self.where = where
+        self.reduction = reduction
+        self.b: Backend = backend_for(*logits.values(), *others, backend=backend, where=where)
+        self.dtype = ""
+
+    def logits(self, name: str, x: Any, reference: str | None = None) -> Any:
+        b = self.b
+        if not b.is_tensor_type(type(x)):  # only with an explicit backend=: lists, NumPy arrays
+            import numpy as np
+
+            x = b.from_numpy(np.asarray(x))
+        dtype = b.dtype(x)
+        if dtype not in FLOATING_DTYPES:
+            raise AdvlossTypeError(
+                f"{self.where}: {name} must be a floating-point tensor (float16, bfloat16, "
+                f"float32 or float64); received a {b.name} tensor of dtype {dtype}. Logits are "
+                f"the discriminator's raw outputs; cast them, e.g. x.float()."
+            )
+        compute = "float32" if dtype in LOW_PRECISION_DTYPES else dtype
+        if not self.dtype:
+            self.dtype = compute
+            self._first = (name, dtype)
+        elif compute != self.dtype:
+            first, first_dtype = self._first
+            raise AdvlossTypeError(
+                f"{self.where}: {first} has dtype {first_dtype} but {name} has dtype {dtype}; "
+                f"pass logits of one dtype."
+            )
+        return x if compute == dtype else b.cast(x, compute)
+
+    def weights(self, name: str, w: Any, logits_name: str, logits: Any) -> Any:
+        if w is None:
+            return None
+        if isinstance(w, (int, float)) and not isinstance(w, bool):
+            if not math.isfinite(w):
+                raise AdvlossValueError(f"{self.where}: {name} must be finite; received {w}.")
+            return float(w)
+        b = self.b
+        if not b.is_tensor_type(type(w)):
+            import numpy as np
+
+            w = b.from_numpy(np.asarray(w))
+        dtype = b.dtype(w)
+        if dtype.startswith("complex"):
+            raise AdvlossTypeError(
+                f"{self.where}: {name} must be real-valued; received dtype {dtype}."
+            )
+        shape, target = b.shape(w), b.shape(logits)
+        if not _broadcastable_to(shape, target):
+            per_sample = target[:1] + (1,) * (len(target) - 1) if target else ()
+            raise AdvlossValueError(
+                f"{self.where}: {name} of shape {shape} does not broadcast to {logits_name} of "
+                f"shape {target}; expected a shape that broadcasts to the logits, e.g. "
+                f"{per_sample} for one weight per sample."
+            )
+        return w if dtype == self.dtype else b.cast(w, self.dtype)
+
+    def reduce(self, values: Any, w: Any) -> Any:
+        if w is not None:
+            values = values * w
+        if self.reduction == "mean":
+            return self.b.mean(values)
+        if self.reduction == "sum":
+            return self.b.sum(values)
+        return values
+
+    def add(self, real_term: Any, w_real: Any, fake_term: Any, w_fake: Any) -> Any:
+        """``reduce(real_term) + reduce(fake_term)``; elementwise sum for ``reduction="none"``."""
+        if self.reduction == "none":
+            rs, fs = self.b.shape(real_term), self.b.shape(fake_term)
+            if len(rs) != len(fs) or any(
+                a is not None and c is not None and a != c for a, c in zip(rs, fs)
+            ):
+                raise AdvlossValueError(
+                    f"{self.where}: reduction='none' adds the real and fake terms elementwise, "
+                    f"which needs equal shapes; received real shape {rs} and fake shape {fs}. "
+                    f"Use reduction='mean' or 'sum', or compute the two terms separately."
+                )
+        return self.reduce(real_term, w_real) + self.reduce(fake_term, w_fake)
+
+
+def _side_weights(
+    where: str, weights: Any, real_weights: Any, fake_weights: Any
+) -> tuple[Any, Any]:
+    if weights is not None:
+        if real_weights is not None or fake_weights is not None:
+            raise AdvlossValueError(
+                f"{where}: pass either weights= (both terms) or real_weights=/fake_weights=, "
+                f"not both."
+            )
+        return weights, weights
+    return real_weights, fake_weights
+
+
+def _bce_real(b: Backend, x: Any, y: float) -> Any:
+    r"""Binary cross-entropy of logits ``x`` with the scalar target ``y``:
+    :math:`y\,\operatorname{softplus}(-x) + (1-y)\operatorname{softplus}(x)
+    = \operatorname{softplus}(-x) + (1-y)\,x`; the second form needs one softplus, and its
+    cancellation is bounded by a factor ``1/y`` (``y`` is in (0, 1])."""
+    if y == 1.0:
+        return b.softplus(-x)
+    return b.softplus(-x) + (1.0 - y) * x
+
+
+# --------------------------------------------------------------------------------------------
+# The losses.
+
+
+@dataclasses.dataclass(frozen=True)
+class _Loss:
+    """Shared by the built-in losses: hyperparameters are dataclass fields (keyword-only)."""
+
+    name: ClassVar[str] = ""
+    #: Whether :meth:`generator` needs ``real_logits`` (the relativistic loss).
+    generator_needs_real: ClassVar[bool] = False
+
+    def config(self) -> dict[str, Any]:
+        """The loss as a plain dict: ``get_loss(**loss.config())`` rebuilds it."""
+        return {"name": self.name, **dataclasses.asdict(self)}
+
+    def _where(self, method: str) -> str:
+        return f"{type(self).__name__}.{method}"
+
+    def generator(
+        self,
+        fake_logits: Any,
+        *,
+        reduction: Reduction = "mean",
+        weights: Any = None,
+        real_logits: Any = None,
+        backend: str | None = None,
+    ) -> Any:
+        """The generator's loss (see the class docstring for the formula).
+
+        Args:
+            fake_logits: ``D(G(z))``, shape ``(N, ...)``, floating dtype.
+            reduction: ``"mean"`` (default), ``"sum"`` or ``"none"``.
+            weights: optional per-element weights broadcastable to ``fake_logits``.
+            real_logits: accepted (and ignored) so that one call works for every loss; only the
+                relativistic loss uses it.
+            backend: force a framework instead of detecting it from the arguments.
+
+        Returns:
+            A 0-d tensor (or elementwise values for ``reduction="none"``) of the logits'
+            framework, in their dtype (float32 for float16/bfloat16 logits).
+        """
+        where = self._where("generator")
+        call = _Call(where, backend, reduction, {"fake_logits": fake_logits}, (weights,))
+        f = call.logits("fake_logits", fake_logits)
+        w = call.weights("weights", weights, "fake_logits", f)
+        return call.reduce(self._generator_term(call.b, f), w)
+
+    def _generator_term(self, b: Backend, f: Any) -> Any:
+        raise NotImplementedError
+
+    def _discriminator_call(
+        self,
+        method: str,
+        real_logits: Any,
+        fake_logits: Any,
+        reduction: Any,
+        weights: Any,
+        real_weights: Any,
+        fake_weights: Any,
+        backend: str | None,
+    ) -> tuple[_Call, Any, Any, Any, Any]:
+        where = self._where(method)
+        real_weights, fake_weights = _side_weights(where, weights, real_weights, fake_weights)
+        call = _Call(
+            where,
+            backend,
+            reduction,
+            {"real_logits": real_logits, "fake_logits": fake_logits},
+            (real_weights, fake_weights),
+        )
+        r = call.logits("real_logits", real_logits)
+        f = call.logits("fake_logits", fake_logits)
+        wr = call.weights("real_weights" if weights is None else "weights", real_weights, "real_logits", r)
+        wf = call.weights("fake_weights" if weights is None else "weights", fake_weights, "fake_logits", f)
+        return call, r, f, wr, wf
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class _BinaryCrossEntropyLoss(_Loss):
+    """Discriminator of the minimax and non-saturating losses (they share it)."""
+
+    real_label: float = 1.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "real_label", _real_label(type(self).__name__, self.real_label))
+
+    def discriminator(
+        self,
+        real_logits: Any,
+        fake_logits: Any,
+        *,
+        reduction: Reduction = "mean",
+        weights: Any = None,
+        real_weights: Any = None,
+        fake_weights: Any = None,
+        real_label: float | None = None,
+        backend: str | None = None,
+    ) -> Any:
+        r"""The discriminator's loss: binary cross-entropy with target ``real_label`` on real
+        logits and 0 on fake logits.
+
+        .. math::
+            L_D = \operatorname{mean}\big[\operatorname{softplus}(-r) + (1-y)\,r\big]
+                + \operatorname{mean}\big[\operatorname{softplus}(f)\big]
+
+        Args:
+            real_logits: ``D(x)``, shape ``(N, ...)``, floating dtype.
+            fake_logits: ``D(G(z))``, shape ``(M, ...)``, same dtype.
+            reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (elementwise real + fake
+                terms; needs equal shapes).
+            weights: per-element weights for both terms, broadcastable to the logits; or
+            real_weights, fake_weights: one per term (TF-GAN's ``real_weights``/``generated_weights``).
+            real_label: the real target ``y`` in (0, 1] for this call (one-sided label
+                smoothing); defaults to the loss's ``real_label``.  Fake labels are never smoothed.
+            backend: force a framework instead of detecting it from the arguments.
+
+        Returns:
+            A 0-d tensor (elementwise values for ``reduction="none"``) of the logits' framework.
+        """
+        y = self.real_label if real_label is None else _real_label(self._where("discriminator"), real_label)
+        call, r, f, wr, wf = self._discriminator_call(
+            "discriminator", real_logits, fake_logits, reduction, weights, real_weights,
+            fake_weights, backend,
+        )
+        b = call.b
+        return call.add(_bce_real(b, r, y), wr, b.softplus(f), wf)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class MinimaxLoss(_BinaryCrossEntropyLoss):
+    r"""The original (saturating) minimax GAN loss of Goodfellow et al. (2014).
+
+    .. math::
+        L_D &= \operatorname{mean}\big[\operatorname{softplus}(-r) + (1-y)\,r\big]
+              + \operatorname{mean}\big[\operatorname{softplus}(f)\big] \\
+        L_G &= -\operatorname{mean}\big[\operatorname{softplus}(f)\big]
+              = \operatorname{mean}\big[\log(1 - \sigma(f))\big]
+
+    ``y`` is ``real_label`` (1 by default; 0.9 is the usual one-sided smoothing).  The generator
+    term saturates: its gradient :math:`-\sigma(f)` vanishes when D confidently rejects fakes
+    (:math:`f \ll 0`), which is why :class:`NonSaturatingLoss` is used in practice.
+
+    TF-GAN's ``minimax_generator_loss`` equals :math:`L_G - \operatorname{BCE}(1, 1) \approx
+    L_G - 0.3133` (a constant that does not change gradients); torchgan's saturating generator
+    loss equals :math:`L_G` exactly.
+
+    Example:
+        >>> import numpy as np, advloss
+        >>> loss = advloss.get_loss("minimax")
+        >>> r, f = np.array([2.0, 0.5]), np.array([-1.0, 0.0])
+        >>> print(f"{loss.discriminator(r, f):.4f} {loss.generator(f):.4f}")
+        1.0715 -0.5032
+    """
+
+    name: ClassVar[str] = "minimax"
+
+    def _generator_term(self, b: Backend, f: Any) -> Any:
+        return -b.softplus(f)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class NonSaturatingLoss(_BinaryCrossEntropyLoss):
+    r"""The non-saturating GAN loss (Goodfellow et al. 2014; the "logistic" loss of StyleGAN).
+
+    .. math::
+        L_D &= \operatorname{mean}\big[\operatorname{softplus}(-r) + (1-y)\,r\big]
+              + \operatorname{mean}\big[\operatorname{softplus}(f)\big] \\
+        L_G &= \operatorname{mean}\big[\operatorname{softplus}(-f)\big]
+              = -\operatorname{mean}\big[\log \sigma(f)\big]
+
+    The generator maximises :math:`\log D(G(z))` instead of minimising
+    :math:`\log(1 - D(G(z)))`: same fixed point, but a gradient :math:`-\sigma(-f)` that is
+    largest exactly when D rejects the fakes.  ``y`` is ``real_label`` (one-sided smoothing).
+
+    Example:
+        >>> import numpy as np, advloss
+        >>> loss = advloss.get_loss("ns", real_label=0.9)
+        >>> r, f = np.array([2.0, 0.5]), np.array([-1.0, 0.0])
+        >>> print(f"{loss.discriminator(r, f):.4f} {loss.generator(f):.4f}")
+        1.1965 1.0032
+    """
+
+    name: ClassVar[str] = "ns"
+
+    def _generator_term(self, b: Backend, f: Any) -> Any:
+        return b.softplus(-f)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class LeastSquaresLoss(_Loss):
+    r"""The least-squares GAN loss (LSGAN, Mao et al. 2017) on logits.
+
+    .. math::
+        L_D &= \tfrac12 \operatorname{mean}\big[(r - b)^2\big]
+              + \tfrac12 \operatorname{mean}\big[(f - a)^2\big] \\
+        L_G &= \tfrac12 \operatorname{mean}\big[(f - c)^2\big]
+
+    ``a`` is the fake target, ``b`` the real target and ``c`` the value G wants D to output for
+    fakes (defaults 0, 1, 1 — the paper's 0-1 coding; -1, 1, 0 is its other choice).  The ½
+    factors follow the paper, TF-GAN, torchgan and StudioGAN; pix2pix's ``GANLoss('lsgan')``
+    uses ``MSELoss`` with no ½ (its D loss is then halved, its G loss is not).  The targets act
+    on the raw logits, not on ``sigmoid(logits)`` as in compare_gan.  A smoothed real target is
+    simply a different ``b``.
+
+    Example:
+        >>> import numpy as np, advloss
+        >>> loss = advloss.get_loss("lsgan")
+        >>> r, f = np.array([2.0, 0.5]), np.array([-1.0, 0.0])
+        >>> print(f"{loss.discriminator(r, f):.4f} {loss.generator(f):.4f}")
+        0.5625 1.2500
+    """
+
+    name: ClassVar[str] = "lsgan"
+    a: float = 0.0
+    b: float = 1.0
+    c: float = 1.0
+
+    def __post_init__(self) -> None:
+        where = type(self).__name__
+        for field in ("a", "b", "c"):
+            object.__setattr__(self, field, _hyperparameter(where, field, getattr(self, field)))
+        if self.a == self.b:
+            raise AdvlossValueError(
+                f"{where}: the fake target a and the real target b must differ (else D has "
+                f"nothing to learn); received a = b = {self.a}."
+            )
+
+    def discriminator(
+        self,
+        real_logits: Any,
+        fake_logits: Any,
+        *,
+        reduction: Reduction = "mean",
+        weights: Any = None,
+        real_weights: Any = None,
+        fake_weights: Any = None,
+        backend: str | None = None,
+    ) -> Any:
+        r"""The discriminator's loss :math:`\tfrac12(r-b)^2 + \tfrac12(f-a)^2`, each term reduced.
+
+        Arguments as in :meth:`NonSaturatingLoss.discriminator` (without ``real_label``: the
+        real target is the hyperparameter ``b``).
+        """
+        call, r, f, wr, wf = self._discriminator_call(
+            "discriminator", real_logits, fake_logits, reduction, weights, real_weights,
+            fake_weights, backend,
+        )
+        dr, df = r - self.b, f - self.a
+        return call.add(0.5 * (dr * dr), wr, 0.5 * (df * df), wf)
+
+    def _generator_term(self, b: Backend, f: Any) -> Any:
+        d = f - self.c
+        return 0.5 * (d * d)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class HingeLoss(_Loss):
+    r"""The hinge loss (Lim & Ye 2017, "Geometric GAN"; SNGAN, BigGAN).
+
+    .. math::
+        L_D &= \operatorname{mean}\big[\operatorname{relu}(m_r - r)\big]
+              + \operatorname{mean}\big[\operatorname{relu}(m_f + f)\big] \\
+        L_G &= -\operatorname{mean}\big[f\big]
+
+    ``m_r = real_margin`` and ``m_f = fake_margin`` (both 1 by default; TF-GAN calls them
+    ``real_hinge`` and ``generated_hinge``).  D stops being pushed once a real logit exceeds
+    :math:`m_r` or a fake one falls below :math:`-m_f`; the relu has derivative 0 at the kink.
+
+    Example:
+        >>> import numpy as np, advloss
+        >>> loss = advloss.get_loss("hinge")
+        >>> r, f = np.array([2.0, 0.5]), np.array([-1.0, 0.0])
+        >>> print(f"{loss.discriminator(r, f):.4f} {loss.generator(f):.4f}")
+        0.7500 0.5000
+    """
+
+    name: ClassVar[str] = "hinge"
+    real_margin: float = 1.0
+    fake_margin: float = 1.0
+
+    def __post_init__(self) -> None:
+        where = type(self).__name__
+        for field in ("real_margin", "fake_margin"):
+            value = _hyperparameter(where, field, getattr(self, field))
+            if value < 0:
+                raise AdvlossValueError(
+                    f"{where}: {field} must be >= 0 (1 is the usual margin); received {value}."
+                )
+            object.__setattr__(self, field, value)
+
+    def discriminator(
+        self,
+        real_logits: Any,
+        fake_logits: Any,
+        *,
+        reduction: Reduction = "mean",
+        weights: Any = None,
+        real_weights: Any = None,
+        fake_weights: Any = None,
+        backend: str | None = None,
+    ) -> Any:
+        r"""The discriminator's loss :math:`\operatorname{relu}(m_r - r) +
+        \operatorname{relu}(m_f + f)`, each term reduced.  Arguments as in
+        :meth:`LeastSquaresLoss.discriminator`."""
+        call, r, f, wr, wf = self._discriminator_call(
+            "discriminator", real_logits, fake_logits, reduction, weights, real_weights,
+            fake_weights, backend,
+        )
+        b = call.b
+        return call.add(b.relu(self.real_margin - r), wr, b.relu(self.fake_margin + f), wf)
+
+    def _generator_term(self, b: Backend, f: Any) -> Any:
+        return -f
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class WassersteinLoss(_Loss):
+    r"""The Wasserstein GAN loss (Arjovsky et al. 2017), for a critic kept near-1-Lipschitz by a
+    gradient penalty, spectral normalization or weight clipping.
+
+    .. math::
+        L_D &= \operatorname{mean}\big[f\big] - \operatorname{mean}\big[r\big] \\
+        L_G &= -\operatorname{mean}\big[f\big]
+
+    The outputs are unbounded critic scores, not probabilities.
+
+    Example:
+        >>> import numpy as np, advloss
+        >>> loss = advloss.get_loss("wgan")
+        >>> r, f = np.array([2.0, 0.5]), np.array([-1.0, 0.0])
+        >>> print(f"{loss.discriminator(r, f):.4f} {loss.generator(f):.4f}")
+        -1.7500 0.5000
+    """
+
+    name: ClassVar[str] = "wgan"
+
+    def discriminator(
+        self,
+        real_logits: Any,
+        fake_logits: Any,
+        *,
+        reduction: Reduction = "mean",
+        weights: Any = None,
+        real_weights: Any = None,
+        fake_weights: Any = None,
+        backend: str | None = None,
+    ) -> Any:
+        r"""The critic's loss :math:`f - r`, each term reduced.  Arguments as in
+        :meth:`LeastSquaresLoss.discriminator`."""
+        call, r, f, wr, wf = self._discriminator_call(
+            "discriminator", real_logits, fake_logits, reduction, weights, real_weights,
+            fake_weights, backend,
+        )
+        return call.add(-r, wr, f, wf)
+
+    def _generator_term(self, b: Backend, f: Any) -> Any:
+        return -f
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RelativisticAverageLoss(_Loss):
+    r"""The relativistic average GAN loss (RaSGAN, Jolicoeur-Martineau 2018), in TF-GAN's form.
+
+    With :math:`\bar r = \operatorname{mean}(r)` and :math:`\bar f = \operatorname{mean}(f)` over
+    all elements:
+
+    .. math::
+        L_D &= \operatorname{mean}\big[\operatorname{softplus}(-(r - \bar f))\big]
+              + \operatorname{mean}\big[\operatorname{softplus}(f - \bar r)\big] \\
+        L_G &= \operatorname{mean}\big[\operatorname{softplus}(r - \bar f)\big]
+              + \operatorname{mean}\big[\operatorname{softplus}(-(f - \bar r))\big]
+
+    D estimates the probability that real data is *more* realistic than fake data on average; G
+    is trained with the labels swapped, so it also receives gradient through the real logits'
+    term (``real_logits`` is required by :meth:`generator`).  Gradients flow through the means.
+    Weights apply to the outer terms; the centring means are unweighted.
+
+    Example:
+        >>> import numpy as np, advloss
+        >>> loss = advloss.get_loss("ragan")
+        >>> r, f = np.array([2.0, 0.5]), np.array([-1.0, 0.0])
+        >>> print(f"{loss.discriminator(r, f):.4f} {loss.generator(f, real_logits=r):.4f}")
+        0.4558 2.5917
+    """
+
+    name: ClassVar[str] = "ragan"
+    generator_needs_real: ClassVar[bool] = True
+
+    def discriminator(
+        self,
+        real_logits: Any,
+        fake_logits: Any,
+        *,
+        reduction: Reduction = "mean",
+        weights: Any = None,
+        real_weights: Any = None,
+        fake_weights: Any = None,
+        backend: str | None = None,
+    ) -> Any:
+        r"""The discriminator's loss (class docstring).  Arguments as in
+        :meth:`LeastSquaresLoss.discriminator`."""
+        call, r, f, wr, wf = self._discriminator_call(
+            "discriminator", real_logits, fake_logits, reduction, weights, real_weights,
+            fake_weights, backend,
+        )
+        b = call.b
+        return call.add(b.softplus(b.mean(f) - r), wr, b.softplus(f - b.mean(r)), wf)
+
+    def generator(  # type: ignore[override]
+        self,
+        fake_logits: Any,
+        *,
+        real_logits: Any,
+        reduction: Reduction = "mean",
+        weights: Any = None,
+        real_weights: Any = None,
+        backend: str | None = None,
+    ) -> Any:
+        r"""The generator's loss (class docstring).
+
+        Args:
+            fake_logits: ``D(G(z))``, shape ``(M, ...)``.
+            real_logits: ``D(x)``, shape ``(N, ...)``, same dtype (required).
+            reduction: ``"mean"``, ``"sum"`` or ``"none"`` (elementwise sum; equal shapes).
+            weights: per-element weights of the fake term; real_weights: of the real term.
+            backend: force a framework instead of detecting it from the arguments.
+        """
+        call, r, f, wr, wf = self._discriminator_call(
+            "generator", real_logits, fake_logits, reduction, None, real_weights, weights,
+            backend,
+        )
+        b = call.b
+        return call.add(b.softplus(r - b.mean(f)), wr, b.softplus(b.mean(r) - f), wf)
