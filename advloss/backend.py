@@ -28,8 +28,8 @@ __all__ = [
     "FLOATING_DTYPES",
     "LOW_PRECISION_DTYPES",
     "Backend",
-    "backend_for",
     "available_backends",
+    "backend_for",
     "get_backend",
 ]
 
@@ -130,14 +130,20 @@ def _import_adapter(key: str) -> Any:
     # Plain import statements rather than importlib.import_module: torch.compile's tracer
     # (dynamo) follows import statements when a first call happens inside a compiled function.
     if key == "torch":
-        from advloss.adapters import torch as module
-    elif key == "tensorflow":
-        from advloss.adapters import tensorflow as module
-    elif key == "jax":
-        from advloss.adapters import jax as module
-    else:
-        from advloss.adapters import numpy as module
-    return module
+        from advloss.adapters import torch as torch_adapter
+
+        return torch_adapter
+    if key == "tensorflow":
+        from advloss.adapters import tensorflow as tensorflow_adapter
+
+        return tensorflow_adapter
+    if key == "jax":
+        from advloss.adapters import jax as jax_adapter
+
+        return jax_adapter
+    from advloss.adapters import numpy as numpy_adapter
+
+    return numpy_adapter
 
 
 def available_backends() -> list[str]:

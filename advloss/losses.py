@@ -110,7 +110,7 @@ def _check_reduction(where: str, reduction: Any) -> None:
 def _broadcastable_to(shape: tuple[Any, ...], target: tuple[Any, ...]) -> bool:
     if len(shape) > len(target):
         return False
-    for s, t in zip(reversed(shape), reversed(target)):
+    for s, t in zip(reversed(shape), reversed(target), strict=False):
         if s is None or t is None:  # unknown at trace time (tf.function): checked by the framework
             continue
         if s != 1 and s != t:
@@ -121,7 +121,7 @@ def _broadcastable_to(shape: tuple[Any, ...], target: tuple[Any, ...]) -> bool:
 class _Call:
     """The prepared arguments of one loss call: backend, logits in the computation dtype, weights."""
 
-    __slots__ = ("where", "b", "dtype", "reduction", "_first")
+    __slots__ = ("_first", "b", "dtype", "reduction", "where")
 
     def __init__(
         self, where: str, backend: str | None, reduction: Any, logits: dict[str, Any], others: tuple
@@ -198,7 +198,7 @@ class _Call:
         if self.reduction == "none":
             rs, fs = self.b.shape(real_term), self.b.shape(fake_term)
             if len(rs) != len(fs) or any(
-                a is not None and c is not None and a != c for a, c in zip(rs, fs)
+                a is not None and c is not None and a != c for a, c in zip(rs, fs, strict=False)
             ):
                 raise AdvlossValueError(
                     f"{self.where}: reduction='none' adds the real and fake terms elementwise, "
@@ -304,8 +304,12 @@ class _Loss:
         )
         r = call.logits("real_logits", real_logits)
         f = call.logits("fake_logits", fake_logits)
-        wr = call.weights("real_weights" if weights is None else "weights", real_weights, "real_logits", r)
-        wf = call.weights("fake_weights" if weights is None else "weights", fake_weights, "fake_logits", f)
+        wr = call.weights(
+            "real_weights" if weights is None else "weights", real_weights, "real_logits", r
+        )
+        wf = call.weights(
+            "fake_weights" if weights is None else "weights", fake_weights, "fake_logits", f
+        )
         return call, r, f, wr, wf
 
 
@@ -351,10 +355,20 @@ class _BinaryCrossEntropyLoss(_Loss):
         Returns:
             A 0-d tensor (elementwise values for ``reduction="none"``) of the logits' framework.
         """
-        y = self.real_label if real_label is None else _real_label(self._where("discriminator"), real_label)
+        y = (
+            self.real_label
+            if real_label is None
+            else _real_label(self._where("discriminator"), real_label)
+        )
         call, r, f, wr, wf = self._discriminator_call(
-            "discriminator", real_logits, fake_logits, reduction, weights, real_weights,
-            fake_weights, backend,
+            "discriminator",
+            real_logits,
+            fake_logits,
+            reduction,
+            weights,
+            real_weights,
+            fake_weights,
+            backend,
         )
         b = call.b
         return call.add(_bce_real(b, r, y), wr, b.softplus(f), wf)
@@ -383,7 +397,7 @@ class MinimaxLoss(_BinaryCrossEntropyLoss):
         >>> loss = advloss.get_loss("minimax")
         >>> r, f = np.array([2.0, 0.5]), np.array([-1.0, 0.0])
         >>> print(f"{loss.discriminator(r, f):.4f} {loss.generator(f):.4f}")
-        1.0715 -0.5032
+        0.8037 -0.5032
     """
 
     name: ClassVar[str] = "minimax"
@@ -411,7 +425,7 @@ class NonSaturatingLoss(_BinaryCrossEntropyLoss):
         >>> loss = advloss.get_loss("ns", real_label=0.9)
         >>> r, f = np.array([2.0, 0.5]), np.array([-1.0, 0.0])
         >>> print(f"{loss.discriminator(r, f):.4f} {loss.generator(f):.4f}")
-        1.1965 1.0032
+        0.9287 1.0032
     """
 
     name: ClassVar[str] = "ns"
@@ -476,8 +490,14 @@ class LeastSquaresLoss(_Loss):
         real target is the hyperparameter ``b``).
         """
         call, r, f, wr, wf = self._discriminator_call(
-            "discriminator", real_logits, fake_logits, reduction, weights, real_weights,
-            fake_weights, backend,
+            "discriminator",
+            real_logits,
+            fake_logits,
+            reduction,
+            weights,
+            real_weights,
+            fake_weights,
+            backend,
         )
         dr, df = r - self.b, f - self.a
         return call.add(0.5 * (dr * dr), wr, 0.5 * (df * df), wf)
@@ -537,8 +557,14 @@ class HingeLoss(_Loss):
         \operatorname{relu}(m_f + f)`, each term reduced.  Arguments as in
         :meth:`LeastSquaresLoss.discriminator`."""
         call, r, f, wr, wf = self._discriminator_call(
-            "discriminator", real_logits, fake_logits, reduction, weights, real_weights,
-            fake_weights, backend,
+            "discriminator",
+            real_logits,
+            fake_logits,
+            reduction,
+            weights,
+            real_weights,
+            fake_weights,
+            backend,
         )
         b = call.b
         return call.add(b.relu(self.real_margin - r), wr, b.relu(self.fake_margin + f), wf)
@@ -582,8 +608,14 @@ class WassersteinLoss(_Loss):
         r"""The critic's loss :math:`f - r`, each term reduced.  Arguments as in
         :meth:`LeastSquaresLoss.discriminator`."""
         call, r, f, wr, wf = self._discriminator_call(
-            "discriminator", real_logits, fake_logits, reduction, weights, real_weights,
-            fake_weights, backend,
+            "discriminator",
+            real_logits,
+            fake_logits,
+            reduction,
+            weights,
+            real_weights,
+            fake_weights,
+            backend,
         )
         return call.add(-r, wr, f, wf)
 
@@ -614,7 +646,7 @@ class RelativisticAverageLoss(_Loss):
         >>> loss = advloss.get_loss("ragan")
         >>> r, f = np.array([2.0, 0.5]), np.array([-1.0, 0.0])
         >>> print(f"{loss.discriminator(r, f):.4f} {loss.generator(f, real_logits=r):.4f}")
-        0.4558 2.5917
+        0.3721 3.8721
     """
 
     name: ClassVar[str] = "ragan"
@@ -634,8 +666,14 @@ class RelativisticAverageLoss(_Loss):
         r"""The discriminator's loss (class docstring).  Arguments as in
         :meth:`LeastSquaresLoss.discriminator`."""
         call, r, f, wr, wf = self._discriminator_call(
-            "discriminator", real_logits, fake_logits, reduction, weights, real_weights,
-            fake_weights, backend,
+            "discriminator",
+            real_logits,
+            fake_logits,
+            reduction,
+            weights,
+            real_weights,
+            fake_weights,
+            backend,
         )
         b = call.b
         return call.add(b.softplus(b.mean(f) - r), wr, b.softplus(f - b.mean(r)), wf)
@@ -660,7 +698,13 @@ class RelativisticAverageLoss(_Loss):
             backend: force a framework instead of detecting it from the arguments.
         """
         call, r, f, wr, wf = self._discriminator_call(
-            "generator", real_logits, fake_logits, reduction, None, real_weights, weights,
+            "generator",
+            real_logits,
+            fake_logits,
+            reduction,
+            None,
+            real_weights,
+            weights,
             backend,
         )
         b = call.b

@@ -59,9 +59,7 @@ def get_loss(name: str, **hyperparameters: Any) -> AdversarialLoss:
             f"get_loss: unknown loss name {name!r}; known losses: {available_losses()}."
         ) from None
     accepted = [
-        p.name
-        for p in inspect.signature(factory).parameters.values()
-        if p.kind is p.KEYWORD_ONLY
+        p.name for p in inspect.signature(factory).parameters.values() if p.kind is p.KEYWORD_ONLY
     ]
     unknown = sorted(set(hyperparameters) - set(accepted))
     if unknown:

@@ -57,7 +57,9 @@ def max_errors(actual: Any, expected: Any) -> tuple[float, float]:
     return float(np.max(diff)), float(np.max(rel))
 
 
-def assert_close(actual: Any, expected: Any, dtype: str, *, what: str = "value", scale: float = 1.0) -> None:
+def assert_close(
+    actual: Any, expected: Any, dtype: str, *, what: str = "value", scale: float = 1.0
+) -> None:
     """Assert ``actual`` matches ``expected`` within the ``dtype`` row of :data:`TOLERANCES`
     (``atol`` multiplied by ``scale``, for quantities of large magnitude)."""
     a = np.asarray(actual, dtype=np.float64)

@@ -1,0 +1,23 @@
+"""Test configuration: which frameworks run, JAX in 64-bit mode, hypothesis profiles.
+
+Frameworks: every one of torch / tensorflow / jax that imports, or those named in the
+environment variable ADVLOSS_TEST_FRAMEWORKS (comma-separated).  All run in this one process:
+detection is per call, so tensors of every framework coexist (and are compared pairwise).
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("JAX_ENABLE_X64", "1")
+
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "default", max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile(
+    "thorough", max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
