@@ -292,9 +292,13 @@ class _Loss:
         real_weights: Any,
         fake_weights: Any,
         backend: str | None,
+        weight_names: tuple[str, str] = ("real_weights", "fake_weights"),
     ) -> tuple[_Call, Any, Any, Any, Any]:
+        """Validate and prepare a call on real and fake logits with per-side weights."""
         where = self._where(method)
-        real_weights, fake_weights = _side_weights(where, weights, real_weights, fake_weights)
+        if weights is not None:
+            real_weights, fake_weights = _side_weights(where, weights, real_weights, fake_weights)
+            weight_names = ("weights", "weights")
         call = _Call(
             where,
             backend,
@@ -304,12 +308,8 @@ class _Loss:
         )
         r = call.logits("real_logits", real_logits)
         f = call.logits("fake_logits", fake_logits)
-        wr = call.weights(
-            "real_weights" if weights is None else "weights", real_weights, "real_logits", r
-        )
-        wf = call.weights(
-            "fake_weights" if weights is None else "weights", fake_weights, "fake_logits", f
-        )
+        wr = call.weights(weight_names[0], real_weights, "real_logits", r)
+        wf = call.weights(weight_names[1], fake_weights, "fake_logits", f)
         return call, r, f, wr, wf
 
 
@@ -706,6 +706,7 @@ class RelativisticAverageLoss(_Loss):
             real_weights,
             weights,
             backend,
+            weight_names=("real_weights", "weights"),
         )
         b = call.b
         return call.add(b.softplus(r - b.mean(f)), wr, b.softplus(b.mean(r) - f), wf)

@@ -169,3 +169,14 @@ def test_hyperparameter_errors():
 def test_tensor_hyperparameters_are_rejected(fw):
     with pytest.raises(advloss.AdvlossTypeError, match="real_label must be a Python number"):
         advloss.get_loss("ns", real_label=fw.tensor(np.array(0.9), "float32"))
+
+
+def test_ragan_generator_weight_errors_name_the_argument():
+    loss = advloss.get_loss("ragan")
+    x = np.zeros((4, 1))
+    with pytest.raises(
+        advloss.AdvlossValueError, match=r"RelativisticAverageLoss\.generator: weights of shape"
+    ):
+        loss.generator(x, real_logits=x, weights=np.ones(4))
+    with pytest.raises(advloss.AdvlossValueError, match=r"real_weights of shape"):
+        loss.generator(x, real_logits=x, real_weights=np.ones(4))
