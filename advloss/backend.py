@@ -177,12 +177,14 @@ def _describe(value: Any) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
-def backend_for(*values: Any, backend: str | None = None, where: str = "advloss") -> Backend:
+def backend_for(*values: Any, backend: str | None = None, where: object = "advloss") -> Backend:
     """The backend serving a call whose tensor arguments are ``values``.
 
     ``None``, Python numbers and bools are skipped.  Raises :class:`AdvlossTypeError` when the
     tensors belong to two frameworks, when a value is of no supported framework, or when no
     tensor is given at all (pass ``backend=`` to compute on plain Python or NumPy data).
+    ``where`` (any object; formatted with ``str`` only when an error is raised) names the caller
+    in messages.
     """
     if backend is not None:
         chosen = get_backend(backend)

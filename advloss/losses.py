@@ -121,20 +121,32 @@ def _broadcastable_to(shape: tuple[Any, ...], target: tuple[Any, ...]) -> bool:
 class _Call:
     """The prepared arguments of one loss call: backend, logits in the computation dtype, weights."""
 
-    __slots__ = ("_first", "b", "dtype", "reduction", "where")
+    # This runs on every eager call, so it stays lean: the `where` text for messages is built
+    # only when an error is raised, and type checks already done by detection are not repeated.
+    __slots__ = ("_convert", "_first", "_method", "_owner", "b", "dtype", "reduction")
 
     def __init__(
-        self, where: str, backend: str | None, reduction: Any, logits: dict[str, Any], others: tuple
+        self, owner: object, method: str, backend: str | None, reduction: Any, values: tuple
     ) -> None:
-        _check_reduction(where, reduction)
-        self.where = where
+        self._owner, self._method = owner, method
+        if reduction not in _REDUCTIONS:
+            _check_reduction(self.where, reduction)
         self.reduction = reduction
-        self.b: Backend = backend_for(*logits.values(), *others, backend=backend, where=where)
+        # `where=self`: backend_for formats it into a message (see __str__) only on error.
+        self.b: Backend = backend_for(*values, backend=backend, where=self)
+        self._convert = backend is not None
         self.dtype = ""
 
-    def logits(self, name: str, x: Any, reference: str | None = None) -> Any:
+    @property
+    def where(self) -> str:
+        return f"{type(self._owner).__name__}.{self._method}"
+
+    def __str__(self) -> str:
+        return self.where
+
+    def logits(self, name: str, x: Any) -> Any:
         b = self.b
-        if not b.is_tensor_type(type(x)):  # only with an explicit backend=: lists, NumPy arrays
+        if self._convert and not b.is_tensor_type(type(x)):  # backend=: lists, NumPy arrays
             import numpy as np
 
             x = b.from_numpy(np.asarray(x))
@@ -165,7 +177,7 @@ class _Call:
                 raise AdvlossValueError(f"{self.where}: {name} must be finite; received {w}.")
             return float(w)
         b = self.b
-        if not b.is_tensor_type(type(w)):
+        if self._convert and not b.is_tensor_type(type(w)):
             import numpy as np
 
             w = b.from_numpy(np.asarray(w))
@@ -273,8 +285,7 @@ class _Loss:
             A 0-d tensor (or elementwise values for ``reduction="none"``) of the logits'
             framework, in their dtype (float32 for float16/bfloat16 logits).
         """
-        where = self._where("generator")
-        call = _Call(where, backend, reduction, {"fake_logits": fake_logits}, (weights,))
+        call = _Call(self, "generator", backend, reduction, (fake_logits, weights))
         f = call.logits("fake_logits", fake_logits)
         w = call.weights("weights", weights, "fake_logits", f)
         return call.reduce(self._generator_term(call.b, f), w)
@@ -295,16 +306,13 @@ class _Loss:
         weight_names: tuple[str, str] = ("real_weights", "fake_weights"),
     ) -> tuple[_Call, Any, Any, Any, Any]:
         """Validate and prepare a call on real and fake logits with per-side weights."""
-        where = self._where(method)
         if weights is not None:
-            real_weights, fake_weights = _side_weights(where, weights, real_weights, fake_weights)
+            real_weights, fake_weights = _side_weights(
+                self._where(method), weights, real_weights, fake_weights
+            )
             weight_names = ("weights", "weights")
         call = _Call(
-            where,
-            backend,
-            reduction,
-            {"real_logits": real_logits, "fake_logits": fake_logits},
-            (real_weights, fake_weights),
+            self, method, backend, reduction, (real_logits, fake_logits, real_weights, fake_weights)
         )
         r = call.logits("real_logits", real_logits)
         f = call.logits("fake_logits", fake_logits)
