@@ -146,6 +146,8 @@ class _Call:
 
     def logits(self, name: str, x: Any) -> Any:
         b = self.b
+        if x is None:
+            raise AdvlossTypeError(f"{self.where}: {name} is required; received None.")
         if self._convert and not b.is_tensor_type(type(x)):  # backend=: lists, NumPy arrays
             import numpy as np
 
@@ -161,7 +163,7 @@ class _Call:
         if not self.dtype:
             self.dtype = compute
             self._first = (name, dtype)
-        elif compute != self.dtype:
+        elif dtype != self._first[1]:
             first, first_dtype = self._first
             raise AdvlossTypeError(
                 f"{self.where}: {first} has dtype {first_dtype} but {name} has dtype {dtype}; "
@@ -172,7 +174,12 @@ class _Call:
     def weights(self, name: str, w: Any, logits_name: str, logits: Any) -> Any:
         if w is None:
             return None
-        if isinstance(w, (int, float)) and not isinstance(w, bool):
+        if isinstance(w, bool):
+            raise AdvlossTypeError(
+                f"{self.where}: {name} must be a number or a tensor broadcastable to the "
+                f"logits; received the bool {w}."
+            )
+        if isinstance(w, (int, float)):
             if not math.isfinite(w):
                 raise AdvlossValueError(f"{self.where}: {name} must be finite; received {w}.")
             return float(w)
@@ -236,8 +243,9 @@ def _side_weights(
 def _bce_real(b: Backend, x: Any, y: float) -> Any:
     r"""Binary cross-entropy of logits ``x`` with the scalar target ``y``:
     :math:`y\,\operatorname{softplus}(-x) + (1-y)\operatorname{softplus}(x)
-    = \operatorname{softplus}(-x) + (1-y)\,x`; the second form needs one softplus, and its
-    cancellation is bounded by a factor ``1/y`` (``y`` is in (0, 1])."""
+    = \operatorname{softplus}(-x) + (1-y)\,x`.  The second form needs one softplus; its
+    rounding error relative to the result grows at most like ``(2 - y) / y`` (``y`` is in
+    (0, 1], 0.9 in practice), which is why targets near 0 would need the first form."""
     if y == 1.0:
         return b.softplus(-x)
     return b.softplus(-x) + (1.0 - y) * x

@@ -180,3 +180,16 @@ def test_ragan_generator_weight_errors_name_the_argument():
         loss.generator(x, real_logits=x, weights=np.ones(4))
     with pytest.raises(advloss.AdvlossValueError, match=r"real_weights of shape"):
         loss.generator(x, real_logits=x, real_weights=np.ones(4))
+
+
+@pytest.mark.parametrize("fw", FRAMEWORK_PARAMS)
+def test_missing_logits_bool_weights_and_mixed_low_precision(fw):
+    x32 = fw.tensor(np.zeros((2, 1)), "float32")
+    x16 = fw.tensor(np.zeros((2, 1)), "float16")
+    with pytest.raises(advloss.AdvlossTypeError, match="real_logits is required; received None"):
+        advloss.get_loss("ragan").generator(x32, real_logits=None)
+    with pytest.raises(advloss.AdvlossTypeError, match="received the bool True"):
+        advloss.get_loss("ns").generator(x32, weights=True)
+    # float16 and float32 are both computed in float32, but mixing them is still a mistake.
+    with pytest.raises(advloss.AdvlossTypeError, match="float32 but fake_logits has dtype float16"):
+        advloss.get_loss("ns").discriminator(x32, x16)
