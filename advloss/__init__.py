@@ -22,17 +22,30 @@ from advloss.losses import (
     RelativisticAverageLoss,
     WassersteinLoss,
 )
+from advloss.penalties import (
+    GP_EPSILON,
+    GradientPenalty,
+    R1Penalty,
+    R2Penalty,
+    gradient_penalty,
+    r1_penalty,
+    r2_penalty,
+)
 from advloss.registry import available_losses, get_loss
 
 __all__ = [
+    "GP_EPSILON",
     "AdversarialLoss",
     "AdvlossError",
     "AdvlossTypeError",
     "AdvlossValueError",
+    "GradientPenalty",
     "HingeLoss",
     "LeastSquaresLoss",
     "MinimaxLoss",
     "NonSaturatingLoss",
+    "R1Penalty",
+    "R2Penalty",
     "RelativisticAverageLoss",
     "WassersteinLoss",
     "__version__",
@@ -40,4 +53,7 @@ __all__ = [
     "available_losses",
     "get_backend",
     "get_loss",
+    "gradient_penalty",
+    "r1_penalty",
+    "r2_penalty",
 ]

@@ -80,6 +80,35 @@ class Backend(Protocol):
     def stop_gradient(self, x: Any) -> Any:
         """``x`` as a constant for differentiation."""
 
+    def sqrt(self, x: Any) -> Any:
+        """Elementwise square root."""
+
+    def maximum(self, x: Any, y: Any) -> Any:
+        """Elementwise maximum of a tensor and a tensor or Python number."""
+
+    def reshape(self, x: Any, shape: tuple[int, ...]) -> Any:
+        """``x`` with a new shape (``-1`` allowed once)."""
+
+    def moveaxis(self, x: Any, source: int, destination: int) -> Any:
+        """``x`` with axis ``source`` moved to position ``destination``."""
+
+    def matmul(self, a: Any, b: Any) -> Any:
+        """Matrix product of 2-D (or matrix-vector) tensors."""
+
+    def sum_per_sample(self, x: Any) -> Any:
+        """Sum over every axis but the first: shape ``(N, ...)`` -> ``(N,)``."""
+
+    def uniform(self, rng: Any, shape: tuple[int, ...], dtype: str, like: Any) -> Any:
+        """U[0, 1) samples from ``rng`` (the framework's key / generator / seed, or ``None`` for
+        its global generator where it has one), on the device of ``like``."""
+
+    def normal(self, rng: Any, shape: tuple[int, ...], dtype: str, like: Any) -> Any:
+        """N(0, 1) samples, with ``rng`` as in :meth:`uniform`."""
+
+    def input_gradient(self, fn: Any, x: Any) -> tuple[Any, Any]:
+        """``(fn(x), ∇ₓ Σ fn(x))`` with the gradient itself differentiable with respect to the
+        parameters ``fn`` closes over (for penalties), and no gradient flowing into ``x``."""
+
     def to_numpy(self, x: Any) -> Any:
         """A NumPy copy of ``x`` (host transfer: never called inside losses)."""
 

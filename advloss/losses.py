@@ -34,6 +34,7 @@ import dataclasses
 import math
 from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
+from advloss._checks import hyperparameter as _hyperparameter
 from advloss.backend import FLOATING_DTYPES, LOW_PRECISION_DTYPES, Backend, backend_for
 from advloss.errors import AdvlossTypeError, AdvlossValueError
 
@@ -67,27 +68,6 @@ class AdversarialLoss(Protocol):
 
 # --------------------------------------------------------------------------------------------
 # Validation and preparation shared by every loss.
-
-
-def _hyperparameter(where: str, name: str, value: Any) -> float:
-    """A finite Python float from a hyperparameter (Python or NumPy number; not a tensor)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        try:  # NumPy scalars and 0-d arrays, never tensors: those would need a host sync.
-            import numpy as np
-
-            if isinstance(value, (np.generic, np.ndarray)) and np.ndim(value) == 0:
-                value = value.item()
-            else:
-                raise TypeError
-        except TypeError:
-            raise AdvlossTypeError(
-                f"{where}: {name} must be a Python number; received {value!r} "
-                f"of type {type(value).__name__}."
-            ) from None
-    value = float(value)
-    if not math.isfinite(value):
-        raise AdvlossValueError(f"{where}: {name} must be finite; received {value}.")
-    return value
 
 
 def _real_label(where: str, value: Any) -> float:

@@ -47,12 +47,49 @@ class JaxBackend:
     def stop_gradient(self, x: Any) -> Any:
         return jax.lax.stop_gradient(x)
 
+    def sqrt(self, x: Any) -> Any:
+        return jnp.sqrt(x)
+
+    def maximum(self, x: Any, y: Any) -> Any:
+        return jnp.maximum(x, y)
+
+    def reshape(self, x: Any, shape: tuple[int, ...]) -> Any:
+        return jnp.reshape(x, shape)
+
+    def moveaxis(self, x: Any, source: int, destination: int) -> Any:
+        return jnp.moveaxis(x, source, destination)
+
+    def matmul(self, a: Any, b: Any) -> Any:
+        return jnp.matmul(a, b)
+
+    def sum_per_sample(self, x: Any) -> Any:
+        return jnp.sum(x, axis=tuple(range(1, x.ndim))) if x.ndim > 1 else x
+
+    def uniform(self, rng: Any, shape: tuple[int, ...], dtype: str, like: Any) -> Any:
+        return jax.random.uniform(_key(rng), shape, dtype=dtype)
+
+    def normal(self, rng: Any, shape: tuple[int, ...], dtype: str, like: Any) -> Any:
+        return jax.random.normal(_key(rng), shape, dtype=dtype)
+
+    def input_gradient(self, fn: Any, x: Any) -> tuple[Any, Any]:
+        out, vjp = jax.vjp(fn, jax.lax.stop_gradient(x))
+        (grad,) = vjp(jnp.ones_like(out))
+        return out, grad
+
     def to_numpy(self, x: Any) -> Any:
         a = np.asarray(x)
         return a.astype(np.float32) if a.dtype.name == "bfloat16" else a.copy()
 
     def from_numpy(self, a: Any, dtype: str | None = None) -> Any:
         return jnp.asarray(np.asarray(a), dtype=dtype)
+
+
+def _key(rng: Any) -> Any:
+    if rng is None:
+        raise ValueError(
+            "JAX has no global random state: pass key=jax.random.key(seed) (or explicit draws)."
+        )
+    return jax.random.key(rng) if isinstance(rng, int) else rng
 
 
 BACKEND = JaxBackend()

@@ -41,11 +41,48 @@ class NumpyBackend:
     def stop_gradient(self, x: Any) -> Any:
         return x
 
+    def sqrt(self, x: Any) -> Any:
+        return np.sqrt(x)
+
+    def maximum(self, x: Any, y: Any) -> Any:
+        return np.maximum(x, y)
+
+    def reshape(self, x: Any, shape: tuple[int, ...]) -> Any:
+        return np.reshape(x, shape)
+
+    def moveaxis(self, x: Any, source: int, destination: int) -> Any:
+        return np.moveaxis(x, source, destination)
+
+    def matmul(self, a: Any, b: Any) -> Any:
+        return np.matmul(a, b)
+
+    def sum_per_sample(self, x: Any) -> Any:
+        return np.sum(x, axis=tuple(range(1, np.ndim(x))), dtype=x.dtype)
+
+    def uniform(self, rng: Any, shape: tuple[int, ...], dtype: str, like: Any) -> Any:
+        return _generator(rng).random(shape).astype(_np_dtype(dtype))
+
+    def normal(self, rng: Any, shape: tuple[int, ...], dtype: str, like: Any) -> Any:
+        return _generator(rng).standard_normal(shape).astype(_np_dtype(dtype))
+
+    def input_gradient(self, fn: Any, x: Any) -> tuple[Any, Any]:
+        raise NotImplementedError(
+            "the numpy backend has no automatic differentiation, so penalties that need the "
+            "discriminator's input gradient cannot run on NumPy arrays; use torch, tensorflow "
+            "or jax tensors."
+        )
+
     def to_numpy(self, x: Any) -> Any:
         return np.array(x)
 
     def from_numpy(self, a: Any, dtype: str | None = None) -> Any:
         return np.array(a, dtype=None if dtype is None else _np_dtype(dtype))
+
+
+def _generator(rng: Any) -> Any:
+    if rng is None or isinstance(rng, (int, np.integer)):
+        return np.random.default_rng(rng)
+    return rng
 
 
 def _np_dtype(name: str) -> Any:

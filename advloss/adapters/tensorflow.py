@@ -41,6 +41,51 @@ class TensorflowBackend:
     def stop_gradient(self, x: Any) -> Any:
         return tf.stop_gradient(x)
 
+    def sqrt(self, x: Any) -> Any:
+        return tf.sqrt(x)
+
+    def maximum(self, x: Any, y: Any) -> Any:
+        return tf.maximum(x, tf.cast(y, x.dtype) if isinstance(y, (int, float)) else y)
+
+    def reshape(self, x: Any, shape: tuple[int, ...]) -> Any:
+        return tf.reshape(x, shape)
+
+    def moveaxis(self, x: Any, source: int, destination: int) -> Any:
+        return tf.experimental.numpy.moveaxis(x, source, destination)
+
+    def matmul(self, a: Any, b: Any) -> Any:
+        if len(b.shape) == 1:
+            return tf.linalg.matvec(a, b)
+        return tf.matmul(a, b)
+
+    def sum_per_sample(self, x: Any) -> Any:
+        return tf.reduce_sum(x, axis=list(range(1, len(x.shape)))) if len(x.shape) > 1 else x
+
+    def uniform(self, rng: Any, shape: tuple[int, ...], dtype: str, like: Any) -> Any:
+        return self._random("uniform", rng, shape, dtype)
+
+    def normal(self, rng: Any, shape: tuple[int, ...], dtype: str, like: Any) -> Any:
+        return self._random("normal", rng, shape, dtype)
+
+    def _random(self, kind: str, rng: Any, shape: tuple[int, ...], dtype: str) -> Any:
+        dt = tf.as_dtype(dtype)
+        if isinstance(rng, tf.random.Generator):
+            return getattr(rng, kind)(shape, dtype=dt)
+        if rng is None:
+            return getattr(tf.random, kind)(shape, dtype=dt)
+        seed = tf.constant([rng, 0], tf.int64) if isinstance(rng, int) else tf.cast(rng, tf.int64)
+        return getattr(tf.random, f"stateless_{kind}")(shape, seed=seed, dtype=dt)
+
+    def input_gradient(self, fn: Any, x: Any) -> tuple[Any, Any]:
+        # The gradient is taken while the caller's tape (if any) is recording, so the caller can
+        # differentiate it again with respect to the discriminator's variables.
+        x = tf.stop_gradient(x)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            out = fn(x)
+            total = tf.reduce_sum(out)
+        return out, tape.gradient(total, x)
+
     def to_numpy(self, x: Any) -> Any:
         if x.dtype == tf.bfloat16:
             x = tf.cast(x, tf.float32)

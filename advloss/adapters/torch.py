@@ -61,6 +61,49 @@ class TorchBackend:
     def stop_gradient(self, x: Any) -> Any:
         return x.detach()
 
+    def sqrt(self, x: Any) -> Any:
+        return torch.sqrt(x)
+
+    def maximum(self, x: Any, y: Any) -> Any:
+        return torch.clamp_min(x, y) if isinstance(y, (int, float)) else torch.maximum(x, y)
+
+    def reshape(self, x: Any, shape: tuple[int, ...]) -> Any:
+        return x.reshape(shape)
+
+    def moveaxis(self, x: Any, source: int, destination: int) -> Any:
+        return torch.movedim(x, source, destination)
+
+    def matmul(self, a: Any, b: Any) -> Any:
+        return torch.matmul(a, b)
+
+    def sum_per_sample(self, x: Any) -> Any:
+        return x.sum(dim=tuple(range(1, x.dim()))) if x.dim() > 1 else x
+
+    def uniform(self, rng: Any, shape: tuple[int, ...], dtype: str, like: Any) -> Any:
+        return torch.rand(shape, generator=rng, dtype=_DTYPES[dtype], device=like.device)
+
+    def normal(self, rng: Any, shape: tuple[int, ...], dtype: str, like: Any) -> Any:
+        return torch.randn(shape, generator=rng, dtype=_DTYPES[dtype], device=like.device)
+
+    def input_gradient(self, fn: Any, x: Any) -> tuple[Any, Any]:
+        x = x.detach()
+        if torch.compiler.is_compiling():
+            # AOTAutograd cannot differentiate autograd.grad(create_graph=True) twice; a
+            # torch.func transform inside the compiled graph can (its backward is first-order).
+            out, vjp = torch.func.vjp(fn, x)  # type: ignore[misc]
+            (grad,) = vjp(torch.ones_like(out))
+            return out, grad
+        # Eager: PyTorch's documented pattern (DDP-safe; works with BatchNorm's in-place stats).
+        if not torch.is_grad_enabled():
+            raise RuntimeError(
+                "gradient penalties need autograd, but it is disabled (torch.no_grad() or "
+                "inference_mode); compute the penalty with gradients enabled."
+            )
+        x.requires_grad_(True)
+        out = fn(x)
+        (grad,) = torch.autograd.grad(out.sum(), x, create_graph=True)
+        return out, grad
+
     def to_numpy(self, x: Any) -> Any:
         x = x.detach().cpu()
         if x.dtype == torch.bfloat16:
