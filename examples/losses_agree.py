@@ -57,7 +57,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     frameworks = [f for f in ("torch", "tensorflow", "jax") if importlib.util.find_spec(f)]
     missing = sorted({"torch", "tensorflow", "jax"} - set(frameworks))
-    print(f"advloss {advloss.__version__}: frameworks {frameworks}" + (f" (not installed: {missing})" if missing else ""))
+    print(
+        f"advloss {advloss.__version__}: frameworks {frameworks}"
+        + (f" (not installed: {missing})" if missing else "")
+    )
     start = time.perf_counter()
     for f in frameworks:
         advloss.get_backend(f)
@@ -67,7 +70,11 @@ def main(argv: list[str] | None = None) -> int:
     real = rng.normal(1.0, 2.0, size=(8, 1, 4, 4))  # a PatchGAN-shaped batch of logits
     fake = rng.normal(-1.0, 2.0, size=(8, 1, 4, 4))
     tol = tolerance(args.dtype)
-    header = f"{'loss':8} {'term':4} {'numpy float64':>14} " + " ".join(f"{f:>12}" for f in frameworks) + "   max rel err (value vs numpy, grads across frameworks)"
+    header = (
+        f"{'loss':8} {'term':4} {'numpy float64':>14} "
+        + " ".join(f"{f:>12}" for f in frameworks)
+        + "   max rel err (value vs numpy, grads across frameworks)"
+    )
     print(header)
     print("-" * len(header))
     worst = 0.0
@@ -81,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             reference = fn(*arrays)  # NumPy arrays in: the float64 reference backend
             results = {fw: value_and_grads(fw, fn, arrays, args.dtype) for fw in frameworks}
             rel_v = rel_g = 0.0
-            for fw, (value, grads) in results.items():
+            for value, grads in results.values():
                 other = results[frameworks[0]]
                 rel_v = max(rel_v, max_errors(value, reference)[1])
                 for g, g0 in zip(grads, other[1], strict=True):
@@ -94,8 +101,12 @@ def main(argv: list[str] | None = None) -> int:
             if not ok:
                 failures.append(f"{name}.{term}")
             values = " ".join(f"{float(results[fw][0]):12.6f}" for fw in frameworks)
-            print(f"{name:8} {term:4} {float(reference):14.6f} {values}   {rel_v:.1e}, {rel_g:.1e} {'ok' if ok else 'MISMATCH'}")
-    print(f"\nlargest relative difference: {worst:.2e} (tolerance for {args.dtype}: rtol {tol.rtol})")
+            print(
+                f"{name:8} {term:4} {float(reference):14.6f} {values}   {rel_v:.1e}, {rel_g:.1e} {'ok' if ok else 'MISMATCH'}"
+            )
+    print(
+        f"\nlargest relative difference: {worst:.2e} (tolerance for {args.dtype}: rtol {tol.rtol})"
+    )
     if failures:
         print(f"MISMATCH in {failures}", file=sys.stderr)
         return 1

@@ -1,0 +1,526 @@
+"""Gradient penalties: closed-form oracles, the per-sample-norm regression, small networks built
+from the same NumPy weights in every framework (values and parameter gradients, float32 and
+float64, eager and compiled), lazy application, fused outputs, randomness, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import advloss
+from advloss.testing import assert_close
+from tests import nets
+from tests.frameworks import FRAMEWORK_PARAMS, FRAMEWORKS, PAIRS
+
+DTYPES = ["float32", "float64"]
+NAMES = {h.name for h in FRAMEWORKS}
+
+
+def linear_d(fw, w):
+    """D(x)_n = <w, x_n> for inputs (N, *w.shape), in framework ``fw``."""
+    axes = tuple(range(1, len(w.shape) + 1))
+    if fw.name == "torch":
+        return lambda x: (x * w).sum(dim=axes)
+    if fw.name == "tensorflow":
+        import tensorflow as tf
+
+        return lambda x: tf.reduce_sum(x * w, axis=list(axes))
+    import jax.numpy as jnp
+
+    return lambda x: jnp.sum(x * w, axis=axes)
+
+
+def param_grad(fw, make_value, w_np, dtype):
+    """value and d value / d w for a scalar function of one parameter tensor ``w``."""
+    b = fw.backend
+    if fw.name == "torch":
+        import torch
+
+        w = b.from_numpy(w_np, dtype).requires_grad_(True)
+        v = make_value(w)
+        (g,) = torch.autograd.grad(v, w)
+        return b.to_numpy(v), b.to_numpy(g)
+    if fw.name == "tensorflow":
+        import tensorflow as tf
+
+        w = tf.Variable(b.from_numpy(w_np, dtype))
+        with tf.GradientTape() as tape:
+            v = make_value(w)
+        return b.to_numpy(v), b.to_numpy(tape.gradient(v, w))
+    import jax
+
+    v, g = jax.value_and_grad(make_value)(b.from_numpy(w_np, dtype))
+    return b.to_numpy(v), b.to_numpy(g)
+
+
+# ------------------------------------------------------------------------ closed-form oracles
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("fw", FRAMEWORK_PARAMS)
+def test_linear_discriminator_closed_form(fw, dtype):
+    """For D(x) = <w, x>, g = w for every sample: R1 = R2 = γ/2 |w|², dR1/dw = γ w;
+    GP = λ (|w| - c)², dGP/dw = 2 λ (|w| - c) w / |w|."""
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=(3, 2, 2))
+    x, xf = rng.normal(size=(5, 3, 2, 2)), rng.normal(size=(5, 3, 2, 2))
+    b = fw.backend
+    real, fake = b.from_numpy(x, dtype), b.from_numpy(xf, dtype)
+    norm = np.sqrt((w**2).sum())
+
+    for fn, gamma in [(advloss.r1_penalty, 3.0), (advloss.r2_penalty, 0.5)]:
+        inputs = real if fn is advloss.r1_penalty else fake
+        v, g = param_grad(
+            fw,
+            lambda wt, fn=fn, gamma=gamma, inputs=inputs: fn(linear_d(fw, wt), inputs, gamma=gamma),
+            w,
+            dtype,
+        )
+        assert_close(v, gamma / 2 * norm**2, dtype, what="R value")
+        assert_close(g, gamma * w, dtype, what="dR/dw")
+
+    for center, one_sided in [(1.0, False), (0.0, False), (1.0, True), (10.0, True)]:
+        v, g = param_grad(
+            fw,
+            lambda wt, c=center, o=one_sided: advloss.gradient_penalty(
+                linear_d(fw, wt), real, fake, weight=7.0, center=c, one_sided=o, key=_key(fw, 0)
+            ),
+            w,
+            dtype,
+        )
+        excess = norm - center
+        if one_sided:
+            excess = max(excess, 0.0)
+        assert_close(v, 7.0 * excess**2, dtype, what=f"GP value c={center} one_sided={one_sided}")
+        assert_close(g, 14.0 * excess * w / norm, dtype, what="dGP/dw")
+
+
+@pytest.mark.parametrize("fw", FRAMEWORK_PARAMS)
+def test_quadratic_discriminator_closed_form(fw):
+    """For D(x)_n = a/2 |x_n|², g_n = a x_n: the penalties depend on each sample's own norm and
+    on the interpolation coefficients, so per-sample α and per-sample norms are both checked."""
+    rng = np.random.default_rng(1)
+    x, xf = rng.normal(size=(6, 2, 3)), rng.normal(size=(6, 2, 3))
+    alpha = rng.uniform(size=6)
+    a = np.array(0.7)
+    b = fw.backend
+    real, fake, al = (b.from_numpy(t, "float64") for t in (x, xf, alpha))
+
+    def quad(at):
+        if fw.name == "torch":
+            return lambda u: 0.5 * at * (u * u).sum(dim=(1, 2))
+        if fw.name == "tensorflow":
+            import tensorflow as tf
+
+            return lambda u: 0.5 * at * tf.reduce_sum(u * u, axis=[1, 2])
+        import jax.numpy as jnp
+
+        return lambda u: 0.5 * at * jnp.sum(u * u, axis=(1, 2))
+
+    x_hat = x + alpha[:, None, None] * (xf - x)
+    nh = np.sqrt((x_hat**2).sum(axis=(1, 2)))
+    v, g = param_grad(
+        fw, lambda at: advloss.gradient_penalty(quad(at), real, fake, alpha=al), a, "float64"
+    )
+    assert_close(v, 10 * np.mean((a * nh - 1) ** 2), "float64", what="GP")
+    assert_close(g, 10 * np.mean(2 * (a * nh - 1) * nh), "float64", what="dGP/da")
+    sq = (x**2).sum(axis=(1, 2))
+    v, g = param_grad(fw, lambda at: advloss.r1_penalty(quad(at), real, gamma=4.0), a, "float64")
+    assert_close(v, 2.0 * a**2 * sq.mean(), "float64", what="R1")
+    assert_close(g, 4.0 * a * sq.mean(), "float64", what="dR1/da")
+
+
+def _key(fw, seed):
+    if fw.name == "torch":
+        import torch
+
+        return torch.Generator().manual_seed(seed)
+    if fw.name == "jax":
+        import jax
+
+        return jax.random.key(seed)
+    return seed
+
+
+def per_pixel_gradient_penalty(fw, d, real, fake, alpha):
+    """The classic bug: ``grad.norm(2, dim=1)`` on an image gradient is a norm per pixel."""
+    b = fw.backend
+    x_hat = real + b.reshape(alpha, (-1, 1, 1, 1)) * (fake - real)
+    _, grad = b.input_gradient(d, x_hat)
+    per_pixel = b.sqrt(
+        b.reshape(grad * grad, (grad.shape[0], grad.shape[1], -1)).sum(1)
+        if fw.name == "torch"
+        else _channel_sum(fw, grad * grad)
+    )
+    return 10.0 * b.mean((per_pixel - 1.0) * (per_pixel - 1.0))
+
+
+def _channel_sum(fw, x):
+    if fw.name == "tensorflow":
+        import tensorflow as tf
+
+        return tf.reduce_sum(x, axis=1)
+    import jax.numpy as jnp
+
+    return jnp.sum(x, axis=1)
+
+
+@pytest.mark.parametrize("fw", FRAMEWORK_PARAMS)
+def test_norm_is_per_sample_not_per_pixel(fw):
+    """Regression test for the most repeated WGAN-GP bug: the check below accepts the
+    per-sample norm and rejects the per-pixel one on the same inputs."""
+    rng = np.random.default_rng(2)
+    w = rng.normal(0, 0.4, size=(3, 4, 4))
+    b = fw.backend
+    real, fake = (
+        b.from_numpy(rng.normal(size=(2, 3, 4, 4))),
+        b.from_numpy(rng.normal(size=(2, 3, 4, 4))),
+    )
+    alpha = b.from_numpy(np.array([0.25, 0.75]))
+    d = linear_d(fw, b.from_numpy(w))
+    expected = 10.0 * (np.sqrt((w**2).sum()) - 1.0) ** 2
+
+    def check(value):
+        assert_close(fw.numpy(value), expected, "float64", what="GP")
+
+    check(advloss.gradient_penalty(d, real, fake, alpha=alpha))
+    with pytest.raises(AssertionError):
+        check(per_pixel_gradient_penalty(fw, d, real, fake, alpha))
+
+
+@pytest.mark.parametrize("fw", FRAMEWORK_PARAMS)
+@given(
+    shape=hnp.array_shapes(min_dims=1, max_dims=4, min_side=1, max_side=4),
+    n=st.integers(1, 5),
+    gamma=st.floats(0.0, 100.0),
+)
+def test_any_shape_linear_r1(fw, shape, n, gamma):
+    rng = np.random.default_rng(len(shape) * 7 + n)
+    w = rng.normal(size=shape)
+    b = fw.backend
+    x = b.from_numpy(rng.normal(size=(n, *shape)))
+    v = advloss.r1_penalty(linear_d(fw, b.from_numpy(w)), x, gamma=gamma)
+    assert_close(fw.numpy(v), gamma / 2 * (w**2).sum(), "float64", scale=max(gamma, 1.0))
+
+
+# --------------------------------------------------------------- networks across frameworks
+
+PENALTIES = {
+    "gp": lambda d, real, fake, alpha: advloss.gradient_penalty(d, real, fake, alpha=alpha),
+    "gp0-one-sided": lambda d, real, fake, alpha: advloss.gradient_penalty(
+        d, real, fake, alpha=alpha, weight=2.0, center=0.5, one_sided=True
+    ),
+    "r1": lambda d, real, fake, alpha: advloss.r1_penalty(d, real, gamma=10.0),
+    "r2": lambda d, real, fake, alpha: advloss.r2_penalty(d, fake, gamma=1.0),
+}
+
+
+def _inputs(kind, seed=3):
+    rng = np.random.default_rng(seed)
+    shape = (5, *nets.INPUT_SHAPES[kind])
+    return [rng.normal(size=shape), rng.normal(size=shape) * 2, rng.uniform(size=5)]
+
+
+def _numpy_input_grad(kind, params, x, h=1e-5):
+    """Central finite differences of sum_n D(x)_n: an oracle independent of every framework."""
+    g = np.zeros_like(x)
+    flat, gflat = x.reshape(-1), g.reshape(-1)
+    for i in range(flat.size):
+        old = flat[i]
+        flat[i] = old + h
+        up = nets.numpy_forward(kind, params, x).sum()
+        flat[i] = old - h
+        down = nets.numpy_forward(kind, params, x).sum()
+        flat[i] = old
+        gflat[i] = (up - down) / (2 * h)
+    return g
+
+
+@pytest.mark.parametrize("kind", ["mlp", "conv"])
+@pytest.mark.parametrize("fw", FRAMEWORK_PARAMS)
+def test_network_penalties_match_finite_difference_reference(fw, kind):
+    params = nets.weights(kind)
+    real, fake, alpha = _inputs(kind)
+    x_hat = real + alpha.reshape(-1, *([1] * (real.ndim - 1))) * (fake - real)
+    sq = {
+        k: (_numpy_input_grad(kind, params, v) ** 2).reshape(5, -1).sum(1)
+        for k, v in {"real": real, "fake": fake, "hat": x_hat}.items()
+    }
+    expected = {
+        "gp": 10 * np.mean((np.sqrt(sq["hat"] + 1e-12) - 1) ** 2),
+        "gp0-one-sided": 2 * np.mean(np.maximum(np.sqrt(sq["hat"] + 1e-12) - 0.5, 0) ** 2),
+        "r1": 5.0 * sq["real"].mean(),
+        "r2": 0.5 * sq["fake"].mean(),
+    }
+    for name, penalty in PENALTIES.items():
+        v, _ = nets.penalty_and_param_grads(
+            fw.name, kind, params, penalty, [real, fake, alpha], "float64"
+        )
+        np.testing.assert_allclose(v, expected[name], rtol=1e-7, err_msg=name)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kind", ["mlp", "conv"])
+@pytest.mark.parametrize("a,b", PAIRS)
+def test_network_penalties_agree_across_frameworks(a, b, kind, dtype):
+    params = nets.weights(kind)
+    inputs = _inputs(kind)
+    for name, penalty in PENALTIES.items():
+        va, ga = nets.penalty_and_param_grads(a.name, kind, params, penalty, inputs, dtype)
+        vb, gb = nets.penalty_and_param_grads(b.name, kind, params, penalty, inputs, dtype)
+        assert_close(va, vb, dtype, what=f"{name} value {a.name} vs {b.name}")
+        for k in params:
+            assert_close(ga[k], gb[k], dtype, what=f"{name} d/d{k} {a.name} vs {b.name}")
+
+
+@pytest.mark.parametrize("kind", ["mlp", "conv"])
+@pytest.mark.parametrize("fw", [p for p in FRAMEWORK_PARAMS if p.values[0].name != "torch"])
+def test_jit_and_xla_equal_eager(fw, kind):
+    params = nets.weights(kind)
+    inputs = _inputs(kind)
+    for name, penalty in PENALTIES.items():
+        ve, ge = nets.penalty_and_param_grads(fw.name, kind, params, penalty, inputs, "float32")
+        vc, gc = nets.penalty_and_param_grads(
+            fw.name, kind, params, penalty, inputs, "float32", compiled=True
+        )
+        assert_close(vc, ve, "float32", what=f"{name} compiled value")
+        for k in params:
+            assert_close(gc[k], ge[k], "float32", what=f"{name} compiled d/d{k}")
+
+
+@pytest.mark.skipif("torch" not in NAMES, reason="torch not installed")
+def test_torch_compile_fullgraph_penalties_equal_eager():
+    """One compile over GP + R1 + R2 of the functional MLP (a cold compile costs seconds)."""
+    params = nets.weights("mlp")
+    inputs = _inputs("mlp")
+
+    def all_three(d, real, fake, alpha):
+        return sum(p(d, real, fake, alpha) for p in PENALTIES.values())
+
+    ve, ge = nets.penalty_and_param_grads("torch", "mlp", params, all_three, inputs, "float32")
+    vc, gc = nets.penalty_and_param_grads(
+        "torch", "mlp", params, all_three, inputs, "float32", compiled=True
+    )
+    assert_close(vc, ve, "float32")
+    for k in params:
+        assert_close(gc[k], ge[k], "float32", what=f"d/d{k}")
+
+
+@pytest.mark.skipif("torch" not in NAMES, reason="torch not installed")
+def test_torch_compile_nn_module_discriminator_step():
+    """A whole discriminator step with an nn.Module under torch.compile(fullgraph=True): loss on
+    the fused R1 outputs + R1 + GP; parameter gradients equal eager's."""
+    import torch
+    from torch import nn
+
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1), nn.LeakyReLU(0.2), nn.Flatten(), nn.Linear(8 * 8 * 8, 1)
+    )
+    loss = advloss.get_loss("ns")
+    real, fake = torch.randn(4, 3, 8, 8), torch.randn(4, 3, 8, 8)
+    alpha = torch.rand(4)
+
+    def d_step(real, fake, alpha):
+        r1, real_logits = advloss.r1_penalty(net, real, return_outputs=True)
+        gp = advloss.gradient_penalty(net, real, fake, alpha=alpha, weight=1.0)
+        return loss.discriminator(real_logits, net(fake)) + r1 + gp
+
+    def grads(fn):
+        net.zero_grad()
+        value = fn(real, fake, alpha)
+        value.backward()
+        return value.detach(), [p.grad.clone() for p in net.parameters()]
+
+    ve, ge = grads(d_step)
+    vc, gc = grads(torch.compile(d_step, fullgraph=True, dynamic=False))
+    assert_close(vc.numpy(), ve.numpy(), "float32")
+    for x, y in zip(gc, ge, strict=True):
+        assert_close(x.numpy(), y.numpy(), "float32", what="parameter gradient")
+
+
+# ------------------------------------------------------------------------ fused outputs, lazy
+
+
+@pytest.mark.parametrize("fw", FRAMEWORK_PARAMS)
+def test_fused_r1_outputs_give_the_same_gradients_as_a_separate_forward(fw):
+    params = nets.weights("mlp")
+    real, fake, _ = _inputs("mlp")
+    loss = advloss.get_loss("ns")
+
+    def fused(d, real, fake):
+        penalty, real_logits = advloss.r1_penalty(d, real, return_outputs=True)
+        return loss.discriminator(real_logits, d(fake)) + penalty
+
+    def separate(d, real, fake):
+        return loss.discriminator(d(real), d(fake)) + advloss.r1_penalty(d, real)
+
+    vf, gf = nets.penalty_and_param_grads(fw.name, "mlp", params, fused, [real, fake], "float64")
+    vs, gs = nets.penalty_and_param_grads(fw.name, "mlp", params, separate, [real, fake], "float64")
+    assert_close(vf, vs, "float64")
+    for k in params:
+        assert_close(gf[k], gs[k], "float64", what=f"d/d{k}")
+
+
+@pytest.mark.parametrize("fw", FRAMEWORK_PARAMS)
+def test_lazy_application_with_python_steps(fw):
+    params = nets.weights("mlp")
+    real, fake, alpha = _inputs("mlp")
+    full, _ = nets.penalty_and_param_grads(
+        fw.name, "mlp", params, PENALTIES["r1"], [real, fake, alpha], "float64"
+    )
+    for step, factor in [(0, 4.0), (1, 0.0), (3, 0.0), (8, 4.0)]:
+        lazy = lambda d, real, fake, alpha, step=step: advloss.R1Penalty(every=4)(
+            d, real, step=step
+        )
+        v, g = nets.penalty_and_param_grads(
+            fw.name, "mlp", params, lazy, [real, fake, alpha], "float64"
+        )
+        assert_close(v, factor * full, "float64", what=f"step {step}")
+        # Outputs are returned on skipped steps too, so the adversarial loss can always use them.
+        d = lambda x, fw=fw: nets.forward(fw.name, "mlp")(
+            {k: fw.backend.from_numpy(a) for k, a in params.items()}, x
+        )
+        pen, out = advloss.r1_penalty(
+            d, fw.backend.from_numpy(real), every=4, step=step, return_outputs=True
+        )
+        assert_close(
+            fw.numpy(out), nets.numpy_forward("mlp", params, real), "float64", what="outputs"
+        )
+
+
+@pytest.mark.parametrize("fw", FRAMEWORK_PARAMS)
+def test_lazy_application_with_traced_steps(fw):
+    """A step that is a tensor: lax.cond under jax.jit, tf.cond under tf.function (the penalty
+    is not computed on skipped steps), a mask for torch (no host read of the step)."""
+    rng = np.random.default_rng(4)
+    w = rng.normal(size=(3,))
+    b = fw.backend
+    x = b.from_numpy(rng.normal(size=(4, 3)))
+    d = linear_d(fw, b.from_numpy(w))
+    expected = 5.0 * (w**2).sum()
+
+    if fw.name == "jax":
+        import jax
+        import jax.numpy as jnp
+
+        f = jax.jit(lambda step: advloss.r1_penalty(d, x, every=3, step=step))
+        values = [float(f(jnp.asarray(s))) for s in range(4)]
+    elif fw.name == "tensorflow":
+        import tensorflow as tf
+
+        f = tf.function(lambda step: advloss.r1_penalty(d, x, every=3, step=step))
+        values = [float(f(tf.constant(s))) for s in range(4)]
+    else:
+        import torch
+
+        values = [float(advloss.r1_penalty(d, x, every=3, step=torch.tensor(s))) for s in range(4)]
+    np.testing.assert_allclose(values, [3 * expected, 0.0, 0.0, 3 * expected], rtol=1e-12)
+
+
+# ------------------------------------------------------------------------- randomness, errors
+
+
+@pytest.mark.parametrize("fw", FRAMEWORK_PARAMS)
+def test_alpha_is_drawn_per_sample_from_the_given_randomness(fw):
+    """With a key/generator/seed, the penalty equals the one computed with the explicit α the
+    same randomness produces, one per sample, and is reproducible."""
+    rng = np.random.default_rng(5)
+    b = fw.backend
+    real, fake = b.from_numpy(rng.normal(size=(6, 2, 3))), b.from_numpy(rng.normal(size=(6, 2, 3)))
+
+    def d(u):
+        return b.sum_per_sample(u * u * u)  # makes the penalty depend on every sample's α
+
+    drawn = b.uniform(_key(fw, 11), (6,), "float64", real)
+    alphas = fw.numpy(drawn)
+    assert len(np.unique(alphas)) == 6 and np.all((alphas >= 0) & (alphas < 1))
+    with_key = advloss.gradient_penalty(d, real, fake, key=_key(fw, 11))
+    explicit = advloss.gradient_penalty(d, real, fake, alpha=drawn)
+    again = advloss.gradient_penalty(d, real, fake, key=_key(fw, 11))
+    assert_close(fw.numpy(with_key), fw.numpy(explicit), "float64")
+    assert_close(fw.numpy(again), fw.numpy(with_key), "float64")
+
+
+@pytest.mark.parametrize("fw", FRAMEWORK_PARAMS)
+def test_low_precision_inputs_give_float32_penalties(fw):
+    rng = np.random.default_rng(6)
+    w = rng.normal(size=(4,))
+    b = fw.backend
+    for low in ("float16", "bfloat16"):
+        x = b.from_numpy(rng.normal(size=(3, 4)), low)
+        v = advloss.r1_penalty(linear_d(fw, b.from_numpy(w, low)), x)
+        assert b.dtype(v) == "float32"
+        w_low = fw.numpy(b.from_numpy(w, low)).astype(np.float64)
+        assert_close(fw.numpy(v), 5.0 * (w_low**2).sum(), low)
+
+
+def test_penalty_errors():
+    d = lambda x: x.sum(axis=1)
+    x = np.zeros((2, 3))
+    cases = [
+        (lambda: advloss.r1_penalty("D", x), TypeError, "discriminator must be a callable"),
+        (lambda: advloss.r1_penalty(d, x, gamma=-1.0), ValueError, "gamma must be >= 0"),
+        (
+            lambda: advloss.gradient_penalty(d, x, np.zeros((3, 3))),
+            ValueError,
+            r"same shape.*\(2, 3\) and \(3, 3\)",
+        ),
+        (
+            lambda: advloss.gradient_penalty(d, x, x, alpha=np.zeros(3)),
+            ValueError,
+            r"alpha must be a numpy tensor of shape \(2,\)",
+        ),
+        (lambda: advloss.gradient_penalty(d, x, x, weight=float("nan")), ValueError, "finite"),
+        (
+            lambda: advloss.gradient_penalty(d, x, x, one_sided=1),
+            TypeError,
+            "one_sided must be a bool",
+        ),
+        (
+            lambda: advloss.r1_penalty(d, x, every=0, step=0),
+            ValueError,
+            "every must be an int >= 1",
+        ),
+        (lambda: advloss.r1_penalty(d, x, every=4), ValueError, "needs the current step"),
+        (
+            lambda: advloss.r1_penalty(d, np.zeros((2, 3), dtype=np.int32)),
+            TypeError,
+            "floating-point",
+        ),
+        (lambda: advloss.r1_penalty(d, np.array(1.0)), ValueError, "batch dimension"),
+        (lambda: advloss.r1_penalty(d, x), NotImplementedError, "no automatic differentiation"),
+        (lambda: advloss.R1Penalty(every=2.5), ValueError, "every"),
+        (lambda: advloss.GradientPenalty(center=-1.0), ValueError, "center"),
+    ]
+    for make, builtin, pattern in cases:
+        with pytest.raises(builtin, match=pattern):
+            make()
+    if "jax" in NAMES:
+        import jax.numpy as jnp
+
+        with pytest.raises(ValueError, match="JAX has no global random state"):
+            advloss.gradient_penalty(
+                lambda u: jnp.sum(u, axis=1), jnp.zeros((2, 3)), jnp.zeros((2, 3))
+            )
+    if "torch" in NAMES:
+        import torch
+
+        with torch.no_grad(), pytest.raises(RuntimeError, match="autograd, but it is disabled"):
+            advloss.r1_penalty(lambda u: u.sum(1), torch.zeros(2, 3))
+
+
+def test_penalty_objects_and_config():
+    gp = advloss.GradientPenalty(weight=5.0, one_sided=True, every=2)
+    assert gp.config() == {
+        "name": "gp",
+        "every": 2,
+        "weight": 5.0,
+        "center": 1.0,
+        "one_sided": True,
+    }
+    assert advloss.R1Penalty(gamma=1.0).config() == {"name": "r1", "every": 1, "gamma": 1.0}
+    assert advloss.R2Penalty().name == "r2"
