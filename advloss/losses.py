@@ -183,17 +183,32 @@ class _Call:
             )
         return w if dtype == self.dtype else b.cast(w, self.dtype)
 
-    def reduce(self, values: Any, w: Any) -> Any:
+    def reduce(self, values: Any, w: Any, scale: float = 1.0) -> Any:
+        """``scale * reduce(w * values)``.  Constant factors are applied after the reduction,
+        once, so compiled graphs equal the hand-written formula's (and XLA does not build an
+        array of them)."""
         if w is not None:
             values = values * w
         if self.reduction == "mean":
-            return self.b.mean(values)
-        if self.reduction == "sum":
-            return self.b.sum(values)
-        return values
+            values = self.b.mean(values)
+        elif self.reduction == "sum":
+            values = self.b.sum(values)
+        if scale == 1.0:
+            return values
+        return -values if scale == -1.0 else scale * values
 
-    def add(self, real_term: Any, w_real: Any, fake_term: Any, w_fake: Any) -> Any:
-        """``reduce(real_term) + reduce(fake_term)``; elementwise sum for ``reduction="none"``."""
+    def add(
+        self,
+        real_term: Any,
+        w_real: Any,
+        fake_term: Any,
+        w_fake: Any,
+        *,
+        scale: float = 1.0,
+        subtract_real: bool = False,
+    ) -> Any:
+        """``reduce(real_term) + reduce(fake_term)`` (or ``reduce(fake) - reduce(real)``), each
+        times ``scale``; elementwise for ``reduction="none"``."""
         if self.reduction == "none":
             rs, fs = self.b.shape(real_term), self.b.shape(fake_term)
             if len(rs) != len(fs) or any(
@@ -204,7 +219,9 @@ class _Call:
                     f"which needs equal shapes; received real shape {rs} and fake shape {fs}. "
                     f"Use reduction='mean' or 'sum', or compute the two terms separately."
                 )
-        return self.reduce(real_term, w_real) + self.reduce(fake_term, w_fake)
+        real = self.reduce(real_term, w_real, scale)
+        fake = self.reduce(fake_term, w_fake, scale)
+        return fake - real if subtract_real else real + fake
 
 
 def _side_weights(
@@ -218,6 +235,11 @@ def _side_weights(
             )
         return weights, weights
     return real_weights, fake_weights
+
+
+def _minus(x: Any, target: float) -> Any:
+    """``x - target``, without a no-op subtraction in the graph when the target is 0."""
+    return x if target == 0.0 else x - target
 
 
 def _bce_real(b: Backend, x: Any, y: float) -> Any:
@@ -276,9 +298,11 @@ class _Loss:
         call = _Call(self, "generator", backend, reduction, (fake_logits, weights))
         f = call.logits("fake_logits", fake_logits)
         w = call.weights("weights", weights, "fake_logits", f)
-        return call.reduce(self._generator_term(call.b, f), w)
+        term, scale = self._generator_term(call.b, f)
+        return call.reduce(term, w, scale)
 
-    def _generator_term(self, b: Backend, f: Any) -> Any:
+    def _generator_term(self, b: Backend, f: Any) -> tuple[Any, float]:
+        """The elementwise generator term and the constant factor applied after reducing it."""
         raise NotImplementedError
 
     def _discriminator_call(
@@ -398,8 +422,8 @@ class MinimaxLoss(_BinaryCrossEntropyLoss):
 
     name: ClassVar[str] = "minimax"
 
-    def _generator_term(self, b: Backend, f: Any) -> Any:
-        return -b.softplus(f)
+    def _generator_term(self, b: Backend, f: Any) -> tuple[Any, float]:
+        return b.softplus(f), -1.0
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -426,8 +450,8 @@ class NonSaturatingLoss(_BinaryCrossEntropyLoss):
 
     name: ClassVar[str] = "ns"
 
-    def _generator_term(self, b: Backend, f: Any) -> Any:
-        return b.softplus(-f)
+    def _generator_term(self, b: Backend, f: Any) -> tuple[Any, float]:
+        return b.softplus(-f), 1.0
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -495,12 +519,12 @@ class LeastSquaresLoss(_Loss):
             fake_weights,
             backend,
         )
-        dr, df = r - self.b, f - self.a
-        return call.add(0.5 * (dr * dr), wr, 0.5 * (df * df), wf)
+        dr, df = _minus(r, self.b), _minus(f, self.a)
+        return call.add(dr * dr, wr, df * df, wf, scale=0.5)
 
-    def _generator_term(self, b: Backend, f: Any) -> Any:
-        d = f - self.c
-        return 0.5 * (d * d)
+    def _generator_term(self, b: Backend, f: Any) -> tuple[Any, float]:
+        d = _minus(f, self.c)
+        return d * d, 0.5
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -565,8 +589,8 @@ class HingeLoss(_Loss):
         b = call.b
         return call.add(b.relu(self.real_margin - r), wr, b.relu(self.fake_margin + f), wf)
 
-    def _generator_term(self, b: Backend, f: Any) -> Any:
-        return -f
+    def _generator_term(self, b: Backend, f: Any) -> tuple[Any, float]:
+        return f, -1.0
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -613,10 +637,10 @@ class WassersteinLoss(_Loss):
             fake_weights,
             backend,
         )
-        return call.add(-r, wr, f, wf)
+        return call.add(r, wr, f, wf, subtract_real=True)
 
-    def _generator_term(self, b: Backend, f: Any) -> Any:
-        return -f
+    def _generator_term(self, b: Backend, f: Any) -> tuple[Any, float]:
+        return f, -1.0
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

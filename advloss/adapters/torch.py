@@ -47,7 +47,9 @@ class TorchBackend:
         # F.softplus returns x itself above `threshold`: with the default 20 the value loses
         # e^-x (~2e-9 absolute at x = 20, ~1e-10 relative) and the gradient is exactly 1 instead
         # of 1 - 2e-9 -- invisible in float32, not in float64, where 40 makes both < 1e-17.
-        return F.softplus(x, threshold=40.0 if x.dtype == torch.float64 else 20.0)
+        if x.dtype == torch.float64:
+            return F.softplus(x, threshold=40.0)
+        return F.softplus(x)  # no keywords: each costs ~0.3 us per eager call
 
     def relu(self, x: Any) -> Any:
         return torch.relu(x)
