@@ -1,0 +1,1 @@
+"""Benchmarks for advloss (not part of the installed package); see ``benchmarks/README.md``."""
