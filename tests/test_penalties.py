@@ -524,3 +524,57 @@ def test_penalty_objects_and_config():
     }
     assert advloss.R1Penalty(gamma=1.0).config() == {"name": "r1", "every": 1, "gamma": 1.0}
     assert advloss.R2Penalty().name == "r2"
+
+
+@pytest.mark.skipif("torch" not in NAMES, reason="torch not installed")
+def test_peer_penalty_conventions_map_as_documented():
+    """docs/penalties.md's table: each peer's penalty, written here from its documented
+    convention, equals the advloss call the table gives."""
+    import torch
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(2, 3, 3, padding=1, dtype=torch.float64),
+        torch.nn.Tanh(),
+        torch.nn.Flatten(),
+        torch.nn.Linear(3 * 4 * 4, 1, dtype=torch.float64),
+    )
+    real, fake = (
+        torch.randn(5, 2, 4, 4, dtype=torch.float64),
+        torch.randn(5, 2, 4, 4, dtype=torch.float64),
+    )
+    a = torch.rand(5, dtype=torch.float64)
+
+    def grad_of(x):
+        x = x.detach().requires_grad_(True)
+        (g,) = torch.autograd.grad(net(x).sum(), x, create_graph=True)
+        return g
+
+    def close(peer, ours, rtol=1e-10):
+        np.testing.assert_allclose(float(peer), float(ours), rtol=rtol)
+
+    g = grad_of(real)
+    sq = g.square().sum([1, 2, 3])
+    close((sq * (3.0 / 2)).mean(), advloss.r1_penalty(net, real, gamma=3.0))  # StyleGAN2-ADA
+    close(2.5 * 0.5 * sq.mean(), advloss.r1_penalty(net, real, gamma=2.5))  # StudioGAN r1_lambda
+    close(4.0 * sq.mean(), advloss.r1_penalty(net, real, gamma=8.0))  # GAN_stability reg_param
+    # pix2pix: x̂ = α real + (1-α) fake, ((g + 1e-16).norm(2, dim=1) - constant)² mean × lambda_gp
+    x_hat = a.view(-1, 1, 1, 1) * real + (1 - a.view(-1, 1, 1, 1)) * fake
+    gh = grad_of(x_hat).flatten(1)
+    pix2pix = (((gh + 1e-16).norm(2, dim=1) - 0.7) ** 2).mean() * 10.0
+    close(pix2pix, advloss.gradient_penalty(net, real, fake, alpha=1 - a, center=0.7), rtol=1e-9)
+    # TF-GAN: x̂ = real + α (fake - real), slopes = sqrt(Σg² + 1e-10), (slopes / target - 1)²
+    x_hat = real + a.view(-1, 1, 1, 1) * (fake - real)
+    slopes = torch.sqrt(grad_of(x_hat).square().sum([1, 2, 3]) + 1e-10)
+    tfgan = ((slopes / 2.0 - 1) ** 2).mean()
+    close(
+        tfgan * 4.0,
+        advloss.gradient_penalty(net, real, fake, alpha=a, weight=1.0, center=2.0),
+        rtol=1e-9,
+    )
+    one_sided = (torch.relu(slopes / 2.0 - 1) ** 2).mean() * 4.0
+    close(
+        one_sided,
+        advloss.gradient_penalty(net, real, fake, alpha=a, weight=1.0, center=2.0, one_sided=True),
+        rtol=1e-9,
+    )
