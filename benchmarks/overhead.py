@@ -69,8 +69,15 @@ TORCH_COMPILE_CASES = ("ns.D", "ns.G", "lsgan.D", "hinge.D", "wgan.D", "ragan.D"
 QUICK_TORCH_COMPILE_CASES = ("ns.D", "lsgan.D")
 
 # Logits shapes: one logit per sample (N, 1), and a 70x70 PatchGAN map on 256x256 images.
-FULL_SHAPES = ((64, 1), (256, 1), (1024, 1), (4096, 1), (1, 1, 30, 30), (16, 1, 30, 30),
-               (64, 1, 30, 30))
+FULL_SHAPES = (
+    (64, 1),
+    (256, 1),
+    (1024, 1),
+    (4096, 1),
+    (1, 1, 30, 30),
+    (16, 1, 30, 30),
+    (64, 1, 30, 30),
+)
 QUICK_SHAPES = ((256, 1), (4096, 1), (16, 1, 30, 30))
 GRAPH_SHAPE = (256, 1)
 
@@ -89,8 +96,13 @@ def shape_str(shape: tuple[int, ...]) -> str:
 
 def configure_threads(threads: int) -> None:
     n = str(threads)
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-                "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
+    for var in (
+        "OMP_NUM_THREADS",
+        "MKL_NUM_THREADS",
+        "OPENBLAS_NUM_THREADS",
+        "TF_NUM_INTRAOP_THREADS",
+        "TF_NUM_INTEROP_THREADS",
+    ):
         os.environ[var] = n
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
@@ -148,8 +160,9 @@ def hlo_ops(lines: list[str]) -> list[str]:
     return ops
 
 
-def compare_ops(adv: list[str], hand: list[str], exact_adv: Any = None,
-                exact_hand: Any = None) -> dict[str, Any]:
+def compare_ops(
+    adv: list[str], hand: list[str], exact_adv: Any = None, exact_hand: Any = None
+) -> dict[str, Any]:
     """Whether two op lists (or the exact representations given) are identical, and how not."""
     identical = (exact_adv == exact_hand) if exact_adv is not None else adv == hand
     same_sequence = adv == hand
@@ -186,7 +199,9 @@ def dag_digests(nodes: list[tuple[Any, str, list[Any]]]) -> collections.Counter:
 
 def describe_difference(cmp: dict[str, Any]) -> str:
     if cmp["identical"]:
-        return "identical" if cmp["same_op_sequence"] else "identical (ops recorded in another order)"
+        return (
+            "identical" if cmp["same_op_sequence"] else "identical (ops recorded in another order)"
+        )
     if cmp["same_op_multiset"]:
         return "same ops, different dataflow (see diff)"
 
@@ -220,14 +235,18 @@ def advloss_rf(case: str) -> Callable[[Any, Any], Any]:
     name, side = case.split(".")
     loss = advloss.get_loss(name)
     if side == "D":
+
         def fn(r, f):
             return loss.discriminator(r, f)
     elif getattr(loss, "generator_needs_real", False):
+
         def fn(r, f):
             return loss.generator(f, real_logits=r)
     else:
+
         def fn(r, f):
             return loss.generator(f)
+
     fn.__name__ = f"advloss_{name}_{side}"
     return fn
 
@@ -245,14 +264,18 @@ def hand_rf(case: str, table: dict[str, Callable]) -> Callable[[Any, Any], Any]:
     name, side = case.split(".")
     # Always a fresh wrapper, as for advloss: jax.jit caches compilations per function object.
     if side == "D":
+
         def g(r, f):
             return fn(r, f)
     elif name == "ragan":
+
         def g(r, f):
             return fn(f, r)
     else:
+
         def g(r, f):
             return fn(f)
+
     g.__name__ = f"hand_{name}_{side}"
     return g
 
@@ -300,10 +323,20 @@ def torch_hand() -> dict[str, Callable]:
     def ragan_g(f, r):
         return F.softplus(r - f.mean()).mean() + F.softplus(r.mean() - f).mean()
 
-    return {"minimax.D": ns_d, "ns.D": ns_d, "lsgan.D": lsgan_d, "hinge.D": hinge_d,
-            "wgan.D": wgan_d, "ragan.D": ragan_d, "minimax.G": minimax_g, "ns.G": ns_g,
-            "lsgan.G": lsgan_g, "hinge.G": neg_mean_g, "wgan.G": neg_mean_g,
-            "ragan.G": ragan_g}
+    return {
+        "minimax.D": ns_d,
+        "ns.D": ns_d,
+        "lsgan.D": lsgan_d,
+        "hinge.D": hinge_d,
+        "wgan.D": wgan_d,
+        "ragan.D": ragan_d,
+        "minimax.G": minimax_g,
+        "ns.G": ns_g,
+        "lsgan.G": lsgan_g,
+        "hinge.G": neg_mean_g,
+        "wgan.G": neg_mean_g,
+        "ragan.G": ragan_g,
+    }
 
 
 def tf_hand() -> dict[str, Callable]:
@@ -341,10 +374,20 @@ def tf_hand() -> dict[str, Callable]:
     def ragan_g(f, r):
         return mean(softplus(r - mean(f))) + mean(softplus(mean(r) - f))
 
-    return {"minimax.D": ns_d, "ns.D": ns_d, "lsgan.D": lsgan_d, "hinge.D": hinge_d,
-            "wgan.D": wgan_d, "ragan.D": ragan_d, "minimax.G": minimax_g, "ns.G": ns_g,
-            "lsgan.G": lsgan_g, "hinge.G": neg_mean_g, "wgan.G": neg_mean_g,
-            "ragan.G": ragan_g}
+    return {
+        "minimax.D": ns_d,
+        "ns.D": ns_d,
+        "lsgan.D": lsgan_d,
+        "hinge.D": hinge_d,
+        "wgan.D": wgan_d,
+        "ragan.D": ragan_d,
+        "minimax.G": minimax_g,
+        "ns.G": ns_g,
+        "lsgan.G": lsgan_g,
+        "hinge.G": neg_mean_g,
+        "wgan.G": neg_mean_g,
+        "ragan.G": ragan_g,
+    }
 
 
 def jax_hand() -> dict[str, Callable]:
@@ -383,10 +426,20 @@ def jax_hand() -> dict[str, Callable]:
     def ragan_g(f, r):
         return mean(softplus(r - mean(f))) + mean(softplus(mean(r) - f))
 
-    return {"minimax.D": ns_d, "ns.D": ns_d, "lsgan.D": lsgan_d, "hinge.D": hinge_d,
-            "wgan.D": wgan_d, "ragan.D": ragan_d, "minimax.G": minimax_g, "ns.G": ns_g,
-            "lsgan.G": lsgan_g, "hinge.G": neg_mean_g, "wgan.G": neg_mean_g,
-            "ragan.G": ragan_g}
+    return {
+        "minimax.D": ns_d,
+        "ns.D": ns_d,
+        "lsgan.D": lsgan_d,
+        "hinge.D": hinge_d,
+        "wgan.D": wgan_d,
+        "ragan.D": ragan_d,
+        "minimax.G": minimax_g,
+        "ns.G": ns_g,
+        "lsgan.G": lsgan_g,
+        "hinge.G": neg_mean_g,
+        "wgan.G": neg_mean_g,
+        "ragan.G": ragan_g,
+    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -494,8 +547,11 @@ class TorchBench(Bench):
                     val = kwargs[a.name]
                 else:
                     continue
-                if (a.has_default_value() and not isinstance(val, torch.fx.Node)
-                        and val == a.default_value):
+                if (
+                    a.has_default_value()
+                    and not isinstance(val, torch.fx.Node)
+                    and val == a.default_value
+                ):
                     continue  # an ATen default, spelled out or not
                 merged[a.name] = val
             args, kwargs = [], merged
@@ -507,8 +563,9 @@ class TorchBench(Bench):
         return f"{name}({', '.join(parts)})"
 
     @classmethod
-    def _graph(cls, gm: Any, normalize_defaults: bool,
-               input_names: list[str] | None = None) -> tuple[list[str], list, list[str]]:
+    def _graph(
+        cls, gm: Any, normalize_defaults: bool, input_names: list[str] | None = None
+    ) -> tuple[list[str], list, list[str]]:
         """Op list (calls only), DAG nodes and input names of an FX graph.  Inputs are named
         after the dynamo placeholders (``L_r_``, ``L_f_``): dynamo orders them by first use,
         which differs between two functions that read ``f`` and ``r`` in another order."""
@@ -564,8 +621,14 @@ class TorchBench(Bench):
             a_dags = [dag_digests(dag) for _, dag in a]
             h_dags = [dag_digests(dag) for _, dag in h]
             cmp = compare_ops(a_ops, h_ops, a_dags, h_dags)
-            cmp.update(level=level, n_graphs_advloss=len(a), n_graphs_hand=len(h),
-                       ops_advloss=a_ops, ops_hand=h_ops, verdict_level=level.startswith("ATen"))
+            cmp.update(
+                level=level,
+                n_graphs_advloss=len(a),
+                n_graphs_hand=len(h),
+                ops_advloss=a_ops,
+                ops_hand=h_ops,
+                verdict_level=level.startswith("ATen"),
+            )
             out.append(cmp)
         return out
 
@@ -593,8 +656,9 @@ class TensorflowBench(Bench):
 
     def compile(self, mode: str, fn: Callable, shape: tuple[int, ...]) -> Callable:
         spec = self.tf.TensorSpec(shape, self.tf.float32)
-        return self.tf.function(fn, jit_compile=(mode == "xla"), input_signature=(spec, spec),
-                                reduce_retracing=False)
+        return self.tf.function(
+            fn, jit_compile=(mode == "xla"), input_signature=(spec, spec), reduce_retracing=False
+        )
 
     def graphs(self, case: str, r: Any, f: Any) -> list[dict[str, Any]]:
         tf = self.tf
@@ -615,17 +679,26 @@ class TensorflowBench(Bench):
                 else:
                     sig = op.type
                 ops.append(sig)
-                dag.append((op.name, sig, [f"{t.op.name}:{t.value_index}" for t in op.inputs]
-                            + [f"^{c.name}" for c in op.control_inputs]))
+                dag.append(
+                    (
+                        op.name,
+                        sig,
+                        [f"{t.op.name}:{t.value_index}" for t in op.inputs]
+                        + [f"^{c.name}" for c in op.control_inputs],
+                    )
+                )
             # inputs name "op:index"; outputs of an op share its digest
             digests = dag_digests([(n, sig, [i.split(":")[0] for i in ins]) for n, sig, ins in dag])
             return ops, digests
 
-        (a_ops, a_dag), (h_ops, h_dag) = (graph_ops(advloss_rf(case)),
-                                          graph_ops(hand_rf(case, self.hand)))
+        (a_ops, a_dag), (h_ops, h_dag) = (
+            graph_ops(advloss_rf(case)),
+            graph_ops(hand_rf(case, self.hand)),
+        )
         cmp = compare_ops(a_ops, h_ops, a_dag, h_dag)
-        cmp.update(level="tf.function graph", ops_advloss=a_ops, ops_hand=h_ops,
-                   verdict_level=False)
+        cmp.update(
+            level="tf.function graph", ops_advloss=a_ops, ops_hand=h_ops, verdict_level=False
+        )
         out.append(cmp)
 
         def hlo(fn: Callable) -> list[str]:
@@ -634,8 +707,12 @@ class TensorflowBench(Bench):
 
         a_hlo, h_hlo = hlo(advloss_rf(case)), hlo(hand_rf(case, self.hand))
         cmp = compare_ops(hlo_ops(a_hlo), hlo_ops(h_hlo), a_hlo, h_hlo)
-        cmp.update(level="XLA optimized HLO", ops_advloss=hlo_ops(a_hlo),
-                   ops_hand=hlo_ops(h_hlo), verdict_level=True)
+        cmp.update(
+            level="XLA optimized HLO",
+            ops_advloss=hlo_ops(a_hlo),
+            ops_hand=hlo_ops(h_hlo),
+            verdict_level=True,
+        )
         out.append(cmp)
         return out
 
@@ -719,8 +796,12 @@ class JaxBench(Bench):
         a_hlo = normalize_hlo(jax.jit(a_fn).lower(r, f).compile().as_text())
         h_hlo = normalize_hlo(jax.jit(h_fn).lower(r, f).compile().as_text())
         cmp = compare_ops(hlo_ops(a_hlo), hlo_ops(h_hlo), a_hlo, h_hlo)
-        cmp.update(level="XLA optimized HLO", ops_advloss=hlo_ops(a_hlo),
-                   ops_hand=hlo_ops(h_hlo), verdict_level=True)
+        cmp.update(
+            level="XLA optimized HLO",
+            ops_advloss=hlo_ops(a_hlo),
+            ops_hand=hlo_ops(h_hlo),
+            verdict_level=True,
+        )
         out.append(cmp)
         return out
 
@@ -733,8 +814,9 @@ IMPORT_NAMES = {"torch": "torch", "tensorflow": "tensorflow", "jax": "jax"}
 # Timing.
 
 
-def time_pair(stmt_a: str, glob_a: dict, stmt_h: str, glob_h: dict, rounds: int,
-              round_time: float) -> dict[str, Any]:
+def time_pair(
+    stmt_a: str, glob_a: dict, stmt_h: str, glob_h: dict, rounds: int, round_time: float
+) -> dict[str, Any]:
     """Per-call seconds of both statements: ``rounds`` rounds of ``number`` calls each,
     alternating which side goes first; the same ``number`` for both sides."""
     ta = timeit.Timer(stmt_a, globals=glob_a)
@@ -774,8 +856,14 @@ def time_pair(stmt_a: str, glob_a: dict, stmt_h: str, glob_h: dict, rounds: int,
     }
 
 
-def run_framework(bench: Bench, cases: list[str], shapes: tuple, args: argparse.Namespace,
-                  records: list, compile_times: list) -> None:
+def run_framework(
+    bench: Bench,
+    cases: list[str],
+    shapes: tuple,
+    args: argparse.Namespace,
+    records: list,
+    compile_times: list,
+) -> None:
     total = sum(len(bench.cases_for(m, cases, args.quick)) for m in bench.modes) * len(shapes)
     done = 0
     for mode in bench.modes:
@@ -797,10 +885,16 @@ def run_framework(bench: Bench, cases: list[str], shapes: tuple, args: argparse.
                         if bench.sync:
                             out.block_until_ready()
                         times[side] = time.perf_counter() - t0
-                    compile_times.append({"framework": bench.name, "mode": mode, "case": case,
-                                          "shape": list(shape),
-                                          "advloss_first_call_s": times["advloss"],
-                                          "hand_first_call_s": times["hand"]})
+                    compile_times.append(
+                        {
+                            "framework": bench.name,
+                            "mode": mode,
+                            "case": case,
+                            "shape": list(shape),
+                            "advloss_first_call_s": times["advloss"],
+                            "hand_first_call_s": times["hand"],
+                        }
+                    )
                     stmt_a = stmt_h = "fn(r, f)"
                     glob_a, glob_h = {"fn": ca}, {"fn": ch}
                 glob_a.update(r=r, f=f)
@@ -809,19 +903,36 @@ def run_framework(bench: Bench, cases: list[str], shapes: tuple, args: argparse.
                 va = bench.to_float(eval(stmt_a, glob_a))
                 vh = bench.to_float(eval(stmt_h, glob_h))
                 agree = abs(va - vh) <= 1e-6 + 2e-5 * abs(vh)
-                res = time_pair(stmt_a + bench.sync, glob_a, stmt_h + bench.sync, glob_h,
-                                args.rounds, args.round_time)
-                rec = {"framework": bench.name, "mode": mode, "case": case,
-                       "shape": list(shape), "n_elements": int(np.prod(shape)),
-                       "advloss_value": va, "hand_value": vh, "values_agree": agree, **res}
+                res = time_pair(
+                    stmt_a + bench.sync,
+                    glob_a,
+                    stmt_h + bench.sync,
+                    glob_h,
+                    args.rounds,
+                    args.round_time,
+                )
+                rec = {
+                    "framework": bench.name,
+                    "mode": mode,
+                    "case": case,
+                    "shape": list(shape),
+                    "n_elements": int(np.prod(shape)),
+                    "advloss_value": va,
+                    "hand_value": vh,
+                    "values_agree": agree,
+                    **res,
+                }
                 records.append(rec)
                 flag = "" if res["ratio"] <= TARGET_RATIO else "  > target"
                 bad = "" if agree else f"  VALUES DIFFER: advloss {va!r} vs hand {vh!r}"
-                print(f"  [{done:3d}/{total}] {bench.name:10s} {mode:8s} {case:9s} "
-                      f"{shape_str(shape):14s} advloss {res['advloss_us']:9.2f} µs  "
-                      f"hand {res['hand_us']:9.2f} µs  ratio {res['ratio']:.3f} "
-                      f"[{res['paired_ratio_q25']:.3f}–{res['paired_ratio_q75']:.3f}]"
-                      f"{flag}{bad}", flush=True)
+                print(
+                    f"  [{done:3d}/{total}] {bench.name:10s} {mode:8s} {case:9s} "
+                    f"{shape_str(shape):14s} advloss {res['advloss_us']:9.2f} µs  "
+                    f"hand {res['hand_us']:9.2f} µs  ratio {res['ratio']:.3f} "
+                    f"[{res['paired_ratio_q25']:.3f}–{res['paired_ratio_q75']:.3f}]"
+                    f"{flag}{bad}",
+                    flush=True,
+                )
     bench.reset()
 
 
@@ -845,28 +956,43 @@ def profile_eager(bench: Bench, case: str, shape: tuple, calls: int) -> dict[str
     glob.update(r=r, f=f)
     stats = _profile(compile(stmt + bench.sync, "<advloss call>", "eval"), glob, calls)
     hand_glob = {"fn": bench.hand[case], "r": r, "f": f}
-    hand_stats = _profile(compile(hand_stmt(case) + bench.sync, "<hand call>", "eval"),
-                          hand_glob, calls)
+    hand_stats = _profile(
+        compile(hand_stmt(case) + bench.sync, "<hand call>", "eval"), hand_glob, calls
+    )
     rows = []
     for (file, line, func), (_cc, nc, tt, ct, _callers) in stats.stats.items():
-        rows.append({"function": f"{Path(file).name}:{line}({func})", "file": file,
-                     "calls_per_call": nc / calls, "tottime_us_per_call": tt / calls * 1e6,
-                     "cumtime_us_per_call": ct / calls * 1e6})
+        rows.append(
+            {
+                "function": f"{Path(file).name}:{line}({func})",
+                "file": file,
+                "calls_per_call": nc / calls,
+                "tottime_us_per_call": tt / calls * 1e6,
+                "cumtime_us_per_call": ct / calls * 1e6,
+            }
+        )
     rows.sort(key=lambda x: -x["tottime_us_per_call"])
     total = stats.total_tt / calls * 1e6
-    in_advloss = sum(x["tottime_us_per_call"] for x in rows
-                     if f"{os.sep}advloss{os.sep}" in x["file"])
-    n_advloss_funcs = sum(x["calls_per_call"] for x in rows
-                          if f"{os.sep}advloss{os.sep}" in x["file"])
+    in_advloss = sum(
+        x["tottime_us_per_call"] for x in rows if f"{os.sep}advloss{os.sep}" in x["file"]
+    )
+    n_advloss_funcs = sum(
+        x["calls_per_call"] for x in rows if f"{os.sep}advloss{os.sep}" in x["file"]
+    )
     buf = io.StringIO()
     stats.stream = buf
     stats.sort_stats("tottime").print_stats(25)
-    return {"framework": bench.name, "case": case, "shape": list(shape), "calls": calls,
-            "total_us_per_call": total,
-            "hand_total_us_per_call": hand_stats.total_tt / calls * 1e6,
-            "advloss_self_us_per_call": in_advloss,
-            "advloss_python_calls_per_call": n_advloss_funcs,
-            "top": rows[:25], "pstats": buf.getvalue()}
+    return {
+        "framework": bench.name,
+        "case": case,
+        "shape": list(shape),
+        "calls": calls,
+        "total_us_per_call": total,
+        "hand_total_us_per_call": hand_stats.total_tt / calls * 1e6,
+        "advloss_self_us_per_call": in_advloss,
+        "advloss_python_calls_per_call": n_advloss_funcs,
+        "top": rows[:25],
+        "pstats": buf.getvalue(),
+    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -895,10 +1021,18 @@ def machine_info(args: argparse.Namespace, frameworks: list[str]) -> dict[str, A
     adv_dir = Path(advloss.__file__).resolve().parent.parent
     commit = "?"
     try:
-        commit = subprocess.run(["git", "-C", str(adv_dir), "rev-parse", "--short", "HEAD"],
-                                capture_output=True, text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(adv_dir), "status", "--porcelain", "advloss"],
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        commit = subprocess.run(
+            ["git", "-C", str(adv_dir), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(adv_dir), "status", "--porcelain", "advloss"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
         if dirty:
             commit += " (advloss/ modified)"
     except (OSError, subprocess.SubprocessError):
@@ -933,44 +1067,68 @@ def fmt_ratio(x: float) -> str:
     return f"**{s}**" if x > TARGET_RATIO else s
 
 
-def write_report(out_dir: Path, meta: dict, records: list, graphs: list, compile_times: list,
-                 profiles: list, skipped: dict) -> tuple[Path, Path]:
+def write_report(
+    out_dir: Path,
+    meta: dict,
+    records: list,
+    graphs: list,
+    compile_times: list,
+    profiles: list,
+    skipped: dict,
+) -> tuple[Path, Path]:
     stem = "overhead-quick" if meta["quick"] else "overhead"
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path, md_path = out_dir / f"{stem}.json", out_dir / f"{stem}.md"
-    json_path.write_text(json.dumps({"meta": meta, "skipped_frameworks": skipped,
-                                     "records": records, "graphs": graphs,
-                                     "compile_times": compile_times,
-                                     "profiles": profiles}, indent=1) + "\n")
+    json_path.write_text(
+        json.dumps(
+            {
+                "meta": meta,
+                "skipped_frameworks": skipped,
+                "records": records,
+                "graphs": graphs,
+                "compile_times": compile_times,
+                "profiles": profiles,
+            },
+            indent=1,
+        )
+        + "\n"
+    )
     L: list[str] = []
     title = "advloss overhead versus hand-written losses"
     if meta["quick"]:
         title += " — QUICK MODE (few shapes and repetitions; indicative only)"
     L += [f"# {title}", ""]
-    L += ["Ratio = median time of the advloss call / median time of the same formula written by "
-          "hand in the framework (lower is better; target ≤ "
-          f"{TARGET_RATIO}, cells above it in **bold**). Timed with `timeit` (gc off), "
-          f"{meta['rounds']} rounds of ~{meta['round_time_s'] * 1e3:.0f} ms per side, "
-          "alternating which side goes first; float32 logits; CPU.", ""]
+    L += [
+        "Ratio = median time of the advloss call / median time of the same formula written by "
+        "hand in the framework (lower is better; target ≤ "
+        f"{TARGET_RATIO}, cells above it in **bold**). Timed with `timeit` (gc off), "
+        f"{meta['rounds']} rounds of ~{meta['round_time_s'] * 1e3:.0f} ms per side, "
+        "alternating which side goes first; float32 logits; CPU.",
+        "",
+    ]
     v = meta["versions"]
-    L += ["## Machine and settings", "",
-          "| | |", "|---|---|",
-          f"| date (UTC) | {meta['date']} |",
-          f"| command | `{meta['command']}` |",
-          f"| CPU | {meta['cpu']} |",
-          f"| cores | {meta['logical_cpus']} logical, {meta['usable_cpus']} usable |",
-          f"| threads per framework | {meta['threads_per_framework']} (intra-op and inter-op, "
-          "same for both sides) |",
-          f"| load average at start / end | {' '.join(f'{x:.2f}' for x in meta['load_average_start'])}"
-          f" / {' '.join(f'{x:.2f}' for x in meta.get('load_average_end', []))} |",
-          f"| platform | {meta['platform']} |",
-          f"| versions | {', '.join(f'{k} {val}' for k, val in v.items())} |",
-          f"| advloss | {meta['advloss_version']} from `{meta['advloss_path']}` "
-          f"(commit {meta['advloss_commit']}) |",
-          f"| XLA_FLAGS | `{meta['xla_flags']}` |",
-          f"| JAX CPU dispatch | {'asynchronous' if meta['jax_async_dispatch'] else 'synchronous'}"
-          " |",
-          f"| wall time | {meta.get('wall_time_s', 0):.0f} s |", ""]
+    L += [
+        "## Machine and settings",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| date (UTC) | {meta['date']} |",
+        f"| command | `{meta['command']}` |",
+        f"| CPU | {meta['cpu']} |",
+        f"| cores | {meta['logical_cpus']} logical, {meta['usable_cpus']} usable |",
+        f"| threads per framework | {meta['threads_per_framework']} (intra-op and inter-op, "
+        "same for both sides) |",
+        f"| load average at start / end | {' '.join(f'{x:.2f}' for x in meta['load_average_start'])}"
+        f" / {' '.join(f'{x:.2f}' for x in meta.get('load_average_end', []))} |",
+        f"| platform | {meta['platform']} |",
+        f"| versions | {', '.join(f'{k} {val}' for k, val in v.items())} |",
+        f"| advloss | {meta['advloss_version']} from `{meta['advloss_path']}` "
+        f"(commit {meta['advloss_commit']}) |",
+        f"| XLA_FLAGS | `{meta['xla_flags']}` |",
+        f"| JAX CPU dispatch | {'asynchronous' if meta['jax_async_dispatch'] else 'synchronous'} |",
+        f"| wall time | {meta.get('wall_time_s', 0):.0f} s |",
+        "",
+    ]
     if skipped:
         L += ["Skipped frameworks: " + "; ".join(f"{k} ({v})" for k, v in skipped.items()), ""]
 
@@ -984,33 +1142,44 @@ def write_report(out_dir: Path, meta: dict, records: list, graphs: list, compile
         cases = list(dict.fromkeys(r["case"] for r in recs))
         cell = {(r["case"], shape_str(tuple(r["shape"]))): r for r in recs}
         ratios = [r["ratio"] for r in recs]
-        L += [f"### {fw} — {mode}", "",
-              f"median ratio {statistics.median(ratios):.3f}, max {max(ratios):.3f}, "
-              f"{sum(x > TARGET_RATIO for x in ratios)}/{len(ratios)} above {TARGET_RATIO}; "
-              f"median advloss − hand "
-              f"{statistics.median(r['delta_us'] for r in recs):+.2f} µs per call", "",
-              "| case | " + " | ".join(shapes) + " |",
-              "|---|" + "---:|" * len(shapes)]
+        L += [
+            f"### {fw} — {mode}",
+            "",
+            f"median ratio {statistics.median(ratios):.3f}, max {max(ratios):.3f}, "
+            f"{sum(x > TARGET_RATIO for x in ratios)}/{len(ratios)} above {TARGET_RATIO}; "
+            f"median advloss − hand "
+            f"{statistics.median(r['delta_us'] for r in recs):+.2f} µs per call",
+            "",
+            "| case | " + " | ".join(shapes) + " |",
+            "|---|" + "---:|" * len(shapes),
+        ]
         for c in cases:
             row = [fmt_ratio(cell[(c, s)]["ratio"]) if (c, s) in cell else "" for s in shapes]
             L.append(f"| {c} | " + " | ".join(row) + " |")
         L.append("")
 
-    L += ["## Compiled graphs", "",
-          f"Compared at shape {shape_str(GRAPH_SHAPE)} as dataflow graphs (the order in which "
-          "ops were recorded does not matter). *Compiled* is what the compiler optimises and "
-          "runs (torch: the ATen graph inductor receives, ATen argument defaults normalised; "
-          "TF and JAX: XLA's optimized HLO, names and metadata stripped); *traced* (dynamo FX "
-          "graph, tf.function GraphDef, jaxpr) shows where a difference comes from.", ""]
+    L += [
+        "## Compiled graphs",
+        "",
+        f"Compared at shape {shape_str(GRAPH_SHAPE)} as dataflow graphs (the order in which "
+        "ops were recorded does not matter). *Compiled* is what the compiler optimises and "
+        "runs (torch: the ATen graph inductor receives, ATen argument defaults normalised; "
+        "TF and JAX: XLA's optimized HLO, names and metadata stripped); *traced* (dynamo FX "
+        "graph, tf.function GraphDef, jaxpr) shows where a difference comes from.",
+        "",
+    ]
     by_fw_case: dict[str, dict[str, dict[bool, dict]]] = collections.defaultdict(dict)
     for g in graphs:
         by_fw_case[g["framework"]].setdefault(g["case"], {})[g["verdict_level"]] = g
     for fw, per_case in by_fw_case.items():
         first = next(iter(per_case.values()))
         n_same = sum(c[True]["identical"] for c in per_case.values() if True in c)
-        L += [f"### {fw}: compiled graphs identical for {n_same}/{len(per_case)} cases", "",
-              f"| case | compiled ({first[True]['level']}) | traced ({first[False]['level']}) |",
-              "|---|---|---|"]
+        L += [
+            f"### {fw}: compiled graphs identical for {n_same}/{len(per_case)} cases",
+            "",
+            f"| case | compiled ({first[True]['level']}) | traced ({first[False]['level']}) |",
+            "|---|---|---|",
+        ]
         for case, levels in per_case.items():
             cells = []
             for key in (True, False):
@@ -1023,53 +1192,90 @@ def write_report(out_dir: Path, meta: dict, records: list, graphs: list, compile
                 cells.append(text)
             L.append(f"| {case} | {cells[0]} | {cells[1]} |")
         L.append("")
-    diffs = [(g, per) for fw, per_case in by_fw_case.items() for per in per_case.values()
-             for g in (per[True], per[False]) if not per[True]["identical"] and g.get("diff")]
+    diffs = [
+        (g, per)
+        for fw, per_case in by_fw_case.items()
+        for per in per_case.values()
+        for g in (per[True], per[False])
+        if not per[True]["identical"] and g.get("diff")
+    ]
     if diffs:
-        L += ["<details><summary>Op-sequence diffs where the compiled graphs differ "
-              "(hand → advloss)</summary>", ""]
+        L += [
+            "<details><summary>Op-sequence diffs where the compiled graphs differ "
+            "(hand → advloss)</summary>",
+            "",
+        ]
         for g, _ in diffs:
-            L += [f"**{g['framework']} {g['case']} — {g['level']}**", "", "```diff",
-                  *g["diff"], "```", ""]
+            L += [
+                f"**{g['framework']} {g['case']} — {g['level']}**",
+                "",
+                "```diff",
+                *g["diff"],
+                "```",
+                "",
+            ]
         L += ["</details>", ""]
 
-    L += ["## Absolute times", "",
-          "Median µs per call; spread = interquartile range of the per-round paired ratios.", "",
-          "| framework | mode | case | shape | advloss µs | hand µs | Δ µs | ratio | spread | "
-          "calls/round | values agree |",
-          "|---|---|---|---|---:|---:|---:|---:|---|---:|---|"]
+    L += [
+        "## Absolute times",
+        "",
+        "Median µs per call; spread = interquartile range of the per-round paired ratios.",
+        "",
+        "| framework | mode | case | shape | advloss µs | hand µs | Δ µs | ratio | spread | "
+        "calls/round | values agree |",
+        "|---|---|---|---|---:|---:|---:|---:|---|---:|---|",
+    ]
     for r in records:
-        L.append(f"| {r['framework']} | {r['mode']} | {r['case']} | "
-                 f"{shape_str(tuple(r['shape']))} | {r['advloss_us']:.2f} | {r['hand_us']:.2f} | "
-                 f"{r['delta_us']:+.2f} | {fmt_ratio(r['ratio'])} | "
-                 f"{r['paired_ratio_q25']:.3f}–{r['paired_ratio_q75']:.3f} | "
-                 f"{r['calls_per_round']} | {'yes' if r['values_agree'] else '**NO**'} |")
+        L.append(
+            f"| {r['framework']} | {r['mode']} | {r['case']} | "
+            f"{shape_str(tuple(r['shape']))} | {r['advloss_us']:.2f} | {r['hand_us']:.2f} | "
+            f"{r['delta_us']:+.2f} | {fmt_ratio(r['ratio'])} | "
+            f"{r['paired_ratio_q25']:.3f}–{r['paired_ratio_q75']:.3f} | "
+            f"{r['calls_per_round']} | {'yes' if r['values_agree'] else '**NO**'} |"
+        )
     L.append("")
     if compile_times:
-        L += ["## First call (trace + compile) times", "",
-              "Informative only: on-disk caches (inductor's FX-graph cache) and the graph "
-              "comparison run before the timings can make these shorter than a cold start.", "",
-              "| framework | mode | case | shape | advloss s | hand s |", "|---|---|---|---|---:|---:|"]
+        L += [
+            "## First call (trace + compile) times",
+            "",
+            "Informative only: on-disk caches (inductor's FX-graph cache) and the graph "
+            "comparison run before the timings can make these shorter than a cold start.",
+            "",
+            "| framework | mode | case | shape | advloss s | hand s |",
+            "|---|---|---|---|---:|---:|",
+        ]
         for c in compile_times:
-            L.append(f"| {c['framework']} | {c['mode']} | {c['case']} | "
-                     f"{shape_str(tuple(c['shape']))} | {c['advloss_first_call_s']:.3f} | "
-                     f"{c['hand_first_call_s']:.3f} |")
+            L.append(
+                f"| {c['framework']} | {c['mode']} | {c['case']} | "
+                f"{shape_str(tuple(c['shape']))} | {c['advloss_first_call_s']:.3f} | "
+                f"{c['hand_first_call_s']:.3f} |"
+            )
         L.append("")
     if profiles:
-        L += ["## Where the eager time goes (cProfile of the advloss call)", "",
-              "cProfile adds a fixed cost per Python function call, so absolute numbers are "
-              "inflated; the split is what matters.", ""]
+        L += [
+            "## Where the eager time goes (cProfile of the advloss call)",
+            "",
+            "cProfile adds a fixed cost per Python function call, so absolute numbers are "
+            "inflated; the split is what matters.",
+            "",
+        ]
         for p in profiles:
-            L += [f"### {p['framework']} {p['case']} {shape_str(tuple(p['shape']))}", "",
-                  f"{p['total_us_per_call']:.1f} µs per call under the profiler (hand-written: "
-                  f"{p['hand_total_us_per_call']:.1f} µs); {p['advloss_python_calls_per_call']:.0f}"
-                  f" calls of advloss functions with {p['advloss_self_us_per_call']:.1f} µs self "
-                  "time (which includes tensor operators run directly from advloss frames).", "",
-                  "| function | calls per call | self µs | cumulative µs |",
-                  "|---|---:|---:|---:|"]
+            L += [
+                f"### {p['framework']} {p['case']} {shape_str(tuple(p['shape']))}",
+                "",
+                f"{p['total_us_per_call']:.1f} µs per call under the profiler (hand-written: "
+                f"{p['hand_total_us_per_call']:.1f} µs); {p['advloss_python_calls_per_call']:.0f}"
+                f" calls of advloss functions with {p['advloss_self_us_per_call']:.1f} µs self "
+                "time (which includes tensor operators run directly from advloss frames).",
+                "",
+                "| function | calls per call | self µs | cumulative µs |",
+                "|---|---:|---:|---:|",
+            ]
             for row in p["top"][:15]:
-                L.append(f"| `{row['function']}` | {row['calls_per_call']:.0f} | "
-                         f"{row['tottime_us_per_call']:.2f} | {row['cumtime_us_per_call']:.2f} |")
+                L.append(
+                    f"| `{row['function']}` | {row['calls_per_call']:.0f} | "
+                    f"{row['tottime_us_per_call']:.2f} | {row['cumtime_us_per_call']:.2f} |"
+                )
             L.append("")
     md_path.write_text("\n".join(L))
     return md_path, json_path
@@ -1079,39 +1285,66 @@ def write_report(out_dir: Path, meta: dict, records: list, graphs: list, compile
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.overhead", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quick", action="store_true",
-                   help="few cases, shapes and repetitions (about a minute); writes "
-                        "overhead-quick.{md,json}")
-    p.add_argument("--frameworks", default=",".join(FRAMEWORKS),
-                   help="comma-separated subset of torch,tensorflow,jax (default: all)")
-    p.add_argument("--cases", default=None,
-                   help=f"comma-separated cases such as ns.D,ns.G (default: all 12; quick: "
-                        f"{','.join(QUICK_CASES)})")
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.overhead",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="few cases, shapes and repetitions (about a minute); writes overhead-quick.{md,json}",
+    )
+    p.add_argument(
+        "--frameworks",
+        default=",".join(FRAMEWORKS),
+        help="comma-separated subset of torch,tensorflow,jax (default: all)",
+    )
+    p.add_argument(
+        "--cases",
+        default=None,
+        help=f"comma-separated cases such as ns.D,ns.G (default: all 12; quick: "
+        f"{','.join(QUICK_CASES)})",
+    )
     p.add_argument("--out", default="benchmarks/results", help="output directory")
-    p.add_argument("--threads", type=int, default=1,
-                   help="intra-op threads of every framework (default 1: see README)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="intra-op threads of every framework (default 1: see README)",
+    )
     p.add_argument("--rounds", type=int, default=None, help="timing rounds (default 9; quick 5)")
-    p.add_argument("--round-time", type=float, default=None,
-                   help="seconds per round per side (default 0.05; quick 0.02)")
-    p.add_argument("--torch-compile-all", action="store_true",
-                   help="time torch.compile for every case (default: "
-                        f"{','.join(TORCH_COMPILE_CASES)}; quick: "
-                        f"{','.join(QUICK_TORCH_COMPILE_CASES)})")
-    p.add_argument("--jax-async-dispatch", action="store_true",
-                   help="keep JAX's asynchronous CPU dispatch (default: synchronous, see README)")
+    p.add_argument(
+        "--round-time",
+        type=float,
+        default=None,
+        help="seconds per round per side (default 0.05; quick 0.02)",
+    )
+    p.add_argument(
+        "--torch-compile-all",
+        action="store_true",
+        help="time torch.compile for every case (default: "
+        f"{','.join(TORCH_COMPILE_CASES)}; quick: "
+        f"{','.join(QUICK_TORCH_COMPILE_CASES)})",
+    )
+    p.add_argument(
+        "--jax-async-dispatch",
+        action="store_true",
+        help="keep JAX's asynchronous CPU dispatch (default: synchronous, see README)",
+    )
     p.add_argument("--no-graphs", action="store_true", help="skip the compiled-graph comparison")
     p.add_argument("--no-timing", action="store_true", help="only compare graphs / profile")
-    p.add_argument("--profile", action="store_true",
-                   help="also cProfile one eager advloss call (ns.D, (256,1)) per framework")
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="also cProfile one eager advloss call (ns.D, (256,1)) per framework",
+    )
     args = p.parse_args(argv)
     if args.rounds is None:
         args.rounds = 5 if args.quick else 9
     if args.round_time is None:
         args.round_time = 0.02 if args.quick else 0.05
-    cases = (args.cases.split(",") if args.cases else list(QUICK_CASES if args.quick
-                                                           else ALL_CASES))
+    cases = args.cases.split(",") if args.cases else list(QUICK_CASES if args.quick else ALL_CASES)
     for c in cases:
         if c not in ALL_CASES:
             p.error(f"unknown case {c!r}; known: {', '.join(ALL_CASES)}")
@@ -1154,26 +1387,30 @@ def main(argv: list[str] | None = None) -> int:
                 for g in bench.graphs(case, r, f):
                     g.update(framework=fw, case=case)
                     graphs.append(g)
-                    print(f"   graph {case:9s} {g['level']:20s} {describe_difference(g)}",
-                          flush=True)
+                    print(
+                        f"   graph {case:9s} {g['level']:20s} {describe_difference(g)}", flush=True
+                    )
         if args.profile:
             prof = profile_eager(bench, "ns.D", (256, 1), calls=2000)
             profiles.append(prof)
-            print(f"   profile ns.D eager under cProfile: advloss {prof['total_us_per_call']:.1f} "
-                  f"µs/call (hand-written {prof['hand_total_us_per_call']:.1f}), self time in "
-                  f"advloss frames {prof['advloss_self_us_per_call']:.1f} µs over "
-                  f"{prof['advloss_python_calls_per_call']:.0f} advloss function calls; top:")
+            print(
+                f"   profile ns.D eager under cProfile: advloss {prof['total_us_per_call']:.1f} "
+                f"µs/call (hand-written {prof['hand_total_us_per_call']:.1f}), self time in "
+                f"advloss frames {prof['advloss_self_us_per_call']:.1f} µs over "
+                f"{prof['advloss_python_calls_per_call']:.0f} advloss function calls; top:"
+            )
             for row in prof["top"][:10]:
-                print(f"     {row['tottime_us_per_call']:7.2f} µs  x{row['calls_per_call']:.0f}"
-                      f"  {row['function']}")
+                print(
+                    f"     {row['tottime_us_per_call']:7.2f} µs  x{row['calls_per_call']:.0f}"
+                    f"  {row['function']}"
+                )
         if not args.no_timing:
             run_framework(bench, cases, shapes, args, records, compile_times)
 
     meta = machine_info(args, used)
     meta["load_average_end"] = list(os.getloadavg())
     meta["wall_time_s"] = time.perf_counter() - t_start
-    md, js = write_report(Path(args.out), meta, records, graphs, compile_times, profiles,
-                          skipped)
+    md, js = write_report(Path(args.out), meta, records, graphs, compile_times, profiles, skipped)
     print()
     print(summary_text(records, graphs))
     print(f"\nwrote {md} and {js} in {meta['wall_time_s']:.0f} s")
@@ -1187,10 +1424,12 @@ def summary_text(records: list, graphs: list) -> str:
         by_fm[(r["framework"], r["mode"])].append(r)
     for (fw, mode), recs in by_fm.items():
         ratios = [r["ratio"] for r in recs]
-        lines.append(f"  {fw:10s} {mode:8s} median {statistics.median(ratios):.3f}  "
-                     f"min {min(ratios):.3f}  max {max(ratios):.3f}  "
-                     f"above {TARGET_RATIO}: {sum(x > TARGET_RATIO for x in ratios)}/{len(ratios)}"
-                     f"  median Δ {statistics.median(r['delta_us'] for r in recs):+.2f} µs")
+        lines.append(
+            f"  {fw:10s} {mode:8s} median {statistics.median(ratios):.3f}  "
+            f"min {min(ratios):.3f}  max {max(ratios):.3f}  "
+            f"above {TARGET_RATIO}: {sum(x > TARGET_RATIO for x in ratios)}/{len(ratios)}"
+            f"  median Δ {statistics.median(r['delta_us'] for r in recs):+.2f} µs"
+        )
     verdict = [g for g in graphs if g["verdict_level"]]
     if verdict:
         lines.append("Compiled graphs (verdict level):")
@@ -1200,8 +1439,10 @@ def summary_text(records: list, graphs: list) -> str:
         for fw, gs in by_fw.items():
             same = [g["case"] for g in gs if g["identical"]]
             diff = [g["case"] for g in gs if not g["identical"]]
-            lines.append(f"  {fw:10s} {gs[0]['level']}: identical for {len(same)}/{len(gs)}"
-                         + (f"; differ: {', '.join(diff)}" if diff else ""))
+            lines.append(
+                f"  {fw:10s} {gs[0]['level']}: identical for {len(same)}/{len(gs)}"
+                + (f"; differ: {', '.join(diff)}" if diff else "")
+            )
     return "\n".join(lines)
 
 
