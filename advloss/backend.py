@@ -105,6 +105,11 @@ class Backend(Protocol):
     def normal(self, rng: Any, shape: tuple[int, ...], dtype: str, like: Any) -> Any:
         """N(0, 1) samples, with ``rng`` as in :meth:`uniform`."""
 
+    def cond(self, pred: Any, true_fn: Any, false_fn: Any) -> Any:
+        """``true_fn()`` if the 0-d boolean tensor ``pred`` holds, else ``false_fn()``, without
+        reading ``pred`` on the host: the framework's conditional where it has one that
+        differentiates (JAX, TensorFlow), else both branches and an elementwise select."""
+
     def input_gradient(self, fn: Any, x: Any) -> tuple[Any, Any]:
         """``(fn(x), ∇ₓ Σ fn(x))`` with the gradient itself differentiable with respect to the
         parameters ``fn`` closes over (for penalties), and no gradient flowing into ``x``."""

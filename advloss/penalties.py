@@ -126,17 +126,7 @@ def _lazy(
 
     if _is_static_int(step):
         return due() if step % every == 0 else skip()
-    if b.name == "jax":
-        import jax
-
-        return jax.lax.cond(step % every == 0, due, skip)
-    if b.name == "tensorflow":
-        import tensorflow as tf
-
-        return tf.cond(tf.equal(step % every, 0), due, skip)
-    # torch with a tensor step: branching would read the step on the host, so compute and mask.
-    penalty, outputs = due()
-    return penalty * b.cast(step % every == 0, b.dtype(penalty)), outputs
+    return b.cond(step % every == 0, due, skip)
 
 
 def _penalty_dtype(b: Backend, x: Any) -> str:

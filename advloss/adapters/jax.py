@@ -71,6 +71,9 @@ class JaxBackend:
     def normal(self, rng: Any, shape: tuple[int, ...], dtype: str, like: Any) -> Any:
         return jax.random.normal(_key(rng), shape, dtype=dtype)
 
+    def cond(self, pred: Any, true_fn: Any, false_fn: Any) -> Any:
+        return jax.lax.cond(pred, true_fn, false_fn)
+
     def input_gradient(self, fn: Any, x: Any) -> tuple[Any, Any]:
         out, vjp = jax.vjp(fn, jax.lax.stop_gradient(x))
         (grad,) = vjp(jnp.ones_like(out))

@@ -65,6 +65,9 @@ class NumpyBackend:
     def normal(self, rng: Any, shape: tuple[int, ...], dtype: str, like: Any) -> Any:
         return _generator(rng).standard_normal(shape).astype(_np_dtype(dtype))
 
+    def cond(self, pred: Any, true_fn: Any, false_fn: Any) -> Any:
+        return true_fn() if bool(pred) else false_fn()
+
     def input_gradient(self, fn: Any, x: Any) -> tuple[Any, Any]:
         raise NotImplementedError(
             "the numpy backend has no automatic differentiation, so penalties that need the "

@@ -76,6 +76,9 @@ class TensorflowBackend:
         seed = tf.constant([rng, 0], tf.int64) if isinstance(rng, int) else tf.cast(rng, tf.int64)
         return getattr(tf.random, f"stateless_{kind}")(shape, seed=seed, dtype=dt)
 
+    def cond(self, pred: Any, true_fn: Any, false_fn: Any) -> Any:
+        return tf.cond(pred, true_fn, false_fn)
+
     def input_gradient(self, fn: Any, x: Any) -> tuple[Any, Any]:
         # The gradient is taken while the caller's tape (if any) is recording, so the caller can
         # differentiate it again with respect to the discriminator's variables.

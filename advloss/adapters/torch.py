@@ -87,6 +87,14 @@ class TorchBackend:
     def normal(self, rng: Any, shape: tuple[int, ...], dtype: str, like: Any) -> Any:
         return torch.randn(shape, generator=rng, dtype=_DTYPES[dtype], device=like.device)
 
+    def cond(self, pred: Any, true_fn: Any, false_fn: Any) -> Any:
+        # A Python branch would read `pred` on the host (a sync; a graph break under compile):
+        # evaluate both branches and select.  Pass Python ints where skipping work matters.
+        on_true, on_false = true_fn(), false_fn()
+        if isinstance(on_true, tuple):
+            return tuple(torch.where(pred, a, b) for a, b in zip(on_true, on_false, strict=True))
+        return torch.where(pred, on_true, on_false)
+
     def input_gradient(self, fn: Any, x: Any) -> tuple[Any, Any]:
         x = x.detach()
         if torch.compiler.is_compiling():
