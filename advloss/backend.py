@@ -98,11 +98,11 @@ class Backend(Protocol):
     def sum_per_sample(self, x: Any) -> Any:
         """Sum over every axis but the first: shape ``(N, ...)`` -> ``(N,)``."""
 
-    def uniform(self, rng: Any, shape: tuple[int, ...], dtype: str, like: Any) -> Any:
-        """U[0, 1) samples from ``rng`` (the framework's key / generator / seed, or ``None`` for
+    def uniform(self, rng: Any, shape: tuple[int | None, ...], dtype: str, like: Any) -> Any:
+        """U[0, 1) samples of ``shape`` (``None``: the size of that axis of ``like``) from ``rng`` (the framework's key / generator / seed, or ``None`` for
         its global generator where it has one), on the device of ``like``."""
 
-    def normal(self, rng: Any, shape: tuple[int, ...], dtype: str, like: Any) -> Any:
+    def normal(self, rng: Any, shape: tuple[int | None, ...], dtype: str, like: Any) -> Any:
         """N(0, 1) samples, with ``rng`` as in :meth:`uniform`."""
 
     def cond(self, pred: Any, true_fn: Any, false_fn: Any) -> Any:

@@ -187,11 +187,7 @@ def gradient_penalty(
     b = _inputs(where, discriminator, backend, real=real, fake=fake)
     shape = b.shape(real)
     n = shape[0]
-    if alpha is None:
-        if n is None:
-            raise AdvlossValueError(
-                f"{where}: the batch size is unknown at trace time; pass alpha of shape (N,)."
-            )
+    if alpha is None:  # n is None inside tf.function with an unknown batch: drawn dynamically
         alpha = b.uniform(key, (n,), b.dtype(real), real)
     else:
         if backend_for(real, alpha, where=where) is not b or b.shape(alpha) != (n,):

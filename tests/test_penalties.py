@@ -578,3 +578,50 @@ def test_peer_penalty_conventions_map_as_documented():
         advloss.gradient_penalty(net, real, fake, alpha=a, weight=1.0, center=2.0, one_sided=True),
         rtol=1e-9,
     )
+
+
+@pytest.mark.skipif("tensorflow" not in NAMES, reason="tensorflow not installed")
+def test_tf_function_with_unknown_batch_size():
+    """Static shapes with None (tf.function input_signature): losses and penalties trace, weights
+    are checked on the known dimensions, and alpha is drawn with the run-time batch size."""
+    import tensorflow as tf
+
+    w = tf.constant(np.random.default_rng(7).normal(size=(3,)))
+    d = lambda x: tf.reduce_sum(x * w, axis=1)
+    spec = tf.TensorSpec([None, 3], tf.float64)
+
+    @tf.function(input_signature=[spec, spec, tf.TensorSpec([None], tf.float64)])
+    def step(real, fake, alpha):
+        loss = advloss.get_loss("hinge").discriminator(
+            d(real), d(fake), weights=alpha[:, None][:, 0]
+        )
+        return (
+            loss
+            + advloss.gradient_penalty(d, real, fake, alpha=alpha)
+            + advloss.r1_penalty(d, real)
+        )
+
+    rng = np.random.default_rng(8)
+    real, fake, alpha = rng.normal(size=(4, 3)), rng.normal(size=(4, 3)), rng.uniform(size=4)
+    got = float(step(tf.constant(real), tf.constant(fake), tf.constant(alpha)))
+    wn = w.numpy()
+    hinge = np.mean(alpha * np.maximum(0, 1 - real @ wn)) + np.mean(
+        alpha * np.maximum(0, 1 + fake @ wn)
+    )
+    expected = hinge + 10 * (np.sqrt((wn**2).sum() + 1e-12) - 1) ** 2 + 5 * (wn**2).sum()
+    np.testing.assert_allclose(got, expected, rtol=1e-10)
+
+    # Without alpha, one coefficient per sample is drawn with the run-time batch size.
+    cubic = lambda x: tf.reduce_sum(x * x * x, axis=1)
+
+    @tf.function(input_signature=[spec, spec])
+    def drawn(real, fake):
+        return advloss.gradient_penalty(cubic, real, fake, key=5)
+
+    for n in (4, 2):  # one trace, two batch sizes
+        r, f = tf.constant(real[:n]), tf.constant(fake[:n])
+        seed = tf.constant([5, 0], tf.int64)
+        explicit = tf.random.stateless_uniform([n], seed=seed, dtype=tf.float64)
+        expected = advloss.gradient_penalty(cubic, r, f, alpha=explicit)
+        np.testing.assert_allclose(float(drawn(r, f)), float(expected), rtol=1e-12)
+    assert drawn.experimental_get_tracing_count() == 1

@@ -65,10 +65,10 @@ class JaxBackend:
     def sum_per_sample(self, x: Any) -> Any:
         return jnp.sum(x, axis=tuple(range(1, x.ndim))) if x.ndim > 1 else x
 
-    def uniform(self, rng: Any, shape: tuple[int, ...], dtype: str, like: Any) -> Any:
+    def uniform(self, rng: Any, shape: Any, dtype: str, like: Any) -> Any:
         return jax.random.uniform(_key(rng), shape, dtype=dtype)
 
-    def normal(self, rng: Any, shape: tuple[int, ...], dtype: str, like: Any) -> Any:
+    def normal(self, rng: Any, shape: Any, dtype: str, like: Any) -> Any:
         return jax.random.normal(_key(rng), shape, dtype=dtype)
 
     def cond(self, pred: Any, true_fn: Any, false_fn: Any) -> Any:

@@ -59,10 +59,10 @@ class NumpyBackend:
     def sum_per_sample(self, x: Any) -> Any:
         return np.sum(x, axis=tuple(range(1, np.ndim(x))), dtype=x.dtype)
 
-    def uniform(self, rng: Any, shape: tuple[int, ...], dtype: str, like: Any) -> Any:
+    def uniform(self, rng: Any, shape: Any, dtype: str, like: Any) -> Any:
         return _generator(rng).random(shape).astype(_np_dtype(dtype))
 
-    def normal(self, rng: Any, shape: tuple[int, ...], dtype: str, like: Any) -> Any:
+    def normal(self, rng: Any, shape: Any, dtype: str, like: Any) -> Any:
         return _generator(rng).standard_normal(shape).astype(_np_dtype(dtype))
 
     def cond(self, pred: Any, true_fn: Any, false_fn: Any) -> Any:

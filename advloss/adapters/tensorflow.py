@@ -61,14 +61,16 @@ class TensorflowBackend:
     def sum_per_sample(self, x: Any) -> Any:
         return tf.reduce_sum(x, axis=list(range(1, len(x.shape)))) if len(x.shape) > 1 else x
 
-    def uniform(self, rng: Any, shape: tuple[int, ...], dtype: str, like: Any) -> Any:
-        return self._random("uniform", rng, shape, dtype)
+    def uniform(self, rng: Any, shape: Any, dtype: str, like: Any) -> Any:
+        return self._random("uniform", rng, shape, dtype, like)
 
-    def normal(self, rng: Any, shape: tuple[int, ...], dtype: str, like: Any) -> Any:
-        return self._random("normal", rng, shape, dtype)
+    def normal(self, rng: Any, shape: Any, dtype: str, like: Any) -> Any:
+        return self._random("normal", rng, shape, dtype, like)
 
-    def _random(self, kind: str, rng: Any, shape: tuple[int, ...], dtype: str) -> Any:
+    def _random(self, kind: str, rng: Any, shape: Any, dtype: str, like: Any) -> Any:
         dt = tf.as_dtype(dtype)
+        if any(s is None for s in shape):  # unknown at trace time: take it from `like`
+            shape = tf.stack([tf.shape(like)[i] if s is None else s for i, s in enumerate(shape)])
         if isinstance(rng, tf.random.Generator):
             return getattr(rng, kind)(shape, dtype=dt)
         if rng is None:

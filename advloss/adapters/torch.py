@@ -81,10 +81,10 @@ class TorchBackend:
     def sum_per_sample(self, x: Any) -> Any:
         return x.sum(dim=tuple(range(1, x.dim()))) if x.dim() > 1 else x
 
-    def uniform(self, rng: Any, shape: tuple[int, ...], dtype: str, like: Any) -> Any:
+    def uniform(self, rng: Any, shape: Any, dtype: str, like: Any) -> Any:
         return torch.rand(shape, generator=rng, dtype=_DTYPES[dtype], device=like.device)
 
-    def normal(self, rng: Any, shape: tuple[int, ...], dtype: str, like: Any) -> Any:
+    def normal(self, rng: Any, shape: Any, dtype: str, like: Any) -> Any:
         return torch.randn(shape, generator=rng, dtype=_DTYPES[dtype], device=like.device)
 
     def cond(self, pred: Any, true_fn: Any, false_fn: Any) -> Any:
