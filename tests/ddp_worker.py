@@ -50,6 +50,9 @@ def run(rank: int, world: int, port: int, out: str) -> None:
         loss.backward()
         if rank == 0:
             np.savez(out, *[p.grad.numpy() for p in d.module.parameters()])
+        # Both ranks reach teardown together: a rank destroying the group while its peer still
+        # talks to it can abort the process ("terminate called without an active exception").
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
