@@ -32,9 +32,11 @@ from advloss.penalties import (
     r2_penalty,
 )
 from advloss.registry import available_losses, get_loss
+from advloss.spectral import SN_EPSILON, SpectralNormState, init_state, spectral_normalize
 
 __all__ = [
     "GP_EPSILON",
+    "SN_EPSILON",
     "AdversarialLoss",
     "AdvlossError",
     "AdvlossTypeError",
@@ -47,6 +49,7 @@ __all__ = [
     "R1Penalty",
     "R2Penalty",
     "RelativisticAverageLoss",
+    "SpectralNormState",
     "WassersteinLoss",
     "__version__",
     "available_backends",
@@ -54,6 +57,8 @@ __all__ = [
     "get_backend",
     "get_loss",
     "gradient_penalty",
+    "init_state",
     "r1_penalty",
     "r2_penalty",
+    "spectral_normalize",
 ]
