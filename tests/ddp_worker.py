@@ -1,5 +1,6 @@
 """Worker for tests/test_ddp.py: one discriminator step (NS loss on fused R1 outputs + R1 + GP)
-on this rank's shard of a global batch, with the model wrapped in DistributedDataParallel."""
+with a spectrally normalized layer, on this rank's shard of a global batch, with the model
+wrapped in DistributedDataParallel."""
 
 from __future__ import annotations
 
@@ -13,13 +14,19 @@ def make_discriminator():
     import torch
     from torch import nn
 
+    from advloss.nn.torch import spectral_norm
+
     torch.manual_seed(0)
+    # The conv is spectrally normalized: its u, v buffers are updated by every training forward
+    # (three per step here) and broadcast by DDP from rank 0.
     return nn.Sequential(
-        nn.Conv2d(3, 4, 3, padding=1),
+        spectral_norm(
+            nn.Conv2d(3, 4, 3, padding=1).double(), generator=torch.Generator().manual_seed(1)
+        ),
         nn.Softplus(),
         nn.Flatten(),
-        nn.Linear(4 * 6 * 6, 1),
-    ).double()
+        nn.Linear(4 * 6 * 6, 1).double(),
+    )
 
 
 def global_batch():
@@ -49,7 +56,8 @@ def run(rank: int, world: int, port: int, out: str) -> None:
         loss = d_step(d, real[shard], fake[shard], alpha[shard])
         loss.backward()
         if rank == 0:
-            np.savez(out, *[p.grad.numpy() for p in d.module.parameters()])
+            buffers = [b.numpy() for b in d.module.buffers()]
+            np.savez(out, *[p.grad.numpy() for p in d.module.parameters()], *buffers)
         # Both ranks reach teardown together: a rank destroying the group while its peer still
         # talks to it can abort the process ("terminate called without an active exception").
         dist.barrier()

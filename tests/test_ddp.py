@@ -1,5 +1,6 @@
-"""Penalties under torch DistributedDataParallel: a 2-process (gloo, CPU) step gives the same
-parameter gradients as one process over the same global batch."""
+"""Penalties and spectral normalization under torch DistributedDataParallel: a 2-process (gloo,
+CPU) step gives the same parameter gradients and spectral-norm buffers as one process over the
+same global batch."""
 
 from __future__ import annotations
 
@@ -51,7 +52,8 @@ def test_ddp_two_processes_equal_single_process(tmp_path):
     ddp_worker.d_step(d, real, fake, alpha).backward()
     with np.load(out) as ddp:
         grads = [ddp[f"arr_{i}"] for i in range(len(ddp.files))]
-    single = [p.grad.numpy() for p in d.parameters()]
+    single = [p.grad.numpy() for p in d.parameters()] + [b.numpy() for b in d.buffers()]
+    assert len(list(d.buffers())) == 2  # the spectral norm's u and v
     assert len(grads) == len(single)
     for g_ddp, g_one in zip(grads, single, strict=True):
-        assert_close(g_ddp, g_one, "float64", what="DDP vs single-process parameter gradient")
+        assert_close(g_ddp, g_one, "float64", what="DDP vs single-process gradient / buffer")
