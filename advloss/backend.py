@@ -86,6 +86,15 @@ class Backend(Protocol):
     def maximum(self, x: Any, y: Any) -> Any:
         """Elementwise maximum of a tensor and a tensor or Python number."""
 
+    def minimum(self, x: Any, y: Any) -> Any:
+        """Elementwise minimum of a tensor and a tensor or Python number."""
+
+    def cos(self, x: Any) -> Any:
+        """Elementwise cosine."""
+
+    def full(self, value: float, dtype: str, like: Any) -> Any:
+        """A 0-d tensor holding ``value`` in ``dtype``, on the device of ``like``."""
+
     def reshape(self, x: Any, shape: tuple[int, ...]) -> Any:
         """``x`` with a new shape (``-1`` allowed once)."""
 
@@ -104,6 +113,12 @@ class Backend(Protocol):
 
     def normal(self, rng: Any, shape: tuple[int | None, ...], dtype: str, like: Any) -> Any:
         """N(0, 1) samples, with ``rng`` as in :meth:`uniform`."""
+
+    def split_key(self, rng: Any, n: int) -> list[Any]:
+        """``n`` independent random sources from ``rng`` (as accepted by :meth:`uniform`): a JAX
+        key is split, a TensorFlow seed goes through ``stateless_split``, a stateful generator
+        (``torch.Generator``, ``tf.random.Generator``, ``numpy.random.Generator``) or ``None``
+        is shared (its draws are consumed in call order)."""
 
     def cond(self, pred: Any, true_fn: Any, false_fn: Any) -> Any:
         """``true_fn()`` if the 0-d boolean tensor ``pred`` holds, else ``false_fn()``, without

@@ -239,7 +239,7 @@ def _side_weights(
 
 def _minus(x: Any, target: float) -> Any:
     """``x - target``, without a no-op subtraction in the graph when the target is 0."""
-    return x if target == 0.0 else x - target
+    return x if isinstance(target, float) and target == 0.0 else x - target
 
 
 def _bce_real(b: Backend, x: Any, y: float) -> Any:
@@ -253,6 +253,29 @@ def _bce_real(b: Backend, x: Any, y: float) -> Any:
     return b.softplus(-x) + (1.0 - y) * x
 
 
+def _bce(b: Backend, x: Any, y: Any) -> Any:
+    r"""Binary cross-entropy of logits ``x`` with per-element targets ``y`` (a tensor in
+    [0, 1]): :math:`y\,\operatorname{softplus}(-x) + (1-y)\operatorname{softplus}(x)`, exact for
+    every target, including flipped (0 for a real sample, 1 for a fake one)."""
+    return y * b.softplus(-x) + (1.0 - y) * b.softplus(x)
+
+
+def _label(
+    call: _Call, name: str, value: Any, logits_name: str, logits: Any, low: float, high: float
+) -> Any:
+    """A label argument: a Python number in ``[low, high]`` (returned as a float), or a tensor
+    broadcastable to the logits (cast to their dtype; its values are not read — that would
+    synchronise with the host)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = _hyperparameter(call.where, name, value)
+        if not low <= value <= high:
+            raise AdvlossValueError(
+                f"{call.where}: {name} must lie in [{low}, {high}]; received {value}."
+            )
+        return value
+    return call.weights(name, value, logits_name, logits)
+
+
 # --------------------------------------------------------------------------------------------
 # The losses.
 
@@ -264,6 +287,21 @@ class _Loss:
     name: ClassVar[str] = ""
     #: Whether :meth:`generator` needs ``real_logits`` (the relativistic loss).
     generator_needs_real: ClassVar[bool] = False
+    #: Whether :meth:`discriminator` takes ``real_label``/``fake_label`` (label transforms:
+    #: smoothing, flipping, noisy labels).  Only losses with class targets have labels.
+    supports_labels: ClassVar[bool] = False
+
+    @property
+    def decision_threshold(self) -> float:
+        """The logit at which the discriminator is undecided: outputs above it are classified
+        real (0 for the logistic losses, hinge and the critic scores of wgan; ``(a + b) / 2``
+        for LSGAN).  Used by the balance diagnostics (real / fake accuracy)."""
+        return 0.0
+
+    @property
+    def higher_is_real(self) -> bool:
+        """Whether outputs above :attr:`decision_threshold` are classified real."""
+        return True
 
     def config(self) -> dict[str, Any]:
         """The loss as a plain dict: ``get_loss(**loss.config())`` rebuilds it."""
@@ -337,6 +375,7 @@ class _Loss:
 class _BinaryCrossEntropyLoss(_Loss):
     """Discriminator of the minimax and non-saturating losses (they share it)."""
 
+    supports_labels: ClassVar[bool] = True
     real_label: float = 1.0
 
     def __post_init__(self) -> None:
@@ -351,15 +390,20 @@ class _BinaryCrossEntropyLoss(_Loss):
         weights: Any = None,
         real_weights: Any = None,
         fake_weights: Any = None,
-        real_label: float | None = None,
+        real_label: Any = None,
+        fake_label: Any = None,
         backend: str | None = None,
     ) -> Any:
         r"""The discriminator's loss: binary cross-entropy with target ``real_label`` on real
-        logits and 0 on fake logits.
+        logits and ``fake_label`` (0 by default) on fake logits.
 
         .. math::
             L_D = \operatorname{mean}\big[\operatorname{softplus}(-r) + (1-y)\,r\big]
                 + \operatorname{mean}\big[\operatorname{softplus}(f)\big]
+
+        With per-element label tensors :math:`y_r, y_f` (label transforms: flipping, noisy
+        labels) each term is the full cross-entropy
+        :math:`y\operatorname{softplus}(-x) + (1-y)\operatorname{softplus}(x)`.
 
         Args:
             real_logits: ``D(x)``, shape ``(N, ...)``, floating dtype.
@@ -368,18 +412,21 @@ class _BinaryCrossEntropyLoss(_Loss):
                 terms; needs equal shapes).
             weights: per-element weights for both terms, broadcastable to the logits; or
             real_weights, fake_weights: one per term (TF-GAN's ``real_weights``/``generated_weights``).
-            real_label: the real target ``y`` in (0, 1] for this call (one-sided label
-                smoothing); defaults to the loss's ``real_label``.  Fake labels are never smoothed.
+            real_label: the real target ``y`` for this call: a number in (0, 1] (one-sided
+                label smoothing; defaults to the loss's ``real_label``) or a tensor of targets
+                in [0, 1] broadcastable to ``real_logits`` (its values are not checked: that
+                would synchronise with the host).
+            fake_label: the fake target, 0 by default; a number in [0, 1) or a tensor as above.
+                The usual advice is never to smooth fake labels; flipped labels are tensors.
             backend: force a framework instead of detecting it from the arguments.
 
         Returns:
             A 0-d tensor (elementwise values for ``reduction="none"``) of the logits' framework.
         """
-        y = (
-            self.real_label
-            if real_label is None
-            else _real_label(self._where("discriminator"), real_label)
-        )
+        where = self._where("discriminator")
+        y = self.real_label if real_label is None else real_label
+        if isinstance(y, (int, float)) and not isinstance(y, bool):
+            y = _real_label(where, y)
         call, r, f, wr, wf = self._discriminator_call(
             "discriminator",
             real_logits,
@@ -391,7 +438,20 @@ class _BinaryCrossEntropyLoss(_Loss):
             backend,
         )
         b = call.b
-        return call.add(_bce_real(b, r, y), wr, b.softplus(f), wf)
+        if not isinstance(y, float):
+            y = _label(call, "real_label", y, "real_logits", r, 0.0, 1.0)
+        if fake_label is not None:
+            fake_label = _label(call, "fake_label", fake_label, "fake_logits", f, 0.0, 1.0)
+            if isinstance(fake_label, float) and fake_label == 1.0:
+                raise AdvlossValueError(f"{where}: fake_label must lie in [0, 1); received 1.0.")
+        real_term = _bce_real(b, r, y) if isinstance(y, float) else _bce(b, r, y)
+        if fake_label is None or (isinstance(fake_label, float) and fake_label == 0.0):
+            fake_term = b.softplus(f)
+        elif isinstance(fake_label, float):
+            fake_term = b.softplus(f) - fake_label * f
+        else:
+            fake_term = _bce(b, f, fake_label)
+        return call.add(real_term, wr, fake_term, wf)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -479,6 +539,7 @@ class LeastSquaresLoss(_Loss):
     """
 
     name: ClassVar[str] = "lsgan"
+    supports_labels: ClassVar[bool] = True
     a: float = 0.0
     b: float = 1.0
     c: float = 1.0
@@ -502,12 +563,17 @@ class LeastSquaresLoss(_Loss):
         weights: Any = None,
         real_weights: Any = None,
         fake_weights: Any = None,
+        real_label: Any = None,
+        fake_label: Any = None,
         backend: str | None = None,
     ) -> Any:
         r"""The discriminator's loss :math:`\tfrac12(r-b)^2 + \tfrac12(f-a)^2`, each term reduced.
 
-        Arguments as in :meth:`NonSaturatingLoss.discriminator` (without ``real_label``: the
-        real target is the hyperparameter ``b``).
+        Arguments as in :meth:`NonSaturatingLoss.discriminator`.  ``real_label`` and
+        ``fake_label`` are in *label space* (1 = real, 0 = fake) and map to the targets
+        :math:`a + y\,(b - a)`: ``real_label=0.9`` with the default coding targets 0.9, a
+        flipped real sample (label 0) targets ``a``.  Numbers may lie anywhere (noisy LSGAN
+        targets such as [0.7, 1.2] are meaningful); tensors broadcast to the logits.
         """
         call, r, f, wr, wf = self._discriminator_call(
             "discriminator",
@@ -519,8 +585,25 @@ class LeastSquaresLoss(_Loss):
             fake_weights,
             backend,
         )
-        dr, df = _minus(r, self.b), _minus(f, self.a)
+        tr = self.b if real_label is None else self._target(call, "real_label", real_label, r)
+        tf_ = self.a if fake_label is None else self._target(call, "fake_label", fake_label, f)
+        dr, df = _minus(r, tr), _minus(f, tf_)
         return call.add(dr * dr, wr, df * df, wf, scale=0.5)
+
+    def _target(self, call: _Call, name: str, label: Any, logits: Any) -> Any:
+        y = _label(call, name, label, name.replace("label", "logits"), logits, -math.inf, math.inf)
+        return self.a + (self.b - self.a) * y
+
+    @property
+    def decision_threshold(self) -> float:
+        """``(a + b) / 2``: halfway between the fake and real targets."""
+        return 0.5 * (self.a + self.b)
+
+    @property
+    def higher_is_real(self) -> bool:
+        """Whether outputs above the threshold mean "real" (``b > a``, as in both codings of
+        the paper)."""
+        return self.b > self.a
 
     def _generator_term(self, b: Backend, f: Any) -> tuple[Any, float]:
         d = _minus(f, self.c)

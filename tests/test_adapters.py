@@ -60,3 +60,45 @@ def test_relu_and_stop_gradient_derivatives(fw):
     np.testing.assert_array_equal(g, [0.0, 0.0, 1.0])
     _, (g,) = fw.value_and_grad(lambda x: b.stop_gradient(x) * x, [np.array([3.0])], "float64")
     np.testing.assert_array_equal(g, [3.0])
+
+
+@pytest.mark.parametrize("fw", ALL)
+def test_minimum_cos_full(fw):
+    b = backend(fw)
+    x = b.from_numpy(np.array([-1.0, 0.5, 3.0]), "float32")
+    np.testing.assert_array_equal(b.to_numpy(b.minimum(x, 1.0)), [-1.0, 0.5, 1.0])
+    np.testing.assert_array_equal(b.to_numpy(b.minimum(x, x * 0.0)), [-1.0, 0.0, 0.0])
+    np.testing.assert_allclose(b.to_numpy(b.cos(x)), np.cos([-1.0, 0.5, 3.0]), rtol=1e-6)
+    full = b.full(0.25, "float64", x)
+    assert b.dtype(full) == "float64" and b.shape(full) == ()
+    assert float(b.to_numpy(full)) == 0.25
+
+
+def _seed(fw):
+    if fw is None:
+        return 7
+    if fw.name == "jax":
+        import jax
+
+        return jax.random.key(7)
+    return 7 if fw.name == "tensorflow" else None
+
+
+@pytest.mark.parametrize("fw", ALL)
+def test_split_key_gives_independent_reproducible_streams(fw):
+    """Seeds and keys split into distinct streams, and the same seed splits the same way; a
+    stateful generator is shared (so its draws differ by call order)."""
+    b = backend(fw)
+    like = b.from_numpy(np.zeros(3), "float32")
+    if fw is not None and fw.name == "torch":
+        import torch
+
+        rng = torch.Generator().manual_seed(7)
+        a, c = b.split_key(rng, 2)
+        assert a is rng and c is rng
+        return
+    keys = b.split_key(_seed(fw), 3)
+    draws = [b.to_numpy(b.uniform(k, (64,), "float32", like)) for k in keys]
+    assert not np.array_equal(draws[0], draws[1]) and not np.array_equal(draws[1], draws[2])
+    again = [b.to_numpy(b.uniform(k, (64,), "float32", like)) for k in b.split_key(_seed(fw), 3)]
+    np.testing.assert_array_equal(draws[0], again[0])

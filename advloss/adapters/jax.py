@@ -53,6 +53,15 @@ class JaxBackend:
     def maximum(self, x: Any, y: Any) -> Any:
         return jnp.maximum(x, y)
 
+    def minimum(self, x: Any, y: Any) -> Any:
+        return jnp.minimum(x, y)
+
+    def cos(self, x: Any) -> Any:
+        return jnp.cos(x)
+
+    def full(self, value: float, dtype: str, like: Any) -> Any:
+        return jnp.asarray(value, dtype=dtype)
+
     def reshape(self, x: Any, shape: tuple[int, ...]) -> Any:
         return jnp.reshape(x, shape)
 
@@ -70,6 +79,9 @@ class JaxBackend:
 
     def normal(self, rng: Any, shape: Any, dtype: str, like: Any) -> Any:
         return jax.random.normal(_key(rng), shape, dtype=dtype)
+
+    def split_key(self, rng: Any, n: int) -> list[Any]:
+        return list(jax.random.split(_key(rng), n))
 
     def cond(self, pred: Any, true_fn: Any, false_fn: Any) -> Any:
         return jax.lax.cond(pred, true_fn, false_fn)

@@ -47,6 +47,15 @@ class NumpyBackend:
     def maximum(self, x: Any, y: Any) -> Any:
         return np.maximum(x, y)
 
+    def minimum(self, x: Any, y: Any) -> Any:
+        return np.minimum(x, y)
+
+    def cos(self, x: Any) -> Any:
+        return np.cos(x)
+
+    def full(self, value: float, dtype: str, like: Any) -> Any:
+        return np.asarray(value, dtype=_np_dtype(dtype))
+
     def reshape(self, x: Any, shape: tuple[int, ...]) -> Any:
         return np.reshape(x, shape)
 
@@ -64,6 +73,11 @@ class NumpyBackend:
 
     def normal(self, rng: Any, shape: Any, dtype: str, like: Any) -> Any:
         return _generator(rng).standard_normal(shape).astype(_np_dtype(dtype))
+
+    def split_key(self, rng: Any, n: int) -> list[Any]:
+        if isinstance(rng, (int, np.integer)):  # derived seeds: independent streams
+            return [np.random.default_rng([int(rng), i]) for i in range(n)]
+        return [rng] * n
 
     def cond(self, pred: Any, true_fn: Any, false_fn: Any) -> Any:
         return true_fn() if bool(pred) else false_fn()

@@ -47,6 +47,15 @@ class TensorflowBackend:
     def maximum(self, x: Any, y: Any) -> Any:
         return tf.maximum(x, tf.cast(y, x.dtype) if isinstance(y, (int, float)) else y)
 
+    def minimum(self, x: Any, y: Any) -> Any:
+        return tf.minimum(x, tf.cast(y, x.dtype) if isinstance(y, (int, float)) else y)
+
+    def cos(self, x: Any) -> Any:
+        return tf.cos(x)
+
+    def full(self, value: float, dtype: str, like: Any) -> Any:
+        return tf.constant(value, dtype=tf.as_dtype(dtype))
+
     def reshape(self, x: Any, shape: tuple[int, ...]) -> Any:
         return tf.reshape(x, shape)
 
@@ -66,6 +75,13 @@ class TensorflowBackend:
 
     def normal(self, rng: Any, shape: Any, dtype: str, like: Any) -> Any:
         return self._random("normal", rng, shape, dtype, like)
+
+    def split_key(self, rng: Any, n: int) -> list[Any]:
+        if rng is None or isinstance(rng, tf.random.Generator):
+            return [rng] * n  # stateful: consumed in call order
+        seed = tf.constant([rng, 0], tf.int64) if isinstance(rng, int) else tf.cast(rng, tf.int64)
+        seeds = tf.random.experimental.stateless_split(seed, num=n)
+        return [seeds[i] for i in range(n)]
 
     def _random(self, kind: str, rng: Any, shape: Any, dtype: str, like: Any) -> Any:
         dt = tf.as_dtype(dtype)

@@ -69,6 +69,15 @@ class TorchBackend:
     def maximum(self, x: Any, y: Any) -> Any:
         return torch.clamp_min(x, y) if isinstance(y, (int, float)) else torch.maximum(x, y)
 
+    def minimum(self, x: Any, y: Any) -> Any:
+        return torch.clamp_max(x, y) if isinstance(y, (int, float)) else torch.minimum(x, y)
+
+    def cos(self, x: Any) -> Any:
+        return torch.cos(x)
+
+    def full(self, value: float, dtype: str, like: Any) -> Any:
+        return torch.full((), value, dtype=_DTYPES[dtype], device=like.device)
+
     def reshape(self, x: Any, shape: tuple[int, ...]) -> Any:
         return x.reshape(shape)
 
@@ -86,6 +95,9 @@ class TorchBackend:
 
     def normal(self, rng: Any, shape: Any, dtype: str, like: Any) -> Any:
         return torch.randn(shape, generator=rng, dtype=_DTYPES[dtype], device=like.device)
+
+    def split_key(self, rng: Any, n: int) -> list[Any]:
+        return [rng] * n  # a torch.Generator (or None: the global one) is consumed in order
 
     def cond(self, pred: Any, true_fn: Any, false_fn: Any) -> Any:
         # A Python branch would read `pred` on the host (a sync; a graph break under compile):
