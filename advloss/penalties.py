@@ -302,15 +302,54 @@ def r2_penalty(
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class _Penalty:
+    """Shared by the built-in penalty values.  Besides their own call signature they implement
+    the penalty protocol of :class:`advloss.Objective` (and of plugins):
+    ``term(discriminator, real, fake, *, step=None, key=None, draws=None)`` → the weighted
+    penalty, a 0-d tensor."""
+
     name: ClassVar[str] = ""
     every: int = 1
 
     def config(self) -> dict[str, Any]:
-        """The penalty as a plain dict."""
+        """The penalty as a plain dict: ``get_penalty(**p.config())`` rebuilds it."""
         return {"name": self.name, **dataclasses.asdict(self)}
 
     def _check_every(self) -> None:
         interval(type(self).__name__, "every", self.every)
+
+    def draw_specs(
+        self, n_real: int | None, n_fake: int | None
+    ) -> dict[str, tuple[str, tuple[int | None, ...]]]:
+        """The random draws :meth:`term` consumes, ``{name: (distribution, shape)}``; explicit
+        values can be passed as ``draws={name: tensor}``."""
+        return {}
+
+    def term(
+        self,
+        discriminator: Discriminator,
+        real: Any,
+        fake: Any,
+        *,
+        step: Any = None,
+        key: Any = None,
+        draws: Any = None,
+    ) -> Any:
+        """The penalty on a real and a fake batch (the uniform protocol of every penalty)."""
+        return self.term_and_logits(discriminator, real, fake, step=step, key=key, draws=draws)[0]
+
+    def term_and_logits(
+        self,
+        discriminator: Discriminator,
+        real: Any,
+        fake: Any,
+        *,
+        step: Any = None,
+        key: Any = None,
+        draws: Any = None,
+    ) -> tuple[Any, Any, Any]:
+        """``(penalty, D(real) or None, D(fake) or None)``: the logits the penalty's forward
+        pass produced, for the adversarial loss to reuse."""
+        raise NotImplementedError
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -341,6 +380,25 @@ class GradientPenalty(_Penalty):
             **options,
         )
 
+    def draw_specs(
+        self, n_real: int | None, n_fake: int | None
+    ) -> dict[str, tuple[str, tuple[int | None, ...]]]:
+        return {"alpha": ("uniform", (n_real,))}
+
+    def term_and_logits(
+        self,
+        discriminator: Discriminator,
+        real: Any,
+        fake: Any,
+        *,
+        step: Any = None,
+        key: Any = None,
+        draws: Any = None,
+    ) -> tuple[Any, Any, Any]:
+        alpha = (draws or {}).get("alpha")
+        value = self(discriminator, real, fake, alpha=alpha, key=key, step=step)
+        return value, None, None
+
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class R1Penalty(_Penalty):
@@ -357,6 +415,19 @@ class R1Penalty(_Penalty):
     def __call__(self, discriminator: Discriminator, real: Any, **options: Any) -> Any:
         return r1_penalty(discriminator, real, gamma=self.gamma, every=self.every, **options)
 
+    def term_and_logits(
+        self,
+        discriminator: Discriminator,
+        real: Any,
+        fake: Any,
+        *,
+        step: Any = None,
+        key: Any = None,
+        draws: Any = None,
+    ) -> tuple[Any, Any, Any]:
+        value, outputs = self(discriminator, real, step=step, return_outputs=True)
+        return value, outputs, None
+
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class R2Penalty(_Penalty):
@@ -372,3 +443,16 @@ class R2Penalty(_Penalty):
 
     def __call__(self, discriminator: Discriminator, fake: Any, **options: Any) -> Any:
         return r2_penalty(discriminator, fake, gamma=self.gamma, every=self.every, **options)
+
+    def term_and_logits(
+        self,
+        discriminator: Discriminator,
+        real: Any,
+        fake: Any,
+        *,
+        step: Any = None,
+        key: Any = None,
+        draws: Any = None,
+    ) -> tuple[Any, Any, Any]:
+        value, outputs = self(discriminator, fake, step=step, return_outputs=True)
+        return value, None, outputs
