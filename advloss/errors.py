@@ -8,7 +8,7 @@ what was expected, and name the argument.
 
 from __future__ import annotations
 
-__all__ = ["AdvlossError", "AdvlossTypeError", "AdvlossValueError"]
+__all__ = ["AdvlossError", "AdvlossPluginWarning", "AdvlossTypeError", "AdvlossValueError"]
 
 
 class AdvlossError(Exception):
@@ -21,3 +21,9 @@ class AdvlossTypeError(AdvlossError, TypeError):
 
 class AdvlossValueError(AdvlossError, ValueError):
     """An argument has a wrong value: an unknown name, a bad hyperparameter, a bad shape."""
+
+
+class AdvlossPluginWarning(UserWarning):
+    """A plugin entry point (group ``advloss.losses`` or ``advloss.penalties``) was skipped: it
+    failed to import or load, loaded an object of the wrong kind, has an invalid name, or its name
+    is already taken.  Other plugins still load; see ``docs/plugins.md``."""

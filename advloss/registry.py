@@ -1,11 +1,44 @@
-"""Loss names -> loss classes: :func:`get_loss` and :func:`available_losses`."""
+"""Names -> losses and penalties: :func:`get_loss`, :func:`get_penalty`, and plugins.
+
+Three sources of names, looked up in this order:
+
+1. **in-process registrations** (:func:`register_loss`, :func:`register_penalty`);
+2. **built-ins**: the losses ``minimax``, ``ns``, ``lsgan``, ``hinge``, ``wgan``, ``ragan`` and
+   the penalties ``gp``, ``r1``, ``r2`` (a registration replaces one only with
+   ``overwrite=True``);
+3. **entry points** of installed distributions, in the groups ``advloss.losses`` and
+   ``advloss.penalties`` (:data:`LOSS_ENTRY_POINT_GROUP`, :data:`PENALTY_ENTRY_POINT_GROUP`).
+
+Entry points are read lazily: ``import advloss`` reads none, and neither does a lookup of a
+built-in or registered name.  They are read, and their objects imported, on the first lookup
+of any other name and on the first :func:`available_losses` / :func:`available_penalties`;
+:func:`refresh_plugins` reads them again (after installing a plugin in a running process).  A
+plugin that cannot be used is skipped with an :class:`~advloss.errors.AdvlossPluginWarning`
+naming it; it never breaks advloss or the other plugins.
+
+What each name maps to is either a **factory** (a class or callable that returns the object
+when called with keyword hyperparameters, as the built-in classes do) or an **instance** (the
+object itself, which then takes no hyperparameters).  A loss object has callable
+``discriminator(real_logits, fake_logits, **options)`` and ``generator(fake_logits, **options)``
+(:class:`advloss.losses.AdversarialLoss`); a penalty object has a callable
+``term(discriminator, real, fake, *, step=None, key=None)`` returning the weighted penalty as a
+0-d tensor.  See ``docs/plugins.md``.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import inspect
+import re
+import sys
+import threading
+import warnings
+from collections.abc import Callable, Iterable
+from types import FrameType
 from typing import Any
 
-from advloss.errors import AdvlossTypeError, AdvlossValueError
+from advloss.errors import AdvlossPluginWarning, AdvlossTypeError, AdvlossValueError
 from advloss.losses import (
     AdversarialLoss,
     HingeLoss,
@@ -15,25 +48,370 @@ from advloss.losses import (
     RelativisticAverageLoss,
     WassersteinLoss,
 )
+from advloss.penalties import GradientPenalty, R1Penalty, R2Penalty, _Penalty
 
-__all__ = ["available_losses", "get_loss"]
+__all__ = [
+    "LOSS_ENTRY_POINT_GROUP",
+    "PENALTY_ENTRY_POINT_GROUP",
+    "available_losses",
+    "available_penalties",
+    "get_loss",
+    "get_penalty",
+    "refresh_plugins",
+    "register_loss",
+    "register_penalty",
+    "unregister_loss",
+    "unregister_penalty",
+]
 
-_LOSSES: dict[str, Any] = {
-    cls.name: cls
-    for cls in (
-        MinimaxLoss,
-        NonSaturatingLoss,
-        LeastSquaresLoss,
-        HingeLoss,
-        WassersteinLoss,
-        RelativisticAverageLoss,
+#: The entry-point group third-party distributions use to provide losses.
+LOSS_ENTRY_POINT_GROUP = "advloss.losses"
+#: The entry-point group third-party distributions use to provide penalties.
+PENALTY_ENTRY_POINT_GROUP = "advloss.penalties"
+
+_NAME = re.compile(r"[a-z0-9_.\-]+")
+_NAME_RULE = "a non-empty string of lowercase letters, digits, '_', '-' and '.'"
+
+# Held by registrations and entry-point scans; built-in and registered names are looked up
+# without it (a dict read is atomic).
+_LOCK = threading.RLock()
+
+
+@dataclasses.dataclass(frozen=True)
+class _Entry:
+    """What a name maps to."""
+
+    obj: Any
+    is_instance: bool
+    #: "built-in", "registered in this process", or the entry point's description.
+    origin: str
+    builtin: bool = False
+    #: Hyperparameters a factory accepts; None: not checked (``**kwargs``, or no signature).
+    accepted: tuple[str, ...] | None = None
+
+
+def _accepted_hyperparameters(factory: Any) -> tuple[str, ...] | None:
+    try:
+        parameters = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):  # some builtins and C extensions have no signature
+        return None
+    if any(p.kind is p.VAR_KEYWORD for p in parameters):
+        return None
+    return tuple(p.name for p in parameters if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD))
+
+
+def _describe(obj: Any) -> str:
+    """``module.QualName`` for classes and functions, ``TypeName repr`` for other objects."""
+    if inspect.isclass(obj) or inspect.isfunction(obj) or inspect.ismethod(obj):
+        return f"{obj.__module__}.{obj.__qualname__}"
+    text = repr(obj)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{type(obj).__name__} {text}"
+
+
+def _check_name(where: str, name: Any) -> str:
+    if not isinstance(name, str):
+        raise AdvlossTypeError(f"{where}: name must be a str; received {type(name).__name__}.")
+    if not _NAME.fullmatch(name):
+        raise AdvlossValueError(f"{where}: name must be {_NAME_RULE}; received {name!r}.")
+    return name
+
+
+def _warn(message: str) -> None:
+    """An :class:`AdvlossPluginWarning` attributed to the first caller outside this module."""
+    level = 2
+    frame: FrameType | None = sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename == __file__:
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, AdvlossPluginWarning, stacklevel=level)
+
+
+def _entry_points(group: str) -> Iterable[Any]:
+    """The installed entry points of ``group`` (a seam for tests)."""
+    from importlib.metadata import entry_points
+
+    return entry_points(group=group)
+
+
+def _describe_entry_point(ep: Any) -> str:
+    text = f"entry point '{getattr(ep, 'name', '?')} = {getattr(ep, 'value', '?')}'"
+    dist = getattr(ep, "dist", None)
+    if dist is not None:
+        with contextlib.suppress(Exception):  # metadata without a name or a version
+            text += f" (distribution {dist.name} {dist.version})"
+    return text
+
+
+class _Registry:
+    """One namespace (losses or penalties): built-ins, registrations and entry points."""
+
+    def __init__(
+        self,
+        noun: str,
+        plural: str,
+        group: str,
+        builtins: dict[str, Any],
+        is_object: Callable[[Any], bool],
+        protocol: str,
+    ) -> None:
+        self.noun, self.plural, self.group = noun, plural, group
+        self.builtins = {
+            name: _Entry(cls, False, "built-in", True, _accepted_hyperparameters(cls))
+            for name, cls in builtins.items()
+        }
+        self.is_object = is_object
+        self.protocol = protocol
+        self.registered: dict[str, _Entry] = {}
+        self.plugins: dict[str, _Entry] = {}
+        self.scanned = False
+
+    # ---------------------------------------------------------------- lookup
+
+    def available(self) -> list[str]:
+        with _LOCK:  # waits for a scan under way in another thread
+            if not self.scanned:
+                self.scan()
+            return sorted({*self.registered, *self.builtins, *self.plugins})
+
+    def lookup(self, name: Any) -> _Entry | None:
+        if not isinstance(name, str):
+            return None
+        entry = self.registered.get(name) or self.builtins.get(name)
+        if entry is None:
+            with _LOCK:  # waits for a scan under way in another thread
+                if not self.scanned:
+                    self.scan()
+                entry = self.plugins.get(name)
+        return entry
+
+    def get(self, where: str, name: Any, hyperparameters: dict[str, Any]) -> Any:
+        entry = self.lookup(name)
+        if entry is None:
+            raise AdvlossValueError(
+                f"{where}: unknown {self.noun} name {name!r}; known {self.plural}: "
+                f"{self.available()}."
+            )
+        if entry.is_instance:
+            if hyperparameters:
+                raise AdvlossTypeError(
+                    f"{where}: {self.noun} {name!r} is registered as an instance; it takes no "
+                    f"hyperparameters; received {', '.join(map(repr, sorted(hyperparameters)))}. "
+                    f"Register a factory (a class or callable) to build it with hyperparameters."
+                )
+            return entry.obj
+        if entry.accepted is not None:
+            unknown = sorted(set(hyperparameters) - set(entry.accepted))
+            if unknown:
+                raise AdvlossTypeError(
+                    f"{where}: {self.noun} {name!r} has no hyperparameter "
+                    f"{', '.join(map(repr, unknown))}; it accepts {list(entry.accepted) or 'none'}."
+                )
+        obj = entry.obj(**hyperparameters)
+        if not entry.builtin and not self.is_object(obj):
+            raise AdvlossTypeError(
+                f"{where}: the factory {_describe(entry.obj)} registered as {self.noun} "
+                f"{name!r} ({entry.origin}) returned {_describe(obj)}; expected "
+                f"{self.protocol}."
+            )
+        return obj
+
+    # ---------------------------------------------------------------- registration
+
+    def classify(self, obj: Any) -> bool | None:
+        """True for an instance, False for a factory, None for neither."""
+        if inspect.isclass(obj):
+            return False
+        if self.is_object(obj):
+            return True
+        if callable(obj):
+            return False
+        return None
+
+    def register(self, where: str, argument: str, name: Any, obj: Any, overwrite: Any) -> None:
+        _check_name(where, name)
+        if not isinstance(overwrite, bool):
+            raise AdvlossTypeError(
+                f"{where}: overwrite must be a bool; received {type(overwrite).__name__}."
+            )
+        is_instance = self.classify(obj)
+        if is_instance is None:
+            raise AdvlossTypeError(
+                f"{where}: {argument} must be a {self.noun} factory (a class or callable that "
+                f"returns {self.protocol} when called with keyword hyperparameters) or such an "
+                f"object; received {_describe(obj)}."
+            )
+        accepted = None if is_instance else _accepted_hyperparameters(obj)
+        entry = _Entry(obj, is_instance, "registered in this process", accepted=accepted)
+        with _LOCK:
+            existing = self.registered.get(name) or self.builtins.get(name)
+            if existing is not None and not overwrite:
+                raise AdvlossValueError(
+                    f"{where}: {self.noun} name {name!r} is already taken ({existing.origin}: "
+                    f"{_describe(existing.obj)}); pass overwrite=True to replace it, or choose "
+                    f"another name."
+                )
+            self.registered[name] = entry
+            shadowed = self.plugins.pop(name, None)
+        if shadowed is not None:
+            _warn(
+                f"advloss: {self.noun} {shadowed.origin} is shadowed by the {self.noun} "
+                f"registered in this process under the same name."
+            )
+
+    def unregister(self, where: str, name: Any) -> None:
+        with _LOCK:
+            if isinstance(name, str) and name in self.registered:
+                del self.registered[name]
+                return
+        if isinstance(name, str) and name in self.builtins:
+            raise AdvlossValueError(
+                f"{where}: {name!r} is a built-in {self.noun}; built-ins cannot be unregistered "
+                f"(register_{self.noun}({name!r}, ..., overwrite=True) replaces it in this "
+                f"process)."
+            )
+        if isinstance(name, str) and name in self.plugins:
+            raise AdvlossValueError(
+                f"{where}: {self.noun} {name!r} comes from an installed plugin "
+                f"({self.plugins[name].origin}), not from register_{self.noun}; uninstall its "
+                f"distribution and call refresh_plugins(), or shadow it with register_{self.noun}."
+            )
+        raise AdvlossValueError(
+            f"{where}: no {self.noun} is registered in this process under the name {name!r}; "
+            f"registered: {sorted(self.registered)}."
+        )
+
+    # ---------------------------------------------------------------- entry points
+
+    def _skip(self, ep: Any, reason: str) -> None:
+        _warn(
+            f"advloss: skipped the plugin {self.noun} {_describe_entry_point(ep)} in group "
+            f"{self.group!r}: {reason}"
+        )
+
+    def scan(self) -> None:
+        """Read this group's entry points and load their objects into :attr:`plugins`."""
+        with _LOCK:
+            # Set first, so that a plugin module looking names up while it is imported does not
+            # start a second scan.
+            self.scanned = True
+            try:
+                self.plugins = self._load_entry_points()
+            except BaseException:  # e.g. a plugin warning turned into an error: read again later
+                self.scanned = False
+                raise
+
+    def _load_entry_points(self) -> dict[str, _Entry]:
+        found: dict[str, _Entry] = {}
+        origins: dict[str, Any] = {}
+        try:
+            eps = list(_entry_points(self.group))
+        except Exception as err:  # unreadable metadata of some installed distribution
+            _warn(
+                f"advloss: could not read the entry points of group {self.group!r}: "
+                f"{type(err).__name__}: {err}"
+            )
+            return found
+        for ep in eps:
+            name = getattr(ep, "name", None)
+            if not isinstance(name, str) or not _NAME.fullmatch(name):
+                self._skip(ep, f"its name must be {_NAME_RULE}.")
+                continue
+            if name in self.registered:
+                self._skip(
+                    ep,
+                    f"the name {name!r} is registered in this process "
+                    f"({_describe(self.registered[name].obj)}), which takes precedence.",
+                )
+                continue
+            if name in self.builtins:
+                self._skip(ep, f"the name {name!r} is a built-in {self.noun}.")
+                continue
+            if name in found:
+                first = origins[name]
+                if _describe_entry_point(first) == _describe_entry_point(ep):
+                    continue  # the same distribution found twice on sys.path
+                self._skip(
+                    ep,
+                    f"the name {name!r} is already provided by {_describe_entry_point(first)}, "
+                    f"which was found first.",
+                )
+                continue
+            try:
+                obj = ep.load()
+            except Exception as err:
+                self._skip(ep, f"loading it raised {type(err).__name__}: {err}")
+                continue
+            is_instance = self.classify(obj)
+            if is_instance is None:
+                self._skip(
+                    ep,
+                    f"it loaded {_describe(obj)}; expected a {self.noun} factory (a class or "
+                    f"callable returning {self.protocol}) or such an object.",
+                )
+                continue
+            accepted = None if is_instance else _accepted_hyperparameters(obj)
+            found[name] = _Entry(obj, is_instance, _describe_entry_point(ep), False, accepted)
+            origins[name] = ep
+        return found
+
+
+def _is_loss(obj: Any) -> bool:
+    return callable(getattr(obj, "discriminator", None)) and callable(
+        getattr(obj, "generator", None)
     )
-}
+
+
+def _is_penalty(obj: Any) -> bool:
+    # The built-in penalty values are accepted as they are (they gain `term` separately).
+    return callable(getattr(obj, "term", None)) or isinstance(obj, _Penalty)
+
+
+_LOSS_REGISTRY = _Registry(
+    "loss",
+    "losses",
+    LOSS_ENTRY_POINT_GROUP,
+    {
+        cls.name: cls
+        for cls in (
+            MinimaxLoss,
+            NonSaturatingLoss,
+            LeastSquaresLoss,
+            HingeLoss,
+            WassersteinLoss,
+            RelativisticAverageLoss,
+        )
+    },
+    _is_loss,
+    "an object with callable .discriminator(real_logits, fake_logits, **options) and "
+    ".generator(fake_logits, **options)",
+)
+
+_PENALTY_REGISTRY = _Registry(
+    "penalty",
+    "penalties",
+    PENALTY_ENTRY_POINT_GROUP,
+    {cls.name: cls for cls in (GradientPenalty, R1Penalty, R2Penalty)},
+    _is_penalty,
+    "an object with a callable .term(discriminator, real, fake, *, step=None, key=None) "
+    "returning the weighted penalty as a 0-d tensor",
+)
+
+
+# -------------------------------------------------------------------------------------- losses
 
 
 def available_losses() -> list[str]:
-    """The names :func:`get_loss` accepts."""
-    return sorted(_LOSSES)
+    """The names :func:`get_loss` accepts: built-ins, registrations and installed plugins.
+
+    The first call reads the ``advloss.losses`` entry points (see :func:`refresh_plugins`).
+
+    Example:
+        >>> import advloss
+        >>> {"hinge", "lsgan", "minimax", "ns", "ragan", "wgan"} <= set(advloss.available_losses())
+        True
+    """
+    return _LOSS_REGISTRY.available()
 
 
 def get_loss(name: str, **hyperparameters: Any) -> AdversarialLoss:
@@ -41,7 +419,9 @@ def get_loss(name: str, **hyperparameters: Any) -> AdversarialLoss:
 
     Names: ``"minimax"``, ``"ns"`` (non-saturating), ``"lsgan"`` (``a``, ``b``, ``c``),
     ``"hinge"`` (``real_margin``, ``fake_margin``), ``"wgan"``, ``"ragan"``; ``"minimax"`` and
-    ``"ns"`` take ``real_label`` (one-sided label smoothing).
+    ``"ns"`` take ``real_label`` (one-sided label smoothing).  Also the names given to
+    :func:`register_loss` and those of installed plugins (the ``advloss.losses`` entry points,
+    read on the first name that is neither built in nor registered).
 
     Example:
         >>> import advloss
@@ -50,21 +430,158 @@ def get_loss(name: str, **hyperparameters: Any) -> AdversarialLoss:
 
     Raises:
         AdvlossValueError: unknown name (the message lists the known ones) or an invalid value.
-        AdvlossTypeError: a hyperparameter the loss does not have.
+        AdvlossTypeError: a hyperparameter the loss does not have, hyperparameters for a loss
+            registered as an instance, or a registered factory that returned no loss.
     """
-    try:
-        factory = _LOSSES[name]
-    except (KeyError, TypeError):
-        raise AdvlossValueError(
-            f"get_loss: unknown loss name {name!r}; known losses: {available_losses()}."
-        ) from None
-    accepted = [
-        p.name for p in inspect.signature(factory).parameters.values() if p.kind is p.KEYWORD_ONLY
-    ]
-    unknown = sorted(set(hyperparameters) - set(accepted))
-    if unknown:
-        raise AdvlossTypeError(
-            f"get_loss: loss {name!r} has no hyperparameter {', '.join(map(repr, unknown))}; "
-            f"it accepts {accepted or 'none'}."
-        )
-    return factory(**hyperparameters)
+    return _LOSS_REGISTRY.get("get_loss", name, hyperparameters)
+
+
+def register_loss(name: str, loss: Any, *, overwrite: bool = False) -> None:
+    """Make ``get_loss(name, **hyperparameters)`` return a loss of your own.
+
+    ``loss`` is a **factory** — a class or callable that returns a loss object when called with
+    keyword hyperparameters, like :class:`~advloss.losses.NonSaturatingLoss` — or an **instance**,
+    returned as it is (it then takes no hyperparameters).  A loss object is anything with
+    callable ``discriminator(real_logits, fake_logits, **options)`` and
+    ``generator(fake_logits, **options)``; a factory's product is checked when :func:`get_loss`
+    builds it.  Registrations take precedence over plugins of the same name.
+
+    Args:
+        name: lowercase letters, digits, ``_``, ``-`` and ``.``.
+        loss: the factory or the instance.
+        overwrite: replace an existing name (a built-in or an earlier registration) instead of
+            raising.
+
+    Example:
+        >>> import numpy as np
+        >>> from advloss.registry import get_loss, register_loss, unregister_loss
+        >>> class ScaledNS:
+        ...     def __init__(self, *, scale=1.0):
+        ...         self.scale, self.ns = scale, get_loss("ns")
+        ...     def discriminator(self, real_logits, fake_logits, **options):
+        ...         return self.scale * self.ns.discriminator(real_logits, fake_logits, **options)
+        ...     def generator(self, fake_logits, **options):
+        ...         return self.scale * self.ns.generator(fake_logits, **options)
+        >>> register_loss("scaled-ns", ScaledNS)
+        >>> loss = get_loss("scaled-ns", scale=0.5)
+        >>> round(float(loss.discriminator(np.zeros(4), np.zeros(4))), 6)  # 0.5 * 2 log 2
+        0.693147
+        >>> unregister_loss("scaled-ns")
+
+    Raises:
+        AdvlossTypeError: ``name`` is not a str, or ``loss`` is neither a factory nor a loss.
+        AdvlossValueError: an invalid name, or a taken one without ``overwrite=True``.
+    """
+    _LOSS_REGISTRY.register("register_loss", "loss", name, loss, overwrite)
+
+
+def unregister_loss(name: str) -> None:
+    """Remove a loss registered with :func:`register_loss` (a built-in it replaced comes back).
+
+    Raises:
+        AdvlossValueError: ``name`` was not registered in this process (built-ins and plugins
+            cannot be unregistered).
+    """
+    _LOSS_REGISTRY.unregister("unregister_loss", name)
+
+
+# ----------------------------------------------------------------------------------- penalties
+
+
+def available_penalties() -> list[str]:
+    """The names :func:`get_penalty` accepts: built-ins, registrations and installed plugins.
+
+    Example:
+        >>> import advloss
+        >>> {"gp", "r1", "r2"} <= set(advloss.registry.available_penalties())
+        True
+    """
+    return _PENALTY_REGISTRY.available()
+
+
+def get_penalty(name: str, **hyperparameters: Any) -> Any:
+    """The penalty called ``name``, built with keyword ``hyperparameters``.
+
+    Built-ins: ``"gp"`` (:class:`~advloss.penalties.GradientPenalty`: ``weight``, ``center``,
+    ``one_sided``), ``"r1"`` and ``"r2"`` (:class:`~advloss.penalties.R1Penalty`,
+    :class:`~advloss.penalties.R2Penalty`: ``gamma``); all take ``every`` (lazy application).
+    Also the names given to :func:`register_penalty` and those of installed plugins (the
+    ``advloss.penalties`` entry points).
+
+    Example:
+        >>> from advloss.registry import get_penalty
+        >>> get_penalty("r1", gamma=1.0, every=16)
+        R1Penalty(every=16, gamma=1.0)
+
+    Raises:
+        AdvlossValueError: unknown name (the message lists the known ones) or an invalid value.
+        AdvlossTypeError: a hyperparameter the penalty does not have, hyperparameters for a
+            penalty registered as an instance, or a registered factory that returned no penalty.
+    """
+    return _PENALTY_REGISTRY.get("get_penalty", name, hyperparameters)
+
+
+def register_penalty(name: str, penalty: Any, *, overwrite: bool = False) -> None:
+    """Make ``get_penalty(name, **hyperparameters)`` return a penalty of your own.
+
+    ``penalty`` is a factory (a class or callable returning a penalty object when called with
+    keyword hyperparameters) or an instance.  A penalty object has a callable
+    ``term(discriminator, real, fake, *, step=None, key=None)`` returning the penalty, already
+    weighted, as a 0-d tensor of the inputs' framework.  Rules as in :func:`register_loss`.
+
+    Example:
+        >>> import numpy as np
+        >>> from advloss.backend import backend_for
+        >>> from advloss.registry import get_penalty, register_penalty, unregister_penalty
+        >>> class Drift:  # ProGAN's drift penalty: weight * mean(D(real)^2)
+        ...     def __init__(self, *, weight=1e-3):
+        ...         self.weight = weight
+        ...     def term(self, discriminator, real, fake, *, step=None, key=None):
+        ...         out = discriminator(real)
+        ...         return self.weight * backend_for(out).mean(out * out)
+        >>> register_penalty("drift", Drift)
+        >>> float(get_penalty("drift", weight=0.5).term(lambda x: 2 * x, np.ones(3), np.zeros(3)))
+        2.0
+        >>> unregister_penalty("drift")
+
+    Raises:
+        AdvlossTypeError: ``name`` is not a str, or ``penalty`` is neither a factory nor a
+            penalty.
+        AdvlossValueError: an invalid name, or a taken one without ``overwrite=True``.
+    """
+    _PENALTY_REGISTRY.register("register_penalty", "penalty", name, penalty, overwrite)
+
+
+def unregister_penalty(name: str) -> None:
+    """Remove a penalty registered with :func:`register_penalty` (a built-in it replaced comes
+    back).
+
+    Raises:
+        AdvlossValueError: ``name`` was not registered in this process.
+    """
+    _PENALTY_REGISTRY.unregister("unregister_penalty", name)
+
+
+# ------------------------------------------------------------------------------------- plugins
+
+
+def refresh_plugins() -> None:
+    """Read the ``advloss.losses`` and ``advloss.penalties`` entry points again.
+
+    advloss reads them by itself on first need; call this after installing or removing a plugin
+    distribution in a running process (e.g. ``%pip install`` in a notebook).  Each entry point
+    is loaded (its module imported) and registered under the entry point's name as a factory
+    or an instance.  One that cannot be used — its import or load raises, it loads neither a
+    factory nor a loss/penalty object, its name is invalid, or the name is a built-in, registered
+    in this process or already provided by another entry point — is skipped with an
+    :class:`~advloss.errors.AdvlossPluginWarning` naming it, its distribution and the error.
+
+    Example:
+        >>> from advloss.registry import refresh_plugins
+        >>> refresh_plugins()
+    """
+    import importlib
+
+    importlib.invalidate_caches()  # directories that changed since they were last read
+    _LOSS_REGISTRY.scan()
+    _PENALTY_REGISTRY.scan()
