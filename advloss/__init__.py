@@ -10,9 +10,19 @@ arguments (see :mod:`advloss.backend`).
     >>> # g_loss = loss.generator(D(fake))
 """
 
+from advloss import schedules
 from advloss._version import __version__
 from advloss.backend import available_backends, get_backend
-from advloss.errors import AdvlossError, AdvlossTypeError, AdvlossValueError
+from advloss.balance import (
+    AdaptiveRatio,
+    BalanceMonitor,
+    FixedRatio,
+    Verdict,
+    balance_stats,
+    get_ratio,
+)
+from advloss.errors import AdvlossError, AdvlossPluginWarning, AdvlossTypeError, AdvlossValueError
+from advloss.labels import FlipLabels, NoisyLabels, SmoothLabels
 from advloss.losses import (
     AdversarialLoss,
     HingeLoss,
@@ -22,6 +32,8 @@ from advloss.losses import (
     RelativisticAverageLoss,
     WassersteinLoss,
 )
+from advloss.noise import AdaptiveNoise, AdaptiveNoiseState, instance_noise
+from advloss.objective import Objective, ObjectiveOutput
 from advloss.penalties import (
     GP_EPSILON,
     GradientPenalty,
@@ -31,34 +43,69 @@ from advloss.penalties import (
     r1_penalty,
     r2_penalty,
 )
-from advloss.registry import available_losses, get_loss
+from advloss.registry import (
+    available_losses,
+    available_penalties,
+    get_loss,
+    get_penalty,
+    refresh_plugins,
+    register_loss,
+    register_penalty,
+    unregister_loss,
+    unregister_penalty,
+)
+from advloss.schedules import get_schedule
 from advloss.spectral import SN_EPSILON, SpectralNormState, init_state, spectral_normalize
 
 __all__ = [
     "GP_EPSILON",
     "SN_EPSILON",
+    "AdaptiveNoise",
+    "AdaptiveNoiseState",
+    "AdaptiveRatio",
     "AdversarialLoss",
     "AdvlossError",
+    "AdvlossPluginWarning",
     "AdvlossTypeError",
     "AdvlossValueError",
+    "BalanceMonitor",
+    "FixedRatio",
+    "FlipLabels",
     "GradientPenalty",
     "HingeLoss",
     "LeastSquaresLoss",
     "MinimaxLoss",
+    "NoisyLabels",
     "NonSaturatingLoss",
+    "Objective",
+    "ObjectiveOutput",
     "R1Penalty",
     "R2Penalty",
     "RelativisticAverageLoss",
+    "SmoothLabels",
     "SpectralNormState",
+    "Verdict",
     "WassersteinLoss",
     "__version__",
     "available_backends",
     "available_losses",
+    "available_penalties",
+    "balance_stats",
     "get_backend",
     "get_loss",
+    "get_penalty",
+    "get_ratio",
+    "get_schedule",
     "gradient_penalty",
     "init_state",
+    "instance_noise",
     "r1_penalty",
     "r2_penalty",
+    "refresh_plugins",
+    "register_loss",
+    "register_penalty",
+    "schedules",
     "spectral_normalize",
+    "unregister_loss",
+    "unregister_penalty",
 ]

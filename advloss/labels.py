@@ -186,7 +186,9 @@ def get_label_transform(spec: Any, **hyperparameters: Any) -> LabelTransform:
         >>> get_label_transform({"name": "noisy", "real": [0.7, 1.0], "fake": [0.0, 0.3]})
         NoisyLabels(real=(0.7, 1.0), fake=(0.0, 0.3))
     """
-    if isinstance(spec, LabelTransform):
+    if isinstance(spec, LabelTransform) or (
+        not isinstance(spec, (str, Mapping)) and getattr(spec, "name", None) in _TRANSFORMS
+    ):
         if hyperparameters:
             raise AdvlossTypeError(
                 "get_label_transform: hyperparameters were given with a transform object; "
@@ -245,6 +247,7 @@ def apply_labels(
     *,
     keys: Mapping[str, Any] | None = None,
     draws: Mapping[str, Any] | None = None,
+    real_label: float = 1.0,
     where: str = "apply_labels",
 ) -> tuple[Any, Any]:
     """The per-sample ``(real_labels, fake_labels)`` after ``transforms``: Python floats where
@@ -253,6 +256,7 @@ def apply_labels(
 
     ``keys`` maps each draw name of :func:`label_draw_specs` to a random source (one of
     :meth:`Backend.split_key`'s outputs); ``draws`` gives explicit U[0, 1) tensors instead.
+    ``real_label`` is the real label before the transforms (a loss's own ``real_label``).
 
     Example:
         >>> import numpy as np
@@ -269,7 +273,7 @@ def apply_labels(
     keys = dict(keys or {})
     dtype = b.dtype(real_logits)
     dtype = "float32" if dtype in LOW_PRECISION_DTYPES else dtype
-    y_real: Any = 1.0
+    y_real: Any = real_label
     y_fake: Any = 0.0
 
     def uniform(name: str, logits: Any) -> Any:
@@ -289,14 +293,16 @@ def apply_labels(
             u = b.uniform(keys.get(name), (shape[0],), dtype, logits)
         return b.reshape(u, (-1,) + (1,) * (len(shape) - 1))
 
+    t: Any
     for t in sorted(transforms, key=lambda t: t.kind != "value"):
-        if isinstance(t, SmoothLabels):
+        # Dispatch on the name (not the class): robust to a module imported twice.
+        if t.name == "smooth":
             y_real = t.real
-        elif isinstance(t, NoisyLabels):
+        elif t.name == "noisy":
             (r0, r1), (f0, f1) = t.real, t.fake
             y_real = r0 + (r1 - r0) * uniform("noisy.real", real_logits)
             y_fake = f0 + (f1 - f0) * uniform("noisy.fake", fake_logits)
-        elif isinstance(t, FlipLabels):
+        elif t.name == "flip":
             if t.p == 0.0:
                 continue
             flip_real = b.cast(uniform("flip.real", real_logits) < t.p, dtype)

@@ -102,8 +102,13 @@ def _penalty_of(spec: Any) -> Any:
     )
 
 
+def _is_adaptive(noise: Any) -> bool:
+    """An adaptive controller (duck-typed: ``init``/``update``/``std``), not a schedule."""
+    return all(callable(getattr(noise, m, None)) for m in ("init", "update", "std"))
+
+
 def _noise_of(spec: Any) -> Any:
-    if spec is None or isinstance(spec, AdaptiveNoise):
+    if spec is None or _is_adaptive(spec):
         return spec
     if isinstance(spec, Mapping) and spec.get("name") == "adaptive":
         config = dict(spec)
@@ -341,7 +346,7 @@ class Objective:
         loss = conf(self.loss)
         default: dict[str, Any] = {}
         with contextlib.suppress(Exception):  # a plugin without defaults: print everything
-            default = get_loss(loss["name"]).config()
+            default = get_loss(loss["name"]).config()  # type: ignore[attr-defined]
         loss = {k: v for k, v in loss.items() if k == "name" or default.get(k) != v}
         parts = [term(loss)]
         for p in self.penalties:
@@ -421,7 +426,7 @@ class Objective:
             return noise_std
         if noise is None:
             return None
-        if isinstance(noise, AdaptiveNoise):
+        if _is_adaptive(noise):
             raise AdvlossValueError(
                 f"{where}: the objective's instance noise is adaptive, so each call needs the "
                 f"controller's current value: noise_std=controller.std(state)."
@@ -437,9 +442,10 @@ class Objective:
         return noise(step)
 
     def _randomness(
-        self, where: str, b: Backend, specs: DrawSpecs, key: Any, draws: Any
+        self, where: str, b: Backend, specs: DrawSpecs, key: Any, draws: Any, std: Any
     ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Split ``key`` over the draw slots not given explicitly in ``draws``."""
+        """Split ``key`` over the draw slots not given explicitly in ``draws`` (the split is the
+        same whatever the noise std, so a slot's source does not depend on the step)."""
         given = dict(draws or {})
         if not isinstance(given, dict):
             raise AdvlossTypeError(f"{where}: draws must be a dict; received {type(draws)}.")
@@ -456,12 +462,15 @@ class Objective:
                 if not callable(getattr(p, "draw_specs", None))
             ]
         keys: dict[str, Any] = {}
-        if missing:
-            if key is None and b.name == "jax":
+        noise_off = std is None or (isinstance(std, float) and std == 0.0)
+        needed = [n for n in missing if not (noise_off and n.startswith("noise."))]
+        if key is None:
+            if needed and b.name == "jax":
                 raise AdvlossValueError(
-                    f"{where}: this objective draws random numbers ({missing}) and JAX has no "
+                    f"{where}: this objective draws random numbers ({needed}) and JAX has no "
                     f"global random state: pass key=jax.random.fold_in(key, step) (or draws=)."
                 )
+        elif missing:
             keys = dict(zip(missing, b.split_key(key, len(missing)), strict=True))
         return keys, given
 
@@ -521,9 +530,9 @@ class Objective:
                 f"{type(discriminator).__name__}."
             )
         b = backend_for(real, fake, backend=backend, where=where)
-        specs = self.draw_specs(b.shape(real), b.shape(fake))
-        keys, given = self._randomness(where, b, specs, key, draws)
         std = self._noise_std(where, b, step, noise_std)
+        specs = self.draw_specs(b.shape(real), b.shape(fake))
+        keys, given = self._randomness(where, b, specs, key, draws, std)
         real_in = self._noisy(b, real, "noise.real", std, keys, given)
         fake_in = self._noisy(b, fake, "noise.fake", std, keys, given)
 
@@ -552,7 +561,14 @@ class Objective:
         label_kwargs: dict[str, Any] = {}
         if self.labels:
             y_real, y_fake = apply_labels(
-                b, self.labels, real_logits, fake_logits, keys=keys, draws=given, where=where
+                b,
+                self.labels,
+                real_logits,
+                fake_logits,
+                keys=keys,
+                draws=given,
+                real_label=getattr(self.loss, "real_label", 1.0),
+                where=where,
             )
             label_kwargs = {"real_label": y_real, "fake_label": y_fake}
         adversarial = self.loss.discriminator(real_logits, fake_logits, **label_kwargs)
@@ -600,8 +616,8 @@ class Objective:
         specs = self.draw_specs(
             None if real is None else b.shape(real), b.shape(fake), side="generator"
         )
-        keys, given = self._randomness(where, b, specs, key, draws)
         std = self._noise_std(where, b, step, noise_std)
+        keys, given = self._randomness(where, b, specs, key, draws, std)
         fake_logits = discriminator(self._noisy(b, fake, "noise.fake", std, keys, given))
         real_logits = None
         if real is not None:

@@ -48,7 +48,7 @@ from advloss.losses import (
     RelativisticAverageLoss,
     WassersteinLoss,
 )
-from advloss.penalties import GradientPenalty, R1Penalty, R2Penalty, _Penalty
+from advloss.penalties import GradientPenalty, R1Penalty, R2Penalty
 
 __all__ = [
     "LOSS_ENTRY_POINT_GROUP",
@@ -363,8 +363,7 @@ def _is_loss(obj: Any) -> bool:
 
 
 def _is_penalty(obj: Any) -> bool:
-    # The built-in penalty values are accepted as they are (they gain `term` separately).
-    return callable(getattr(obj, "term", None)) or isinstance(obj, _Penalty)
+    return callable(getattr(obj, "term", None))
 
 
 _LOSS_REGISTRY = _Registry(

@@ -1,0 +1,521 @@
+r"""Training-balance diagnostics: statistics of the discriminator's outputs, a monitor that names
+the regime (balanced, discriminator dominating, generator dominating, diverging) with remedies,
+and G:D update-ratio schedulers.
+
+:func:`balance_stats` returns tensors and never reads a value on the host, so it can run inside
+every training step (eager, ``torch.compile``, ``tf.function``, ``jax.jit``).
+:meth:`BalanceMonitor.update` is pure arithmetic on those tensors; only
+:meth:`BalanceMonitor.verdict` and :meth:`AdaptiveRatio.plan` read values on the host — call them
+every few steps from the training loop, never inside a compiled step.
+
+The warning signs, from the GAN-debugging literature (Goodfellow 2016 tutorial; Salimans et al.
+2016; ganhacks; Arjovsky & Bottou 2017; StyleGAN2-ADA's r_t), as the monitor reads them:
+
+=================================  ================================  ===========================
+symptom (EMA over steps)           regime                            remedies (advloss)
+=================================  ================================  ===========================
+fake accuracy >= 0.9 (e.g. 95%     ``discriminator_dominating``      lsgan or ns instead of
+fake / 10% real: D calls                                             minimax; ``real_label=0.9``;
+everything fake), D loss → 0                                         instance noise; 1:k G:D
+                                                                     steps; lower D lr; R1/SN
+fake accuracy <= 0.1, D(fake) ≥    ``generator_dominating``          more D steps (k:1); higher
+D(real): D is fooled — or G has                                      D lr; less instance noise /
+collapsed onto points D accepts                                      regularization
+NaN / inf, or |mean logit| or      ``diverging``                     lower lrs; GP / R1 / SN;
+|loss| beyond ``explode``                                            check AMP loss scaling and
+                                                                     the data for NaNs
+otherwise                          ``balanced``                      —
+=================================  ================================  ===========================
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from typing import Any, ClassVar, NamedTuple
+
+from advloss._checks import hyperparameter, interval
+from advloss.backend import FLOATING_DTYPES, LOW_PRECISION_DTYPES, backend_for
+from advloss.errors import AdvlossTypeError, AdvlossValueError
+
+__all__ = [
+    "BALANCED",
+    "DISCRIMINATOR_DOMINATING",
+    "DIVERGING",
+    "GENERATOR_DOMINATING",
+    "WARMING_UP",
+    "AdaptiveRatio",
+    "BalanceMonitor",
+    "FixedRatio",
+    "MonitorState",
+    "Verdict",
+    "balance_stats",
+    "get_ratio",
+    "loss_threshold",
+]
+
+BALANCED = "balanced"
+DISCRIMINATOR_DOMINATING = "discriminator_dominating"
+GENERATOR_DOMINATING = "generator_dominating"
+DIVERGING = "diverging"
+WARMING_UP = "warming_up"
+
+
+def loss_threshold(loss: Any) -> tuple[float, bool]:
+    """``(decision_threshold, higher_is_real)`` of a loss: 0 and True for the logistic losses,
+    hinge, wgan and ragan; ``(a + b) / 2`` for LSGAN; (0, True) for a plugin that does not say."""
+    return (
+        float(getattr(loss, "decision_threshold", 0.0)),
+        bool(getattr(loss, "higher_is_real", True)),
+    )
+
+
+def balance_stats(
+    real_logits: Any = None,
+    fake_logits: Any = None,
+    *,
+    threshold: float = 0.0,
+    higher_is_real: bool = True,
+    backend: str | None = None,
+) -> dict[str, Any]:
+    r"""Statistics of the discriminator's outputs, as 0-d float32 tensors (no gradient).
+
+    With :math:`t` the threshold and :math:`\pm` = ``higher_is_real``:
+
+    =============  ===========================================================================
+    ``d_real``     :math:`\operatorname{mean} D(x)` over all elements
+    ``d_fake``     :math:`\operatorname{mean} D(G(z))`
+    ``d_gap``      ``d_real - d_fake`` (for wgan: the critic's Wasserstein estimate)
+    ``real_acc``   fraction of real outputs classified real: :math:`D(x) > t`
+    ``fake_acc``   fraction of fake outputs classified fake: :math:`D(G(z)) < t`
+    ``r_t``        :math:`\operatorname{mean}\operatorname{sign}(D(x) - t)` — StyleGAN2-ADA's
+                   overfitting heuristic (target 0.6) for logit losses
+    =============  ===========================================================================
+
+    Outputs exactly at the threshold count as neither real nor fake (and sign 0).  Keys of a
+    side not given are omitted.  For wgan the critic's scores have no absolute scale, so the
+    accuracies at 0 are only a rough signal there; ``d_gap`` is the meaningful one.
+
+    Args:
+        real_logits, fake_logits: ``D(x)`` and ``D(G(z))``, shape ``(N, ...)``; at least one.
+        threshold, higher_is_real: the loss's decision rule (:func:`loss_threshold`).
+        backend: force a framework instead of detecting it.
+
+    Example:
+        >>> import numpy as np
+        >>> from advloss.balance import balance_stats
+        >>> s = balance_stats(np.array([2.0, -1.0, 0.5, 3.0]), np.array([-2.0, -3.0, 1.0, -0.5]))
+        >>> print({k: round(float(v), 3) for k, v in s.items()})
+        {'d_real': 1.125, 'real_acc': 0.75, 'r_t': 0.5, 'd_fake': -1.125, 'fake_acc': 0.75, 'd_gap': 2.25}
+    """
+    where = "balance_stats"
+    if real_logits is None and fake_logits is None:
+        raise AdvlossTypeError(f"{where}: pass real_logits, fake_logits or both; received neither.")
+    t = hyperparameter(where, "threshold", threshold)
+    if not isinstance(higher_is_real, bool):
+        raise AdvlossTypeError(
+            f"{where}: higher_is_real must be a bool; received {higher_is_real!r}."
+        )
+    b = backend_for(real_logits, fake_logits, backend=backend, where=where)
+    out: dict[str, Any] = {}
+    for side, logits in (("real", real_logits), ("fake", fake_logits)):
+        if logits is None:
+            continue
+        dtype = b.dtype(logits)
+        if dtype not in FLOATING_DTYPES:
+            raise AdvlossTypeError(
+                f"{where}: {side}_logits must be a floating-point tensor; received dtype {dtype}."
+            )
+        x = b.stop_gradient(logits)
+        if dtype in LOW_PRECISION_DTYPES or dtype == "float64":
+            x = b.cast(x, "float32")
+        above = b.mean(b.cast(x > t, "float32"))
+        below = b.mean(b.cast(x < t, "float32"))
+        if not higher_is_real:
+            above, below = below, above
+        out[f"d_{side}"] = b.mean(x)
+        if side == "real":
+            out["real_acc"] = above
+            out["r_t"] = above - below
+        else:
+            out["fake_acc"] = below
+    if "d_real" in out and "d_fake" in out:
+        out["d_gap"] = out["d_real"] - out["d_fake"]
+    return out
+
+
+# ------------------------------------------------------------------------------- monitor
+
+_MONITORED = ("d_real", "d_fake", "real_acc", "fake_acc", "r_t", "d_gap", "d_loss", "g_loss")
+
+
+class MonitorState(NamedTuple):
+    """The monitor's explicit state (a JAX pytree): exponential moving averages and their
+    weights (the EMA of 1, for bias correction), per statistic, and the number of updates."""
+
+    values: dict[str, Any]
+    weights: dict[str, Any]
+    updates: Any
+
+
+@dataclasses.dataclass(frozen=True)
+class Verdict:
+    """The monitor's reading: the regime, a sentence, the remedies and the values it read."""
+
+    regime: str
+    message: str
+    remedies: tuple[str, ...]
+    values: dict[str, float]
+
+    def __str__(self) -> str:
+        text = f"[{self.regime}] {self.message}"
+        if self.remedies:
+            text += " Try: " + "; ".join(self.remedies) + "."
+        return text
+
+
+_REMEDIES = {
+    DISCRIMINATOR_DOMINATING: (
+        "a non-saturating loss (get_loss('ns') or 'lsgan') if you use minimax",
+        "one-sided label smoothing (real_label=0.9)",
+        "instance noise annealed to 0 (instance_noise='0.1:0:10000')",
+        "more generator steps (FixedRatio(d_steps=1, g_steps=2) or AdaptiveRatio())",
+        "a lower discriminator learning rate",
+        "R1 (r1(gamma=...)) or spectral normalization on D",
+    ),
+    GENERATOR_DOMINATING: (
+        "more discriminator steps (FixedRatio(d_steps=2, g_steps=1) or AdaptiveRatio())",
+        "a higher discriminator learning rate",
+        "less instance noise or a smaller penalty weight",
+        "check the samples for mode collapse (few distinct outputs)",
+    ),
+    DIVERGING: (
+        "lower both learning rates",
+        "a gradient penalty (gp, r1) or spectral normalization",
+        "with AMP: keep losses in float32 and use a gradient scaler",
+        "check the data and inputs for NaN/inf",
+    ),
+}
+
+
+def _host(x: Any) -> float:
+    if isinstance(x, (int, float)):
+        return float(x)
+    b = backend_for(x, where="BalanceMonitor.verdict")
+    return float(b.to_numpy(x))
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class BalanceMonitor:
+    """Exponential moving averages of the balance statistics, and a verdict on the regime.
+
+    Args:
+        decay: EMA decay per update (0.9: about the last 10 updates).
+        warmup: updates before any verdict other than ``warming_up``.
+        dominating: fake accuracy at or above which the discriminator dominates.
+        fooled: fake accuracy at or below which the generator dominates.
+        explode: a mean logit or loss beyond this magnitude counts as diverging.
+
+    Usage::
+
+        monitor = BalanceMonitor()
+        state, last = monitor.init(), None
+        for step in ...:
+            out = objective.discriminator(...)          # out.stats: tensors
+            state = monitor.update(state, out.stats, d_loss=out.total, g_loss=g_out.total)
+            if step % 100 == 0:
+                verdict = monitor.verdict(state)        # reads 8 numbers on the host
+                if BalanceMonitor.changed(last, verdict):
+                    print(verdict)
+                last = verdict
+
+    Example:
+        >>> import numpy as np
+        >>> from advloss.balance import BalanceMonitor, balance_stats
+        >>> monitor = BalanceMonitor(warmup=3)
+        >>> state = monitor.init()
+        >>> real, fake = np.full(64, -0.5), np.full(64, -4.0)   # D calls everything fake
+        >>> for _ in range(5):
+        ...     state = monitor.update(state, balance_stats(real, fake))
+        >>> print(monitor.verdict(state).regime)
+        discriminator_dominating
+    """
+
+    name: ClassVar[str] = "monitor"
+    decay: float = 0.9
+    warmup: int = 10
+    dominating: float = 0.9
+    fooled: float = 0.1
+    explode: float = 1e4
+
+    def __post_init__(self) -> None:
+        where = "BalanceMonitor"
+        decay = hyperparameter(where, "decay", self.decay)
+        if not 0.0 <= decay < 1.0:
+            raise AdvlossValueError(f"{where}: decay must lie in [0, 1); received {decay}.")
+        object.__setattr__(self, "decay", decay)
+        if isinstance(self.warmup, bool) or not isinstance(self.warmup, int) or self.warmup < 0:
+            raise AdvlossValueError(
+                f"{where}: warmup must be an int >= 0; received {self.warmup!r}."
+            )
+        for field in ("dominating", "fooled"):
+            value = hyperparameter(where, field, getattr(self, field))
+            if not 0.0 <= value <= 1.0:
+                raise AdvlossValueError(f"{where}: {field} must lie in [0, 1]; received {value}.")
+            object.__setattr__(self, field, value)
+        if self.fooled >= self.dominating:
+            raise AdvlossValueError(
+                f"{where}: fooled ({self.fooled}) must be below dominating ({self.dominating})."
+            )
+        explode = hyperparameter(where, "explode", self.explode)
+        if explode <= 0:
+            raise AdvlossValueError(f"{where}: explode must be > 0; received {explode}.")
+        object.__setattr__(self, "explode", explode)
+
+    def config(self) -> dict[str, Any]:
+        """The monitor's settings as plain data; ``BalanceMonitor(**rest)`` rebuilds it."""
+        return {"name": self.name, **dataclasses.asdict(self)}
+
+    def init(self) -> MonitorState:
+        """The empty state (Python zeros: the first update makes them tensors)."""
+        zeros = dict.fromkeys(_MONITORED, 0.0)
+        return MonitorState(dict(zeros), dict(zeros), 0)
+
+    def update(
+        self,
+        state: MonitorState,
+        stats: Mapping[str, Any],
+        *,
+        d_loss: Any = None,
+        g_loss: Any = None,
+    ) -> MonitorState:
+        """The state after one step's statistics (any subset of :func:`balance_stats`'s keys)
+        and losses.  Pure arithmetic, no host sync; keys not given keep their averages."""
+        if not isinstance(state, MonitorState):
+            raise AdvlossTypeError(
+                f"BalanceMonitor.update: state must be a MonitorState (from init()); received "
+                f"{type(state).__name__}."
+            )
+        given = {k: v for k, v in stats.items() if k in _MONITORED}
+        for name, value in (("d_loss", d_loss), ("g_loss", g_loss)):
+            if value is not None:
+                b = backend_for(value, where="BalanceMonitor.update")
+                given[name] = b.cast(b.stop_gradient(value), "float32")
+        values, weights = dict(state.values), dict(state.weights)
+        d = self.decay
+        for key, x in given.items():
+            values[key] = d * values[key] + (1.0 - d) * x
+            weights[key] = d * weights[key] + (1.0 - d)
+        return MonitorState(values, weights, state.updates + 1)
+
+    def averages(self, state: MonitorState) -> dict[str, float]:
+        """The bias-corrected averages, read on the host (statistics never updated omitted)."""
+        out = {}
+        for key in _MONITORED:
+            w = _host(state.weights[key])
+            if w > 0:
+                out[key] = _host(state.values[key]) / w
+        return out
+
+    def verdict(self, state: MonitorState) -> Verdict:
+        """The regime of the averages (reads them on the host)."""
+        v = self.averages(state)
+        updates = int(_host(state.updates))
+        bad = sorted(k for k, x in v.items() if not math.isfinite(x))
+        big = sorted(
+            k
+            for k in ("d_real", "d_fake", "d_loss", "g_loss")
+            if k in v and abs(v[k]) > self.explode
+        )
+        if bad or big:
+            what = (f"non-finite {', '.join(bad)}" if bad else "") + (
+                f"{'; ' if bad else ''}|{', '.join(big)}| > {self.explode:g}" if big else ""
+            )
+            return Verdict(DIVERGING, f"Training is diverging: {what}.", _REMEDIES[DIVERGING], v)
+        if updates < self.warmup:
+            return Verdict(WARMING_UP, f"{updates}/{self.warmup} updates averaged so far.", (), v)
+        fake_acc, real_acc = v.get("fake_acc"), v.get("real_acc")
+        acc = f"real accuracy {real_acc:.0%}, " if real_acc is not None else ""
+        if fake_acc is not None and fake_acc >= self.dominating:
+            detail = (
+                " It rejects real samples too (it calls nearly everything fake)."
+                if real_acc is not None and real_acc <= 0.5
+                else ""
+            )
+            return Verdict(
+                DISCRIMINATOR_DOMINATING,
+                f"The discriminator dominates ({acc}fake accuracy {fake_acc:.0%}): the "
+                f"generator's gradients are weak or vanishing.{detail}",
+                _REMEDIES[DISCRIMINATOR_DOMINATING],
+                v,
+            )
+        gap = v.get("d_gap")
+        if fake_acc is not None and fake_acc <= self.fooled:
+            detail = (
+                " D(fake) >= D(real) on average: check for mode collapse."
+                if gap is not None and gap <= 0
+                else ""
+            )
+            return Verdict(
+                GENERATOR_DOMINATING,
+                f"The generator dominates ({acc}fake accuracy {fake_acc:.0%}): the "
+                f"discriminator is fooled, or the generator collapsed onto points it accepts."
+                f"{detail}",
+                _REMEDIES[GENERATOR_DOMINATING],
+                v,
+            )
+        if fake_acc is None:
+            return Verdict(BALANCED, "No fake-side statistics yet.", (), v)
+        return Verdict(BALANCED, f"Balanced ({acc}fake accuracy {fake_acc:.0%}).", (), v)
+
+    @staticmethod
+    def changed(previous: Verdict | None, current: Verdict) -> bool:
+        """Whether the regime changed (print verdicts only then)."""
+        return previous is None or previous.regime != current.regime
+
+
+# --------------------------------------------------------------------------- update ratio
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class FixedRatio:
+    """``d_steps`` discriminator updates then ``g_steps`` generator updates per iteration
+    (k:1 — WGAN's 5:1 — or 1:k).  Stateless: ``init``/``update`` exist for a uniform API.
+
+    >>> FixedRatio(d_steps=5).plan()
+    (5, 1)
+    """
+
+    name: ClassVar[str] = "fixed"
+    d_steps: int = 1
+    g_steps: int = 1
+
+    def __post_init__(self) -> None:
+        interval("FixedRatio", "d_steps", self.d_steps)
+        interval("FixedRatio", "g_steps", self.g_steps)
+
+    def config(self) -> dict[str, Any]:
+        return {"name": self.name, **dataclasses.asdict(self)}
+
+    def init(self) -> Any:
+        return None
+
+    def update(self, state: Any, stats: Mapping[str, Any]) -> Any:
+        return state
+
+    def plan(self, state: Any = None) -> tuple[int, int]:
+        """``(d_steps, g_steps)`` for the next iteration."""
+        return self.d_steps, self.g_steps
+
+
+class RatioState(NamedTuple):
+    """:class:`AdaptiveRatio`'s state: the EMA of the discriminator's accuracy and its weight."""
+
+    accuracy: Any
+    weight: Any
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class AdaptiveRatio:
+    r"""Keep the discriminator's accuracy (the mean of real and fake accuracy, EMA) in a band.
+
+    With :math:`a` the averaged accuracy: above ``high`` the generator gets
+    :math:`1 + \operatorname{round}\big((a - \text{high}) / (1 - \text{high})\,(k - 1)\big)`
+    steps per discriminator step (:math:`k` = ``max_steps``); below ``low`` the discriminator
+    gets :math:`1 + \operatorname{round}\big((\text{low} - a)/\text{low}\,(k - 1)\big)` steps per
+    generator step; inside the band 1:1.  Proportional and memoryless apart from the EMA, so it
+    never winds up.
+
+    Example:
+        >>> import numpy as np
+        >>> ratio = AdaptiveRatio(low=0.4, high=0.6, max_steps=5)
+        >>> state = ratio.init()
+        >>> for _ in range(30):   # D right 98% of the time
+        ...     state = ratio.update(state, {"real_acc": np.float32(0.98), "fake_acc": np.float32(0.98)})
+        >>> ratio.plan(state)
+        (1, 5)
+    """
+
+    name: ClassVar[str] = "adaptive"
+    low: float = 0.4
+    high: float = 0.6
+    max_steps: int = 5
+    decay: float = 0.9
+
+    def __post_init__(self) -> None:
+        where = "AdaptiveRatio"
+        for field in ("low", "high"):
+            value = hyperparameter(where, field, getattr(self, field))
+            if not 0.0 < value < 1.0:
+                raise AdvlossValueError(f"{where}: {field} must lie in (0, 1); received {value}.")
+            object.__setattr__(self, field, value)
+        if self.low > self.high:
+            raise AdvlossValueError(
+                f"{where}: low ({self.low}) must not exceed high ({self.high})."
+            )
+        interval(where, "max_steps", self.max_steps)
+        decay = hyperparameter(where, "decay", self.decay)
+        if not 0.0 <= decay < 1.0:
+            raise AdvlossValueError(f"{where}: decay must lie in [0, 1); received {decay}.")
+        object.__setattr__(self, "decay", decay)
+
+    def config(self) -> dict[str, Any]:
+        return {"name": self.name, **dataclasses.asdict(self)}
+
+    def init(self) -> RatioState:
+        return RatioState(0.0, 0.0)
+
+    def update(self, state: RatioState, stats: Mapping[str, Any]) -> RatioState:
+        """Fold in one step's ``real_acc`` and ``fake_acc`` (tensors; no host sync)."""
+        missing = [k for k in ("real_acc", "fake_acc") if k not in stats]
+        if missing:
+            raise AdvlossValueError(
+                f"AdaptiveRatio.update: stats must hold real_acc and fake_acc (from "
+                f"balance_stats or an objective's discriminator output); missing {missing}."
+            )
+        acc = 0.5 * (stats["real_acc"] + stats["fake_acc"])
+        d = self.decay
+        return RatioState(d * state.accuracy + (1.0 - d) * acc, d * state.weight + (1.0 - d))
+
+    def accuracy(self, state: RatioState) -> float | None:
+        """The averaged accuracy, read on the host (None before any update)."""
+        w = _host(state.weight)
+        return None if w == 0 else _host(state.accuracy) / w
+
+    def plan(self, state: RatioState) -> tuple[int, int]:
+        """``(d_steps, g_steps)`` for the next iteration; reads the accuracy on the host."""
+        acc = self.accuracy(state)
+        extra = self.max_steps - 1
+        if acc is None or not math.isfinite(acc) or self.low <= acc <= self.high:
+            return 1, 1
+        if acc > self.high:
+            return 1, 1 + round(min((acc - self.high) / (1.0 - self.high), 1.0) * extra)
+        return 1 + round(min((self.low - acc) / self.low, 1.0) * extra), 1
+
+
+def get_ratio(spec: Any) -> FixedRatio | AdaptiveRatio:
+    """A ratio scheduler from ``"k:m"`` (fixed), ``"adaptive"``, a config dict or an object.
+
+    >>> get_ratio("5:1"), get_ratio({"name": "adaptive", "low": 0.3, "high": 0.7})
+    (FixedRatio(d_steps=5, g_steps=1), AdaptiveRatio(low=0.3, high=0.7, max_steps=5, decay=0.9))
+    """
+    if isinstance(spec, (FixedRatio, AdaptiveRatio)):
+        return spec
+    if isinstance(spec, Mapping):
+        config = dict(spec)
+        name = config.pop("name", "fixed")
+        if name == "fixed":
+            return FixedRatio(**config)
+        if name == "adaptive":
+            return AdaptiveRatio(**config)
+    elif isinstance(spec, str):
+        if spec == "adaptive":
+            return AdaptiveRatio()
+        parts = spec.split(":")
+        if len(parts) == 2 and all(p.strip().isdigit() for p in parts):
+            return FixedRatio(d_steps=int(parts[0]), g_steps=int(parts[1]))
+    raise AdvlossValueError(
+        f"get_ratio: expected 'D:G' (e.g. '5:1'), 'adaptive', a config dict with name 'fixed' or "
+        f"'adaptive', or a ratio object; received {spec!r}."
+    )
