@@ -578,3 +578,17 @@ def test_adaptive_noise_controller_drives_the_objective(fw):
         state = ada.update(state, out.stats["r_t"])  # r_t = 1 > 0.6: noise goes up
     assert float(b.to_numpy(ada.std(state))) > 0.0
     assert float(b.to_numpy(out.stats["noise_std"])) > 0.0
+
+
+def test_example_objective_agree_runs(capsys):
+    """examples/objective_agree.py: the one-line objective gives the same numbers in every
+    installed framework (it exits non-zero on a mismatch)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "objective_agree.py"
+    spec = importlib.util.spec_from_file_location("objective_agree", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.main(["--steps", "0,16"]) == 0
+    assert "frameworks agree" in capsys.readouterr().out
