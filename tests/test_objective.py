@@ -592,3 +592,62 @@ def test_example_objective_agree_runs(capsys):
     spec.loader.exec_module(module)
     assert module.main(["--steps", "0,16"]) == 0
     assert "frameworks agree" in capsys.readouterr().out
+
+
+def test_plugin_loss_and_penalty_compose():
+    """A loss and a penalty registered in process work by name in strings and configs; the
+    penalty receives the noisy inputs, the step and its own random source."""
+    from advloss.registry import (
+        register_loss,
+        register_penalty,
+        unregister_loss,
+        unregister_penalty,
+    )
+
+    seen = {}
+
+    class Drift:
+        name = "drift_test"
+
+        def __init__(self, weight=1.0):
+            self.weight = weight
+
+        def term(self, discriminator, real, fake, *, step=None, key=None):
+            seen.update(step=step, key=key, real=real)
+            return self.weight * (discriminator(real) ** 2).mean()
+
+        def config(self):
+            return {"name": self.name, "weight": self.weight}
+
+        def __eq__(self, other):
+            return isinstance(other, Drift) and other.weight == self.weight
+
+        __hash__ = None
+
+    class Linear2:
+        name = "linear2_test"
+
+        def discriminator(self, real_logits, fake_logits, **_):
+            return fake_logits.mean() - 2.0 * real_logits.mean()
+
+        def generator(self, fake_logits, **_):
+            return -fake_logits.mean()
+
+        def config(self):
+            return {"name": self.name}
+
+    register_loss("linear2_test", Linear2)
+    register_penalty("drift_test", Drift)
+    try:
+        obj = Objective.parse("linear2_test + drift_test(weight=0.5) + noise(0.1)")
+        assert Objective.from_config(obj.config()).config() == obj.config()
+        real, fake = np.ones((4, 2)), np.zeros((4, 2))
+        w = np.array([1.0, 2.0])
+        eps = {"noise.real": np.zeros((4, 2)), "noise.fake": np.zeros((4, 2))}
+        out = obj.discriminator(lambda x: x @ w, real, fake, step=3, draws=eps, key=None)
+        assert float(out.terms["drift_test"]) == pytest.approx(0.5 * 9.0)
+        assert float(out.terms["adversarial"]) == pytest.approx(-6.0)
+        assert seen["step"] == 3 and seen["real"] is not None
+    finally:
+        unregister_loss("linear2_test")
+        unregister_penalty("drift_test")
