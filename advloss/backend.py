@@ -209,7 +209,7 @@ def _backend_of_type(cls: type) -> Backend | None:
         pass
     found = None
     for name, (module_name, _) in _FRAMEWORKS.items():
-        if module_name in sys.modules:
+        if sys.modules.get(module_name) is not None:  # None: an import blocked on purpose
             candidate = get_backend(name)
             if candidate.is_tensor_type(cls):
                 found = candidate
@@ -255,7 +255,7 @@ def backend_for(*values: Any, backend: str | None = None, where: object = "advlo
             continue
         owner = _backend_of_type(type(value))
         if owner is None:
-            loaded = [n for n, (m, _) in _FRAMEWORKS.items() if m in sys.modules]
+            loaded = [n for n, (m, _) in _FRAMEWORKS.items() if sys.modules.get(m) is not None]
             raise AdvlossTypeError(
                 f"{where}: received a {_describe(value)}, which is not a tensor of a supported "
                 f"framework. Expected a torch.Tensor, tf.Tensor/tf.Variable, jax.Array or "

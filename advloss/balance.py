@@ -79,7 +79,8 @@ def balance_stats(
     higher_is_real: bool = True,
     backend: str | None = None,
 ) -> dict[str, Any]:
-    r"""Statistics of the discriminator's outputs, as 0-d float32 tensors (no gradient).
+    r"""Statistics of the discriminator's outputs, as 0-d tensors with no gradient — float32,
+    or float64 for float64 logits (so the frameworks agree to float64 precision).
 
     With :math:`t` the threshold and :math:`\pm` = ``higher_is_real``:
 
@@ -128,10 +129,11 @@ def balance_stats(
                 f"{where}: {side}_logits must be a floating-point tensor; received dtype {dtype}."
             )
         x = b.stop_gradient(logits)
-        if dtype in LOW_PRECISION_DTYPES or dtype == "float64":
-            x = b.cast(x, "float32")
-        above = b.mean(b.cast(x > t, "float32"))
-        below = b.mean(b.cast(x < t, "float32"))
+        compute = "float32" if dtype in LOW_PRECISION_DTYPES else dtype
+        if compute != dtype:
+            x = b.cast(x, compute)
+        above = b.mean(b.cast(x > t, compute))
+        below = b.mean(b.cast(x < t, compute))
         if not higher_is_real:
             above, below = below, above
         out[f"d_{side}"] = b.mean(x)

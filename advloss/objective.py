@@ -485,11 +485,11 @@ class Objective:
             real_logits, fake_logits, threshold=threshold, higher_is_real=higher_is_real
         )
         if std is not None:
-            like = fake_logits
+            dtype = b.dtype(stats["d_fake"])
             stats["noise_std"] = (
-                b.full(float(std), "float32", like)
+                b.full(float(std), dtype, fake_logits)
                 if isinstance(std, (int, float))
-                else b.cast(b.stop_gradient(std), "float32")
+                else b.cast(b.stop_gradient(std), dtype)
             )
         return stats
 

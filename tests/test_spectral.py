@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from advloss.equivalence.spectral import FRONT_END_KINDS, front_end_results
 from advloss.errors import AdvlossTypeError, AdvlossValueError
 from advloss.spectral import init_state, spectral_normalize
 from advloss.testing import assert_close
@@ -476,156 +477,23 @@ def test_importing_advloss_nn_imports_no_framework():
 # ------------------------------------------------------------------ the three front ends agree
 
 
-def _torch_front_end(kind, w, bias, u, v):
-    import torch
-
-    from advloss.nn.torch import spectral_norm
-
-    module = {
-        "dense": lambda: torch.nn.Linear(w.shape[1], w.shape[0]),
-        "conv": lambda: torch.nn.Conv2d(w.shape[1], w.shape[0], w.shape[2:]),
-        "conv_transpose": lambda: torch.nn.ConvTranspose2d(w.shape[0], w.shape[1], w.shape[2:]),
-    }[kind]().double()
-    spectral_norm(module)
-    p = module.parametrizations.weight
-    with torch.no_grad():
-        p.original.copy_(torch.from_numpy(w))
-        module.bias.copy_(torch.from_numpy(bias))
-        p[0].u.copy_(torch.from_numpy(u))
-        p[0].v.copy_(torch.from_numpy(v))
-
-    def call(x, training):
-        module.train(training)
-        xt = torch.from_numpy(x if kind == "dense" else x.transpose(0, 3, 1, 2))
-        y = module(xt)
-        (g,) = torch.autograd.grad((y**2).sum(), p.original)
-        y = y.detach().numpy()
-        return (y if kind == "dense" else y.transpose(0, 2, 3, 1)), g.numpy(), p[0].u.numpy().copy()
-
-    return call
-
-
-def _keras_front_end(kind, kernel, bias, u, v):
-    import keras
-    import tensorflow as tf
-
-    from advloss.nn.keras import SpectralNormalization
-
-    inner = {
-        "dense": lambda: keras.layers.Dense(kernel.shape[-1], dtype="float64"),
-        "conv": lambda: keras.layers.Conv2D(kernel.shape[-1], kernel.shape[:2], dtype="float64"),
-        "conv_transpose": lambda: keras.layers.Conv2DTranspose(
-            kernel.shape[-2], kernel.shape[:2], dtype="float64"
-        ),
-    }[kind]()
-    layer = SpectralNormalization(inner, dtype="float64")
-    channels = kernel.shape[-1] if kind == "conv_transpose" else kernel.shape[-2]
-    layer.build((None, channels) if kind == "dense" else (None, 6, 6, channels))
-    layer.layer.kernel.assign(kernel)
-    layer.layer.bias.assign(bias)
-    layer.u.assign(u)
-    layer.v.assign(v)
-
-    def call(x, training):
-        with tf.GradientTape() as tape:
-            y = layer(tf.constant(x), training=training)
-            loss = tf.reduce_sum(y**2)
-        g = tape.gradient(loss, layer.layer.kernel.value)
-        return y.numpy(), g.numpy(), layer.u.numpy().copy()
-
-    return call
-
-
-def _flax_front_end(kind, kernel, bias, u, v):
-    import flax.linen as nn
-    import jax
-    import jax.numpy as jnp
-
-    from advloss.nn.flax import SpectralNorm
-
-    inner = {
-        "dense": lambda: nn.Dense(kernel.shape[-1], param_dtype=jnp.float64, dtype=jnp.float64),
-        "conv": lambda: nn.Conv(
-            kernel.shape[-1],
-            kernel.shape[:2],
-            padding="VALID",
-            param_dtype=jnp.float64,
-            dtype=jnp.float64,
-        ),
-    }[kind]()
-    module = SpectralNorm(inner)
-    params = {"layer_instance": {"kernel": jnp.asarray(kernel), "bias": jnp.asarray(bias)}}
-    state = {"batch_stats": {"kernel/u": jnp.asarray(u), "kernel/v": jnp.asarray(v)}}
-
-    def call(x, training):
-        def loss(p):
-            y, new = module.apply(
-                {"params": p, **state},
-                jnp.asarray(x),
-                update_stats=training,
-                mutable=["batch_stats"],
-            )
-            return jnp.sum(y**2), (y, new)
-
-        (_, (y, new)), g = jax.value_and_grad(loss, has_aux=True)(params)
-        state.update(new)
-        return (
-            np.asarray(y),
-            np.asarray(g["layer_instance"]["kernel"]),
-            np.asarray(new["batch_stats"]["kernel/u"]),
-        )
-
-    return call
-
-
 @needs["torch"]
 @needs["tensorflow"]
 @needs["jax"]
 @pytest.mark.parametrize("kind", ["dense", "conv", "conv_transpose"])
 def test_front_ends_agree(kind):
     """One conceptual layer in the three front ends (float64): outputs, kernel gradients through
-    σ and the stored u agree over two training calls and one eval call.  Layouts: torch Linear
-    (out, in) vs Dense kernels (in, out); torch Conv2d (O, I, H, W) vs (H, W, I, O) kernels;
-    ConvTranspose2d (I, O, H, W) with dim=1 vs Keras Conv2DTranspose (H, W, O, I) with dim=-2
-    (Flax's ConvTranspose flips the kernel spatially: not compared).  The front ends flatten
-    the non-output axes in different orders, so v is permuted accordingly."""
-    rng = np.random.default_rng(10)
-    if kind == "dense":
-        w = rng.normal(size=(4, 5))  # torch (out, in)
-        kernel = w.T
-        to_kernel, from_kernel = (lambda a: a.T), (lambda a: a.T)
-        v_perm = lambda v: v
-        x = rng.normal(size=(3, 5))
-    elif kind == "conv":
-        w = rng.normal(size=(4, 3, 3, 3))  # (O, I, H, W)
-        to_kernel = lambda a: a.transpose(2, 3, 1, 0)
-        from_kernel = lambda a: a.transpose(3, 2, 0, 1)
-        v_perm = lambda v: v.reshape(3, 3, 3).transpose(1, 2, 0).ravel()
-        x = rng.normal(size=(2, 6, 6, 3))
-    else:
-        w = rng.normal(size=(3, 4, 3, 3))  # (I, O, H, W), dim 1
-        to_kernel = lambda a: a.transpose(2, 3, 1, 0)
-        from_kernel = lambda a: a.transpose(3, 2, 0, 1)
-        v_perm = lambda v: v.reshape(3, 3, 3).transpose(1, 2, 0).ravel()
-        x = rng.normal(size=(2, 6, 6, 3))
-    kernel = to_kernel(w)
-    bias = rng.normal(size=4)
-    u = n_(rng.normal(size=4))
-    v = n_(rng.normal(size=w.size // 4))
-    calls = {
-        "torch": _torch_front_end(kind, w, bias, u, v),
-        "keras": _keras_front_end(kind, kernel, bias, u, v_perm(v)),
+    σ and the stored u agree over two training calls and one eval call (layouts and the
+    permutation of v: :func:`advloss.equivalence.spectral.front_end_results`)."""
+    results = {
+        fw: front_end_results(fw, kind) for fw, kinds in FRONT_END_KINDS.items() if kind in kinds
     }
-    if kind != "conv_transpose":
-        calls["flax"] = _flax_front_end(kind, kernel, bias, u, v_perm(v))
-    for step, training in enumerate((True, True, False)):
-        results = {name: call(x, training) for name, call in calls.items()}
-        y_t, g_t, u_t = results.pop("torch")
-        for name, (y, g, u_new) in results.items():
-            what = f"{name} vs torch, {kind}, call {step}"
-            assert_close(y, y_t, "float64", what=f"output {what}")
-            assert_close(from_kernel(g), g_t, "float64", what=f"kernel gradient {what}")
-            assert_close(u_new, u_t, "float64", what=f"u {what}")
+    reference = results.pop("torch")
+    for name, calls in results.items():
+        for step, (got, want) in enumerate(zip(calls, reference, strict=True)):
+            for quantity in ("output", "kernel_grad", "u"):
+                what = f"{quantity} {name} vs torch, {kind}, call {step}"
+                assert_close(got[quantity], want[quantity], "float64", what=what)
 
 
 # ------------------------------------------------------------------ PyTorch front end

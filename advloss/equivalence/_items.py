@@ -1,0 +1,432 @@
+"""What the equivalence suite compares: one :class:`Item` per registered loss side, penalty,
+spectral-norm entry point, transform and objective — each a function of named NumPy inputs,
+evaluated in every framework."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from advloss.backend import get_backend
+
+Inputs = dict[str, np.ndarray]
+
+
+@dataclasses.dataclass
+class Case:
+    """One input set of an item: named NumPy inputs and the names to differentiate."""
+
+    name: str
+    inputs: Inputs
+    diff: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass
+class Item:
+    """A comparable unit: ``build(framework)`` returns ``f(case, tensors) -> {quantity: tensor}``.
+
+    ``cases(quick)`` gives the input sets (all are evaluated in one call of one compiled
+    function per framework, dtype and mode).  ``runner`` (optional) replaces the generic
+    evaluation for items that are not a pure function of tensors (the stateful spectral-norm
+    layers): ``runner(framework, dtype, mode, quick) -> {(case, quantity): array}``.
+    """
+
+    name: str
+    description: str
+    cases: Callable[[bool], list[Case]]
+    build: Callable[[str], Callable[[Case, dict[str, Any]], dict[str, Any]]] | None = None
+    modes: tuple[str, ...] = ("eager", "compiled")
+    dtypes: tuple[str, ...] = ("float32", "float64")
+    frameworks: tuple[str, ...] = ("torch", "tensorflow", "jax")
+    runner: Callable[[str, str, str, bool], dict[tuple[str, str], np.ndarray]] | None = None
+    #: Whether frameworks may cover different cases (compare the cases they share).
+    partial: bool = False
+
+
+# ---------------------------------------------------------------------------------- losses
+
+
+def _logit_cases(quick: bool, needs_real: bool, side: str) -> list[Case]:
+    rng = np.random.default_rng(0)
+    extreme = np.array([-1e4, -3e3, -80.0, -20.0, -1.0, 0.0, 0.5, 20.0, 80.0, 3e3, 1e4])
+    specs = [
+        ("random", rng.normal(0.5, 2.0, (8, 1)), rng.normal(-0.5, 2.0, (8, 1))),
+        ("extreme", extreme.reshape(-1, 1), -extreme[::-1].reshape(-1, 1) * 0.7),
+        ("patchgan", rng.normal(0.3, 1.5, (4, 1, 6, 6)), rng.normal(-0.3, 1.5, (4, 1, 6, 6))),
+        ("batch_of_one", np.array([[1.3]]), np.array([[-0.4]])),
+    ]
+    if quick:
+        specs = specs[:1]
+    cases = []
+    for name, real, fake in specs:
+        if side == "discriminator" or needs_real:
+            cases.append(
+                Case(
+                    name, {"real_logits": real, "fake_logits": fake}, ("real_logits", "fake_logits")
+                )
+            )
+        else:
+            cases.append(Case(name, {"fake_logits": fake}, ("fake_logits",)))
+    return cases
+
+
+def loss_items() -> list[Item]:
+    from advloss.registry import available_losses, get_loss
+
+    items = []
+    for name in available_losses():
+        try:
+            loss = get_loss(name)
+        except Exception as err:  # a plugin that cannot be built with defaults
+            message = f"{type(err).__name__}: {err}"
+
+            def broken(quick: bool, message: str = message) -> list[Case]:
+                raise RuntimeError(
+                    f"cannot build the loss with default hyperparameters ({message})"
+                )
+
+            items.append(Item(f"loss:{name}", "unbuildable loss", broken))
+            continue
+        needs_real = bool(getattr(loss, "generator_needs_real", False))
+        for side in ("discriminator", "generator"):
+
+            def build(
+                framework: str, loss: Any = loss, side: str = side, needs_real: bool = needs_real
+            ) -> Any:
+                def f(case: Case, t: dict[str, Any]) -> dict[str, Any]:
+                    if side == "discriminator":
+                        return {"value": loss.discriminator(t["real_logits"], t["fake_logits"])}
+                    if needs_real:
+                        return {
+                            "value": loss.generator(t["fake_logits"], real_logits=t["real_logits"])
+                        }
+                    return {"value": loss.generator(t["fake_logits"])}
+
+                return f
+
+            items.append(
+                Item(
+                    f"loss:{name}.{side}",
+                    f"{name} {side} loss: value and gradients w.r.t. the logits",
+                    functools.partial(_logit_cases, needs_real=needs_real, side=side),
+                    build,
+                )
+            )
+    return items
+
+
+# ------------------------------------------------------------------------------- penalties
+
+
+def _penalty_cases(penalty: Any, quick: bool) -> list[Case]:
+    from advloss.equivalence.nets import INPUT_SHAPES, weights
+
+    rng = np.random.default_rng(1)
+    cases = []
+    for kind, n in (("mlp", 5), ("conv", 3)):
+        if quick and kind == "conv":
+            continue
+        shape = (n, *INPUT_SHAPES[kind])
+        inputs: Inputs = {f"params.{k}": v for k, v in weights(kind).items()}
+        inputs["real"] = rng.normal(size=shape)
+        inputs["fake"] = rng.normal(size=shape)
+        specs = penalty.draw_specs(n, n) if callable(getattr(penalty, "draw_specs", None)) else {}
+        for draw, (dist, dshape) in specs.items():
+            inputs[f"draw.{draw}"] = (
+                rng.random(dshape) if dist == "uniform" else rng.normal(size=dshape)
+            )
+        cases.append(Case(kind, inputs, tuple(k for k in inputs if k.startswith("params."))))
+    return cases
+
+
+def penalty_items() -> list[Item]:
+    from advloss.equivalence.nets import forward
+    from advloss.registry import available_penalties, get_penalty
+
+    items = []
+    for name in available_penalties():
+        penalty = get_penalty(name)
+
+        def build(framework: str, penalty: Any = penalty) -> Any:
+            def f(case: Case, t: dict[str, Any]) -> dict[str, Any]:
+                fwd = forward(framework, case.name)
+                params = {
+                    k.removeprefix("params."): v for k, v in t.items() if k.startswith("params.")
+                }
+                draws = {k.removeprefix("draw."): v for k, v in t.items() if k.startswith("draw.")}
+                kwargs: dict[str, Any] = {"step": 0}
+                if draws:
+                    kwargs["draws"] = draws
+                value = penalty.term(lambda x: fwd(params, x), t["real"], t["fake"], **kwargs)
+                return {"value": value}
+
+            return f
+
+        items.append(
+            Item(
+                f"penalty:{name}",
+                f"{name} penalty on an MLP and a conv discriminator: value and gradients w.r.t. "
+                f"D's parameters",
+                functools.partial(_penalty_cases, penalty),
+                build,
+            )
+        )
+    return items
+
+
+# ------------------------------------------------------------------------ spectral norm
+
+
+def _sn_cases(quick: bool) -> list[Case]:
+    rng = np.random.default_rng(2)
+    cases = []
+    for name, shape in (("dense", (6, 5)), ("conv", (4, 3, 3, 3))):
+        if quick and name == "conv":
+            continue
+        out, rest = shape[0], int(np.prod(shape[1:]))
+        u, v = rng.normal(size=out), rng.normal(size=rest)
+        inputs = {
+            "weight": rng.normal(size=shape),
+            "u": u / np.linalg.norm(u),
+            "v": v / np.linalg.norm(v),
+            "probe": rng.normal(size=shape),
+        }
+        cases.append(Case(name, inputs, ("weight",)))
+    return cases
+
+
+def _build_sn(framework: str) -> Any:
+    from advloss.spectral import spectral_normalize
+
+    def f(case: Case, t: dict[str, Any]) -> dict[str, Any]:
+        state = spectral_normalize(t["weight"], t["u"], t["v"], n_power_iterations=2)
+        # The probe makes the gradient w.r.t. the weight non-trivial (through σ and W / σ).
+        return {
+            "weight/sigma * probe": state.weight * t["probe"],
+            "sigma": state.sigma,
+            "u": get_backend(framework).stop_gradient(state.u),
+        }
+
+    return f
+
+
+def _sn_front_end_runner(
+    framework: str, dtype: str, mode: str, quick: bool
+) -> dict[tuple[str, str], np.ndarray]:
+    from advloss.equivalence.spectral import FRONT_END_KINDS, front_end_results
+
+    out = {}
+    kinds = FRONT_END_KINDS[framework][:1] if quick else FRONT_END_KINDS[framework]
+    for kind in kinds:
+        for i, call in enumerate(front_end_results(framework, kind)):
+            for quantity, value in call.items():
+                out[(f"{kind}.call{i}", quantity)] = value
+    return out
+
+
+def spectral_items() -> list[Item]:
+    return [
+        Item(
+            "sn:spectral_normalize",
+            "spectral_normalize (2 power iterations): W/σ, σ, u and the gradient w.r.t. W",
+            _sn_cases,
+            _build_sn,
+        ),
+        Item(
+            "sn:front_ends",
+            "advloss.nn.torch / .keras / .flax layers: outputs, kernel gradients and u over "
+            "two training calls and one eval call (float64, eager)",
+            lambda quick: [],
+            modes=("eager",),
+            dtypes=("float64",),
+            runner=_sn_front_end_runner,
+            partial=True,  # conv_transpose: torch and Keras only (Flax flips the kernel)
+        ),
+    ]
+
+
+# ------------------------------------------------------------------------------ transforms
+
+
+def _noise_cases(quick: bool) -> list[Case]:
+    rng = np.random.default_rng(3)
+    return [
+        Case(
+            "images",
+            {"x": rng.normal(size=(4, 3, 5, 5)), "eps": rng.normal(size=(4, 3, 5, 5))},
+            ("x",),
+        )
+    ]
+
+
+def _build_noise(framework: str) -> Any:
+    from advloss.noise import instance_noise
+
+    def f(case: Case, t: dict[str, Any]) -> dict[str, Any]:
+        return {"x + 0.3 eps": instance_noise(t["x"], 0.3, noise=t["eps"])}
+
+    return f
+
+
+def _label_cases(quick: bool) -> list[Case]:
+    rng = np.random.default_rng(4)
+    return [
+        Case(
+            "patchgan",
+            {
+                "real_logits": rng.normal(size=(16, 1, 2, 2)),
+                "fake_logits": rng.normal(size=(16, 1, 2, 2)),
+                "flip.real": rng.random(16),
+                "flip.fake": rng.random(16),
+                "noisy.real": rng.random(16),
+                "noisy.fake": rng.random(16),
+            },
+        )
+    ]
+
+
+def _build_labels(framework: str) -> Any:
+    from advloss.labels import FlipLabels, NoisyLabels, apply_labels
+
+    b = get_backend(framework)
+    transforms = [NoisyLabels(real=(0.7, 1.2), fake=(0.0, 0.3)), FlipLabels(p=0.3)]
+
+    def f(case: Case, t: dict[str, Any]) -> dict[str, Any]:
+        draws = {k: t[k] for k in ("flip.real", "flip.fake", "noisy.real", "noisy.fake")}
+        y_r, y_f = apply_labels(b, transforms, t["real_logits"], t["fake_logits"], draws=draws)
+        return {"real labels": y_r, "fake labels": y_f}
+
+    return f
+
+
+_SCHEDULE_STEPS = np.array([0.0, 1.0, 99.0, 100.0, 250.0, 1000.0, 1e4, 1e5])
+
+
+def _schedule_cases(quick: bool) -> list[Case]:
+    return [Case("steps", {"steps": _SCHEDULE_STEPS})]
+
+
+def _build_schedules(framework: str) -> Any:
+    from advloss.schedules import Constant, Cosine, Exponential, Linear, Piecewise
+
+    schedules = [
+        Constant(value=0.1),
+        Linear(start=0.1, end=0.0, steps=1000, begin=100),
+        Cosine(start=0.2, end=0.01, steps=1000),
+        Exponential(start=0.1, half_life=250.0),
+        Piecewise(boundaries=(100, 1000), values=(0.1, 0.05, 0.0)),
+    ]
+
+    def f(case: Case, t: dict[str, Any]) -> dict[str, Any]:
+        steps = t["steps"]
+        return {
+            s.name: get_backend(framework).reshape(
+                _stack(framework, [s(steps[i]) for i in range(len(_SCHEDULE_STEPS))]), (-1,)
+            )
+            for s in schedules
+        }
+
+    return f
+
+
+def _stack(framework: str, values: list[Any]) -> Any:
+    if framework == "torch":
+        import torch
+
+        return torch.stack(values)
+    if framework == "tensorflow":
+        import tensorflow as tf
+
+        return tf.stack(values)
+    import jax.numpy as jnp
+
+    return jnp.stack(values)
+
+
+OBJECTIVES = {
+    "discriminator": "ns(real_label=0.9) + r1(gamma=1) + gp + flip(p=0.3) + noise(0.1)",
+    "generator": "ragan + noise(0.1)",
+}
+
+
+def _objective_cases(side: str, quick: bool) -> list[Case]:
+    from advloss.equivalence.nets import weights
+    from advloss.objective import Objective
+
+    objective = Objective.parse(OBJECTIVES[side])
+    rng = np.random.default_rng(5)
+    real, fake = rng.normal(size=(6, 6)), rng.normal(size=(6, 6))
+    inputs: Inputs = {f"params.{k}": v for k, v in weights("mlp").items()}
+    inputs["real"], inputs["fake"] = real, fake
+    for name, (dist, shape) in objective.draw_specs(real.shape, fake.shape, side=side).items():
+        size: Any = shape
+        inputs[f"draw.{name}"] = rng.random(size) if dist == "uniform" else rng.normal(size=size)
+    diff = tuple(k for k in inputs if k.startswith("params.")) + (
+        ("fake",) if side == "generator" else ()
+    )
+    return [Case("mlp", inputs, diff)]
+
+
+def _build_objective(side: str) -> Callable[[str], Any]:
+    def build(framework: str) -> Any:
+        from advloss.equivalence.nets import forward
+        from advloss.objective import Objective
+
+        objective = Objective.parse(OBJECTIVES[side])
+        fwd = forward(framework, "mlp")
+
+        def f(case: Case, t: dict[str, Any]) -> dict[str, Any]:
+            params = {k.removeprefix("params."): v for k, v in t.items() if k.startswith("params.")}
+            draws = {k.removeprefix("draw."): v for k, v in t.items() if k.startswith("draw.")}
+            disc = lambda x: fwd(params, x)  # noqa: E731
+            if side == "discriminator":
+                out = objective.discriminator(disc, t["real"], t["fake"], step=0, draws=draws)
+            else:
+                out = objective.generator(disc, t["fake"], real=t["real"], step=0, draws=draws)
+            return {"total": out.total, **{f"stats.{k}": v for k, v in out.stats.items()}}
+
+        return f
+
+    return build
+
+
+def transform_items() -> list[Item]:
+    return [
+        Item(
+            "transform:instance_noise",
+            "instance_noise with explicit draws: value and gradient",
+            _noise_cases,
+            _build_noise,
+        ),
+        Item(
+            "transform:labels",
+            "noisy labels then flips, on shared uniform draws",
+            _label_cases,
+            _build_labels,
+        ),
+        Item(
+            "transform:schedules",
+            "constant/linear/cosine/exponential/piecewise at tensor steps (float32 by design)",
+            _schedule_cases,
+            _build_schedules,
+            dtypes=("float32",),
+        ),
+        *[
+            Item(
+                f"objective:{side}",
+                f"Objective.parse({OBJECTIVES[side]!r}).{side}: total, stats and gradients",
+                functools.partial(_objective_cases, side),
+                _build_objective(side),
+            )
+            for side in ("discriminator", "generator")
+        ],
+    ]
+
+
+def collect_items() -> list[Item]:
+    """Every item, from what is registered now (plugins included)."""
+    return [*loss_items(), *penalty_items(), *spectral_items(), *transform_items()]
