@@ -21,3 +21,7 @@ settings.register_profile(
     "thorough", max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+# Importing this module registers a deliberately wrong plugin; only its test imports it (and
+# cleans up). --doctest-modules would otherwise import it while collecting.
+collect_ignore = ["equivalence_plugin.py"]
