@@ -250,6 +250,9 @@ class BalanceMonitor:
     dominating: float = 0.9
     fooled: float = 0.1
     explode: float = 1e4
+    #: How far back across a threshold the accuracy must move to leave a regime (with
+    #: ``verdict(state, previous=...)``): no flip-flopping around 0.9.
+    hysteresis: float = 0.05
 
     def __post_init__(self) -> None:
         where = "BalanceMonitor"
@@ -274,6 +277,12 @@ class BalanceMonitor:
         if explode <= 0:
             raise AdvlossValueError(f"{where}: explode must be > 0; received {explode}.")
         object.__setattr__(self, "explode", explode)
+        hysteresis = hyperparameter(where, "hysteresis", self.hysteresis)
+        if not 0.0 <= hysteresis < 0.5:
+            raise AdvlossValueError(
+                f"{where}: hysteresis must lie in [0, 0.5); received {hysteresis}."
+            )
+        object.__setattr__(self, "hysteresis", hysteresis)
 
     def config(self) -> dict[str, Any]:
         """The monitor's settings as plain data; ``BalanceMonitor(**rest)`` rebuilds it."""
@@ -320,8 +329,9 @@ class BalanceMonitor:
                 out[key] = _host(state.values[key]) / w
         return out
 
-    def verdict(self, state: MonitorState) -> Verdict:
-        """The regime of the averages (reads them on the host)."""
+    def verdict(self, state: MonitorState, previous: Verdict | None = None) -> Verdict:
+        """The regime of the averages (reads them on the host).  With the ``previous`` verdict,
+        leaving a dominating regime needs the accuracy to move ``hysteresis`` back inside."""
         v = self.averages(state)
         updates = int(_host(state.updates))
         bad = sorted(k for k, x in v.items() if not math.isfinite(x))
@@ -339,7 +349,10 @@ class BalanceMonitor:
             return Verdict(WARMING_UP, f"{updates}/{self.warmup} updates averaged so far.", (), v)
         fake_acc, real_acc = v.get("fake_acc"), v.get("real_acc")
         acc = f"real accuracy {real_acc:.0%}, " if real_acc is not None else ""
-        if fake_acc is not None and fake_acc >= self.dominating:
+        prev = previous.regime if previous is not None else None
+        dominating = self.dominating - (self.hysteresis if prev == DISCRIMINATOR_DOMINATING else 0)
+        fooled = self.fooled + (self.hysteresis if prev == GENERATOR_DOMINATING else 0)
+        if fake_acc is not None and fake_acc >= dominating:
             detail = (
                 " It rejects real samples too (it calls nearly everything fake)."
                 if real_acc is not None and real_acc <= 0.5
@@ -353,7 +366,7 @@ class BalanceMonitor:
                 v,
             )
         gap = v.get("d_gap")
-        if fake_acc is not None and fake_acc <= self.fooled:
+        if fake_acc is not None and fake_acc <= fooled:
             detail = (
                 " D(fake) >= D(real) on average: check for mode collapse."
                 if gap is not None and gap <= 0

@@ -280,3 +280,22 @@ def test_ratio_config_and_errors():
         AdaptiveRatio(low=0.7, high=0.3)
     with pytest.raises(advloss.AdvlossValueError, match="missing"):
         AdaptiveRatio().update(AdaptiveRatio().init(), {"real_acc": 0.5})
+
+
+def test_hysteresis_keeps_a_regime_near_its_threshold():
+    monitor = BalanceMonitor(warmup=0, decay=0.0, hysteresis=0.05)
+
+    def at(acc, previous=None):
+        state = monitor.update(
+            monitor.init(), {"fake_acc": np.float32(acc), "real_acc": np.float32(acc)}
+        )
+        return monitor.verdict(state, previous=previous)
+
+    dominating = at(0.92)
+    assert dominating.regime == DISCRIMINATOR_DOMINATING
+    assert at(0.88).regime == BALANCED  # without history: below 0.9
+    assert at(0.88, previous=dominating).regime == DISCRIMINATOR_DOMINATING  # within 0.05
+    assert at(0.84, previous=dominating).regime == BALANCED
+    fooled = at(0.05)
+    assert at(0.12, previous=fooled).regime == GENERATOR_DOMINATING
+    assert at(0.16, previous=fooled).regime == BALANCED

@@ -1,0 +1,338 @@
+"""What the trainers share: the command line and config files, the objective built from them,
+the run directory (config.json, metrics.jsonl, samples/, curves.png), atomic checkpoints with
+every random state, and one-line errors."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import random
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+import advloss
+from advloss.labels import FlipLabels, SmoothLabels
+
+
+class TrainerError(Exception):
+    """A user error: printed as one line, exit status 2, no traceback."""
+
+
+# ------------------------------------------------------------------------------ command line
+
+
+def common_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description=description)
+    a = p.add_argument
+    a("--config", help="a JSON or YAML file with any of these options (command line wins)")
+    a("--preset", choices=["cpu", "gpu"], default="cpu", help="size/steps defaults (default cpu)")
+    a(
+        "--loss",
+        default="ns",
+        help="any registered loss: minimax, ns, lsgan, hinge, wgan, ragan, ...",
+    )
+    a("--penalty", default="none", help="none, gp, r1, r2 (or a registered penalty)")
+    a("--penalty-weight", type=float, default=None, help="gp: lambda (10); r1/r2: gamma (10)")
+    a("--penalty-every", type=int, default=1, help="lazy regularization interval k")
+    a("--spectral-norm", action="store_true", help="spectral normalization on D's layers")
+    a("--real-label", type=float, default=1.0, help="one-sided label smoothing target (0.9)")
+    a("--flip-prob", type=float, default=0.0, help="label flipping probability")
+    a(
+        "--instance-noise",
+        default=None,
+        metavar="START[:END:STEPS]",
+        help="instance-noise std: constant, or linear from START to END over STEPS; 'adaptive'",
+    )
+    a("--d-steps", type=int, default=1, help="discriminator updates per iteration")
+    a("--g-steps", type=int, default=1, help="generator updates per iteration")
+    a(
+        "--adaptive-ratio",
+        action="store_true",
+        help="adapt the G:D ratio to keep D's accuracy in 40-60%% (overrides --d-steps/--g-steps)",
+    )
+    a("--lr-g", type=float, default=2e-4)
+    a("--lr-d", type=float, default=2e-4)
+    a("--beta1", type=float, default=0.5)
+    a("--beta2", type=float, default=0.999)
+    a("--batch-size", type=int, default=None)
+    a("--steps", type=int, default=None, help="generator updates in total")
+    a("--seed", type=int, default=0)
+    a("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    a("--amp", choices=["none", "bf16", "fp16"], default="none")
+    a("--compile", action="store_true", help="torch.compile the networks")
+    a("--data", default=None, help="dataset name or folder")
+    a("--out", default=None, help="run directory (default runs/<trainer>-<loss>-...)")
+    a("--resume", action="store_true", help="continue from the checkpoint in --out")
+    a("--eval-every", type=int, default=None, help="steps between evaluations")
+    a("--log-every", type=int, default=None, help="steps between metrics rows")
+    return p
+
+
+def resolve(
+    parser: argparse.ArgumentParser, argv: list[str] | None, presets: dict[str, dict]
+) -> dict[str, Any]:
+    """Command line > config file > preset > parser defaults, as one plain dict."""
+    args = parser.parse_args(argv)
+    explicit = {k for k in vars(args) if _given(parser, argv, k)}
+    config: dict[str, Any] = dict(vars(args))
+    file_values: dict[str, Any] = {}
+    if args.config:
+        file_values = _read_config(args.config)
+        known = set(config)
+        unknown = sorted(set(file_values) - known)
+        if unknown:
+            raise TrainerError(f"--config {args.config}: unknown options {unknown}")
+    preset = presets[args.preset]
+    for key, value in preset.items():
+        if key not in explicit and key not in file_values and config.get(key) is None:
+            config[key] = value
+    for key, value in file_values.items():
+        if key not in explicit:
+            config[key] = value
+    return config
+
+
+def _given(parser: argparse.ArgumentParser, argv: list[str] | None, dest: str) -> bool:
+    argv = sys.argv[1:] if argv is None else argv
+    for action in parser._actions:
+        if action.dest == dest:
+            return any(a == o or a.startswith(o + "=") for a in argv for o in action.option_strings)
+    return False
+
+
+def _read_config(path: str) -> dict[str, Any]:
+    p = Path(path)
+    if not p.is_file():
+        raise TrainerError(f"--config: no such file {path}")
+    text = p.read_text()
+    try:
+        if p.suffix in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text)
+        else:
+            data = json.loads(text)
+    except Exception as err:
+        raise TrainerError(f"--config {path}: cannot parse ({err})") from None
+    if not isinstance(data, dict):
+        raise TrainerError(f"--config {path}: expected a mapping of options")
+    return {k.replace("-", "_"): v for k, v in data.items()}
+
+
+def build_objective(cfg: dict[str, Any]) -> advloss.Objective:
+    """The advloss objective the options describe (clear errors for impossible combinations)."""
+    penalties: list[Any] = []
+    if cfg["penalty"] != "none":
+        kwargs: dict[str, Any] = {"every": cfg["penalty_every"]}
+        if cfg["penalty_weight"] is not None:
+            kwargs["weight" if cfg["penalty"] == "gp" else "gamma"] = cfg["penalty_weight"]
+        penalties.append(advloss.get_penalty(cfg["penalty"], **kwargs))
+    labels: list[Any] = []
+    if cfg["real_label"] != 1.0:
+        labels.append(SmoothLabels(real=cfg["real_label"]))
+    if cfg["flip_prob"]:
+        labels.append(FlipLabels(p=cfg["flip_prob"]))
+    noise = cfg["instance_noise"]
+    return advloss.Objective(cfg["loss"], penalties=penalties, labels=labels, instance_noise=noise)
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise TrainerError("--device cuda: no CUDA device is available")
+    return torch.device(name)
+
+
+# ------------------------------------------------------------------------------- run directory
+
+
+class Run:
+    """The run directory: config.json, metrics.jsonl, samples/, curves.png, checkpoint.pt."""
+
+    def __init__(self, out: str, config: dict[str, Any], resume: bool) -> None:
+        self.dir = Path(out)
+        self.checkpoint_path = self.dir / "checkpoint.pt"
+        if resume and not self.checkpoint_path.is_file():
+            raise TrainerError(f"--resume: no checkpoint in {self.dir}")
+        if not resume and self.checkpoint_path.exists():
+            raise TrainerError(
+                f"{self.dir} already holds a run; pass --resume to continue it or choose --out"
+            )
+        (self.dir / "samples").mkdir(parents=True, exist_ok=True)
+        self.metrics_path = self.dir / "metrics.jsonl"
+        (self.dir / "config.json").write_text(json.dumps(config, indent=1, sort_keys=True))
+
+    def truncate_metrics(self, step: int) -> None:
+        """Drop rows written after ``step`` (by a run interrupted after its last checkpoint)."""
+        if not self.metrics_path.exists():
+            return
+        rows = [json.loads(line) for line in self.metrics_path.read_text().splitlines() if line]
+        keep = [r for r in rows if r["step"] <= step]  # rows of step <= S precede checkpoint S
+        self.metrics_path.write_text("".join(json.dumps(r) + "\n" for r in keep))
+
+    def log(self, row: dict[str, Any]) -> None:
+        with self.metrics_path.open("a") as fh:
+            fh.write(json.dumps(row) + "\n")
+
+    def rows(self) -> list[dict[str, Any]]:
+        if not self.metrics_path.exists():
+            return []
+        return [json.loads(line) for line in self.metrics_path.read_text().splitlines() if line]
+
+    def save(self, state: dict[str, Any]) -> None:
+        """Write the checkpoint atomically: a crash mid-write leaves the previous one intact."""
+        tmp = self.checkpoint_path.with_suffix(".pt.tmp")
+        torch.save(state, tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.checkpoint_path)
+
+    def load(self) -> dict[str, Any]:
+        try:
+            return torch.load(self.checkpoint_path, map_location="cpu", weights_only=True)
+        except Exception as err:
+            raise TrainerError(
+                f"--resume: the checkpoint {self.checkpoint_path} cannot be read ({type(err).__name__}); "
+                f"it is corrupt or from another version"
+            ) from None
+
+
+def rng_state(generators: dict[str, torch.Generator]) -> dict[str, Any]:
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": _np_state(),
+        "python": _py_state(),
+    }
+    state.update({f"gen.{k}": g.get_state() for k, g in generators.items()})
+    if torch.cuda.is_available():
+        state["cuda"] = torch.stack(torch.cuda.get_rng_state_all())
+    return state
+
+
+def set_rng_state(state: dict[str, Any], generators: dict[str, torch.Generator]) -> None:
+    torch.set_rng_state(state["torch"])
+    np_state = state["numpy"]
+    np.random.set_state((np_state[0], np.array(np_state[1], dtype=np.uint32), *np_state[2:]))
+    py = state["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    for k, g in generators.items():
+        g.set_state(state[f"gen.{k}"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(list(state["cuda"]))
+
+
+def _np_state() -> list[Any]:
+    s = np.random.get_state()
+    return [s[0], s[1].tolist(), int(s[2]), int(s[3]), float(s[4])]
+
+
+def _py_state() -> list[Any]:
+    s = random.getstate()
+    return [s[0], list(s[1]), s[2]]
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+# ------------------------------------------------------------------------------------ output
+
+
+class Progress:
+    """A one-line progress bar with live values (a plain line per update when not a TTY)."""
+
+    def __init__(self, total: int, start: int = 0) -> None:
+        self.total, self.t0, self.start = total, time.perf_counter(), start
+        self.tty = sys.stderr.isatty()
+
+    def update(self, step: int, values: dict[str, float]) -> None:
+        done = step / max(self.total, 1)
+        rate = (step - self.start) / max(time.perf_counter() - self.t0, 1e-9)
+        eta = (self.total - step) / max(rate, 1e-9)
+        bar = "#" * int(24 * done) + "-" * (24 - int(24 * done))
+        text = " ".join(f"{k} {v:.3g}" for k, v in values.items())
+        line = f"[{bar}] {step}/{self.total} {rate:.1f} it/s eta {eta:.0f}s {text}"
+        if self.tty:
+            print("\r" + line[:160], end="", file=sys.stderr, flush=True)
+        else:
+            print(line, file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.tty:
+            print(file=sys.stderr)
+
+
+def save_grid(images: torch.Tensor, path: Path, nrow: int = 8) -> None:
+    """Save a (N, C, H, W) batch in [-1, 1] as a PNG grid."""
+    from PIL import Image
+
+    x = ((images.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    n, c, h, w = x.shape
+    rows = (n + nrow - 1) // nrow
+    grid = torch.zeros(c, rows * (h + 2) + 2, nrow * (w + 2) + 2, dtype=torch.uint8)
+    for i in range(n):
+        r, col = divmod(i, nrow)
+        grid[
+            :, 2 + r * (h + 2) : 2 + r * (h + 2) + h, 2 + col * (w + 2) : 2 + col * (w + 2) + w
+        ] = x[i]
+    array = grid.permute(1, 2, 0).numpy()
+    Image.fromarray(array[..., 0] if c == 1 else array).save(path)
+
+
+def plot_curves(rows: list[dict[str, Any]], path: Path, quality: str) -> None:
+    """curves.png: losses, mean D(real)/D(fake), the two accuracies (the discriminator-dominance
+    plot) and the quality metric over steps."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    train = [r for r in rows if "d_loss" in r]
+    evals = [r for r in rows if quality in r]
+    fig, axes = plt.subplots(1, 4, figsize=(18, 3.6))
+    steps = [r["step"] for r in train]
+    for key, ax in (("d_loss", axes[0]), ("g_loss", axes[0])):
+        ax.plot(steps, [r[key] for r in train], label=key)
+    for key in ("d_real", "d_fake"):
+        axes[1].plot(steps, [r.get(key, float("nan")) for r in train], label=f"mean {key}")
+    for key in ("d_real_acc", "d_fake_acc"):
+        axes[2].plot(steps, [r.get(key, float("nan")) for r in train], label=key)
+    axes[2].axhspan(0.4, 0.6, color="green", alpha=0.08, label="balanced band")
+    axes[2].set_ylim(-0.02, 1.02)
+    axes[3].plot([r["step"] for r in evals], [r[quality] for r in evals], "o-", label=quality)
+    if evals and all(r[quality] > 0 for r in evals):
+        axes[3].set_yscale("log")
+    if evals and f"{quality}_baseline" in evals[0]:
+        axes[3].axhline(
+            evals[0][f"{quality}_baseline"], color="gray", ls="--", label="real vs real"
+        )
+    for ax, title in zip(
+        axes, ("losses", "discriminator outputs", "discriminator accuracy", quality), strict=True
+    ):
+        ax.set_title(title)
+        ax.set_xlabel("step")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+@contextlib.contextmanager
+def one_line_errors() -> Iterator[None]:
+    """Turn TrainerError and advloss's validation errors into one line and exit status 2."""
+    try:
+        yield
+    except (TrainerError, advloss.AdvlossError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
