@@ -158,28 +158,34 @@ def pick_device(name: str) -> torch.device:
 class Run:
     """The run directory: config.json, metrics.jsonl, samples/, curves.png, checkpoint.pt."""
 
-    def __init__(self, out: str, config: dict[str, Any], resume: bool) -> None:
+    def __init__(
+        self, out: str, config: dict[str, Any], resume: bool, *, write: bool = True
+    ) -> None:
         self.dir = Path(out)
+        self.write = write  # False on DDP ranks other than 0: they only read checkpoints
         self.checkpoint_path = self.dir / "checkpoint.pt"
+        self.metrics_path = self.dir / "metrics.jsonl"
         if resume and not self.checkpoint_path.is_file():
             raise TrainerError(f"--resume: no checkpoint in {self.dir}")
         if not resume and self.checkpoint_path.exists():
             raise TrainerError(
                 f"{self.dir} already holds a run; pass --resume to continue it or choose --out"
             )
-        (self.dir / "samples").mkdir(parents=True, exist_ok=True)
-        self.metrics_path = self.dir / "metrics.jsonl"
-        (self.dir / "config.json").write_text(json.dumps(config, indent=1, sort_keys=True))
+        if write:
+            (self.dir / "samples").mkdir(parents=True, exist_ok=True)
+            (self.dir / "config.json").write_text(json.dumps(config, indent=1, sort_keys=True))
 
     def truncate_metrics(self, step: int) -> None:
         """Drop rows written after ``step`` (by a run interrupted after its last checkpoint)."""
-        if not self.metrics_path.exists():
+        if not self.write or not self.metrics_path.exists():
             return
         rows = [json.loads(line) for line in self.metrics_path.read_text().splitlines() if line]
         keep = [r for r in rows if r["step"] <= step]  # rows of step <= S precede checkpoint S
         self.metrics_path.write_text("".join(json.dumps(r) + "\n" for r in keep))
 
     def log(self, row: dict[str, Any]) -> None:
+        if not self.write:
+            return
         with self.metrics_path.open("a") as fh:
             fh.write(json.dumps(row) + "\n")
 

@@ -90,3 +90,86 @@ class Batches:
     def load_state(self, state: dict[str, Any]) -> None:
         self.epoch, self.position = int(state["epoch"]), int(state["position"])
         self._order = self._permutation()
+
+
+def stacked_digits(
+    image_size: int, n: int = 10_000, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stacked digits (the Stacked-MNIST protocol on the bundled digits): three random digits as
+    the R, G, B channels, so 1,000 modes; returns (n, 3, S, S) in [-1, 1] and the mode labels
+    ``100·r + 10·g + b``.  Deterministic in ``seed``."""
+    x, y = digits(image_size)
+    idx = torch.from_numpy(np.random.default_rng([seed, 7]).integers(0, len(x), (n, 3)))
+    images = torch.cat([x[idx[:, c]] for c in range(3)], dim=1)
+    modes = 100 * y[idx[:, 0]] + 10 * y[idx[:, 1]] + y[idx[:, 2]]
+    return images, modes
+
+
+def _open(path: Path) -> Any:
+    import gzip
+
+    return gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")
+
+
+def idx_images(path: str) -> torch.Tensor:
+    """MNIST / Fashion-MNIST images from an IDX file (``train-images-idx3-ubyte``, optionally
+    ``.gz``) as (N, 1, 28, 28) in [-1, 1]."""
+    p = Path(path)
+    with _open(p) as fh:
+        header = fh.read(16)
+        if len(header) < 16 or int.from_bytes(header[:4], "big") != 2051:
+            raise TrainerError(f"--data {path}: not an IDX image file (magic number 2051 expected)")
+        n, rows, cols = (int.from_bytes(header[i : i + 4], "big") for i in (4, 8, 12))
+        data = np.frombuffer(fh.read(n * rows * cols), dtype=np.uint8)
+    if data.size != n * rows * cols:
+        raise TrainerError(
+            f"--data {path}: truncated IDX file ({data.size} of {n * rows * cols} bytes)"
+        )
+    return torch.from_numpy(data.reshape(n, 1, rows, cols).astype(np.float32) / 127.5 - 1.0)
+
+
+def cifar10(folder: str) -> torch.Tensor:
+    """CIFAR-10 training images from the python batches (``data_batch_1`` ... ``_5``) in
+    ``folder`` as (N, 3, 32, 32) in [-1, 1].  The batches are pickles: only read files you trust."""
+    import pickle
+
+    files = sorted(Path(folder).glob("data_batch_*"))
+    if not files:
+        raise TrainerError(f"--data {folder}: no CIFAR-10 data_batch_* files")
+    arrays = []
+    for f in files:
+        try:
+            with f.open("rb") as fh:
+                batch = pickle.load(fh, encoding="bytes")
+            arrays.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+        except Exception as err:
+            raise TrainerError(f"--data {folder}: cannot read {f.name} ({err})") from None
+    return torch.from_numpy(np.concatenate(arrays).astype(np.float32) / 127.5 - 1.0)
+
+
+def load(name: str, image_size: int) -> tuple[torch.Tensor, int]:
+    """``--data``: "digits", "stacked-digits", a folder with MNIST-style IDX files, a folder of
+    CIFAR-10 batches, or a folder of images.  Returns images resized to ``image_size`` and the
+    channel count."""
+    if name == "digits":
+        return digits(image_size)[0], 1
+    if name == "stacked-digits":
+        return stacked_digits(image_size)[0], 3
+    folder = Path(name)
+    if not folder.is_dir():
+        raise TrainerError(
+            f"--data {name}: no such folder (expected digits, stacked-digits or a folder of "
+            f"images, IDX files or CIFAR-10 batches)"
+        )
+    idx = sorted(folder.glob("train-images-idx3-ubyte*")) or sorted(
+        folder.glob("*-images-idx3-ubyte*")
+    )
+    if idx:
+        x, channels = idx_images(str(idx[0])), 1
+    elif sorted(folder.glob("data_batch_*")):
+        x, channels = cifar10(str(folder)), 3
+    else:
+        return image_folder(name, image_size, channels=3), 3
+    if x.shape[-1] != image_size:
+        x = F.interpolate(x, size=(image_size, image_size), mode="bilinear", align_corners=False)
+    return x.clamp(-1, 1), channels

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -23,7 +24,7 @@ from torch import nn
 import advloss
 from reference_trainers import common
 from reference_trainers.common import TrainerError
-from reference_trainers.data import Batches, digits, image_folder
+from reference_trainers.data import Batches, load
 
 PRESETS = {
     "cpu": {"image_size": 16, "width": 32, "z_dim": 32, "batch_size": 64, "steps": 1500,
@@ -126,15 +127,23 @@ def parser() -> Any:
     return p
 
 
-def _data(cfg: dict[str, Any]) -> tuple[torch.Tensor, int]:
-    if cfg["data"] == "digits":
-        return digits(cfg["image_size"])[0], 1
-    return image_folder(cfg["data"], cfg["image_size"], channels=3), 3
-
-
 def train(cfg: dict[str, Any]) -> dict[str, Any]:
     """Train with the resolved config; returns the last evaluation row."""
     device = common.pick_device(cfg["device"])
+    world = int(os.environ.get("WORLD_SIZE", "1"))  # torchrun --nproc_per_node=N: DDP
+    rank = 0
+    if world > 1:
+        if cfg["batch_size"] % world:
+            raise TrainerError(
+                f"--batch-size {cfg['batch_size']} must be divisible by the {world} processes"
+            )
+        import torch.distributed as dist
+
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        rank = dist.get_rank()
+        if device.type == "cuda":
+            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+            torch.cuda.set_device(device)
     objective = common.build_objective(cfg)  # validates loss/penalty/labels/noise first
     has_penalty = bool(objective.penalties)
     norm = cfg["d_norm"] if cfg["d_norm"] != "auto" else ("layer" if has_penalty else "batch")
@@ -146,8 +155,8 @@ def train(cfg: dict[str, Any]) -> dict[str, Any]:
     for key in ("steps", "batch_size", "eval_every", "log_every", "d_steps", "g_steps"):
         if int(cfg[key]) < 1:
             raise TrainerError(f"--{key.replace('_', '-')} must be >= 1; received {cfg[key]}")
-    data, channels = _data(cfg)
-    run = common.Run(cfg["out"], cfg, cfg["resume"])
+    data, channels = load(cfg["data"], cfg["image_size"])
+    run = common.Run(cfg["out"], cfg, cfg["resume"], write=rank == 0)
     common.seed_everything(cfg["seed"])
 
     G = Generator(cfg["z_dim"], cfg["width"], cfg["image_size"], channels).to(device)
@@ -163,7 +172,7 @@ def train(cfg: dict[str, Any]) -> dict[str, Any]:
     g_opt = torch.optim.Adam(G.parameters(), cfg["lr_g"], betas=(cfg["beta1"], cfg["beta2"]))
     d_opt = torch.optim.Adam(D.parameters(), cfg["lr_d"], betas=(cfg["beta1"], cfg["beta2"]))
     gens = {
-        name: torch.Generator(device).manual_seed(cfg["seed"] * 1000 + i)
+        name: torch.Generator(device).manual_seed(cfg["seed"] * 1000 + 100 * rank + i)
         for i, name in enumerate(("z", "objective"))
     }
     batches = Batches(data, cfg["batch_size"], cfg["seed"])
@@ -182,11 +191,16 @@ def train(cfg: dict[str, Any]) -> dict[str, Any]:
     ada_state = ada.init(torch.zeros((), device=device)) if ada else None
     scaler = torch.amp.GradScaler(device.type, enabled=cfg["amp"] == "fp16")
     amp = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg["amp"])
-    G_run, D_run = G, D
+    G_run: Any = G
+    D_run: Any = D
+    if world > 1:  # gradients all-reduced; BN/SN buffers broadcast from rank 0 each forward
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        G_run, D_run = DDP(G), DDP(D)
     if cfg["compile"]:
-        G_run = torch.compile(G)
+        G_run = torch.compile(G_run)
         if not has_penalty:  # AOTAutograd cannot differentiate a gradient penalty twice
-            D_run = torch.compile(D)
+            D_run = torch.compile(D_run)
 
     step = 0
     if cfg["resume"]:
@@ -203,9 +217,13 @@ def train(cfg: dict[str, Any]) -> dict[str, Any]:
         run.truncate_metrics(step)
         print(f"resumed from step {step} in {run.dir}", file=sys.stderr)
 
-    from reference_trainers.metrics import DigitMetrics
+    from reference_trainers.metrics import DigitMetrics, StackedDigitMetrics
 
-    metrics = DigitMetrics(cfg["image_size"]) if cfg["data"] == "digits" else None
+    metrics: Any = None
+    if cfg["data"] == "digits":
+        metrics = DigitMetrics(cfg["image_size"])
+    elif cfg["data"] == "stacked-digits":
+        metrics = StackedDigitMetrics(cfg["image_size"], cfg["eval_samples"])
     fixed_z = torch.randn(64, cfg["z_dim"], generator=torch.Generator().manual_seed(12345)).to(
         device
     )
@@ -236,17 +254,31 @@ def train(cfg: dict[str, Any]) -> dict[str, Any]:
             "scaler": scaler.state_dict(),
         })  # fmt: skip
 
-    last = evaluate(step) if step == 0 else {}
-    progress = common.Progress(cfg["steps"], step)
+    def shared(stats: dict[str, Any]) -> dict[str, Any]:
+        """Statistics averaged over the processes: every rank then plans the same G:D ratio
+        (DDP needs the same number of backward passes everywhere) and the same noise std."""
+        if world == 1:
+            return stats
+        import torch.distributed as dist
+
+        out = {}
+        for k, v in stats.items():
+            v = v.detach().clone()
+            dist.all_reduce(v)
+            out[k] = v / world
+        return out
+
+    last = evaluate(step) if step == 0 and rank == 0 else {}
+    progress = common.Progress(cfg["steps"], step) if rank == 0 else None
     t0 = time.perf_counter()
-    n = cfg["batch_size"]
+    n = cfg["batch_size"] // world  # --batch-size is the global batch
     needs_real = getattr(objective.loss, "generator_needs_real", False)  # ragan's G uses D(real)
     while step < cfg["steps"]:
         # ---- the training step: this is the part to copy into your own loop ----
         d_steps, g_steps = ratio.plan(ratio_state)
         noise_std = ada.std(ada_state) if ada else None
         for _ in range(d_steps):
-            real = batches.next().to(device)
+            real = batches.next()[rank::world].to(device)
             z = torch.randn(n, cfg["z_dim"], generator=gens["z"], device=device)
             with autocast():
                 fake = G_run(z)
@@ -262,9 +294,10 @@ def train(cfg: dict[str, Any]) -> dict[str, Any]:
             scaler.scale(out.total).backward()
             scaler.step(d_opt)
             scaler.update()
-            ratio_state = ratio.update(ratio_state, out.stats)
+            stats = shared(out.stats)
+            ratio_state = ratio.update(ratio_state, stats)
             if ada:
-                ada_state = ada.update(ada_state, out.stats["r_t"])
+                ada_state = ada.update(ada_state, stats["r_t"])
         for _ in range(g_steps):
             z = torch.randn(n, cfg["z_dim"], generator=gens["z"], device=device)
             with autocast():
@@ -276,12 +309,10 @@ def train(cfg: dict[str, Any]) -> dict[str, Any]:
             scaler.scale(g_out.total).backward()
             scaler.step(g_opt)
             scaler.update()
-        monitor_state = monitor.update(
-            monitor_state, out.stats, d_loss=out.total, g_loss=g_out.total
-        )
+        monitor_state = monitor.update(monitor_state, stats, d_loss=out.total, g_loss=g_out.total)
         step += 1
         # ---- logging, evaluation, checkpoints ----
-        if step % cfg["log_every"] == 0 or step == cfg["steps"]:
+        if rank == 0 and (step % cfg["log_every"] == 0 or step == cfg["steps"]):
             num = lambda x: float(x.detach())  # noqa: E731 - host reads only when logging
             row = {"step": step, "d_loss": num(out.total), "g_loss": num(g_out.total),
                    **{f"d_{k}": num(v) for k, v in out.terms.items()},
@@ -293,6 +324,7 @@ def train(cfg: dict[str, Any]) -> dict[str, Any]:
             if not all(math.isfinite(v) for v in (row["d_loss"], row["g_loss"])):
                 row["nonfinite"] = True
             run.log(row)
+            assert progress is not None
             progress.update(
                 step,
                 {
@@ -307,9 +339,15 @@ def train(cfg: dict[str, Any]) -> dict[str, Any]:
                 print(f"\nstep {step}: {new}", file=sys.stderr)
             verdict = new
         if step % cfg["eval_every"] == 0 or step == cfg["steps"]:
-            last = evaluate(step)
-            checkpoint(step)
-    progress.close()
+            if rank == 0:
+                last = evaluate(step)
+                checkpoint(step)
+            if world > 1:
+                torch.distributed.barrier()
+    if world > 1:
+        _check_in_sync(run, G, D, step, world, rank)
+    if progress is not None:
+        progress.close()
     seconds = time.perf_counter() - t0
     if last:
         summary = ", ".join(f"{k} {v:.3g}" for k, v in last.items() if isinstance(v, float))
@@ -318,6 +356,24 @@ def train(cfg: dict[str, Any]) -> dict[str, Any]:
             file=sys.stderr,
         )
     return last
+
+
+def _check_in_sync(
+    run: common.Run, G: nn.Module, D: nn.Module, step: int, world: int, rank: int
+) -> None:
+    """DDP's invariant: every rank ends with the same weights (logged, then the group closes)."""
+    import torch.distributed as dist
+
+    mine = torch.stack([sum(p.detach().double().sum() for p in m.parameters()) for m in (G, D)])
+    every = [torch.zeros_like(mine) for _ in range(world)]
+    dist.all_gather(every, mine)
+    in_sync = all(torch.equal(every[0], e) for e in every)
+    if rank == 0:
+        run.log({"step": step, "ddp_world_size": world, "ddp_params_in_sync": in_sync})
+    dist.barrier()
+    dist.destroy_process_group()
+    if not in_sync:
+        raise TrainerError(f"DDP: the {world} processes ended with different weights")
 
 
 def main(argv: list[str] | None = None) -> int:

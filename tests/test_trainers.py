@@ -220,3 +220,89 @@ def test_metrics_sanity():
     assert noise["fd"] > 50 * m.baseline
     ones = m(x[:900][torch.from_numpy(digits(16)[1][:900].numpy() == 1)])  # one class only
     assert ones["coverage"] <= 0.2 and ones["class_kl"] > 1.5
+
+
+def test_idx_and_cifar_readers_on_small_generated_files(tmp_path):
+    import gzip
+    import pickle
+
+    from reference_trainers.data import load
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (5, 28, 28), dtype=np.uint8)
+    header = (2051).to_bytes(4, "big") + (5).to_bytes(4, "big") + (28).to_bytes(4, "big") * 2
+    mnist = tmp_path / "mnist"
+    mnist.mkdir()
+    with gzip.open(mnist / "train-images-idx3-ubyte.gz", "wb") as fh:
+        fh.write(header + images.tobytes())
+    x, channels = load(str(mnist), 16)
+    assert channels == 1 and x.shape == (5, 1, 16, 16)
+    x28, _ = load(str(mnist), 32)
+    assert x28.shape == (5, 1, 32, 32)
+    (mnist / "train-images-idx3-ubyte.gz").unlink()
+    (mnist / "train-images-idx3-ubyte").write_bytes(header + images.tobytes()[:100])
+    with pytest.raises(TrainerError, match="truncated IDX"):
+        load(str(mnist), 16)
+
+    cifar = tmp_path / "cifar-10-batches-py"
+    cifar.mkdir()
+    data = rng.integers(0, 256, (4, 3072), dtype=np.uint8)
+    with (cifar / "data_batch_1").open("wb") as fh:
+        pickle.dump({b"data": data, b"labels": [0, 1, 2, 3]}, fh)
+    x, channels = load(str(cifar), 32)
+    assert channels == 3 and x.shape == (4, 3, 32, 32)
+    np.testing.assert_allclose(
+        x[1, 2].numpy(), data[1, 2048:].reshape(32, 32) / 127.5 - 1.0, atol=1e-6
+    )
+    with pytest.raises(TrainerError, match="no such folder"):
+        load(str(tmp_path / "missing"), 16)
+
+
+def test_stacked_digits_and_mode_metrics():
+    from reference_trainers.data import digits, stacked_digits
+    from reference_trainers.metrics import StackedDigitMetrics
+
+    x, modes = stacked_digits(16, n=3000, seed=0)
+    assert x.shape == (3000, 3, 16, 16) and int(modes.min()) >= 0 and int(modes.max()) < 1000
+    again, _ = stacked_digits(16, n=3000, seed=0)
+    assert torch.equal(x, again)
+    m = StackedDigitMetrics(16, 1000)
+    real = m(x[:1000])
+    assert real["modes"] > 0.8 * m.real_scores["modes"] and real["fd"] < 2 * m.baseline
+    one_digit = digits(16)[0][:1].repeat(1000, 3, 1, 1)  # a collapsed generator: one mode
+    collapsed = m(one_digit)
+    assert collapsed["modes"] == 1 and collapsed["mode_kl"] > 6.0
+
+
+def test_stacked_digits_run(tmp_path):
+    out = tmp_path / "run"
+    assert run(out, "--data", "stacked-digits", "--steps", "2", "--eval-every", "2") == 0
+    last = [r for r in rows(out) if r.get("eval")][-1]
+    assert {"modes", "mode_kl", "modes_baseline", "mode_kl_baseline", "fd"} <= set(last)
+
+
+def test_ddp_two_cpu_processes(tmp_path):
+    """torchrun --nproc_per_node=2 on gloo: the run completes with R1 + spectral norm + the
+    adaptive ratio (statistics averaged across ranks, so both plan the same steps), rank 0 alone
+    writes the outputs, and both ranks end with identical weights."""
+    import os
+    import socket
+    from pathlib import Path
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = tmp_path / "ddp"
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(root)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+         f"--master_port={port}", "-m", "reference_trainers.dcgan", "--out", str(out),
+         *TINY, "--steps", "4", "--eval-every", "4", "--penalty", "r1", "--spectral-norm",
+         "--adaptive-ratio"],
+        capture_output=True, text=True, timeout=300, cwd=root, env=env,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    last = rows(out)[-1]
+    assert last == {"step": 4, "ddp_world_size": 2, "ddp_params_in_sync": True}
+    assert len([r for r in rows(out) if r.get("eval")]) == 2  # written once (rank 0)
