@@ -237,7 +237,7 @@ def set_rng_state(state: dict[str, Any], generators: dict[str, torch.Generator])
 
 
 def _np_state() -> list[Any]:
-    s = np.random.get_state()
+    s: Any = np.random.get_state()
     return [s[0], s[1].tolist(), int(s[2]), int(s[3]), float(s[4])]
 
 
@@ -296,36 +296,35 @@ def save_grid(images: torch.Tensor, path: Path, nrow: int = 8) -> None:
     Image.fromarray(array[..., 0] if c == 1 else array).save(path)
 
 
-def plot_curves(rows: list[dict[str, Any]], path: Path, quality: str) -> None:
+def plot_curves(rows: list[dict[str, Any]], path: Path, quality: str | list[str]) -> None:
     """curves.png: losses, mean D(real)/D(fake), the two accuracies (the discriminator-dominance
-    plot) and the quality metric over steps."""
+    plot) and the quality metric(s) over steps, each beside its real-data baseline if logged."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    qualities = [quality] if isinstance(quality, str) else list(quality)
     train = [r for r in rows if "d_loss" in r]
-    evals = [r for r in rows if quality in r]
-    fig, axes = plt.subplots(1, 4, figsize=(18, 3.6))
+    fig, axes = plt.subplots(1, 3 + len(qualities), figsize=(4.5 * (3 + len(qualities)), 3.6))
     steps = [r["step"] for r in train]
-    for key, ax in (("d_loss", axes[0]), ("g_loss", axes[0])):
-        ax.plot(steps, [r[key] for r in train], label=key)
+    for key in ("d_loss", "g_loss"):
+        axes[0].plot(steps, [r[key] for r in train], label=key)
     for key in ("d_real", "d_fake"):
         axes[1].plot(steps, [r.get(key, float("nan")) for r in train], label=f"mean {key}")
     for key in ("d_real_acc", "d_fake_acc"):
         axes[2].plot(steps, [r.get(key, float("nan")) for r in train], label=key)
     axes[2].axhspan(0.4, 0.6, color="green", alpha=0.08, label="balanced band")
     axes[2].set_ylim(-0.02, 1.02)
-    axes[3].plot([r["step"] for r in evals], [r[quality] for r in evals], "o-", label=quality)
-    if evals and all(r[quality] > 0 for r in evals):
-        axes[3].set_yscale("log")
-    if evals and f"{quality}_baseline" in evals[0]:
-        axes[3].axhline(
-            evals[0][f"{quality}_baseline"], color="gray", ls="--", label="real vs real"
-        )
-    for ax, title in zip(
-        axes, ("losses", "discriminator outputs", "discriminator accuracy", quality), strict=True
-    ):
+    for name, ax in zip(qualities, axes[3:], strict=True):
+        evals = [r for r in rows if name in r]
+        ax.plot([r["step"] for r in evals], [r[name] for r in evals], "o-", label=name)
+        if name == "fd" and evals and all(r[name] > 0 for r in evals):
+            ax.set_yscale("log")
+        if evals and f"{name}_baseline" in evals[0]:
+            ax.axhline(evals[0][f"{name}_baseline"], color="gray", ls="--", label="real data")
+    titles = ("losses", "discriminator outputs", "discriminator accuracy", *qualities)
+    for ax, title in zip(axes, titles, strict=True):
         ax.set_title(title)
         ax.set_xlabel("step")
         ax.legend(fontsize=7)
@@ -342,3 +341,24 @@ def one_line_errors() -> Iterator[None]:
     except (TrainerError, advloss.AdvlossError) as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def main(
+    trainer: str,
+    parser: argparse.ArgumentParser,
+    presets: dict[str, dict],
+    train: Any,
+    argv: list[str] | None,
+) -> int:
+    """A trainer's command: resolve the options, pick a fresh run directory unless --out is
+    given, train; user errors become one line and exit status 2."""
+    with one_line_errors():
+        cfg = resolve(parser, argv, presets)
+        if cfg["out"] is None:  # a fresh directory per run (an explicit --out is never reused)
+            base = f"runs/{trainer}-{cfg['loss']}-{cfg['penalty']}-seed{cfg['seed']}"
+            out, i = base, 2
+            while (Path(out) / "checkpoint.pt").exists() and not cfg["resume"]:
+                out, i = f"{base}-{i}", i + 1
+            cfg["out"] = out
+        train(cfg)
+    return 0

@@ -50,7 +50,7 @@ def image_folder(path: str, image_size: int, channels: int) -> torch.Tensor:
                         f"--data {path}: images of mixed sizes ({f1.name} is {s1[0]}x{s1[1]}, "
                         f"{f2.name} is {s2[0]}x{s2[1]}); resize them to one size first"
                     )
-                im = im.resize((image_size, image_size), Image.BILINEAR)
+                im = im.resize((image_size, image_size), Image.Resampling.BILINEAR)
                 arrays.append(np.asarray(im, dtype=np.float32) / 127.5 - 1.0)
         except TrainerError:
             raise
@@ -62,27 +62,32 @@ def image_folder(path: str, image_size: int, channels: int) -> torch.Tensor:
 
 class Batches:
     """Shuffled batches, epoch by epoch, with explicit state (epoch, position): the order
-    depends only on (seed, epoch), so a resumed run sees the same batches."""
+    depends only on (seed, epoch), so a resumed run sees the same batches.  ``data`` is a
+    tensor, or a tuple of tensors indexed together (pix2pix's pairs)."""
 
-    def __init__(self, data: torch.Tensor, batch_size: int, seed: int) -> None:
-        if len(data) < batch_size:
+    def __init__(self, data: Any, batch_size: int, seed: int) -> None:
+        self.size = len(data[0]) if isinstance(data, tuple) else len(data)
+        if self.size < batch_size:
             raise TrainerError(
-                f"--batch-size {batch_size} is larger than the dataset ({len(data)} images)"
+                f"--batch-size {batch_size} is larger than the dataset ({self.size} images)"
             )
         self.data, self.batch_size, self.seed = data, batch_size, seed
         self.epoch, self.position = 0, 0
         self._order = self._permutation()
 
     def _permutation(self) -> np.ndarray:
-        return np.random.default_rng([self.seed, self.epoch]).permutation(len(self.data))
+        return np.random.default_rng([self.seed, self.epoch]).permutation(self.size)
 
-    def next(self) -> torch.Tensor:
-        if self.position + self.batch_size > len(self.data):  # drop the last partial batch
+    def next(self) -> Any:
+        if self.position + self.batch_size > self.size:  # drop the last partial batch
             self.epoch, self.position = self.epoch + 1, 0
             self._order = self._permutation()
         idx = self._order[self.position : self.position + self.batch_size]
         self.position += self.batch_size
-        return self.data[torch.from_numpy(idx)]
+        index = torch.from_numpy(idx)
+        if isinstance(self.data, tuple):
+            return tuple(d[index] for d in self.data)
+        return self.data[index]
 
     def state(self) -> dict[str, Any]:
         return {"epoch": self.epoch, "position": self.position}
@@ -173,3 +178,91 @@ def load(name: str, image_size: int) -> tuple[torch.Tensor, int]:
     if x.shape[-1] != image_size:
         x = F.interpolate(x, size=(image_size, image_size), mode="bilinear", align_corners=False)
     return x.clamp(-1, 1), channels
+
+
+# ----------------------------------------------------------------------- paired (pix2pix) data
+
+
+def paired_folder(
+    root: str, split: str, image_size: int, *, direction: str = "AtoB", nearest_a: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A pix2pix split: every image in ``root/split`` is A and B side by side (width = 2 ×
+    height).  Returns (inputs, targets), each (N, 3, S, S) in [-1, 1], swapped for
+    ``direction="BtoA"``.  ``nearest_a`` resizes A with nearest-neighbour (label maps: no
+    blended colours).  A missing split, no images, an image that is not A|B, mixed sizes or an
+    unreadable file are one-line errors."""
+    from PIL import Image
+
+    if direction not in ("AtoB", "BtoA"):
+        raise TrainerError(f"--direction: expected AtoB or BtoA; received {direction!r}")
+    folder = Path(root) / split
+    if not folder.is_dir():
+        raise TrainerError(
+            f"--data {root}: no {split}/ folder (expected the pix2pix layout: train/, val/ or "
+            f"test/ folders of side-by-side A|B images)"
+        )
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise TrainerError(f"--data {root}: no images in {split}/")
+    first_size: tuple[int, int] | None = None
+    a_list, b_list = [], []
+    for f in files:
+        try:
+            with Image.open(f) as im:
+                im = im.convert("RGB")
+                w, h = im.size
+                if w != 2 * h:
+                    raise TrainerError(
+                        f"--data {root}: {split}/{f.name} is {w}x{h}; pix2pix images are A and B "
+                        f"side by side (width = 2 x height)"
+                    )
+                if first_size is None:
+                    first_size = im.size
+                elif im.size != first_size:
+                    raise TrainerError(
+                        f"--data {root}: images of mixed sizes in {split}/ ({files[0].name} is "
+                        f"{first_size[0]}x{first_size[1]}, {f.name} is {w}x{h})"
+                    )
+                a, b = im.crop((0, 0, h, h)), im.crop((h, 0, w, h))
+                a = a.resize(
+                    (image_size, image_size),
+                    Image.Resampling.NEAREST if nearest_a else Image.Resampling.BICUBIC,
+                )
+                b = b.resize((image_size, image_size), Image.Resampling.BICUBIC)
+        except TrainerError:
+            raise
+        except Exception as err:
+            raise TrainerError(f"--data {root}: cannot read {split}/{f.name} ({err})") from None
+        a_list.append(np.asarray(a))
+        b_list.append(np.asarray(b))
+    to_tensor = lambda arrays: (  # noqa: E731
+        torch.from_numpy(np.stack(arrays).astype(np.float32) / 127.5 - 1.0)
+        .permute(0, 3, 1, 2)
+        .contiguous()
+    )
+    a_t, b_t = to_tensor(a_list), to_tensor(b_list)
+    return (a_t, b_t) if direction == "AtoB" else (b_t, a_t)
+
+
+def jitter(
+    pair: tuple[torch.Tensor, torch.Tensor], size: int, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """pix2pix's random jitter on a batch of pairs stored at a larger size (286 for 256): the
+    same random ``size`` crop and the same random horizontal mirror for input and target."""
+    a, b = pair
+    n, big = len(a), a.shape[-1]
+    offsets = torch.randint(0, big - size + 1, (n, 2), generator=generator).tolist()
+    flips = (torch.rand(n, generator=generator) < 0.5).tolist()
+    out_a, out_b = [], []
+    for i, ((y, x), flip) in enumerate(zip(offsets, flips, strict=True)):
+        ca, cb = a[i, :, y : y + size, x : x + size], b[i, :, y : y + size, x : x + size]
+        if flip:
+            ca, cb = ca.flip(-1), cb.flip(-1)
+        out_a.append(ca)
+        out_b.append(cb)
+    return torch.stack(out_a), torch.stack(out_b)
+
+
+def jitter_size(size: int) -> int:
+    """The size pix2pix loads at before cropping: 286 for 256, the same ratio elsewhere."""
+    return round(size * 286 / 256)

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from reference_trainers.data import digits
 
@@ -184,3 +185,155 @@ class StackedDigitMetrics(DigitMetrics):
             "modes_baseline": self.real_scores["modes"],
             "mode_kl_baseline": self.real_scores["mode_kl"],
         }
+
+
+# ----------------------------------------------------------------------------- pix2pix metrics
+
+
+def psnr(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Peak signal-to-noise ratio in dB of each image pair, (N, C, H, W) in [-1, 1], measured
+    on the [0, 1] scale (data range 1); identical images give 100 dB (MSE floored at 1e-10)."""
+    mse = (((x - y) / 2) ** 2).flatten(1).mean(1)
+    return -10 * torch.log10(mse.clamp_min(1e-10))
+
+
+def ssim(x: torch.Tensor, y: torch.Tensor, sigma: float = 1.5) -> torch.Tensor:
+    """Structural similarity (Wang et al. 2004) of each image pair, (N, C, H, W) in [-1, 1],
+    on the [0, 1] scale: an 11×11 Gaussian window (σ = 1.5), K1 = 0.01, K2 = 0.03, population
+    (co)variances, averaged over the pixels whose window lies inside the image and over the
+    channels.  Equals ``skimage.metrics.structural_similarity(..., gaussian_weights=True,
+    sigma=1.5, use_sample_covariance=False, data_range=1)`` (tested)."""
+    x, y = (x.double() + 1) / 2, (y.double() + 1) / 2
+    radius = int(3.5 * sigma + 0.5)  # scikit-image's truncation
+    t = torch.arange(-radius, radius + 1, dtype=torch.float64)
+    g = torch.exp(-(t**2) / (2 * sigma**2))
+    g = g / g.sum()
+    c = x.shape[1]
+    w_rows = g.view(1, 1, -1, 1).repeat(c, 1, 1, 1)
+    w_cols = g.view(1, 1, 1, -1).repeat(c, 1, 1, 1)
+
+    def blur(v: torch.Tensor) -> torch.Tensor:  # separable, "valid": windows inside the image
+        return F.conv2d(F.conv2d(v, w_rows, groups=c), w_cols, groups=c)
+
+    mx, my = blur(x), blur(y)
+    vx, vy, cov = blur(x * x) - mx**2, blur(y * y) - my**2, blur(x * y) - mx * my
+    c1, c2 = 0.01**2, 0.03**2
+    s = ((2 * mx * my + c1) * (2 * cov + c2)) / ((mx**2 + my**2 + c1) * (vx + vy + c2))
+    return s.flatten(1).mean(1)
+
+
+class Segmenter(nn.Module):
+    """A small fully convolutional segmenter (photo → class per pixel), in the spirit of
+    pix2pix's FCN-score: a stride-2 stem, dilated 3×3 convolutions (receptive field ~ 40 px at
+    full resolution), a 1×1 classifier, bilinear upsampling."""
+
+    def __init__(self, classes: int, width: int = 32) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(3, width, 3, 2, 1), nn.ReLU(),
+            nn.Conv2d(width, width, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(width, width, 3, padding=2, dilation=2), nn.ReLU(),
+            nn.Conv2d(width, width, 3, padding=4, dilation=4), nn.ReLU(),
+            nn.Conv2d(width, classes, 1),
+        )  # fmt: skip
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.interpolate(self.net(x), size=x.shape[-2:], mode="bilinear", align_corners=False)
+
+
+def segmenter(
+    images: torch.Tensor, labels: torch.Tensor, classes: int, name: str
+) -> tuple[Segmenter, float]:
+    """A segmenter trained on (images (N, 3, S, S) in [-1, 1], labels (N, S, S)) and its
+    pixel accuracy on the last 10 % (held out): trained once, deterministically (~10-20 s on
+    CPU at 64×64), cached as ``$ADVLOSS_CACHE/<name>.pt``."""
+    path = cache_dir() / f"{name}.pt"
+    if path.is_file():
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            model = Segmenter(classes)
+            model.load_state_dict(state["model"])
+            return model.eval(), float(state["accuracy"])
+        except Exception:  # a corrupt cache: train again
+            pass
+    n_train = int(len(images) * 0.9)
+    g = torch.Generator().manual_seed(0)
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = Segmenter(classes)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    batch = 16
+    steps = max(300, 6 * n_train // batch)
+    for _ in range(steps):
+        idx = torch.randint(0, n_train, (batch,), generator=g)
+        x, y = images[idx], labels[idx]
+        if bool(torch.rand((), generator=g) < 0.5):  # mirror: facades are symmetric left-right
+            x, y = x.flip(-1), y.flip(-1)
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    with torch.no_grad():
+        pred = model(images[n_train:]).argmax(1)
+        accuracy = float((pred == labels[n_train:]).double().mean())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save({"model": model.state_dict(), "accuracy": accuracy}, tmp)
+    os.replace(tmp, path)
+    return model, accuracy
+
+
+def segmentation_scores(pred: torch.Tensor, labels: torch.Tensor, classes: int) -> dict[str, float]:
+    """FCN-score style scores of predicted class maps against the true ones: per-pixel
+    accuracy, mean per-class accuracy and mean class IoU (classes present in ``labels``)."""
+    pred, labels = pred.flatten(), labels.flatten()
+    confusion = torch.bincount(labels * classes + pred, minlength=classes * classes)
+    confusion = confusion.view(classes, classes).double()
+    true, hit = confusion.sum(1), confusion.diag()
+    present = true > 0
+    union = true + confusion.sum(0) - hit
+    return {
+        "seg_pixel_acc": float(hit.sum() / true.sum()),
+        "seg_class_acc": float((hit[present] / true[present]).mean()),
+        "seg_iou": float((hit[present] / union[present]).mean()),
+    }
+
+
+class PairMetrics:
+    """pix2pix's evaluation on a fixed validation set: ``l1`` (mean |G(x) - y| on the [-1, 1]
+    scale, as in the loss), ``psnr`` (dB) and ``ssim`` on the [0, 1] scale, and -- when class
+    maps are known (synthetic-facades) -- the segmentation score: a segmenter trained on real
+    photos labels G(x), scored against the true classes (``seg_pixel_acc``, ``seg_class_acc``,
+    ``seg_iou``), beside the same scores on the real photos (``*_baseline``: the ceiling)."""
+
+    def __init__(
+        self,
+        targets: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        segment: Segmenter | None = None,
+        classes: int = 0,
+    ) -> None:
+        self.targets, self.labels, self.segment, self.classes = targets, labels, segment, classes
+        self.baseline = self._segmentation(targets) if segment is not None else {}
+
+    @torch.no_grad()
+    def _segmentation(self, images: torch.Tensor) -> dict[str, float]:
+        assert self.segment is not None and self.labels is not None
+        pred = torch.cat(
+            [self.segment(images[i : i + 50]).argmax(1) for i in range(0, len(images), 50)]
+        )
+        return segmentation_scores(pred, self.labels, self.classes)
+
+    @torch.no_grad()
+    def __call__(self, outputs: torch.Tensor) -> dict[str, float]:
+        outputs = outputs.float().cpu().clamp(-1, 1)
+        row = {
+            "l1": float((outputs - self.targets).abs().mean()),
+            "psnr": float(psnr(outputs, self.targets).mean()),
+            "ssim": float(ssim(outputs, self.targets).mean()),
+        }
+        if self.segment is not None:
+            row.update(self._segmentation(outputs))
+            row.update({f"{k}_baseline": v for k, v in self.baseline.items()})
+        return row

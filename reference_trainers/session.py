@@ -1,0 +1,340 @@
+"""Everything around a GAN training step, shared by the trainers: device and DDP, the advloss
+objective built from the options, optimizers, the random generators, the update-ratio scheduler,
+the balance monitor, adaptive instance noise, AMP, torch.compile, logging, progress, evaluation,
+atomic checkpoints and exact resume.
+
+A trainer builds its networks and data, then writes its step in plain sight::
+
+    s = Session(cfg, "dcgan", quality="fd")
+    G, D = s.setup(Generator(...), Discriminator(...), batches)
+    s.begin(evaluate_fn)                          # the step-0 evaluation of a fresh run
+    while s.step < s.steps:
+        d_steps, g_steps = s.plan()
+        for _ in range(d_steps):
+            real = s.local(batches.next())
+            with s.autocast():
+                out = s.objective.discriminator(D, real, G(z).detach(),
+                                                step=s.step, key=s.key, noise_std=s.noise_std)
+            s.update_d(out)
+        for _ in range(g_steps):
+            with s.autocast():
+                g_out = s.objective.generator(D, G(z), step=s.step, key=s.key,
+                                              noise_std=s.noise_std)
+            s.update_g(g_out.total)
+        if s.end_iteration(out, g_out):
+            s.evaluate(evaluate_fn)
+    s.finish()
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+import advloss
+from reference_trainers import common
+from reference_trainers.common import TrainerError
+
+
+class Session:
+    def __init__(self, cfg: dict[str, Any], trainer: str, *, quality: str | list[str]) -> None:
+        self.cfg, self.trainer, self.quality = cfg, trainer, quality
+        for key in ("steps", "batch_size", "eval_every", "log_every", "d_steps", "g_steps"):
+            if int(cfg[key]) < 1:
+                raise TrainerError(f"--{key.replace('_', '-')} must be >= 1; received {cfg[key]}")
+        self.steps = int(cfg["steps"])
+        self.device = common.pick_device(cfg["device"])
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))  # torchrun --nproc_per_node=N
+        self.rank = 0
+        if self.world > 1:
+            if cfg["batch_size"] % self.world:
+                raise TrainerError(
+                    f"--batch-size {cfg['batch_size']} must be divisible by the {self.world} "
+                    f"processes"
+                )
+            import torch.distributed as dist
+
+            dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
+            self.rank = dist.get_rank()
+            if self.device.type == "cuda":
+                self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+                torch.cuda.set_device(self.device)
+        # validates loss / penalty / labels / noise before anything slow happens
+        self.objective = common.build_objective(cfg)
+        self.has_penalty = bool(self.objective.penalties)
+        # the generator loss of a relativistic loss needs D(real)
+        self.needs_real = getattr(self.objective.loss, "generator_needs_real", False)
+        self.local_batch = cfg["batch_size"] // self.world  # --batch-size is the global batch
+        self.step = 0
+        self.noise_std: Any = None
+        self.amp = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg["amp"])
+        self._last: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------------------- setup
+
+    def d_norm(self, requested: str, default: str = "batch") -> str:
+        """The discriminator's normalization: ``auto`` means ``default``, or layer norm with a
+        gradient penalty (batch norm mixes samples, so per-sample input gradients are wrong)."""
+        norm = requested if requested != "auto" else ("layer" if self.has_penalty else default)
+        if norm == "batch" and self.has_penalty:
+            raise TrainerError(
+                "--d-norm batch with a gradient penalty: the penalty's per-sample "
+                "gradients are wrong under batch norm; use layer, instance or none"
+            )
+        return norm
+
+    def setup(self, G: nn.Module, D: nn.Module, batches: Any) -> tuple[Any, Any]:
+        """Move the networks to the device, add spectral norm, build the optimizers, the random
+        generators and the schedulers, wrap for DDP / torch.compile, and resume if asked.
+        ``batches`` is the data stream (its ``state()`` is checkpointed).  Returns the networks
+        to call in the training step (possibly wrapped)."""
+        cfg, device = self.cfg, self.device
+        self.run = common.Run(cfg["out"], cfg, cfg["resume"], write=self.rank == 0)
+        self.G, self.D, self.batches = G.to(device), D.to(device), batches
+        if cfg["spectral_norm"]:
+            from advloss.nn.torch import spectral_norm
+
+            for m in D.modules():
+                if isinstance(m, (nn.Conv2d, nn.Linear)):
+                    spectral_norm(m)
+        betas = (cfg["beta1"], cfg["beta2"])
+        self.g_opt = torch.optim.Adam(G.parameters(), cfg["lr_g"], betas=betas)
+        self.d_opt = torch.optim.Adam(D.parameters(), cfg["lr_d"], betas=betas)
+        seed = cfg["seed"]
+        self.gens = {
+            name: torch.Generator(device).manual_seed(seed * 1000 + 100 * self.rank + i)
+            for i, name in enumerate(("z", "objective", "data"))
+        }
+        self.key = self.gens["objective"]  # advloss draws labels, flips, noise, GP alphas from it
+        self.ratio: Any = (
+            advloss.AdaptiveRatio()
+            if cfg["adaptive_ratio"]
+            else advloss.FixedRatio(d_steps=cfg["d_steps"], g_steps=cfg["g_steps"])
+        )
+        self.monitor = advloss.BalanceMonitor(decay=0.98, warmup=50)  # ~50-step averages
+        self.ratio_state, self.monitor_state = self.ratio.init(), self.monitor.init()
+        self.verdict: advloss.balance.Verdict | None = None
+        noise = self.objective.instance_noise
+        self.ada = noise if isinstance(noise, advloss.AdaptiveNoise) else None
+        self.ada_state: Any = self.ada.init(torch.zeros((), device=device)) if self.ada else None
+        self.scaler = torch.amp.GradScaler(device.type, enabled=cfg["amp"] == "fp16")
+        G_run: Any = G
+        D_run: Any = D
+        if self.world > 1:  # gradients all-reduced; BN/SN buffers broadcast from rank 0
+            from torch.nn.parallel import DistributedDataParallel as DDP
+
+            G_run, D_run = DDP(G), DDP(D)
+        if cfg["compile"]:
+            G_run = torch.compile(G_run)
+            if not self.has_penalty:  # AOTAutograd cannot differentiate a gradient penalty twice
+                D_run = torch.compile(D_run)
+        if cfg["resume"]:
+            self._resume()
+        self.progress = common.Progress(self.steps, self.step) if self.rank == 0 else None
+        self.t0 = time.perf_counter()
+        return G_run, D_run
+
+    def _resume(self) -> None:
+        ck = self.run.load()
+        try:
+            self.G.load_state_dict(ck["G"])
+            self.D.load_state_dict(ck["D"])
+            self.g_opt.load_state_dict(ck["g_opt"])
+            self.d_opt.load_state_dict(ck["d_opt"])
+        except (RuntimeError, KeyError, ValueError) as err:
+            first = str(err).strip().splitlines()[0]
+            raise TrainerError(
+                f"--resume: the checkpoint in {self.run.dir} does not fit these networks "
+                f"({first}); resume with the options it was written with"
+            ) from None
+        common.set_rng_state(ck["rng"], self.gens)
+        self.batches.load_state(ck["batches"])
+        self.step = int(ck["step"])
+        if ck["ratio"] is not None:
+            self.ratio_state = type(self.ratio_state)(*ck["ratio"])
+        self.monitor_state = advloss.balance.MonitorState(**ck["monitor"])
+        if ck["ada"] is not None:
+            self.ada_state = advloss.AdaptiveNoiseState(*ck["ada"])
+        self.scaler.load_state_dict(ck["scaler"])
+        self.run.truncate_metrics(self.step)
+        print(f"resumed from step {self.step} in {self.run.dir}", file=sys.stderr)
+
+    # -------------------------------------------------------------------- inside the step
+
+    def local(self, batch: Any) -> Any:
+        """This process's slice of a global batch (a tensor or a tuple of tensors), on the device."""
+        if isinstance(batch, tuple):
+            return tuple(self.local(b) for b in batch)
+        return batch[self.rank :: self.world].to(self.device)
+
+    def autocast(self) -> Any:
+        return (
+            torch.autocast(self.device.type, dtype=self.amp)
+            if self.amp
+            else contextlib.nullcontext()
+        )
+
+    def plan(self) -> tuple[int, int]:
+        """This iteration's D and G update counts; sets ``noise_std`` (adaptive noise)."""
+        self.noise_std = self.ada.std(self.ada_state) if self.ada else None
+        self.planned = self.ratio.plan(self.ratio_state)
+        return self.planned
+
+    def update_d(self, out: advloss.ObjectiveOutput) -> None:
+        """Backward and step for D; feed the (process-averaged) statistics to the update-ratio
+        scheduler and the adaptive noise."""
+        self._backward_step(out.total, self.d_opt)
+        self.stats = self._shared(out.stats)
+        self.ratio_state = self.ratio.update(self.ratio_state, self.stats)
+        if self.ada:
+            self.ada_state = self.ada.update(self.ada_state, self.stats["r_t"])
+
+    def update_g(self, loss: torch.Tensor) -> None:
+        self._backward_step(loss, self.g_opt)
+
+    def _backward_step(self, loss: torch.Tensor, opt: torch.optim.Optimizer) -> None:
+        opt.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(opt)
+        self.scaler.update()
+
+    def _shared(self, stats: dict[str, Any]) -> dict[str, Any]:
+        """Statistics averaged over the processes: every rank then plans the same G:D ratio
+        (DDP needs the same number of backward passes everywhere) and the same noise std."""
+        if self.world == 1:
+            return stats
+        import torch.distributed as dist
+
+        out = {}
+        for k, v in stats.items():
+            v = v.detach().clone()
+            dist.all_reduce(v)
+            out[k] = v / self.world
+        return out
+
+    # ---------------------------------------------------------------- after the iteration
+
+    def end_iteration(
+        self,
+        out: advloss.ObjectiveOutput,
+        g_out: advloss.ObjectiveOutput,
+        extra: dict[str, torch.Tensor] | None = None,
+    ) -> bool:
+        """Count the iteration, log a metrics row every ``--log-every`` steps (with ``extra``
+        generator terms such as pix2pix's L1), update the progress bar and report balance-regime
+        changes.  Returns whether an evaluation (and checkpoint) is due."""
+        d_steps, g_steps = self.planned
+        self.monitor_state = self.monitor.update(
+            self.monitor_state, self.stats, d_loss=out.total, g_loss=g_out.total
+        )
+        self.step += 1
+        step, cfg = self.step, self.cfg
+        if self.rank == 0 and (step % cfg["log_every"] == 0 or step == self.steps):
+            num = lambda x: float(x.detach())  # noqa: E731 - host reads only when logging
+            row: dict[str, Any] = {
+                "step": step,
+                "d_loss": num(out.total),
+                "g_loss": num(g_out.total),
+            }
+            row.update({f"d_{k}": num(v) for k, v in out.terms.items()})
+            row.update({f"g_{k}": num(v) for k, v in {**g_out.terms, **(extra or {})}.items()})
+            row.update({
+                "d_real_acc": num(out.stats["real_acc"]), "d_fake_acc": num(out.stats["fake_acc"]),
+                "d_real": num(out.stats["d_real"]), "d_fake": num(out.stats["d_fake"]),
+                "r_t": num(out.stats["r_t"]), "d_steps": d_steps, "g_steps": g_steps,
+            })  # fmt: skip
+            if "noise_std" in out.stats:
+                row["noise_std"] = num(out.stats["noise_std"])
+            if not all(math.isfinite(row[k]) for k in ("d_loss", "g_loss")):
+                row["nonfinite"] = True
+            self.run.log(row)
+            assert self.progress is not None
+            live = {"d": row["d_loss"], "g": row["g_loss"]}
+            live.update({k: row[f"g_{k}"] for k in (extra or {})})
+            live.update({"acc_r": row["d_real_acc"], "acc_f": row["d_fake_acc"]})
+            self.progress.update(step, live)
+            new = self.monitor.verdict(self.monitor_state, previous=self.verdict)
+            if advloss.BalanceMonitor.changed(self.verdict, new) and new.regime != "warming_up":
+                print(f"\nstep {step}: {new}", file=sys.stderr)
+            self.verdict = new
+        return step % cfg["eval_every"] == 0 or step == self.steps
+
+    def begin(self, fn: Callable[[int], dict[str, Any]]) -> None:
+        """The step-0 evaluation of a fresh run (a resumed run has its own)."""
+        if self.step == 0:
+            self.evaluate(fn)
+
+    def evaluate(self, fn: Callable[[int], dict[str, Any]]) -> None:
+        """Run ``fn(step)`` (samples and quality metrics, in eval mode, without gradients) on
+        rank 0, log its row, redraw curves.png and write the checkpoint (not at step 0)."""
+        if self.rank == 0:
+            self.G.eval()
+            with torch.no_grad(), self.autocast():
+                row = {"step": self.step, "eval": True, **fn(self.step)}
+            self.G.train()
+            self.run.log(row)
+            common.plot_curves(self.run.rows(), self.run.dir / "curves.png", self.quality)
+            self._last = row
+            if self.step > 0:
+                self.checkpoint()
+        if self.world > 1 and self.step > 0:
+            torch.distributed.barrier()
+
+    def checkpoint(self) -> None:
+        self.run.save({
+            "G": self.G.state_dict(), "D": self.D.state_dict(),
+            "g_opt": self.g_opt.state_dict(), "d_opt": self.d_opt.state_dict(),
+            "step": self.step, "rng": common.rng_state(self.gens),
+            "batches": self.batches.state(),
+            "ratio": None if self.ratio_state is None else list(self.ratio_state),
+            "monitor": self.monitor_state._asdict(),
+            "ada": None if self.ada_state is None else list(self.ada_state),
+            "scaler": self.scaler.state_dict(),
+        })  # fmt: skip
+
+    def finish(self) -> dict[str, Any]:
+        """Check DDP ranks agree, close the progress bar, print the summary; returns the last
+        evaluation row."""
+        if self.world > 1:
+            self._check_in_sync()
+        if self.progress is not None:
+            self.progress.close()
+        seconds = time.perf_counter() - self.t0
+        if self._last:
+            summary = ", ".join(
+                f"{k} {v:.3g}" for k, v in self._last.items() if isinstance(v, float)
+            )
+            print(
+                f"done: {self.step} steps in {seconds:.0f} s; {summary}; outputs in {self.run.dir}",
+                file=sys.stderr,
+            )
+        return self._last
+
+    def _check_in_sync(self) -> None:
+        """DDP's invariant: every rank ends with the same weights (logged, then the group
+        closes)."""
+        import torch.distributed as dist
+
+        mine = torch.stack(
+            [torch.stack([p.detach().double().sum() for p in m.parameters()]).sum()
+             for m in (self.G, self.D)]
+        )  # fmt: skip
+        every = [torch.zeros_like(mine) for _ in range(self.world)]
+        dist.all_gather(every, mine)
+        in_sync = all(torch.equal(every[0], e) for e in every)
+        if self.rank == 0:
+            self.run.log(
+                {"step": self.step, "ddp_world_size": self.world, "ddp_params_in_sync": in_sync}
+            )
+        dist.barrier()
+        dist.destroy_process_group()
+        if not in_sync:
+            raise TrainerError(f"DDP: the {self.world} processes ended with different weights")

@@ -1,0 +1,245 @@
+"""The pix2pix reference trainer on tiny sizes: a smoke run per loss family, resume ==
+straight, one-line errors, the A|B folder reader and jitter, the procedural facades, and the
+metrics' sanity (real targets score perfectly, shuffled pairs worse; SSIM == scikit-image)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("sklearn")
+pytest.importorskip("skimage")
+pytest.importorskip("PIL")
+pytest.importorskip("matplotlib")
+
+from reference_trainers import data, facades, pix2pix  # noqa: E402
+from reference_trainers.common import TrainerError  # noqa: E402
+
+TINY = ["--image-size", "32", "--width", "4", "--batch-size", "4", "--log-every", "2"]
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path_factory, monkeypatch):
+    """One cache for the session: the procedural set and the segmenter are built once."""
+    monkeypatch.setenv("ADVLOSS_CACHE", str(tmp_path_factory.getbasetemp() / "advloss-cache"))
+
+
+def run(out, *args):
+    return pix2pix.main(["--out", str(out), *TINY, *args])
+
+
+def rows(out):
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+def ab_folder(root, split, n, size=16, seed=0):
+    """A pix2pix-layout split of random A|B images; B = 255 - A, so the pairing is checkable."""
+    from PIL import Image
+
+    (root / split).mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        a = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+        Image.fromarray(np.concatenate([a, 255 - a], axis=1)).save(root / split / f"{i}.png")
+    return root
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        ["--loss", "ns"],
+        ["--loss", "lsgan", "--penalty", "r1", "--penalty-every", "2", "--real-label", "0.9",
+         "--instance-noise", "0.1:0:4"],
+        ["--loss", "hinge", "--penalty", "gp", "--spectral-norm", "--d-steps", "2"],
+        ["--loss", "wgan", "--penalty", "gp", "--lambda-l1", "0"],
+        ["--loss", "minimax", "--flip-prob", "0.1", "--g-steps", "2", "--no-jitter"],
+        ["--loss", "ragan", "--penalty", "r2", "--adaptive-ratio", "--instance-noise", "adaptive"],
+    ],
+    ids=["ns", "lsgan-r1-labels-noise", "hinge-gp-sn", "wgan-gp-no-l1", "minimax-flip",
+         "ragan-r2-adaptive"],
+)  # fmt: skip
+def test_smoke_run_per_loss_family(tmp_path, options):
+    out = tmp_path / "run"
+    assert run(out, "--steps", "4", "--eval-every", "4", *options) == 0
+    for name in ("config.json", "metrics.jsonl", "curves.png", "checkpoint.pt"):
+        assert (out / name).is_file(), name
+    assert sorted(p.name for p in (out / "samples").iterdir()) == [
+        "step_000000.png",
+        "step_000004.png",
+    ]
+    train = [r for r in rows(out) if "d_loss" in r]
+    evals = [r for r in rows(out) if r.get("eval")]
+    assert [r["step"] for r in train] == [2, 4] and [r["step"] for r in evals] == [0, 4]
+    for r in train:
+        assert {"d_loss", "g_loss", "g_l1", "g_adversarial", "d_adversarial", "d_real_acc",
+                "d_fake_acc", "d_real", "d_fake"} <= set(r)  # fmt: skip
+        assert np.isfinite(r["d_loss"]) and np.isfinite(r["g_loss"]) and r["g_l1"] > 0
+    if "--penalty" in options:
+        assert any(k in train[-1] for k in ("d_r1", "d_r2", "d_gp"))
+    assert {"l1", "psnr", "ssim", "seg_pixel_acc", "seg_class_acc", "seg_iou",
+            "seg_pixel_acc_baseline"} <= set(evals[-1])  # fmt: skip
+    config = json.loads((out / "config.json").read_text())
+    assert config["loss"] == options[1] and config["lambda_l1"] == (
+        0.0 if "--lambda-l1" in options else 100.0
+    )
+
+
+def test_resume_reproduces_the_uninterrupted_run(tmp_path):
+    """Jitter, dropout, flips, lazy R1 and instance noise all draw random numbers: the resumed
+    run must continue every stream exactly."""
+    common = ["--penalty", "r1", "--penalty-every", "2", "--flip-prob", "0.2",
+              "--instance-noise", "0.2:0:8", "--eval-every", "3"]  # fmt: skip
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    assert run(straight, "--steps", "7", *common) == 0
+    assert run(split, "--steps", "3", *common) == 0
+    assert run(split, "--steps", "7", "--resume", *common) == 0
+    a = torch.load(straight / "checkpoint.pt", weights_only=True)
+    b = torch.load(split / "checkpoint.pt", weights_only=True)
+    for net in ("G", "D"):
+        for k in a[net]:
+            assert torch.equal(a[net][k], b[net][k]), f"{net}.{k}"
+    key = lambda r: (r["step"], bool(r.get("eval")))
+    a_rows, b_rows = {key(r): r for r in rows(straight)}, {key(r): r for r in rows(split)}
+    assert all(a_rows[k] == b_rows[k] for k in a_rows if k in b_rows)
+    assert {(6, True), (7, True), (6, False)} <= set(a_rows) & set(b_rows)
+
+
+def test_user_ab_folder_run_direction_and_no_segmentation(tmp_path):
+    folder = ab_folder(tmp_path / "pairs", "train", 6)
+    ab_folder(folder, "test", 3, seed=1)  # no val/: the test split is used for evaluation
+    out = tmp_path / "run"
+    assert run(out, "--data", str(folder), "--direction", "BtoA", "--steps", "2",
+               "--eval-every", "2") == 0  # fmt: skip
+    last = [r for r in rows(out) if r.get("eval")][-1]
+    assert {"l1", "psnr", "ssim"} <= set(last) and "seg_pixel_acc" not in last
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--lambda-l1", "-1"], "--lambda-l1 must be >= 0"),
+        (["--direction", "BtoA"], "synthetic-facades maps label maps"),
+        (["--data", "/nonexistent/pairs"], "no such folder"),
+        (["--loss", "hinge", "--real-label", "0.9"], "need a loss with class targets"),
+        (["--penalty", "gp", "--d-norm", "batch"], "batch norm"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, message):
+    with pytest.raises(SystemExit) as exc:
+        run(tmp_path / "run", *args)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: ") and message in err[-1], err[-1]
+
+
+def test_resume_with_other_networks_is_one_line(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert run(out, "--steps", "2", "--eval-every", "2") == 0
+    with pytest.raises(SystemExit):
+        pix2pix.main(["--out", str(out), *TINY, "--width", "8", "--steps", "4", "--resume"])
+    assert "does not fit these networks" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------ data
+
+
+def test_ab_folder_reader(tmp_path):
+    folder = ab_folder(tmp_path / "pairs", "train", 3, size=16)
+    a, b = data.paired_folder(str(folder), "train", 8)
+    assert a.shape == b.shape == (3, 3, 8, 8) and a.min() >= -1 and b.max() <= 1
+    same = data.paired_folder(str(folder), "train", 16)
+    torch.testing.assert_close(same[0], -same[1], atol=1 / 127.5, rtol=0)  # B = 255 - A
+    swapped = data.paired_folder(str(folder), "train", 16, direction="BtoA")
+    assert torch.equal(swapped[0], same[1]) and torch.equal(swapped[1], same[0])
+    with pytest.raises(TrainerError, match="no val/ folder"):
+        data.paired_folder(str(folder), "val", 8)
+    from PIL import Image
+
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(folder / "train" / "square.png")
+    with pytest.raises(TrainerError, match="side by side"):
+        data.paired_folder(str(folder), "train", 8)
+    (folder / "train" / "square.png").unlink()
+    Image.fromarray(np.zeros((8, 16, 3), np.uint8)).save(folder / "train" / "small.png")
+    with pytest.raises(TrainerError, match="mixed sizes"):
+        data.paired_folder(str(folder), "train", 8)
+    (folder / "train" / "small.png").write_bytes(b"not a png")
+    with pytest.raises(TrainerError, match="cannot read"):
+        data.paired_folder(str(folder), "train", 8)
+    (tmp_path / "empty" / "train").mkdir(parents=True)
+    with pytest.raises(TrainerError, match="no images"):
+        data.paired_folder(str(tmp_path / "empty"), "train", 8)
+
+
+def test_jitter_crops_and_mirrors_pairs_together():
+    a = torch.arange(2 * 3 * 9 * 9, dtype=torch.float32).view(2, 3, 9, 9)
+    pair = (a, a + 0.5)
+    g = torch.Generator().manual_seed(0)
+    outs = [data.jitter(pair, 8, g) for _ in range(20)]
+    for ja, jb in outs:
+        assert ja.shape == (2, 3, 8, 8) and torch.equal(jb, ja + 0.5)  # same crop, same mirror
+    firsts = {float(ja[0, 0, 0, 0]) for ja, _ in outs}
+    assert len(firsts) > 2  # offsets and mirrors vary
+    again = [data.jitter(pair, 8, torch.Generator().manual_seed(0)) for _ in range(1)]
+    assert torch.equal(again[0][0], outs[0][0])
+    assert data.jitter_size(256) == 286 and data.jitter_size(64) == 72
+
+
+def test_synthetic_facades_are_deterministic_and_labelled(tmp_path):
+    textures = facades._textures()
+    a1, b1 = facades.example("train", 3, textures)
+    a2, b2 = facades.example("train", 3, textures)
+    assert np.array_equal(a1, a2) and np.array_equal(b1, b2)
+    a3, _ = facades.example("val", 3, textures)
+    assert not np.array_equal(a1, a3)  # splits differ
+    labels = facades.labels_from_colors(a1)
+    assert np.array_equal(facades.PALETTE[labels], a1)
+    assert {0, 1, 2, 5} <= set(np.unique(labels).tolist())  # sky, wall, windows, pavement
+    assert a1.shape == b1.shape == (facades.SIZE, facades.SIZE, 3) and b1.dtype == np.uint8
+
+
+# --------------------------------------------------------------------------------- metrics
+
+
+def test_ssim_equals_scikit_image_and_psnr_closed_form():
+    from skimage.metrics import structural_similarity
+
+    from reference_trainers.metrics import psnr, ssim
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(3, 3, 24, 24, generator=g) * 2 - 1
+    y = (x + 0.4 * torch.randn(3, 3, 24, 24, generator=g)).clamp(-1, 1)
+    ours = ssim(x, y)
+    for i in range(3):
+        ref = structural_similarity(
+            ((x[i] + 1) / 2).permute(1, 2, 0).double().numpy(),
+            ((y[i] + 1) / 2).permute(1, 2, 0).double().numpy(),
+            gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=1,
+            channel_axis=2,
+        )  # fmt: skip
+        assert abs(float(ours[i]) - ref) < 1e-7  # filter rounding differs
+    assert torch.allclose(ssim(x, x), torch.ones(3, dtype=torch.float64))
+    mse = (((x - y) / 2) ** 2).flatten(1).mean(1).double()
+    torch.testing.assert_close(psnr(x, y).double(), -10 * torch.log10(mse), rtol=1e-5, atol=1e-5)
+
+
+def test_metrics_sanity_real_targets_and_shuffled_pairs():
+    cfg = {"image_size": 32, "data": "synthetic-facades", "direction": "AtoB", "jitter": False}
+    d = pix2pix.load_data(cfg)
+    from reference_trainers.metrics import PairMetrics
+
+    assert d["segmenter_accuracy"] > 0.85
+    x, y = d["val"]
+    m = PairMetrics(y, d["labels"], d["segmenter"], len(facades.CLASSES))
+    real = m(y)
+    assert real["l1"] == 0 and real["ssim"] > 0.999 and real["psnr"] == pytest.approx(100)
+    assert real["seg_pixel_acc"] == pytest.approx(m.baseline["seg_pixel_acc"])
+    assert real["seg_pixel_acc"] > 0.85
+    shuffled = m(y[torch.roll(torch.arange(len(y)), 1)])  # every output paired with another input
+    assert shuffled["l1"] > 0.1 and shuffled["ssim"] < 0.5
+    assert shuffled["seg_pixel_acc"] < real["seg_pixel_acc"] - 0.15
+    assert shuffled["seg_iou"] < real["seg_iou"] - 0.2
+    blank = m(torch.zeros_like(y))
+    assert blank["seg_pixel_acc"] < 0.6
