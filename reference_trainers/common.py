@@ -68,6 +68,12 @@ def common_parser(prog: str, description: str) -> argparse.ArgumentParser:
     a("--device", choices=["auto", "cpu", "cuda"], default="auto")
     a("--amp", choices=["none", "bf16", "fp16"], default="none")
     a("--compile", action="store_true", help="torch.compile the networks")
+    a(
+        "--channels-last",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="channels_last memory format for networks and batches (gpu preset: on)",
+    )
     a("--data", default=None, help="dataset name or folder")
     a("--out", default=None, help="run directory (default runs/<trainer>-<loss>-...)")
     a("--resume", action="store_true", help="continue from the checkpoint in --out")

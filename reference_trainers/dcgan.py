@@ -26,7 +26,7 @@ PRESETS = {
             "eval_every": 500, "log_every": 25, "data": "digits", "eval_samples": 1000},
     "gpu": {"image_size": 64, "width": 64, "z_dim": 100, "batch_size": 128, "steps": 20000,
             "eval_every": 2000, "log_every": 100, "data": "digits", "eval_samples": 2000,
-            "amp": "bf16"},
+            "amp": "bf16", "channels_last": True},
 }  # fmt: skip
 
 

@@ -27,7 +27,7 @@ PRESETS = {
     "cpu": {"image_size": 64, "width": 16, "batch_size": 8, "steps": 1500, "eval_every": 250,
             "log_every": 20, "data": "synthetic-facades"},
     "gpu": {"image_size": 256, "width": 64, "batch_size": 1, "steps": 80000, "eval_every": 4000,
-            "log_every": 100, "data": "synthetic-facades", "amp": "bf16"},
+            "log_every": 100, "data": "synthetic-facades", "amp": "bf16", "channels_last": True},
 }  # fmt: skip
 
 

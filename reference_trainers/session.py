@@ -98,7 +98,14 @@ class Session:
         to call in the training step (possibly wrapped)."""
         cfg, device = self.cfg, self.device
         self.run = common.Run(cfg["out"], cfg, cfg["resume"], write=self.rank == 0)
-        self.G, self.D, self.batches = G.to(device), D.to(device), batches
+        self.memory_format = (
+            torch.channels_last if cfg.get("channels_last") else torch.contiguous_format
+        )
+        for net in (G, D):
+            net.to(device)
+            if cfg.get("channels_last"):
+                net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        self.G, self.D, self.batches = G, D, batches
         if cfg["spectral_norm"]:
             from advloss.nn.torch import spectral_norm
 
@@ -173,7 +180,8 @@ class Session:
         """This process's slice of a global batch (a tensor or a tuple of tensors), on the device."""
         if isinstance(batch, tuple):
             return tuple(self.local(b) for b in batch)
-        return batch[self.rank :: self.world].to(self.device)
+        batch = batch[self.rank :: self.world].to(self.device)
+        return batch.contiguous(memory_format=self.memory_format) if batch.dim() == 4 else batch
 
     def autocast(self) -> Any:
         return (
