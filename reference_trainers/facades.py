@@ -11,8 +11,10 @@ side-by-side A|B PNGs (512×256), so the same reader serves the real pix2pix dat
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -127,11 +129,37 @@ def labels_from_colors(a: np.ndarray) -> np.ndarray:
 
 
 def ensure(root: Path) -> Path:
-    """The cached dataset folder (generated on first use in a few seconds, atomically: an
-    interrupted generation leaves nothing behind that a later run would trust)."""
+    """The cached dataset folder, generated on first use in ~15 s.  Safe under concurrency:
+    processes that start together wait on a lock and the first one generates; generation goes
+    to a temporary folder renamed into place when complete, so an interrupted generation leaves
+    nothing that a later run would trust, and a complete folder is never removed."""
     folder = root / f"synthetic-facades-v{VERSION}"
     if (folder / "COMPLETE").is_file():
         return folder
+    root.mkdir(parents=True, exist_ok=True)
+    with _lock(root / f".synthetic-facades-v{VERSION}.lock"):
+        if (folder / "COMPLETE").is_file():  # another process generated it while we waited
+            return folder
+        _generate(root, folder)
+    return folder
+
+
+@contextlib.contextmanager
+def _lock(path: Path) -> Iterator[None]:
+    try:
+        import fcntl
+    except ImportError:  # no POSIX locks (Windows): generation may run twice, still atomic
+        yield
+        return
+    with path.open("w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _generate(root: Path, folder: Path) -> None:
     from PIL import Image
 
     tmp = root / f".synthetic-facades-v{VERSION}.{os.getpid()}.tmp"
@@ -143,10 +171,8 @@ def ensure(root: Path) -> Path:
             a, b = example(split, i, textures)
             Image.fromarray(np.concatenate([a, b], axis=1)).save(tmp / split / f"{i:04d}.png")
     (tmp / "COMPLETE").write_text(f"synthetic-facades v{VERSION}\n")
-    if folder.exists():  # a previous, incomplete copy
-        shutil.rmtree(folder, ignore_errors=True)
-    try:
-        os.replace(tmp, folder)
-    except OSError:  # another process finished first
+    if (folder / "COMPLETE").is_file():  # finished elsewhere (no lock available): keep theirs
         shutil.rmtree(tmp, ignore_errors=True)
-    return folder
+        return
+    shutil.rmtree(folder, ignore_errors=True)  # an incomplete leftover
+    os.replace(tmp, folder)

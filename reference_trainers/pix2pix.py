@@ -179,6 +179,13 @@ def parser() -> Any:
     p.add_argument("--image-size", type=int, choices=[32, 64, 128, 256], default=None)
     p.add_argument("--width", type=int, default=None, help="base channel count (ngf = ndf)")
     p.add_argument("--lambda-l1", type=float, default=100.0, help="L1 weight (paper: 100)")
+    p.add_argument(
+        "--gan-weight",
+        type=float,
+        default=1.0,
+        help="weight of the adversarial term in G's loss; 0 = L1 only (D still trains and is "
+        "logged, but G ignores it: the paper's 'L1 alone' baseline)",
+    )
     p.add_argument("--direction", choices=["AtoB", "BtoA"], default="AtoB")
     p.add_argument(
         "--jitter",
@@ -201,8 +208,11 @@ def train(cfg: dict[str, Any]) -> dict[str, Any]:
     """Train with the resolved config; returns the last evaluation row."""
     s = Session(cfg, "pix2pix", quality=["l1", "seg_pixel_acc"])
     norm = s.d_norm(cfg["d_norm"])
-    if cfg["lambda_l1"] < 0:
-        raise TrainerError(f"--lambda-l1 must be >= 0; received {cfg['lambda_l1']}")
+    for name in ("lambda_l1", "gan_weight"):
+        if cfg[name] < 0:
+            raise TrainerError(f"--{name.replace('_', '-')} must be >= 0; received {cfg[name]}")
+    if cfg["lambda_l1"] == 0 and cfg["gan_weight"] == 0:
+        raise TrainerError("--lambda-l1 0 with --gan-weight 0: the generator would have no loss")
     d = load_data(cfg)
     batches = data.Batches(d["train"], cfg["batch_size"], cfg["seed"])
     common.seed_everything(cfg["seed"])
@@ -256,7 +266,7 @@ def train(cfg: dict[str, Any]) -> dict[str, Any]:
                     step=s.step, key=s.key, noise_std=s.noise_std,
                 )  # fmt: skip
                 l1 = (fake.float() - y).abs().mean()
-            s.update_g(g_out.total + cfg["lambda_l1"] * l1)
+            s.update_g(cfg["gan_weight"] * g_out.total + cfg["lambda_l1"] * l1)
         # ---- logging, evaluation, checkpoints ----
         if s.end_iteration(out, g_out, extra={"l1": l1}):
             s.evaluate(evaluate)

@@ -56,10 +56,11 @@ def ab_folder(root, split, n, size=16, seed=0):
         ["--loss", "hinge", "--penalty", "gp", "--spectral-norm", "--d-steps", "2",
          "--channels-last"],
         ["--loss", "wgan", "--penalty", "gp", "--lambda-l1", "0"],
+        ["--loss", "ns", "--gan-weight", "0"],
         ["--loss", "minimax", "--flip-prob", "0.1", "--g-steps", "2", "--no-jitter"],
         ["--loss", "ragan", "--penalty", "r2", "--adaptive-ratio", "--instance-noise", "adaptive"],
     ],
-    ids=["ns", "lsgan-r1-labels-noise", "hinge-gp-sn", "wgan-gp-no-l1", "minimax-flip",
+    ids=["ns", "lsgan-r1-labels-noise", "hinge-gp-sn", "wgan-gp-no-l1", "l1-only", "minimax-flip",
          "ragan-r2-adaptive"],
 )  # fmt: skip
 def test_smoke_run_per_loss_family(tmp_path, options):
@@ -83,6 +84,8 @@ def test_smoke_run_per_loss_family(tmp_path, options):
     assert {"l1", "psnr", "ssim", "seg_pixel_acc", "seg_class_acc", "seg_iou",
             "seg_pixel_acc_baseline"} <= set(evals[-1])  # fmt: skip
     config = json.loads((out / "config.json").read_text())
+    if "--gan-weight" in options:  # L1 only: G's gradient comes from L1 alone
+        assert config["gan_weight"] == 0.0
     assert config["loss"] == options[1] and config["lambda_l1"] == (
         0.0 if "--lambda-l1" in options else 100.0
     )
@@ -122,6 +125,7 @@ def test_user_ab_folder_run_direction_and_no_segmentation(tmp_path):
     "args, message",
     [
         (["--lambda-l1", "-1"], "--lambda-l1 must be >= 0"),
+        (["--lambda-l1", "0", "--gan-weight", "0"], "no loss"),
         (["--direction", "BtoA"], "synthetic-facades maps label maps"),
         (["--data", "/nonexistent/pairs"], "no such folder"),
         (["--loss", "hinge", "--real-label", "0.9"], "need a loss with class targets"),
@@ -244,3 +248,16 @@ def test_metrics_sanity_real_targets_and_shuffled_pairs():
     assert shuffled["seg_iou"] < real["seg_iou"] - 0.2
     blank = m(torch.zeros_like(y))
     assert blank["seg_pixel_acc"] < 0.6
+
+
+def test_gan_weight_zero_is_l1_only(tmp_path):
+    """With --gan-weight 0 the generator learns from L1 alone: the same G whatever the loss."""
+    outs = []
+    for loss in ("ns", "lsgan"):
+        out = tmp_path / loss
+        assert (
+            run(out, "--loss", loss, "--gan-weight", "0", "--steps", "3", "--eval-every", "3") == 0
+        )
+        outs.append(torch.load(out / "checkpoint.pt", weights_only=True))
+    assert all(torch.equal(outs[0]["G"][k], outs[1]["G"][k]) for k in outs[0]["G"])
+    assert not all(torch.equal(outs[0]["D"][k], outs[1]["D"][k]) for k in outs[0]["D"])

@@ -1,0 +1,179 @@
+"""Seed 000's scenario: pix2pix with BCE, a dominating discriminator, and the usual fixes.
+
+    python -m benchmarks.balance                # full: 8 configurations x 3 seeds x 1,500 steps
+    python -m benchmarks.balance --quick        # a few minutes: 1 seed, 400 steps
+    python -m benchmarks.balance --configs baseline,lsgan --seeds 0
+
+Runs the pix2pix reference trainer (CPU preset: synthetic-facades at 64×64, batch 8) once per
+configuration and seed:
+
+| configuration | options on top of the defaults (ns loss, λ_L1 = 100, 1:1, lr 2e-4) |
+|---|---|
+| baseline | (none: the non-saturating BCE loss) |
+| lsgan | ``--loss lsgan`` |
+| l1=300 | ``--lambda-l1 300`` |
+| g:d=3:1 | ``--g-steps 3`` (three generator updates per discriminator update) |
+| real_label=0.9 | ``--real-label 0.9`` (one-sided label smoothing) |
+| lr_d/4 | ``--lr-d 5e-5`` |
+| noise | ``--instance-noise 0.1:0:<half the steps>`` |
+| combined | all of the above together |
+
+Recorded per run: the discriminator's real and fake accuracy (per patch, at the loss's
+decision threshold) averaged over the last 20 % of training and over the first 20 %, and the
+final validation l1, psnr, ssim and segmentation score.  The table gives the mean ± sd over
+seeds; the figure plots the accuracy curves.
+
+Runs are separate trainer processes (``--workers`` at a time, one thread each), each in its own
+folder under ``--work`` (default ``runs/benchmarks/balance``): a finished run is reused, an
+interrupted one resumed with ``--resume``, so nothing is lost on interruption.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks import report, trainer_runs
+
+CONFIGS: dict[str, list[str]] = {
+    "baseline": [],
+    "lsgan": ["--loss", "lsgan"],
+    "l1=300": ["--lambda-l1", "300"],
+    "g:d=3:1": ["--g-steps", "3"],
+    "real_label=0.9": ["--real-label", "0.9"],
+    "lr_d/4": ["--lr-d", "5e-5"],
+    "noise": ["--instance-noise", "NOISE"],
+    "combined": ["--loss", "lsgan", "--lambda-l1", "300", "--g-steps", "3", "--real-label", "0.9",
+                 "--lr-d", "5e-5", "--instance-noise", "NOISE"],
+}  # fmt: skip
+QUALITY = ["l1", "psnr", "ssim", "seg_pixel_acc", "seg_iou"]
+
+
+def run_one(job: dict[str, Any]) -> dict[str, Any]:
+    steps = job["steps"]
+    options = [o.replace("NOISE", f"0.1:0:{steps // 2}") for o in CONFIGS[job["config"]]]
+    options += ["--seed", str(job["seed"]), "--eval-every", str(max(steps // 4, 1))]
+    seconds = trainer_runs.run_trainer("pix2pix", options, job["out"], steps)
+    return summarize(job, trainer_runs.rows(job["out"]), seconds)
+
+
+def summarize(job: dict[str, Any], rs: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
+    steps = job["steps"]
+    train = [r for r in rs if "d_loss" in r]
+    last = [r for r in train if r["step"] > 0.8 * steps]
+    first = [r for r in train if r["step"] <= 0.2 * steps]
+    final = next(r for r in rs if r.get("eval") and r["step"] == steps)
+    mean = trainer_runs.mean_of
+    return {
+        "config": job["config"], "seed": job["seed"], "steps": steps, "seconds": seconds,
+        "real_acc_last": mean(last, "d_real_acc"), "fake_acc_last": mean(last, "d_fake_acc"),
+        "real_acc_first": mean(first, "d_real_acc"), "fake_acc_first": mean(first, "d_fake_acc"),
+        **{k: final[k] for k in QUALITY if k in final},
+        "seg_pixel_acc_baseline": final.get("seg_pixel_acc_baseline"),
+        "curve": [[r["step"], r["d_real_acc"], r["d_fake_acc"]] for r in train],
+    }  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.balance", description=__doc__.splitlines()[0]
+    )
+    p.add_argument("--quick", action="store_true", help="1 seed, 400 steps")
+    p.add_argument("--configs", default=",".join(CONFIGS))
+    p.add_argument("--seeds", default=None, help="comma-separated (default 0,1,2; quick: 0)")
+    p.add_argument("--steps", type=int, default=None, help="default 1500; quick: 400")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--work", default="runs/benchmarks/balance", help="folder for the runs")
+    p.add_argument("--out", default=None, help="results folder (default benchmarks/results)")
+    args = p.parse_args(argv)
+    configs = args.configs.split(",")
+    bad = [c for c in configs if c not in CONFIGS]
+    if bad:
+        p.error(f"--configs: unknown {bad}; expected some of {list(CONFIGS)}")
+    seeds = [int(s) for s in (args.seeds or ("0" if args.quick else "0,1,2")).split(",")]
+    steps = args.steps or (400 if args.quick else 1500)
+    work = Path(args.work) / f"steps{steps}"
+    jobs = [{"config": c, "seed": s, "steps": steps,
+             "out": work / f"{trainer_runs.folder_name(c)}-seed{s}"}
+            for c in configs for s in seeds]  # fmt: skip
+    cached = sum(trainer_runs.finished(j["out"], steps) for j in jobs)
+    print(f"balance: {len(jobs)} runs ({cached} finished before), {args.workers} workers, "
+          f"runs in {work}", file=sys.stderr)  # fmt: skip
+    results = trainer_runs.run_all(
+        jobs, run_one, args.workers, lambda r: (
+            f"{r['config']} seed {r['seed']}: real/fake acc {r['real_acc_last']:.2f}/"
+            f"{r['fake_acc_last']:.2f}, l1 {r.get('l1', 0):.3f}, seg {r.get('seg_pixel_acc', 0):.3f}"
+        ), "balance",
+    )  # fmt: skip
+    out = report.paths("balance", args.quick, args.out)
+    info = report.machine("benchmarks.balance", seeds=seeds, steps=steps, quick=args.quick)
+    report.write_json(out["json"], {"machine": info, "runs": results})
+    report.write(out["md"], markdown(results, info, configs, seeds, steps))
+    plot(results, configs, out["png"])
+    print(f"wrote {out['md']}, {out['json'].name}, {out['png'].name}", file=sys.stderr)
+    return 0
+
+
+def markdown(results: list[dict[str, Any]], info: dict[str, Any], configs: list[str],
+             seeds: list[int], steps: int) -> str:  # fmt: skip
+    lines = [
+        f"# Seed 000's scenario: pix2pix discriminator balance ({len(seeds)} seed"
+        f"{'s' * (len(seeds) > 1)}, {steps} steps)", "", report.header(info), "",
+        "Protocol: `benchmarks/balance.py` (module docstring). Accuracies are per PatchGAN patch, "
+        "averaged over the first and the last 20 % of training; quality on the 100 validation "
+        "pairs at the end. Mean ± sd over seeds.", "",
+        "| configuration | real acc (first → last) | fake acc (first → last) | l1 ↓ | psnr ↑ "
+        "| ssim ↑ | seg pixel acc ↑ | seg IoU ↑ |",
+        "|---|---|---|---|---|---|---|---|",
+    ]  # fmt: skip
+    for c in configs:
+        rs = [r for r in results if r["config"] == c]
+        f = lambda k, d=2, rs=rs: report.fmt_mean_sd([r[k] for r in rs], d)  # noqa: E731
+        lines.append(
+            f"| {c} | {f('real_acc_first')} → {f('real_acc_last')} | {f('fake_acc_first')} → "
+            f"{f('fake_acc_last')} | {f('l1', 3)} | {f('psnr')} | {f('ssim', 3)} | "
+            f"{f('seg_pixel_acc', 3)} | {f('seg_iou', 3)} |"
+        )
+    base = [r["seg_pixel_acc_baseline"] for r in results if r.get("seg_pixel_acc_baseline")]
+    if base:
+        lines += ["", f"Segmentation pixel accuracy of the real validation photos: {base[0]:.3f}."]
+    return "\n".join(lines) + "\n"
+
+
+def plot(results: list[dict[str, Any]], configs: list[str], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cols = min(4, len(configs))
+    nrows = (len(configs) + cols - 1) // cols
+    fig, axes = plt.subplots(nrows, cols, figsize=(4 * cols, 2.8 * nrows), squeeze=False)
+    for ax, c in zip(axes.flat, configs, strict=False):
+        for r in (r for r in results if r["config"] == c):
+            curve = np.asarray(r["curve"])
+            k = max(1, len(curve) // 15)  # moving average over ~1/15 of the run
+            smooth = lambda v, k=k: np.convolve(v, np.ones(k) / k, mode="valid")  # noqa: E731
+            x = curve[k - 1 :, 0]
+            ax.plot(x, smooth(curve[:, 1]), color="C0", alpha=0.7)
+            ax.plot(x, smooth(curve[:, 2]), color="C1", alpha=0.7, ls="--")
+        ax.axhspan(0.4, 0.6, color="green", alpha=0.08)
+        ax.set_ylim(0, 1.02)
+        ax.set_title(c, fontsize=9)
+    for ax in list(axes.flat)[len(configs) :]:
+        ax.axis("off")
+    axes[0][0].plot([], [], color="C0", label="real acc")
+    axes[0][0].plot([], [], color="C1", ls="--", label="fake acc")
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,296 @@
+"""2D Gaussian mixtures: every loss × regularizer, several seeds, VEEGAN/PacGAN metrics.
+
+    python -m benchmarks.toy2d                 # full (~1 h on 2 cores): 2 datasets x 6 losses
+                                               # x 5 regularizers x 3 seeds x 8,000 steps
+    python -m benchmarks.toy2d --quick         # ~5 minutes: 1 seed, 2,000 steps
+    python -m benchmarks.toy2d --losses ns,hinge --regs none,r1 --seeds 0,1 --steps 2000
+
+Datasets (PacGAN's settings): ``ring`` -- 8 Gaussians on a circle of radius 1, σ = 0.01;
+``grid`` -- 25 Gaussians at {-4, -2, 0, 2, 4}², σ = 0.05.  Equal weights.
+
+Networks: MLPs with three hidden layers of 128 units (G: ReLU, z ~ N(0, I_16); D: LeakyReLU
+0.2), Adam(1e-3, β = (0.5, 0.9)), batch 256, one D step per G step.
+
+Regularizers (on top of the loss): ``none``; ``gp`` (WGAN-GP, λ = 0.1 as in the WGAN-GP paper's
+toy experiments); ``r1`` (γ = 0.1); ``sn`` (spectral norm on every D layer); ``noise`` (instance
+noise, σ from 0.1 linearly to 0 over the first half of training).
+
+Metrics on 2,500 samples (VEEGAN / PacGAN): a sample is *high quality* if it lies within 3σ of
+its nearest centre; ``modes`` = centres that are the nearest centre of at least one
+high-quality sample; ``hq`` = % of high-quality samples; ``rkl`` = KL(q ‖ uniform), q the
+histogram of every sample's nearest centre (0 is perfect, log K when all samples share one).
+
+Every finished run is appended to ``results/toy2d[-quick].runs.jsonl`` and reused by the next
+invocation with the same settings (``--fresh`` to recompute), so an interrupted benchmark loses
+at most the runs in flight.  Runs go to ``--workers`` processes (one thread each).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from typing import Any
+
+import numpy as np
+
+from benchmarks import report
+
+LOSSES = ["minimax", "ns", "lsgan", "hinge", "wgan", "ragan"]
+REGS = ["none", "gp", "r1", "sn", "noise"]
+DATASETS = ["ring", "grid"]
+VERSION = 1  # bump when the protocol changes: cached runs of another version are ignored
+N_EVAL = 2500
+
+
+def centres(dataset: str) -> tuple[np.ndarray, float]:
+    if dataset == "ring":
+        angles = 2 * np.pi * np.arange(8) / 8
+        return np.stack([np.cos(angles), np.sin(angles)], 1), 0.01
+    if dataset == "grid":
+        g = np.array([-4.0, -2.0, 0.0, 2.0, 4.0])
+        return np.stack(np.meshgrid(g, g), -1).reshape(-1, 2), 0.05
+    raise ValueError(f"dataset: expected one of {DATASETS}; received {dataset!r}")
+
+
+def score(samples: np.ndarray, dataset: str) -> dict[str, float]:
+    """modes captured, % high-quality samples, reverse KL over modes (see the module doc)."""
+    c, sigma = centres(dataset)
+    d = np.linalg.norm(samples[:, None, :] - c[None], axis=-1)
+    nearest, dist = d.argmin(1), d.min(1)
+    hq = dist <= 3 * sigma
+    q = np.bincount(nearest, minlength=len(c)) / len(samples)
+    rkl = float(np.sum(np.where(q > 0, q * np.log(np.maximum(q, 1e-12) * len(c)), 0.0)))
+    return {
+        "modes": len(np.unique(nearest[hq])),
+        "hq": float(100 * hq.mean()),
+        "rkl": rkl,
+        "n_modes": len(c),
+    }
+
+
+def train_one(job: dict[str, Any]) -> dict[str, Any]:
+    """One run: returns the metrics, and 500 samples for the plots."""
+    import torch
+    from torch import nn
+
+    import advloss
+
+    torch.set_num_threads(1)
+    dataset, loss, reg, seed, steps = (job[k] for k in ("dataset", "loss", "reg", "seed", "steps"))
+    c, sigma = centres(dataset)
+    c_t = torch.tensor(c, dtype=torch.float32)
+    torch.manual_seed(seed)
+    G = nn.Sequential(nn.Linear(16, 128), nn.ReLU(), nn.Linear(128, 128), nn.ReLU(),
+                      nn.Linear(128, 128), nn.ReLU(), nn.Linear(128, 2))  # fmt: skip
+    D = nn.Sequential(nn.Linear(2, 128), nn.LeakyReLU(0.2), nn.Linear(128, 128),
+                      nn.LeakyReLU(0.2), nn.Linear(128, 128), nn.LeakyReLU(0.2),
+                      nn.Linear(128, 1))  # fmt: skip
+    if reg == "sn":
+        from advloss.nn.torch import spectral_norm
+
+        for m in D:
+            if isinstance(m, nn.Linear):
+                spectral_norm(m)
+    penalties = {"gp": [advloss.get_penalty("gp", weight=0.1)],
+                 "r1": [advloss.get_penalty("r1", gamma=0.1)]}.get(reg, [])  # fmt: skip
+    noise = f"0.1:0:{steps // 2}" if reg == "noise" else None
+    objective = advloss.Objective(loss, penalties=penalties, instance_noise=noise)
+    g_opt = torch.optim.Adam(G.parameters(), job["lr"], betas=(0.5, 0.9))
+    d_opt = torch.optim.Adam(D.parameters(), job["lr"], betas=(0.5, 0.9))
+    gen = torch.Generator().manual_seed(seed + 1)
+    batch = job["batch"]
+
+    def real_batch() -> torch.Tensor:
+        idx = torch.randint(0, len(c), (batch,), generator=gen)
+        return c_t[idx] + sigma * torch.randn(batch, 2, generator=gen)
+
+    t0 = time.perf_counter()
+    nonfinite = False
+    for step in range(steps):
+        real = real_batch()
+        out = objective.discriminator(D, real, G(torch.randn(batch, 16, generator=gen)).detach(),
+                                      step=step, key=gen)  # fmt: skip
+        d_opt.zero_grad()
+        out.total.backward()
+        d_opt.step()
+        fake = G(torch.randn(batch, 16, generator=gen))
+        g_out = objective.generator(D, fake, real=real if loss == "ragan" else None, step=step,
+                                    key=gen)  # fmt: skip
+        g_opt.zero_grad()
+        g_out.total.backward()
+        g_opt.step()
+        if step % 500 == 0 and not torch.isfinite(out.total + g_out.total):
+            nonfinite = True
+            break
+    with torch.no_grad():
+        eval_gen = torch.Generator().manual_seed(10_000 + seed)
+        samples = G(torch.randn(N_EVAL, 16, generator=eval_gen)).double().numpy()
+    finite = np.isfinite(samples).all(1)
+    result = {**job, "version": VERSION, "seconds": time.perf_counter() - t0}
+    if nonfinite or not finite.all():
+        result.update({"modes": 0, "hq": 0.0, "rkl": math.log(len(c)), "n_modes": len(c),
+                       "nonfinite": True})  # fmt: skip
+    else:
+        result.update(score(samples, dataset))
+    result["samples"] = np.where(np.isfinite(samples[:500]), samples[:500], 0.0).round(4).tolist()
+    return result
+
+
+def key(job: dict[str, Any]) -> str:
+    fields = ("dataset", "loss", "reg", "seed", "steps", "batch", "lr")
+    return json.dumps([job.get("version", VERSION), *(job.get(k) for k in fields)])
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.toy2d", description=__doc__.splitlines()[0]
+    )
+    p.add_argument("--quick", action="store_true", help="1 seed, 2,000 steps (a few minutes)")
+    p.add_argument("--datasets", default=",".join(DATASETS))
+    p.add_argument("--losses", default=",".join(LOSSES))
+    p.add_argument("--regs", default=",".join(REGS))
+    p.add_argument("--seeds", default=None, help="comma-separated (default 0,1,2; quick: 0)")
+    p.add_argument("--steps", type=int, default=None, help="default 8000; quick: 2000")
+    p.add_argument("--batch", type=int, default=256)
+    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate for G and D")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--out", default=None, help="results folder (default benchmarks/results)")
+    p.add_argument("--fresh", action="store_true", help="ignore cached runs")
+    args = p.parse_args(argv)
+    seeds = [int(s) for s in (args.seeds or ("0" if args.quick else "0,1,2")).split(",")]
+    steps = args.steps or (2000 if args.quick else 8000)
+    lists = {}
+    for name, allowed in (("datasets", DATASETS), ("losses", LOSSES), ("regs", REGS)):
+        lists[name] = getattr(args, name).split(",")
+        bad = [x for x in lists[name] if x not in allowed]
+        if bad:
+            p.error(f"--{name}: unknown {bad}; expected some of {allowed}")
+    out = report.paths("toy2d", args.quick, args.out)
+    cache = out["md"].with_suffix(".runs.jsonl")
+    done: dict[str, dict[str, Any]] = {}
+    if cache.exists() and not args.fresh:
+        for line in cache.read_text().splitlines():
+            if line.strip():
+                r = json.loads(line)
+                done[key(r)] = r
+    jobs = [
+        {"dataset": d, "loss": lo, "reg": r, "seed": s, "steps": steps, "batch": args.batch,
+         "lr": args.lr}
+        for d in lists["datasets"] for lo in lists["losses"] for r in lists["regs"] for s in seeds
+    ]  # fmt: skip
+    todo = [j for j in jobs if key(j) not in done]
+    print(f"toy2d: {len(jobs)} runs ({len(jobs) - len(todo)} cached), {args.workers} workers",
+          file=sys.stderr)  # fmt: skip
+    t0 = time.perf_counter()
+    if todo:
+        pool = (
+            ProcessPoolExecutor(args.workers, mp_context=get_context("spawn"))
+            if args.workers > 1
+            else None
+        )
+        results = pool.map(train_one, todo) if pool else map(train_one, todo)
+        with cache.open("a") as fh:
+            for i, r in enumerate(results, 1):
+                fh.write(json.dumps(r) + "\n")
+                fh.flush()
+                done[key(r)] = r
+                rate = (time.perf_counter() - t0) / i
+                print(
+                    f"[{i}/{len(todo)}] {r['dataset']} {r['loss']}+{r['reg']} seed {r['seed']}: "
+                    f"modes {r['modes']}/{r['n_modes']}, hq {r['hq']:.1f}%, rkl {r['rkl']:.3f} "
+                    f"({r['seconds']:.0f} s; eta {rate * (len(todo) - i):.0f} s)",
+                    file=sys.stderr,
+                )
+        if pool:
+            pool.shutdown()
+    runs = [done[key(j)] for j in jobs]
+    info = report.machine("benchmarks.toy2d", seeds=seeds, steps=steps, batch=args.batch,
+                          quick=args.quick, workers=args.workers)  # fmt: skip
+    report.write_json(out["json"], {"machine": info, "runs": [
+        {k: v for k, v in r.items() if k != "samples"} for r in runs]})  # fmt: skip
+    report.write(out["md"], markdown(runs, info, lists, seeds, steps))
+    plot(runs, lists, out["png"])
+    print(f"wrote {out['md']}, {out['json'].name}, {out['png'].name}", file=sys.stderr)
+    return 0
+
+
+def markdown(runs: list[dict[str, Any]], info: dict[str, Any], lists: dict[str, list[str]],
+             seeds: list[int], steps: int) -> str:  # fmt: skip
+    lines = [f"# 2D mixtures: loss × regularizer ({len(seeds)} seed{'s' * (len(seeds) > 1)}, "
+             f"{steps} steps)", "", report.header(info), "",
+             "Protocol: `benchmarks/toy2d.py` (module docstring). Cells: mean ± sd over seeds. "
+             "modes = modes captured by at least one high-quality sample (of 8 / 25); hq = % "
+             "of samples within 3σ of the nearest centre; rkl = KL(mode histogram ‖ uniform), "
+             "0 is perfect.", ""]  # fmt: skip
+    for dataset in lists["datasets"]:
+        n_modes = centres(dataset)[0].shape[0]
+        for metric, title, digits in (("modes", f"modes captured (of {n_modes})", 1),
+                                      ("hq", "% high-quality samples", 1),
+                                      ("rkl", "reverse KL", 3)):  # fmt: skip
+            lines += [f"## {dataset}: {title}", "",
+                      "| loss | " + " | ".join(lists["regs"]) + " |",
+                      "|---|" + "---|" * len(lists["regs"])]  # fmt: skip
+            for loss in lists["losses"]:
+                cells = []
+                for reg in lists["regs"]:
+                    vals = [
+                        r[metric]
+                        for r in runs
+                        if (r["dataset"], r["loss"], r["reg"]) == (dataset, loss, reg)
+                    ]
+                    bad = sum(
+                        bool(r.get("nonfinite"))
+                        for r in runs
+                        if (r["dataset"], r["loss"], r["reg"]) == (dataset, loss, reg)
+                    )
+                    cells.append(
+                        report.fmt_mean_sd(vals, digits) + (f" ({bad} NaN)" if bad else "")
+                    )
+                lines.append(f"| {loss} | " + " | ".join(cells) + " |")
+            lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def plot(runs: list[dict[str, Any]], lists: dict[str, list[str]], path: Any) -> None:
+    """One panel per loss × regularizer (first seed), one figure column block per dataset."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    losses, regs, datasets = lists["losses"], lists["regs"], lists["datasets"]
+    fig, axes = plt.subplots(len(losses), len(regs) * len(datasets), squeeze=False,
+                             figsize=(1.6 * len(regs) * len(datasets), 1.6 * len(losses)))  # fmt: skip
+    for di, dataset in enumerate(datasets):
+        c, _ = centres(dataset)
+        lim = 1.6 if dataset == "ring" else 5.5
+        for li, loss in enumerate(losses):
+            for ri, reg in enumerate(regs):
+                ax = axes[li][di * len(regs) + ri]
+                first = next(
+                    r for r in runs if (r["dataset"], r["loss"], r["reg"]) == (dataset, loss, reg)
+                )
+                s = np.asarray(first["samples"])
+                ax.scatter(c[:, 0], c[:, 1], s=6, c="red", marker="x", linewidths=0.6)
+                ax.scatter(s[:, 0], s[:, 1], s=0.5, alpha=0.5)
+                ax.set_xlim(-lim, lim)
+                ax.set_ylim(-lim, lim)
+                ax.set_xticks([])
+                ax.set_yticks([])
+                if li == 0:
+                    ax.set_title(f"{dataset}: {reg}", fontsize=7)
+                if ri == 0 and di == 0:
+                    ax.set_ylabel(loss, fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

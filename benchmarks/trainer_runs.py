@@ -1,0 +1,78 @@
+"""Benchmarks built on the reference trainers: each run is a trainer process (one thread) with
+its own folder; a finished run is reused and an interrupted one resumed (``--resume``), so a
+benchmark can be stopped and restarted without losing work."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def rows(out: Path) -> list[dict[str, Any]]:
+    path = out / "metrics.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def finished(out: Path, steps: int) -> bool:
+    return any(r.get("eval") and r["step"] == steps for r in rows(out))
+
+
+def run_trainer(trainer: str, options: list[str], out: Path, steps: int) -> float:
+    """Run ``python -m reference_trainers.<trainer>`` to ``steps`` in ``out`` (resuming an
+    interrupted run, skipping a finished one); returns the seconds spent."""
+    t0 = time.perf_counter()
+    if finished(out, steps):
+        return 0.0
+    cmd = [sys.executable, "-m", f"reference_trainers.{trainer}", "--out", str(out),
+           "--steps", str(steps), *options]  # fmt: skip
+    if (out / "checkpoint.pt").exists():
+        cmd.append("--resume")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env)
+    if proc.returncode != 0:
+        tail = proc.stderr.strip().splitlines()[-1:] or ["?"]
+        raise RuntimeError(f"{' '.join(cmd[2:])}: {tail[0]}")
+    return time.perf_counter() - t0
+
+
+def run_all(
+    jobs: list[dict[str, Any]],
+    work: Callable[[dict[str, Any]], dict[str, Any]],
+    workers: int,
+    describe: Callable[[dict[str, Any]], str],
+    name: str,
+) -> list[dict[str, Any]]:
+    """Run ``work(job)`` for every job on ``workers`` threads (each starts a trainer process),
+    printing one progress line per finished job with an ETA."""
+    t0 = time.perf_counter()
+    results = []
+    with ThreadPoolExecutor(workers) as pool:
+        for i, r in enumerate(pool.map(work, jobs), 1):
+            results.append(r)
+            eta = (time.perf_counter() - t0) / i * (len(jobs) - i)
+            print(f"[{i}/{len(jobs)}] {describe(r)} ({r['seconds']:.0f} s; eta {eta:.0f} s)",
+                  file=sys.stderr)  # fmt: skip
+    print(f"{name}: {len(jobs)} runs in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    return results
+
+
+def mean_of(rows: Iterable[dict[str, Any]], key: str) -> float:
+    values = [r[key] for r in rows if key in r]
+    return float(np.mean(values)) if values else float("nan")
+
+
+def folder_name(label: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_.=" else "_" for ch in label)

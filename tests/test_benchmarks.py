@@ -1,0 +1,86 @@
+"""The benchmark scripts on tiny settings: their metrics against known answers, their outputs,
+and reuse of finished runs."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("matplotlib")
+
+from benchmarks import toy2d
+
+
+@pytest.mark.parametrize("dataset", ["ring", "grid"])
+def test_toy2d_metrics_on_known_distributions(dataset):
+    c, sigma = toy2d.centres(dataset)
+    k = len(c)
+    rng = np.random.default_rng(0)
+    real = c[rng.integers(0, k, 2500)] + sigma * rng.standard_normal((2500, 2))
+    s = toy2d.score(real, dataset)
+    # within 3 sigma in 2D: P = 1 - exp(-9/2) = 98.9 %
+    assert s["modes"] == k and abs(s["hq"] - 98.9) < 1.0 and s["rkl"] < 0.02
+    collapsed = c[3] + sigma * rng.standard_normal((2500, 2))
+    s = toy2d.score(collapsed, dataset)
+    assert s["modes"] == 1 and s["rkl"] == pytest.approx(np.log(k))
+    blurry = c[rng.integers(0, k, 2500)] + 20 * sigma * rng.standard_normal((2500, 2))
+    s = toy2d.score(blurry, dataset)
+    assert s["hq"] < 5 and s["rkl"] < 0.1  # spread over modes, but few high-quality samples
+    assert toy2d.score(np.full((100, 2), 50.0), dataset)["modes"] == 0
+
+
+def test_toy2d_command_writes_tables_and_reuses_runs(tmp_path, capsys):
+    args = ["--datasets", "ring", "--losses", "ns,wgan", "--regs", "none,gp", "--seeds", "0",
+            "--steps", "30", "--workers", "1", "--out", str(tmp_path)]  # fmt: skip
+    assert toy2d.main(args) == 0
+    md = (tmp_path / "toy2d.md").read_text()
+    assert "## ring: modes captured (of 8)" in md and "| wgan |" in md and "Machine:" in md
+    data = json.loads((tmp_path / "toy2d.json").read_text())
+    assert len(data["runs"]) == 4 and {r["reg"] for r in data["runs"]} == {"none", "gp"}
+    assert all(0 <= r["modes"] <= 8 and 0 <= r["hq"] <= 100 for r in data["runs"])
+    assert (tmp_path / "toy2d.png").stat().st_size > 1000
+    lines = (tmp_path / "toy2d.runs.jsonl").read_text().splitlines()
+    assert toy2d.main(args) == 0  # every run cached: nothing recomputed
+    assert (tmp_path / "toy2d.runs.jsonl").read_text().splitlines() == lines
+    assert "4 runs (4 cached)" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        toy2d.main(["--losses", "nonsaturating"])
+
+
+@pytest.fixture
+def _cache(tmp_path_factory, monkeypatch):
+    """The trainers' shared cache (digit classifier, procedural facades, segmenter)."""
+    monkeypatch.setenv("ADVLOSS_CACHE", str(tmp_path_factory.getbasetemp() / "advloss-cache"))
+
+
+@pytest.mark.usefixtures("_cache")
+def test_trainer_benchmarks_write_tables_and_reuse_finished_runs(tmp_path, capsys):
+    pytest.importorskip("sklearn")
+    pytest.importorskip("skimage")
+    from benchmarks import balance, modes, quality
+
+    work, out = tmp_path / "work", tmp_path / "out"
+    common = ["--seeds", "0", "--workers", "2", "--work", str(work), "--out", str(out)]
+    assert balance.main(["--configs", "baseline,combined", "--steps", "4", *common]) == 0
+    md = (out / "balance.md").read_text()
+    assert "| baseline |" in md and "| combined |" in md and "→" in md
+    runs = json.loads((out / "balance.json").read_text())["runs"]
+    assert {r["config"] for r in runs} == {"baseline", "combined"}
+    assert all(0 <= r["real_acc_last"] <= 1 and r["l1"] > 0 for r in runs)
+    assert (out / "balance.png").is_file()
+
+    assert modes.main(["--configs", "ns", "--steps", "2", "--eval-samples", "300", *common]) == 0
+    md = (out / "modes.md").read_text()
+    assert "| ns |" in md and "| real stacked digits |" in md
+
+    args = ["--trainers", "pix2pix", "--losses", "ns", "--regs", "none", "--steps", "2", *common]
+    assert quality.main(args) == 0
+    md = (out / "quality.md").read_text()
+    assert "| L1 only (no adversarial term) |" in md and "| ns | none |" in md
+    capsys.readouterr()
+    assert quality.main(args) == 0  # finished runs are reused, not recomputed
+    seconds = [r["seconds"] for r in json.loads((out / "quality.json").read_text())["runs"]]
+    assert seconds == [0.0, 0.0]
