@@ -84,3 +84,24 @@ def test_trainer_benchmarks_write_tables_and_reuse_finished_runs(tmp_path, capsy
     assert quality.main(args) == 0  # finished runs are reused, not recomputed
     seconds = [r["seconds"] for r in json.loads((out / "quality.json").read_text())["runs"]]
     assert seconds == [0.0, 0.0]
+
+
+def test_speed_sweep_and_collation(tmp_path):
+    from pathlib import Path
+
+    from benchmarks import speed
+
+    args = ["--parts", "sweep", "--frameworks", "torch", "--batches", "2,4", "--quick",
+            "--out", str(tmp_path)]  # fmt: skip
+    assert speed.main(args) == 0
+    data = json.loads((tmp_path / "speed-quick.json").read_text())
+    (sweep,) = data["sweep"]
+    assert sweep["framework"] == "torch" and set(sweep["ms"]) == {"2", "4"}
+    assert all(ms > 0 for row in sweep["ms"].values() for ms in row.values())
+    assert "| torch (eager) | r1_fused |" in (tmp_path / "speed-quick.md").read_text()
+    assert (tmp_path / "speed-quick.png").is_file()
+    # the collation reads the committed overhead / penalties results
+    results = Path(speed.__file__).parent / "results"
+    md = speed.markdown(data["machine"], [], results, quick=False)
+    assert "## advloss vs hand-written losses" in md and "| torch | eager |" in md
+    assert "## Penalty and spectral-norm cost" in md

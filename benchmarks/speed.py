@@ -1,0 +1,209 @@
+"""The speed tables in one command: advloss vs hand-written losses, penalty and spectral-norm
+costs, fused vs separate R1, and how a discriminator step's cost grows with the batch size.
+
+    python -m benchmarks.speed                  # everything, full (~25 min on 2 cores)
+    python -m benchmarks.speed --quick          # every part in its quick form (~5 min)
+    python -m benchmarks.speed --parts sweep --frameworks torch,jax
+
+Parts (``--parts``, default all):
+
+* ``overhead`` -- runs ``python -m benchmarks.overhead [--quick]`` (advloss / hand-written time
+  per loss call, per framework and mode; its own tables in ``results/overhead.md``);
+* ``penalties`` -- runs ``python -m benchmarks.penalties [--quick]`` (GP, R1 separate / fused /
+  StyleGAN2-style / lazy, SN relative to a plain D step; ``results/penalties.md``);
+* ``sweep`` -- the D step of ``benchmarks/penalties.py`` (plain, gp, r1_fused, sn) at batch sizes
+  8 … 256 per framework (torch eager, TF tf.function, JAX jit): a table and a log-log plot.
+
+``results/speed.md`` then collects the headline numbers of all three (from the JSON files each
+part writes), with the machine and versions.  Parts run as separate processes so one framework's
+threads never slow another's measurements.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks import report
+
+PARTS = ["overhead", "penalties", "sweep"]
+SWEEP_VARIANTS = ["plain", "gp", "r1_fused", "sn"]
+FRAMEWORKS = ["torch", "tensorflow", "jax"]
+
+
+def sweep_framework(name: str, batches: list[int], rounds: int, threads: int) -> dict[str, Any]:
+    """ms per D step for each variant and batch size, in this process (one framework)."""
+    for var in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
+        os.environ[var] = str(threads)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from benchmarks import penalties
+
+    if name == "torch":
+        import torch
+
+        torch.set_num_threads(threads)
+    params = penalties.weights()
+    out: dict[str, Any] = {"framework": name, "ms": {}}
+    for batch in batches:
+        bench = penalties.BENCHES[name](params, batch)
+        out["mode"] = bench.mode
+        runs = {v: bench.step_fn(v) for v in SWEEP_VARIANTS}
+        for run in runs.values():  # warm-up / compile
+            run(0)
+            run(1)
+        times: dict[str, list[float]] = {v: [] for v in SWEEP_VARIANTS}
+        for r in range(rounds):
+            for v in SWEEP_VARIANTS if r % 2 == 0 else SWEEP_VARIANTS[::-1]:
+                n = max(2, int(256 / batch))  # ~constant work per round
+                t0 = time.perf_counter()
+                for i in range(n):
+                    runs[v](i)
+                times[v].append((time.perf_counter() - t0) / n * 1e3)
+        out["ms"][str(batch)] = {v: statistics.median(t) for v, t in times.items()}
+        print(f"   {name} batch {batch}: " + ", ".join(
+            f"{v} {ms:.2f} ms" for v, ms in out["ms"][str(batch)].items()), file=sys.stderr)  # fmt: skip
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.speed", description=__doc__.splitlines()[0]
+    )
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--parts", default=",".join(PARTS))
+    p.add_argument("--frameworks", default=",".join(FRAMEWORKS))
+    p.add_argument("--threads", type=int, default=2, help="intra-op threads per framework")
+    p.add_argument("--batches", default=None, help="sweep batch sizes (default 8,16,32,64,128,256)")
+    p.add_argument("--out", default=None, help="results folder (default benchmarks/results)")
+    p.add_argument("--sweep-worker", default=None, help=argparse.SUPPRESS)  # internal
+    args = p.parse_args(argv)
+    batches = [
+        int(b)
+        for b in (args.batches or ("8,32,128" if args.quick else "8,16,32,64,128,256")).split(",")
+    ]
+    rounds = 3 if args.quick else 7
+    if args.sweep_worker:  # a child process: one framework's sweep, JSON on stdout
+        print(json.dumps(sweep_framework(args.sweep_worker, batches, rounds, args.threads)))
+        return 0
+    parts = args.parts.split(",")
+    frameworks = args.frameworks.split(",")
+    for name, values, allowed in (("parts", parts, PARTS), ("frameworks", frameworks, FRAMEWORKS)):
+        bad = [v for v in values if v not in allowed]
+        if bad:
+            p.error(f"--{name}: unknown {bad}; expected some of {allowed}")
+    out = report.paths("speed", args.quick, args.out)
+    folder = out["md"].parent
+    quick = ["--quick"] if args.quick else []
+    root = Path(__file__).resolve().parent.parent
+    for part in ("overhead", "penalties"):
+        if part in parts:
+            print(f"== {part}", file=sys.stderr)
+            cmd = [sys.executable, "-m", f"benchmarks.{part}", *quick, "--frameworks",
+                   ",".join(frameworks), "--out", str(folder)]  # fmt: skip
+            subprocess.run(cmd, check=True, cwd=root)
+    sweep: list[dict[str, Any]] = []
+    if "sweep" in parts:
+        print("== sweep", file=sys.stderr)
+        for fw in frameworks:
+            cmd = [sys.executable, "-m", "benchmarks.speed", "--sweep-worker", fw, "--threads",
+                   str(args.threads), "--batches", ",".join(map(str, batches)), *quick]  # fmt: skip
+            proc = subprocess.run(cmd, cwd=root, stdout=subprocess.PIPE, text=True)
+            if proc.returncode != 0 or not proc.stdout.strip():
+                print(f"   {fw}: skipped (exit {proc.returncode})", file=sys.stderr)
+                continue
+            sweep.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    info = report.machine("benchmarks.speed", quick=args.quick, threads=args.threads)
+    report.write_json(out["json"], {"machine": info, "sweep": sweep})
+    if sweep:
+        plot(sweep, out["png"])
+    report.write(out["md"], markdown(info, sweep, folder, args.quick))
+    print(f"wrote {out['md']}", file=sys.stderr)
+    return 0
+
+
+def _load(path: Path) -> Any:
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def markdown(info: dict[str, Any], sweep: list[dict[str, Any]], folder: Path, quick: bool) -> str:
+    sfx = "-quick" if quick else ""
+    lines = ["# Speed", "", report.header(info), ""]
+    overhead = _load(folder / f"overhead{sfx}.json")
+    if overhead:
+        lines += [f"## advloss vs hand-written losses ([overhead{sfx}.md](overhead{sfx}.md))", "",
+                  "Ratio = advloss time / hand-written time per loss call (1.00 = no overhead); "
+                  "median and worst over the 12 cases × shapes measured.", "",
+                  "| framework | mode | median ratio | worst ratio | median extra µs per call |",
+                  "|---|---|---:|---:|---:|"]  # fmt: skip
+        groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for r in overhead["records"]:
+            groups.setdefault((r["framework"], r["mode"]), []).append(r)
+        for (fw, mode), rs in groups.items():
+            ratios = [r["ratio"] for r in rs]
+            lines.append(f"| {fw} | {mode} | {statistics.median(ratios):.3f} | {max(ratios):.3f} | "
+                         f"{statistics.median(r['delta_us'] for r in rs):.2f} |")  # fmt: skip
+        lines.append("")
+    pen = _load(folder / f"penalties{sfx}.json")
+    if pen:
+        lines += [f"## Penalty and spectral-norm cost ([penalties{sfx}.md](penalties{sfx}.md))", "",
+                  f"ms per D step at batch {pen['batch']} and × the plain step.", "",
+                  "| framework | mode | plain | gp | r1 separate | r1 fused | r1 lazy/16 | sn |",
+                  "|---|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+        for r in pen["rows"]:
+            ms = r["ms_per_step"]
+            cells = [f"{ms['plain']:.2f}"] + [f"{ms[v]:.2f} (×{ms[v] / ms['plain']:.2f})" for v in
+                                               ("gp", "r1_separate", "r1_fused", "r1_lazy16", "sn")]  # fmt: skip
+            lines.append(f"| {r['framework']} | {r['mode']} | " + " | ".join(cells) + " |")
+        lines.append("")
+    if sweep:
+        batches = list(sweep[0]["ms"])
+        lines += ["## Cost growth with batch size", "",
+                  "ms per D step (32×32×3 inputs, the `benchmarks/penalties.py` discriminator); "
+                  f"the log-log plot is [speed{sfx}.png](speed{sfx}.png). The last column is the "
+                  "slope of log(time) on log(batch) between the two largest batches (1 = linear).",
+                  "", "| framework | variant | " + " | ".join(f"b={b}" for b in batches) + " | slope |",
+                  "|---|---|" + "---:|" * (len(batches) + 1)]  # fmt: skip
+        import math
+
+        for s in sweep:
+            for v in SWEEP_VARIANTS:
+                ms = [s["ms"][b][v] for b in batches]
+                slope = (math.log(ms[-1] / ms[-2]) / math.log(int(batches[-1]) / int(batches[-2]))
+                         if len(ms) > 1 else float("nan"))  # fmt: skip
+                lines.append(f"| {s['framework']} ({s['mode']}) | {v} | "
+                             + " | ".join(f"{m:.2f}" for m in ms) + f" | {slope:.2f} |")  # fmt: skip
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def plot(sweep: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(sweep), figsize=(4.5 * len(sweep), 3.6), squeeze=False)
+    for ax, s in zip(axes[0], sweep, strict=True):
+        batches = [int(b) for b in s["ms"]]
+        for v in SWEEP_VARIANTS:
+            ax.plot(batches, [s["ms"][str(b)][v] for b in batches], "o-", label=v)
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("batch size")
+        ax.set_ylabel("ms per D step")
+        ax.set_title(f"{s['framework']} ({s['mode']})")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
