@@ -31,7 +31,6 @@ interrupted one resumed with ``--resume``, so nothing is lost on interruption.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -83,19 +82,12 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m benchmarks.balance", description=__doc__.splitlines()[0]
     )
-    p.add_argument("--quick", action="store_true", help="1 seed, 400 steps")
+    report.run_options(p, quick="1 seed, 400 steps", steps="default 1500; quick: 400",
+                       work="runs/benchmarks/balance")  # fmt: skip
     p.add_argument("--configs", default=",".join(CONFIGS))
-    p.add_argument("--seeds", default=None, help="comma-separated (default 0,1,2; quick: 0)")
-    p.add_argument("--steps", type=int, default=None, help="default 1500; quick: 400")
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    p.add_argument("--work", default="runs/benchmarks/balance", help="folder for the runs")
-    p.add_argument("--out", default=None, help="results folder (default benchmarks/results)")
     args = p.parse_args(argv)
-    configs = args.configs.split(",")
-    bad = [c for c in configs if c not in CONFIGS]
-    if bad:
-        p.error(f"--configs: unknown {bad}; expected some of {list(CONFIGS)}")
-    seeds = [int(s) for s in (args.seeds or ("0" if args.quick else "0,1,2")).split(",")]
+    configs = report.pick(p, "configs", args.configs, list(CONFIGS))
+    seeds = report.seeds(args)
     steps = args.steps or (400 if args.quick else 1500)
     work = Path(args.work) / f"steps{steps}"
     jobs = [{"config": c, "seed": s, "steps": steps,

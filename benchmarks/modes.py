@@ -20,7 +20,6 @@ finished runs are reused, interrupted ones resumed.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -56,20 +55,13 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m benchmarks.modes", description=__doc__.splitlines()[0]
     )
-    p.add_argument("--quick", action="store_true", help="1 seed, 600 steps, 2,000 samples")
+    report.run_options(p, quick="1 seed, 600 steps, 2,000 samples",
+                       steps="default 3000; quick: 600", work="runs/benchmarks/modes")  # fmt: skip
     p.add_argument("--configs", default=",".join(CONFIGS))
-    p.add_argument("--seeds", default=None, help="comma-separated (default 0,1,2; quick: 0)")
-    p.add_argument("--steps", type=int, default=None, help="default 3000; quick: 600")
     p.add_argument("--eval-samples", type=int, default=None, help="default 10000; quick: 2000")
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    p.add_argument("--work", default="runs/benchmarks/modes", help="folder for the runs")
-    p.add_argument("--out", default=None, help="results folder (default benchmarks/results)")
     args = p.parse_args(argv)
-    configs = args.configs.split(",")
-    bad = [c for c in configs if c not in CONFIGS]
-    if bad:
-        p.error(f"--configs: unknown {bad}; expected some of {list(CONFIGS)}")
-    seeds = [int(s) for s in (args.seeds or ("0" if args.quick else "0,1,2")).split(",")]
+    configs = report.pick(p, "configs", args.configs, list(CONFIGS))
+    seeds = report.seeds(args)
     steps = args.steps or (600 if args.quick else 3000)
     n_eval = args.eval_samples or (2000 if args.quick else 10000)
     work = Path(args.work) / f"steps{steps}-eval{n_eval}"

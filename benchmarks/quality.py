@@ -22,7 +22,6 @@ interrupted ones resumed.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -65,31 +64,21 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m benchmarks.quality", description=__doc__.splitlines()[0]
     )
-    p.add_argument("--quick", action="store_true", help="1 seed, 300 steps")
+    report.run_options(p, quick="1 seed, 300 steps", steps="default 1500; quick: 300",
+                       work="runs/benchmarks/quality")  # fmt: skip
     p.add_argument("--trainers", default="dcgan,pix2pix")
     p.add_argument("--losses", default=",".join(LOSSES))
     p.add_argument(
         "--regs", default=None, help="default: none,r1,gp,sn (dcgan); none,r1,sn (pix2pix)"
     )
-    p.add_argument("--seeds", default=None, help="comma-separated (default 0,1,2; quick: 0)")
-    p.add_argument("--steps", type=int, default=None, help="default 1500; quick: 300")
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    p.add_argument("--work", default="runs/benchmarks/quality", help="folder for the runs")
-    p.add_argument("--out", default=None, help="results folder (default benchmarks/results)")
     args = p.parse_args(argv)
-    trainers = args.trainers.split(",")
-    losses = args.losses.split(",")
-    for name, values, allowed in (("trainers", trainers, list(REGS)), ("losses", losses, LOSSES)):
-        bad = [v for v in values if v not in allowed]
-        if bad:
-            p.error(f"--{name}: unknown {bad}; expected some of {allowed}")
-    seeds = [int(s) for s in (args.seeds or ("0" if args.quick else "0,1,2")).split(",")]
+    trainers = report.pick(p, "trainers", args.trainers, list(REGS))
+    losses = report.pick(p, "losses", args.losses, LOSSES)
+    seeds = report.seeds(args)
     steps = args.steps or (300 if args.quick else 1500)
-    regs = {t: (args.regs.split(",") if args.regs else REGS[t]) for t in trainers}
-    for t in trainers:
-        bad = [r for r in regs[t] if r not in REGS[t]]
-        if bad:
-            p.error(f"--regs for {t}: unknown {bad}; expected some of {REGS[t]}")
+    regs = {
+        t: report.pick(p, f"regs ({t})", args.regs or ",".join(REGS[t]), REGS[t]) for t in trainers
+    }
     work = Path(args.work) / f"steps{steps}"
     jobs = []
     for t in trainers:

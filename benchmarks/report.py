@@ -114,3 +114,34 @@ def mean_sd(values: list[float]) -> tuple[float, float]:
 def fmt_mean_sd(values: list[float], digits: int = 2) -> str:
     m, s = mean_sd(values)
     return f"{m:.{digits}f} ± {s:.{digits}f}" if len(values) > 1 else f"{m:.{digits}f}"
+
+
+# ------------------------------------------------------------------------------ command line
+
+
+def run_options(
+    p: Any, *, quick: str, steps: str, work: str | None = None, workers: bool = True
+) -> None:
+    """The options every benchmark shares: --quick, --seeds, --steps, --workers, --work, --out."""
+    p.add_argument("--quick", action="store_true", help=quick)
+    p.add_argument("--seeds", default=None, help="comma-separated (default 0,1,2; quick: 0)")
+    p.add_argument("--steps", type=int, default=None, help=steps)
+    if workers:
+        p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                       help="runs at a time (one thread each)")  # fmt: skip
+    if work:
+        p.add_argument("--work", default=work, help="folder for the runs (reused and resumed)")
+    p.add_argument("--out", default=None, help="results folder (default benchmarks/results)")
+
+
+def seeds(args: Any) -> list[int]:
+    return [int(s) for s in (args.seeds or ("0" if args.quick else "0,1,2")).split(",")]
+
+
+def pick(p: Any, option: str, value: str, allowed: list[str]) -> list[str]:
+    """``value`` split on commas, each checked against ``allowed`` (a usage error otherwise)."""
+    chosen = value.split(",")
+    bad = [v for v in chosen if v not in allowed]
+    if bad:
+        p.error(f"--{option}: unknown {bad}; expected some of {allowed}")
+    return chosen

@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -151,26 +150,19 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m benchmarks.toy2d", description=__doc__.splitlines()[0]
     )
-    p.add_argument("--quick", action="store_true", help="1 seed, 2,000 steps (a few minutes)")
+    report.run_options(p, quick="1 seed, 2,000 steps (~5 minutes)",
+                       steps="default 8000; quick: 2000")  # fmt: skip
     p.add_argument("--datasets", default=",".join(DATASETS))
     p.add_argument("--losses", default=",".join(LOSSES))
     p.add_argument("--regs", default=",".join(REGS))
-    p.add_argument("--seeds", default=None, help="comma-separated (default 0,1,2; quick: 0)")
-    p.add_argument("--steps", type=int, default=None, help="default 8000; quick: 2000")
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate for G and D")
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    p.add_argument("--out", default=None, help="results folder (default benchmarks/results)")
     p.add_argument("--fresh", action="store_true", help="ignore cached runs")
     args = p.parse_args(argv)
-    seeds = [int(s) for s in (args.seeds or ("0" if args.quick else "0,1,2")).split(",")]
+    seeds = report.seeds(args)
     steps = args.steps or (2000 if args.quick else 8000)
-    lists = {}
-    for name, allowed in (("datasets", DATASETS), ("losses", LOSSES), ("regs", REGS)):
-        lists[name] = getattr(args, name).split(",")
-        bad = [x for x in lists[name] if x not in allowed]
-        if bad:
-            p.error(f"--{name}: unknown {bad}; expected some of {allowed}")
+    lists = {name: report.pick(p, name, getattr(args, name), allowed)
+             for name, allowed in (("datasets", DATASETS), ("losses", LOSSES), ("regs", REGS))}  # fmt: skip
     out = report.paths("toy2d", args.quick, args.out)
     cache = out["md"].with_suffix(".runs.jsonl")
     done: dict[str, dict[str, Any]] = {}

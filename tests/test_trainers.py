@@ -19,6 +19,7 @@ pytest.importorskip("matplotlib")
 from reference_trainers import dcgan  # noqa: E402
 from reference_trainers.common import TrainerError  # noqa: E402
 from reference_trainers.data import Batches, image_folder  # noqa: E402
+from tests.trainer_checks import check_four_step_run, rows  # noqa: E402
 
 TINY = ["--width", "8", "--z-dim", "8", "--batch-size", "16", "--log-every", "2",
         "--eval-samples", "200"]  # fmt: skip
@@ -32,10 +33,6 @@ def _cache(tmp_path_factory, monkeypatch):
 
 def run(out, *args):
     return dcgan.main(["--out", str(out), *TINY, *args])
-
-
-def rows(out):
-    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
 
 
 @pytest.mark.parametrize(
@@ -80,28 +77,7 @@ def rows(out):
 def test_smoke_run_per_loss_family(tmp_path, options):
     out = tmp_path / "run"
     assert run(out, "--steps", "4", "--eval-every", "4", *options) == 0
-    for name in ("config.json", "metrics.jsonl", "curves.png", "checkpoint.pt"):
-        assert (out / name).is_file(), name
-    assert sorted(p.name for p in (out / "samples").iterdir()) == [
-        "step_000000.png",
-        "step_000004.png",
-    ]
-    train = [r for r in rows(out) if "d_loss" in r]
-    evals = [r for r in rows(out) if r.get("eval")]
-    assert [r["step"] for r in train] == [2, 4] and [r["step"] for r in evals] == [0, 4]
-    for r in train:
-        assert {
-            "d_loss",
-            "g_loss",
-            "d_adversarial",
-            "d_real_acc",
-            "d_fake_acc",
-            "d_real",
-            "d_fake",
-        } <= set(r)
-        assert np.isfinite(r["d_loss"]) and np.isfinite(r["g_loss"])
-    if "--penalty" in options:
-        assert any(k in train[-1] for k in ("d_r1", "d_r2", "d_gp"))
+    _, evals = check_four_step_run(out, options)
     assert {"fd", "fd_baseline", "coverage", "class_kl"} <= set(evals[-1])
     config = json.loads((out / "config.json").read_text())
     assert config["loss"] == options[1] and config["steps"] == 4
