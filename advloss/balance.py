@@ -103,7 +103,7 @@ def balance_stats(
         threshold, higher_is_real: the loss's decision rule (:func:`loss_threshold`).
         backend: force a framework instead of detecting it.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from advloss.balance import balance_stats
         >>> s = balance_stats(np.array([2.0, -1.0, 0.5, 3.0]), np.array([-2.0, -3.0, 1.0, -0.5]))
@@ -232,7 +232,7 @@ class BalanceMonitor:
                     print(verdict)
                 last = verdict
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from advloss.balance import BalanceMonitor, balance_stats
         >>> monitor = BalanceMonitor(warmup=3)
@@ -442,7 +442,7 @@ class AdaptiveRatio:
     generator step; inside the band 1:1.  Proportional and memoryless apart from the EMA, so it
     never winds up.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> ratio = AdaptiveRatio(low=0.4, high=0.6, max_steps=5)
         >>> state = ratio.init()

@@ -179,7 +179,7 @@ def get_label_transform(spec: Any, **hyperparameters: Any) -> LabelTransform:
     """A label transform from a name (with keyword hyperparameters), a config dict
     (``{"name": "flip", "p": 0.05}``) or a transform (returned as is).
 
-    Example:
+    Examples:
         >>> from advloss.labels import get_label_transform
         >>> get_label_transform("smooth", real=0.9)
         SmoothLabels(real=0.9)
@@ -258,7 +258,7 @@ def apply_labels(
     :meth:`Backend.split_key`'s outputs); ``draws`` gives explicit U[0, 1) tensors instead.
     ``real_label`` is the real label before the transforms (a loss's own ``real_label``).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from advloss import get_backend
         >>> from advloss.labels import FlipLabels, SmoothLabels, apply_labels

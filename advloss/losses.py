@@ -472,7 +472,7 @@ class MinimaxLoss(_BinaryCrossEntropyLoss):
     L_G - 0.3133` (a constant that does not change gradients); torchgan's saturating generator
     loss equals :math:`L_G` exactly.
 
-    Example:
+    Examples:
         >>> import numpy as np, advloss
         >>> loss = advloss.get_loss("minimax")
         >>> r, f = np.array([2.0, 0.5]), np.array([-1.0, 0.0])
@@ -500,7 +500,7 @@ class NonSaturatingLoss(_BinaryCrossEntropyLoss):
     :math:`\log(1 - D(G(z)))`: same fixed point, but a gradient :math:`-\sigma(-f)` that is
     largest exactly when D rejects the fakes.  ``y`` is ``real_label`` (one-sided smoothing).
 
-    Example:
+    Examples:
         >>> import numpy as np, advloss
         >>> loss = advloss.get_loss("ns", real_label=0.9)
         >>> r, f = np.array([2.0, 0.5]), np.array([-1.0, 0.0])
@@ -530,7 +530,7 @@ class LeastSquaresLoss(_Loss):
     on the raw logits, not on ``sigmoid(logits)`` as in compare_gan.  A smoothed real target is
     simply a different ``b``.
 
-    Example:
+    Examples:
         >>> import numpy as np, advloss
         >>> loss = advloss.get_loss("lsgan")
         >>> r, f = np.array([2.0, 0.5]), np.array([-1.0, 0.0])
@@ -623,7 +623,7 @@ class HingeLoss(_Loss):
     ``real_hinge`` and ``generated_hinge``).  D stops being pushed once a real logit exceeds
     :math:`m_r` or a fake one falls below :math:`-m_f`; the relu has derivative 0 at the kink.
 
-    Example:
+    Examples:
         >>> import numpy as np, advloss
         >>> loss = advloss.get_loss("hinge")
         >>> r, f = np.array([2.0, 0.5]), np.array([-1.0, 0.0])
@@ -687,7 +687,7 @@ class WassersteinLoss(_Loss):
 
     The outputs are unbounded critic scores, not probabilities.
 
-    Example:
+    Examples:
         >>> import numpy as np, advloss
         >>> loss = advloss.get_loss("wgan")
         >>> r, f = np.array([2.0, 0.5]), np.array([-1.0, 0.0])
@@ -744,7 +744,7 @@ class RelativisticAverageLoss(_Loss):
     term (``real_logits`` is required by :meth:`generator`).  Gradients flow through the means.
     Weights apply to the outer terms; the centring means are unweighted.
 
-    Example:
+    Examples:
         >>> import numpy as np, advloss
         >>> loss = advloss.get_loss("ragan")
         >>> r, f = np.array([2.0, 0.5]), np.array([-1.0, 0.0])

@@ -51,7 +51,7 @@ def instance_noise(
         float32 and rounded once, when added.  The noise is a constant: the gradient with
         respect to ``inputs`` is the identity.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from advloss import instance_noise
         >>> x, eps = np.zeros((2, 3)), np.array([[1.0, -1.0, 0.5], [0.0, 2.0, -2.0]])
@@ -131,7 +131,7 @@ class AdaptiveNoise:
         out = objective.discriminator(D, real, fake, noise_std=ada.std(state), ...)
         state = ada.update(state, out.stats["r_t"])
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> ada = AdaptiveNoise(target=0.6, step_size=0.01, interval=2)
         >>> state = ada.init(np.zeros(1, np.float32))

@@ -382,7 +382,7 @@ class Objective:
         (N(0, 1)).  Pass equal arrays as ``draws={name: tensor}`` to each framework to compare
         them on the same randomness.
 
-        Example:
+        Examples:
             >>> import advloss
             >>> o = advloss.Objective.parse("ns + gp + flip(p=0.1) + noise(0.1)")
             >>> for name, spec in o.draw_specs((8, 3, 4, 4), (8, 3, 4, 4)).items():

@@ -45,6 +45,7 @@ __all__ = [
 #: Added to the per-sample squared gradient norm under the square root of the WGAN-GP penalty,
 #: so its own gradient is finite where the input gradient is exactly zero.
 GP_EPSILON = 1e-12
+"""ε inside the gradient norm, sqrt(Σ g² + ε): keeps the penalty's gradient finite where g = 0."""
 
 Discriminator = Callable[[Any], Any]
 

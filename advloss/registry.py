@@ -405,7 +405,7 @@ def available_losses() -> list[str]:
 
     The first call reads the ``advloss.losses`` entry points (see :func:`refresh_plugins`).
 
-    Example:
+    Examples:
         >>> import advloss
         >>> {"hinge", "lsgan", "minimax", "ns", "ragan", "wgan"} <= set(advloss.available_losses())
         True
@@ -422,7 +422,7 @@ def get_loss(name: str, **hyperparameters: Any) -> AdversarialLoss:
     :func:`register_loss` and those of installed plugins (the ``advloss.losses`` entry points,
     read on the first name that is neither built in nor registered).
 
-    Example:
+    Examples:
         >>> import advloss
         >>> advloss.get_loss("ns", real_label=0.9)
         NonSaturatingLoss(real_label=0.9)
@@ -451,7 +451,7 @@ def register_loss(name: str, loss: Any, *, overwrite: bool = False) -> None:
         overwrite: replace an existing name (a built-in or an earlier registration) instead of
             raising.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from advloss.registry import get_loss, register_loss, unregister_loss
         >>> class ScaledNS:
@@ -490,7 +490,7 @@ def unregister_loss(name: str) -> None:
 def available_penalties() -> list[str]:
     """The names :func:`get_penalty` accepts: built-ins, registrations and installed plugins.
 
-    Example:
+    Examples:
         >>> import advloss
         >>> {"gp", "r1", "r2"} <= set(advloss.registry.available_penalties())
         True
@@ -507,7 +507,7 @@ def get_penalty(name: str, **hyperparameters: Any) -> Any:
     Also the names given to :func:`register_penalty` and those of installed plugins (the
     ``advloss.penalties`` entry points).
 
-    Example:
+    Examples:
         >>> from advloss.registry import get_penalty
         >>> get_penalty("r1", gamma=1.0, every=16)
         R1Penalty(every=16, gamma=1.0)
@@ -528,7 +528,7 @@ def register_penalty(name: str, penalty: Any, *, overwrite: bool = False) -> Non
     ``term(discriminator, real, fake, *, step=None, key=None)`` returning the penalty, already
     weighted, as a 0-d tensor of the inputs' framework.  Rules as in :func:`register_loss`.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> from advloss.backend import backend_for
         >>> from advloss.registry import get_penalty, register_penalty, unregister_penalty
@@ -575,7 +575,7 @@ def refresh_plugins() -> None:
     in this process or already provided by another entry point — is skipped with an
     :class:`~advloss.errors.AdvlossPluginWarning` naming it, its distribution and the error.
 
-    Example:
+    Examples:
         >>> from advloss.registry import refresh_plugins
         >>> refresh_plugins()
     """

@@ -55,6 +55,7 @@ __all__ = ["SN_EPSILON", "SpectralNormState", "init_state", "spectral_normalize"
 
 #: Default ε of the power iteration's normalization ``x / max(‖x‖, ε)`` (torch's and Flax's).
 SN_EPSILON = 1e-12
+"""ε in the power iteration's normalisations, v / max(‖v‖, ε) (as torch's spectral_norm)."""
 
 
 class SpectralNormState(NamedTuple):
