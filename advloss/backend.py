@@ -151,7 +151,14 @@ _BACKEND_OF_TYPE: dict[type, Backend | None] = {}
 
 def get_backend(name: str) -> Backend:
     """The adapter for framework ``name`` (``"torch"``, ``"tensorflow"``/``"tf"``, ``"jax"``,
-    ``"numpy"``); imports that framework."""
+    ``"numpy"``); imports that framework.
+
+    Examples:
+        >>> import numpy as np, advloss
+        >>> b = advloss.get_backend("numpy")
+        >>> b.name, float(b.softplus(np.array(0.0)))
+        ('numpy', 0.6931471805599453)
+    """
     key = _ALIASES.get(name, name) if isinstance(name, str) else name
     try:
         return _BACKENDS[key]
@@ -196,7 +203,13 @@ def _import_adapter(key: str) -> Any:
 
 
 def available_backends() -> list[str]:
-    """Names of the frameworks whose packages can be imported in this environment."""
+    """Names of the frameworks whose packages can be imported in this environment.
+
+    Examples:
+        >>> import advloss
+        >>> "numpy" in advloss.available_backends()          # always; torch/tensorflow/jax if installed
+        True
+    """
     from importlib.util import find_spec
 
     return [name for name, (mod, _) in _FRAMEWORKS.items() if find_spec(mod)]

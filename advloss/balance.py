@@ -163,7 +163,15 @@ class MonitorState(NamedTuple):
 
 @dataclasses.dataclass(frozen=True)
 class Verdict:
-    """The monitor's reading: the regime, a sentence, the remedies and the values it read."""
+    """The monitor's reading: the regime, a sentence, the remedies and the values it read.
+
+    Examples:
+        >>> import advloss
+        >>> monitor = advloss.BalanceMonitor()
+        >>> verdict = monitor.verdict(monitor.init())
+        >>> verdict.regime, str(verdict)
+        ('warming_up', '[warming_up] 0/10 updates averaged so far.')
+    """
 
     regime: str
     message: str

@@ -12,18 +12,51 @@ __all__ = ["AdvlossError", "AdvlossPluginWarning", "AdvlossTypeError", "AdvlossV
 
 
 class AdvlossError(Exception):
-    """Base class of every exception raised by advloss."""
+    """Base class of every exception raised by advloss.
+
+    Examples:
+        >>> import advloss
+        >>> try:
+        ...     advloss.get_loss("nonsaturating")
+        ... except advloss.AdvlossError as err:
+        ...     print(type(err).__name__, "|", str(err)[:43])
+        AdvlossValueError | get_loss: unknown loss name 'nonsaturating'
+    """
 
 
 class AdvlossTypeError(AdvlossError, TypeError):
-    """An argument has the wrong kind: mixed frameworks, a non-floating dtype, an unknown type."""
+    """An argument has the wrong kind: mixed frameworks, a non-floating dtype, an unknown type.
+
+    Examples:
+        >>> import numpy as np, advloss
+        >>> try:
+        ...     advloss.get_loss("ns").discriminator(np.array([1.0]), [0.0])
+        ... except advloss.AdvlossTypeError as err:
+        ...     print(isinstance(err, TypeError))
+        True
+    """
 
 
 class AdvlossValueError(AdvlossError, ValueError):
-    """An argument has a wrong value: an unknown name, a bad hyperparameter, a bad shape."""
+    """An argument has a wrong value: an unknown name, a bad hyperparameter, a bad shape.
+
+    Examples:
+        >>> import advloss
+        >>> try:
+        ...     advloss.get_loss("lsgan", a=1, b=1)
+        ... except ValueError as err:                           # an AdvlossValueError is a ValueError
+        ...     print(str(err)[:62])
+        LeastSquaresLoss: the fake target a and the real target b must
+    """
 
 
 class AdvlossPluginWarning(UserWarning):
     """A plugin entry point (group ``advloss.losses`` or ``advloss.penalties``) was skipped: it
     failed to import or load, loaded an object of the wrong kind, has an invalid name, or its name
-    is already taken.  Other plugins still load; see ``docs/plugins.md``."""
+    is already taken.  Other plugins still load; see ``docs/plugins.md``.
+
+    Examples:
+        >>> import advloss
+        >>> issubclass(advloss.AdvlossPluginWarning, UserWarning)
+        True
+    """

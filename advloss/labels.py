@@ -102,6 +102,14 @@ class SmoothLabels(LabelTransform):
     discriminator then outputs :math:`y\,p_{data} / (p_{data} + p_g)` and stops pushing real
     logits to infinity.  Equivalent to ``get_loss("ns", real_label=real)``.  TF-GAN's
     ``label_smoothing=s`` is ``real = 1 - s/2`` here (it smooths towards 0.5).
+
+    Examples:
+        >>> import numpy as np, advloss
+        >>> D = lambda x: x                                    # logits = inputs
+        >>> real, fake = np.array([[2.0], [0.5]]), np.array([[-1.0], [0.0]])
+        >>> out = advloss.Objective("ns", labels=[advloss.SmoothLabels(real=0.9)]).discriminator(D, real, fake)
+        >>> round(float(out.total), 4)                         # = get_loss("ns", real_label=0.9)
+        0.9287
     """
 
     name: ClassVar[str] = "smooth"
@@ -125,6 +133,18 @@ class NoisyLabels(LabelTransform):
 
     With the logistic losses both ranges must stay inside [0, 1] (a cross-entropy target above 1
     makes the loss unbounded below); LSGAN accepts any range (ganhacks' [0.7, 1.2] / [0, 0.3]).
+
+    Examples:
+        >>> import numpy as np, advloss
+        >>> D = lambda x: x                                    # logits = inputs
+        >>> real, fake = np.array([[2.0], [0.5]]), np.array([[-1.0], [0.0]])
+        >>> noisy = advloss.NoisyLabels(real=(0.8, 1.0))
+        >>> noisy
+        NoisyLabels(real=(0.8, 1.0), fake=(0.0, 0.2))
+        >>> out = advloss.Objective("ns", labels=[noisy]).discriminator(D, real, fake,
+        ...                                                            key=np.random.default_rng(0))
+        >>> round(float(out.total), 4)
+        0.9169
     """
 
     name: ClassVar[str] = "noisy"
@@ -154,6 +174,15 @@ class FlipLabels(LabelTransform):
 
     ``p`` = 0.05 is a common choice.  Flipping makes the discriminator's task noisier, which
     slows a discriminator that has become too confident.
+
+    Examples:
+        >>> import numpy as np, advloss
+        >>> D = lambda x: x                                    # logits = inputs
+        >>> real, fake = np.array([[2.0], [0.5]]), np.array([[-1.0], [0.0]])
+        >>> out = advloss.Objective("ns", labels=[advloss.FlipLabels(p=0.5)]).discriminator(
+        ...     D, real, fake, key=np.random.default_rng(0))
+        >>> round(float(out.total), 4)                         # 0.8037 without flips
+        1.5537
     """
 
     name: ClassVar[str] = "flip"

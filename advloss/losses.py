@@ -55,7 +55,13 @@ _REDUCTIONS = ("mean", "sum", "none")
 
 @runtime_checkable
 class AdversarialLoss(Protocol):
-    """What every loss (built-in or plugin) provides."""
+    """What every loss (built-in or plugin) provides.
+
+    Examples:
+        >>> import advloss
+        >>> isinstance(advloss.get_loss("ns"), advloss.AdversarialLoss)
+        True
+    """
 
     name: ClassVar[str]
 

@@ -98,7 +98,15 @@ def instance_noise(
 
 
 class AdaptiveNoiseState(NamedTuple):
-    """The controller's explicit state: 0-d float32 tensors (a JAX pytree)."""
+    """The controller's explicit state: 0-d float32 tensors (a JAX pytree).
+
+    Examples:
+        >>> import numpy as np, advloss
+        >>> ada = advloss.AdaptiveNoise()
+        >>> state = ada.update(ada.init(np.zeros(())), np.array(0.9))   # one D step with r_t = 0.9
+        >>> state._fields, round(float(state.r_t_sum), 4), float(state.count)
+        (('std', 'r_t_sum', 'count'), 0.9, 1.0)
+    """
 
     #: The current instance-noise standard deviation.
     std: Any

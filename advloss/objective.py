@@ -60,7 +60,16 @@ DrawSpecs = dict[str, tuple[str, tuple[int | None, ...]]]
 
 class ObjectiveOutput(NamedTuple):
     """What :meth:`Objective.discriminator` and :meth:`Objective.generator` return (a
-    NamedTuple: a JAX pytree, a ``tf.function`` structure)."""
+    NamedTuple: a JAX pytree, a ``tf.function`` structure).
+
+    Examples:
+        >>> import numpy as np, advloss
+        >>> D = lambda x: x                                    # logits = inputs
+        >>> real, fake = np.array([[2.0], [0.5]]), np.array([[-1.0], [0.0]])
+        >>> out = advloss.Objective.parse("ns").discriminator(D, real, fake)
+        >>> round(float(out.total), 4), list(out.terms), sorted(out.stats)
+        (0.8037, ['adversarial'], ['d_fake', 'd_gap', 'd_real', 'fake_acc', 'r_t', 'real_acc'])
+    """
 
     #: The value to differentiate: the sum of :attr:`terms`.
     total: Any

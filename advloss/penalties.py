@@ -179,6 +179,16 @@ def gradient_penalty(
     Returns:
         The penalty, a 0-d tensor (float32 for float16/bfloat16 inputs); with
         ``return_outputs``, ``(penalty, D(x̂))``.
+
+    Examples:
+        >>> import torch, advloss
+        >>> D = lambda x: x @ torch.tensor([3.0, 4.0])   # the gradient is (3, 4) everywhere: norm 5
+        >>> real, fake = torch.zeros(4, 2), torch.ones(4, 2)
+        >>> gp = advloss.gradient_penalty(D, real, fake, key=torch.Generator().manual_seed(0))
+        >>> round(float(gp), 4)                          # 10 * (5 - 1)^2
+        160.0
+        >>> round(float(advloss.gradient_penalty(D, real, fake, center=0, alpha=torch.rand(4))), 4)
+        250.0
     """
     where = "gradient_penalty"
     weight = non_negative(where, "weight", weight)
@@ -268,6 +278,15 @@ def r1_penalty(
             ``jax.jit``/``tf.function``, an integer tensor.
         return_outputs: also return ``D(real)``.
         backend: force a framework instead of detecting it.
+
+    Examples:
+        >>> import torch, advloss
+        >>> D = lambda x: x @ torch.tensor([3.0, 4.0])   # the gradient is (3, 4) everywhere: norm 5
+        >>> real, fake = torch.zeros(4, 2), torch.ones(4, 2)
+        >>> round(float(advloss.r1_penalty(D, real)), 4)     # 10/2 * (3^2 + 4^2)
+        125.0
+        >>> [round(float(advloss.r1_penalty(D, real, every=4, step=s)), 4) for s in range(3)]
+        [500.0, 0.0, 0.0]
     """
     return _zero_centred(
         "r1_penalty", discriminator, real, "real", gamma, step, every, return_outputs, backend
@@ -291,6 +310,13 @@ def r2_penalty(
 
     Arguments as in :func:`r1_penalty`, with ``fake`` in place of ``real`` (it is treated as a
     constant: no gradient reaches the generator).
+
+    Examples:
+        >>> import torch, advloss
+        >>> D = lambda x: x @ torch.tensor([3.0, 4.0])   # the gradient is (3, 4) everywhere: norm 5
+        >>> real, fake = torch.zeros(4, 2), torch.ones(4, 2)
+        >>> round(float(advloss.r2_penalty(D, fake, gamma=1.0)), 4)   # 1/2 * (3^2 + 4^2)
+        12.5
     """
     return _zero_centred(
         "r2_penalty", discriminator, fake, "fake", gamma, step, every, return_outputs, backend
@@ -356,7 +382,16 @@ class _Penalty:
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class GradientPenalty(_Penalty):
     """:func:`gradient_penalty` with its hyperparameters bound; call with
-    ``(discriminator, real, fake, *, alpha=None, key=None, step=None, return_outputs=False)``."""
+    ``(discriminator, real, fake, *, alpha=None, key=None, step=None, return_outputs=False)``.
+
+    Examples:
+        >>> import torch, advloss
+        >>> D = lambda x: x @ torch.tensor([3.0, 4.0])   # the gradient is (3, 4) everywhere: norm 5
+        >>> real, fake = torch.zeros(4, 2), torch.ones(4, 2)
+        >>> gp = advloss.GradientPenalty(weight=1.0)
+        >>> round(float(gp(D, real, fake, key=torch.Generator().manual_seed(0))), 4)
+        16.0
+    """
 
     name: ClassVar[str] = "gp"
     weight: float = 10.0
@@ -404,7 +439,16 @@ class GradientPenalty(_Penalty):
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class R1Penalty(_Penalty):
     """:func:`r1_penalty` with ``gamma`` and ``every`` bound; call with
-    ``(discriminator, real, *, step=None, return_outputs=False)``."""
+    ``(discriminator, real, *, step=None, return_outputs=False)``.
+
+    Examples:
+        >>> import torch, advloss
+        >>> D = lambda x: x @ torch.tensor([3.0, 4.0])   # the gradient is (3, 4) everywhere: norm 5
+        >>> real, fake = torch.zeros(4, 2), torch.ones(4, 2)
+        >>> r1 = advloss.R1Penalty(gamma=2.0, every=4)         # lazy: 4x the penalty every 4th step
+        >>> [round(float(r1(D, real, step=s)), 4) for s in range(3)]
+        [100.0, 0.0, 0.0]
+    """
 
     name: ClassVar[str] = "r1"
     gamma: float = 10.0
@@ -433,7 +477,15 @@ class R1Penalty(_Penalty):
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class R2Penalty(_Penalty):
     """:func:`r2_penalty` with ``gamma`` and ``every`` bound; call with
-    ``(discriminator, fake, *, step=None, return_outputs=False)``."""
+    ``(discriminator, fake, *, step=None, return_outputs=False)``.
+
+    Examples:
+        >>> import torch, advloss
+        >>> D = lambda x: x @ torch.tensor([3.0, 4.0])   # the gradient is (3, 4) everywhere: norm 5
+        >>> real, fake = torch.zeros(4, 2), torch.ones(4, 2)
+        >>> round(float(advloss.R2Penalty(gamma=1.0)(D, fake)), 4)
+        12.5
+    """
 
     name: ClassVar[str] = "r2"
     gamma: float = 10.0

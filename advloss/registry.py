@@ -480,6 +480,15 @@ def unregister_loss(name: str) -> None:
     Raises:
         AdvlossValueError: ``name`` was not registered in this process (built-ins and plugins
             cannot be unregistered).
+
+    Examples:
+        >>> import advloss
+        >>> advloss.register_loss("half_ns", lambda: advloss.NonSaturatingLoss())
+        >>> "half_ns" in advloss.available_losses()
+        True
+        >>> advloss.unregister_loss("half_ns")
+        >>> "half_ns" in advloss.available_losses()
+        False
     """
     _LOSS_REGISTRY.unregister("unregister_loss", name)
 
@@ -557,6 +566,13 @@ def unregister_penalty(name: str) -> None:
 
     Raises:
         AdvlossValueError: ``name`` was not registered in this process.
+
+    Examples:
+        >>> import advloss
+        >>> advloss.register_penalty("r1_small", lambda: advloss.R1Penalty(gamma=0.1))
+        >>> advloss.unregister_penalty("r1_small")
+        >>> "r1_small" in advloss.available_penalties()
+        False
     """
     _PENALTY_REGISTRY.unregister("unregister_penalty", name)
 

@@ -23,6 +23,14 @@ Both paths compute the same formula (equal to float32 rounding).  With :math:`t`
 Build them directly, from a config dict with :func:`get_schedule`, or from the compact string
 of a command line: ``"0.1"`` (constant), ``"0.1:0:10000"`` (linear from 0.1 to 0 over 10 000
 steps), ``"cosine:0.1:0:5000"``, ``"exponential:0.1:2000"`` (start, half-life).
+
+Examples:
+    >>> import advloss
+    >>> linear = advloss.get_schedule("0.1:0:100")        # 0.1 -> 0 over 100 steps
+    >>> linear(0), linear(50), linear(100), linear(200)
+    (0.1, 0.05, 0.0, 0.0)
+    >>> round(advloss.get_schedule("cosine:0.1:0:100")(50), 4)
+    0.05
 """
 
 from __future__ import annotations

@@ -67,6 +67,13 @@ class SpectralNormState(NamedTuple):
             weights); differentiable with respect to the weight.
         u: the new left vector, shape ``(out,)``, computation dtype, no gradient.
         v: the new right vector, shape ``(m,)``, computation dtype, no gradient.
+
+    Examples:
+        >>> import numpy as np, advloss
+        >>> W = np.array([[3.0, 0.0], [0.0, 1.0]])           # largest singular value 3
+        >>> state = advloss.spectral_normalize(W, np.array([1.0, 0.0]), np.zeros(2))
+        >>> state._fields, round(float(state.sigma), 4)
+        (('weight', 'sigma', 'u', 'v'), 3.0)
     """
 
     weight: Any
@@ -205,6 +212,16 @@ def spectral_normalize(
     Returns:
         :class:`SpectralNormState` ``(weight / σ, σ, new u, new v)``; store ``u`` and ``v`` for
         the next call.
+
+    Examples:
+        >>> import numpy as np, advloss
+        >>> W = np.array([[3.0, 0.0], [0.0, 1.0]])           # largest singular value 3
+        >>> out = advloss.spectral_normalize(W, np.array([0.6, 0.8]), np.zeros(2))
+        >>> round(float(out.sigma), 4)                        # one power iteration from u
+        2.7714
+        >>> out = advloss.spectral_normalize(W, out.u, out.v, n_power_iterations=20)
+        >>> round(float(out.sigma), 4), out.weight.round(4).tolist()
+        (3.0, [[1.0, 0.0], [0.0, 0.3333]])
     """
     where = "spectral_normalize"
     n = _iterations(where, "n_power_iterations", n_power_iterations)
@@ -253,6 +270,15 @@ def init_state(
         n_power_iterations: warm-up steps, an int >= 0.
         eps: ε > 0 of the normalization.
         backend: force a framework instead of detecting it.
+
+    Examples:
+        >>> import torch, advloss
+        >>> W = torch.tensor([[3.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
+        >>> u, v = advloss.init_state(W, key=torch.Generator().manual_seed(0), n_power_iterations=20)
+        >>> [round(abs(float(x)), 4) for x in u]              # the top singular vector
+        [1.0, 0.0]
+        >>> round(float(advloss.spectral_normalize(W, u, v).sigma), 4)
+        3.0
     """
     where = "init_state"
     n = _iterations(where, "n_power_iterations", n_power_iterations)
