@@ -162,18 +162,25 @@ def pick_device(name: str) -> torch.device:
 
 
 class Run:
-    """The run directory: config.json, metrics.jsonl, samples/, curves.png, checkpoint.pt."""
+    """The run directory: config.json, metrics.jsonl, samples/, curves.png and the checkpoint
+    (``checkpoint.pt`` for PyTorch, ``checkpoint.npz`` for the JAX and TensorFlow trainers)."""
 
     def __init__(
-        self, out: str, config: dict[str, Any], resume: bool, *, write: bool = True
+        self,
+        out: str,
+        config: dict[str, Any],
+        resume: bool,
+        *,
+        write: bool = True,
+        checkpoint: str = "checkpoint.pt",
     ) -> None:
         self.dir = Path(out)
         self.write = write  # False on DDP ranks other than 0: they only read checkpoints
-        self.checkpoint_path = self.dir / "checkpoint.pt"
+        self.checkpoint_path = self.dir / checkpoint
         self.metrics_path = self.dir / "metrics.jsonl"
         if resume and not self.checkpoint_path.is_file():
             raise TrainerError(f"--resume: no checkpoint in {self.dir}")
-        if not resume and self.checkpoint_path.exists():
+        if not resume and _holds_run(self.dir):
             raise TrainerError(
                 f"{self.dir} already holds a run; pass --resume to continue it or choose --out"
             )
@@ -256,6 +263,24 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+@contextlib.contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """An exclusive lock on ``path`` (POSIX ``flock``), so that processes that start together
+    build a shared cache once; without POSIX locks the work may run twice (still atomic)."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 # ------------------------------------------------------------------------------------ output
@@ -349,6 +374,10 @@ def one_line_errors() -> Iterator[None]:
         raise SystemExit(2) from None
 
 
+def _holds_run(folder: Path) -> bool:
+    return any((folder / name).exists() for name in ("checkpoint.pt", "checkpoint.npz"))
+
+
 def main(
     trainer: str,
     parser: argparse.ArgumentParser,
@@ -361,9 +390,11 @@ def main(
     with one_line_errors():
         cfg = resolve(parser, argv, presets)
         if cfg["out"] is None:  # a fresh directory per run (an explicit --out is never reused)
-            base = f"runs/{trainer}-{cfg['loss']}-{cfg['penalty']}-seed{cfg['seed']}"
+            framework = cfg.get("framework", "torch")
+            name = trainer if framework == "torch" else f"{trainer}-{framework}"
+            base = f"runs/{name}-{cfg['loss']}-{cfg['penalty']}-seed{cfg['seed']}"
             out, i = base, 2
-            while (Path(out) / "checkpoint.pt").exists() and not cfg["resume"]:
+            while _holds_run(Path(out)) and not cfg["resume"]:
                 out, i = f"{base}-{i}", i + 1
             cfg["out"] = out
         train(cfg)

@@ -10,16 +10,26 @@ Writes config.json, metrics.jsonl, samples/*.png, curves.png and checkpoint.pt t
 
 from __future__ import annotations
 
-import math
 import sys
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
 from reference_trainers import common
 from reference_trainers.data import Batches, load
+from reference_trainers.dcgan_spec import (
+    KERNEL,
+    Layer,
+    discriminator_layers,
+    generator_layers,
+    numpy_weights,
+    spectral_state,
+)
 from reference_trainers.session import Session
+
+FRAMEWORKS = ("torch", "jax", "tf")
 
 PRESETS = {
     "cpu": {"image_size": 16, "width": 32, "z_dim": 32, "batch_size": 64, "steps": 1500,
@@ -33,37 +43,43 @@ PRESETS = {
 # ---------------------------------------------------------------------------------- networks
 
 
-def _d_norm(kind: str, channels: int) -> nn.Module:
-    return {
-        "batch": lambda: nn.BatchNorm2d(channels),
-        "layer": lambda: nn.GroupNorm(1, channels),
-        "instance": lambda: nn.InstanceNorm2d(channels, affine=True),
-        "none": lambda: nn.Identity(),
-    }[kind]()
+def torch_net(layers: list[Layer]) -> nn.Sequential:
+    """The PyTorch modules of a :mod:`~reference_trainers.dcgan_spec` layer list."""
+    modules: list[nn.Module] = []
+    for layer in layers:
+        kind, cin, cout, k, s, p = (
+            layer.kind,
+            layer.cin,
+            layer.cout,
+            KERNEL,
+            layer.stride,
+            layer.padding,
+        )
+        if kind == "conv":
+            modules.append(nn.Conv2d(cin, cout, k, s, p, bias=layer.bias))
+        elif kind == "convT":
+            modules.append(nn.ConvTranspose2d(cin, cout, k, s, p, bias=layer.bias))
+        elif kind == "batch":
+            modules.append(nn.BatchNorm2d(cout))
+        elif kind == "layer":
+            modules.append(nn.GroupNorm(1, cout))
+        elif kind == "instance":
+            modules.append(nn.InstanceNorm2d(cout, affine=True))
+        else:
+            modules.append({"relu": nn.ReLU(True), "lrelu": nn.LeakyReLU(0.2, True),
+                            "tanh": nn.Tanh()}[kind])  # fmt: skip
+    return nn.Sequential(*modules)
 
 
 class Generator(nn.Module):
     """z (N, z_dim) → image (N, C, S, S) in [-1, 1]: a 4×4 projection, then ×2 upsampling
-    transposed convolutions with batch norm and ReLU, halving the channels."""
+    transposed convolutions with batch norm and ReLU, halving the channels
+    (:func:`~reference_trainers.dcgan_spec.generator_layers`)."""
 
     def __init__(self, z_dim: int, width: int, image_size: int, channels: int) -> None:
         super().__init__()
-        n_up = int(math.log2(image_size)) - 2
-        ch = width * 2 ** (n_up - 1) if n_up > 0 else width
-        layers: list[nn.Module] = [
-            nn.ConvTranspose2d(z_dim, ch, 4, 1, 0, bias=False),
-            nn.BatchNorm2d(ch),
-            nn.ReLU(True),
-        ]
-        for _ in range(n_up - 1):
-            layers += [
-                nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False),
-                nn.BatchNorm2d(ch // 2),
-                nn.ReLU(True),
-            ]
-            ch //= 2
-        layers += [nn.ConvTranspose2d(ch, channels, 4, 2, 1), nn.Tanh()]
-        self.net = nn.Sequential(*layers)
+        self.layers = generator_layers(z_dim, width, image_size, channels)
+        self.net = torch_net(self.layers)
         self.z_dim = z_dim
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -72,25 +88,35 @@ class Generator(nn.Module):
 
 class Discriminator(nn.Module):
     """image → one logit per sample (N, 1): stride-2 convolutions with LeakyReLU(0.2), doubling
-    the channels down to 4×4, then a 4×4 convolution."""
+    the channels down to 4×4, then a 4×4 convolution
+    (:func:`~reference_trainers.dcgan_spec.discriminator_layers`)."""
 
     def __init__(self, width: int, image_size: int, channels: int, norm: str) -> None:
         super().__init__()
-        n_down = int(math.log2(image_size)) - 2
-        layers: list[nn.Module] = [nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(0.2, True)]
-        ch = width
-        for _ in range(n_down - 1):
-            layers += [
-                nn.Conv2d(ch, ch * 2, 4, 2, 1, bias=norm == "none"),
-                _d_norm(norm, ch * 2),
-                nn.LeakyReLU(0.2, True),
-            ]
-            ch *= 2
-        layers += [nn.Conv2d(ch, 1, 4, 1, 0)]
-        self.net = nn.Sequential(*layers)
+        self.layers = discriminator_layers(width, image_size, channels, norm)
+        self.net = torch_net(self.layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x).flatten(1)
+
+
+@torch.no_grad()
+def load_numpy_weights(net: nn.Sequential, weights: list[Any]) -> None:
+    """Copy :func:`~reference_trainers.dcgan_spec.numpy_weights` (PyTorch layouts) into
+    ``net``."""
+    for module, w in zip(net, weights, strict=True):
+        for name, value in (w or {}).items():
+            getattr(module, name).copy_(torch.from_numpy(value))
+
+
+@torch.no_grad()
+def load_spectral_state(net: nn.Sequential, states: list[Any]) -> None:
+    """Set each spectrally normalized convolution's ``(u, v)`` buffers (advloss.nn.torch)."""
+    for module, state in zip(net, states, strict=True):
+        if state is not None:
+            sn: Any = module.parametrizations["weight"][0]  # type: ignore[index]
+            sn.u.copy_(torch.from_numpy(state[0]))
+            sn.v.copy_(torch.from_numpy(state[1]))
 
 
 def init_weights(m: nn.Module) -> None:
@@ -119,11 +145,55 @@ def parser() -> Any:
         help="D's normalization; auto = batch norm, or layer norm with a gradient penalty",
     )
     p.add_argument("--eval-samples", type=int, default=None)
+    p.add_argument(
+        "--framework",
+        choices=FRAMEWORKS,
+        default="torch",
+        help="train with PyTorch (default), JAX (Flax + optax) or TensorFlow (Keras 3)",
+    )
+    p.add_argument(
+        "--dtype",
+        choices=["float32", "float64"],
+        default="float32",
+        help="the networks' and data's precision (float64: the cross-framework checks)",
+    )
+    p.add_argument(
+        "--numpy-rng",
+        action="store_true",
+        help="draw initial weights, latents and advloss's random numbers from NumPy streams "
+        "(always on for jax and tf): the three frameworks then train on the same numbers",
+    )
     return p
 
 
 def train(cfg: dict[str, Any]) -> dict[str, Any]:
-    """Train with the resolved config; returns the last evaluation row."""
+    """Train with the resolved config (``cfg["framework"]`` picks the trainer); returns the last
+    evaluation row."""
+    framework = cfg.get("framework") or "torch"
+    if framework == "jax":
+        from reference_trainers import dcgan_jax
+
+        return dcgan_jax.train(cfg)
+    if framework == "tf":
+        from reference_trainers import dcgan_tf
+
+        return dcgan_tf.train(cfg)
+    return train_torch(cfg)
+
+
+def metrics_for(cfg: dict[str, Any]) -> Any:
+    """The quality metrics of ``--data`` (None for a user's folder)."""
+    from reference_trainers.metrics import DigitMetrics, StackedDigitMetrics
+
+    if cfg["data"] == "digits":
+        return DigitMetrics(cfg["image_size"])
+    if cfg["data"] == "stacked-digits":
+        return StackedDigitMetrics(cfg["image_size"], cfg["eval_samples"])
+    return None
+
+
+def train_torch(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The PyTorch DCGAN."""
     s = Session(cfg, "dcgan", quality="fd")  # validates the options and builds the objective
     norm = s.d_norm(cfg["d_norm"])
     data, channels = load(cfg["data"], cfg["image_size"])
@@ -131,30 +201,67 @@ def train(cfg: dict[str, Any]) -> dict[str, Any]:
     common.seed_everything(cfg["seed"])
     G = Generator(cfg["z_dim"], cfg["width"], cfg["image_size"], channels)
     D = Discriminator(cfg["width"], cfg["image_size"], channels, norm)
-    G.apply(init_weights)
-    D.apply(init_weights)
-    G_run, D_run = s.setup(G, D, batches)
+    streams, after_sn = None, None
+    if cfg.get("numpy_rng"):  # the same weights and random numbers as the JAX / TF trainers
+        from advloss.nn import WARMUP_ITERATIONS
+        from reference_trainers.arrays import NumpyStreams
 
-    from reference_trainers.metrics import DigitMetrics, StackedDigitMetrics
+        streams = NumpyStreams(cfg["seed"])
+        init = streams.gens["init"]
+        G.to(s.dtype)  # load the float64 draws into networks of the training precision
+        D.to(s.dtype)
+        load_numpy_weights(G.net, numpy_weights(G.layers, init, np.float64))
+        d_weights = numpy_weights(D.layers, init, np.float64)
+        load_numpy_weights(D.net, d_weights)
+        if cfg["spectral_norm"]:
+            sn = spectral_state(D.layers, d_weights, init, WARMUP_ITERATIONS)
+            after_sn = lambda: load_spectral_state(D.net, sn)  # noqa: E731
+    else:
+        G.apply(init_weights)
+        D.apply(init_weights)
+    G_run, D_run = s.setup(G, D, batches, after_spectral_norm=after_sn, streams=streams)
+    metrics = metrics_for(cfg)
+    if streams is not None:
+        from reference_trainers.arrays import eval_latents, fixed_latents
 
-    metrics: Any = None
-    if cfg["data"] == "digits":
-        metrics = DigitMetrics(cfg["image_size"])
-    elif cfg["data"] == "stacked-digits":
-        metrics = StackedDigitMetrics(cfg["image_size"], cfg["eval_samples"])
-    fixed_z = torch.randn(64, cfg["z_dim"], generator=torch.Generator().manual_seed(12345))
+        as_t = lambda x: torch.from_numpy(x).to(s.device, s.dtype)  # noqa: E731
+        fixed_z = as_t(fixed_latents(cfg["z_dim"]))
+        make_eval_z = lambda: as_t(eval_latents(cfg["eval_samples"], cfg["z_dim"]))  # noqa: E731
+    else:
+        fixed_z = torch.randn(64, cfg["z_dim"], generator=torch.Generator().manual_seed(12345))
+        fixed_z = fixed_z.to(s.device, s.dtype)
+
+        def make_eval_z() -> torch.Tensor:
+            eval_gen = torch.Generator().manual_seed(777)  # never touches the training RNGs
+            z = torch.randn(cfg["eval_samples"], cfg["z_dim"], generator=eval_gen)
+            return z.to(s.device, s.dtype)
 
     def evaluate(step: int) -> dict[str, Any]:
-        common.save_grid(G(fixed_z.to(s.device)), s.run.dir / "samples" / f"step_{step:06d}.png")
+        common.save_grid(G(fixed_z), s.run.dir / "samples" / f"step_{step:06d}.png")
         if metrics is None:
             return {}
-        eval_gen = torch.Generator().manual_seed(777)  # never touches the training RNGs
-        z = torch.randn(cfg["eval_samples"], cfg["z_dim"], generator=eval_gen).to(s.device)
+        z = make_eval_z()
         return metrics(torch.cat([G(z[i : i + 500]) for i in range(0, len(z), 500)]))
 
     def latents() -> torch.Tensor:
-        return torch.randn(s.local_batch, cfg["z_dim"], generator=s.gens["z"], device=s.device)
+        if streams is not None:
+            return torch.from_numpy(streams.latents(s.local_batch, cfg["z_dim"], np.float64)).to(
+                s.device, s.dtype
+            )
+        return torch.randn(
+            s.local_batch, cfg["z_dim"], generator=s.gens["z"], device=s.device, dtype=s.dtype
+        )
 
+    def draws(real: Any, fake_shape: tuple[int, ...], side: str) -> Any:
+        """advloss's random numbers for one call, from the NumPy stream (None: from s.key)."""
+        if streams is None:
+            return None
+        real_shape = None if real is None else tuple(real.shape)
+        specs = s.objective.draw_specs(real_shape, fake_shape, side=side)
+        return {k: torch.from_numpy(v).to(s.device, s.dtype)
+                for k, v in streams.draws(specs, np.float64, channels_last=False).items()}  # fmt: skip
+
+    image_shape = (s.local_batch, channels, cfg["image_size"], cfg["image_size"])
     s.begin(evaluate)
     while s.step < s.steps:
         # ---- the training step: this is the part to copy into your own loop ----
@@ -164,15 +271,17 @@ def train(cfg: dict[str, Any]) -> dict[str, Any]:
             z = latents()
             with s.autocast():
                 out = s.objective.discriminator(
-                    D_run, real, G_run(z).detach(), step=s.step, key=s.key, noise_std=s.noise_std
-                )
+                    D_run, real, G_run(z).detach(), step=s.step, key=s.key,
+                    draws=draws(real, image_shape, "discriminator"), noise_std=s.noise_std,
+                )  # fmt: skip
             s.update_d(out)
         for _ in range(g_steps):
             z = latents()
+            g_real = real if s.needs_real else None
             with s.autocast():
                 g_out = s.objective.generator(
-                    D_run, G_run(z), real=real if s.needs_real else None,
-                    step=s.step, key=s.key, noise_std=s.noise_std,
+                    D_run, G_run(z), real=g_real, step=s.step, key=s.key,
+                    draws=draws(g_real, image_shape, "generator"), noise_std=s.noise_std,
                 )  # fmt: skip
             s.update_g(g_out.total)
         # ---- logging, evaluation, checkpoints ----

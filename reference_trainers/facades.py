@@ -11,13 +11,13 @@ side-by-side A|B PNGs (512×256), so the same reader serves the real pix2pix dat
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+
+from reference_trainers.common import file_lock
 
 VERSION = 1
 SIZE = 256  # stored resolution (the pix2pix standard); the trainer resizes
@@ -137,26 +137,11 @@ def ensure(root: Path) -> Path:
     if (folder / "COMPLETE").is_file():
         return folder
     root.mkdir(parents=True, exist_ok=True)
-    with _lock(root / f".synthetic-facades-v{VERSION}.lock"):
+    with file_lock(root / f".synthetic-facades-v{VERSION}.lock"):
         if (folder / "COMPLETE").is_file():  # another process generated it while we waited
             return folder
         _generate(root, folder)
     return folder
-
-
-@contextlib.contextmanager
-def _lock(path: Path) -> Iterator[None]:
-    try:
-        import fcntl
-    except ImportError:  # no POSIX locks (Windows): generation may run twice, still atomic
-        yield
-        return
-    with path.open("w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _generate(root: Path, folder: Path) -> None:

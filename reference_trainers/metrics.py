@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from reference_trainers.common import file_lock
 from reference_trainers.data import digits
 
 
@@ -41,14 +43,39 @@ def classifier(image_size: int) -> tuple[DigitClassifier, float]:
     """The classifier for ``image_size`` digits and its held-out accuracy: trained once
     (deterministically, ~10 s on CPU) and cached in ``$ADVLOSS_CACHE`` (~/.cache/advloss)."""
     path = cache_dir() / f"digits-classifier-{image_size}.pt"
-    model = DigitClassifier()
-    if path.is_file():
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-            model.load_state_dict(state["model"])
-            return model.eval(), float(state["accuracy"])
-        except Exception:  # a corrupt cache: train again
-            pass
+    cached = _load_cached(path, DigitClassifier())
+    if cached is not None:
+        return cached
+    with file_lock(path.with_suffix(".lock")):  # processes starting together train it once
+        cached = _load_cached(path, DigitClassifier())
+        if cached is not None:
+            return cached
+        model, accuracy = _train_classifier(image_size)
+        _save_cached(path, model, accuracy)
+    return model, accuracy
+
+
+def _load_cached(path: Path, model: nn.Module) -> Any:
+    """``(model, accuracy)`` from a cache file, or None (missing or corrupt: train again)."""
+    if not path.is_file():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        model.load_state_dict(state["model"])
+        return model.eval(), float(state["accuracy"])
+    except Exception:
+        return None
+
+
+def _save_cached(path: Path, model: nn.Module, accuracy: float) -> None:
+    """Write a cache file atomically (a per-process temporary file, then a rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    torch.save({"model": model.state_dict(), "accuracy": accuracy}, tmp)
+    os.replace(tmp, path)
+
+
+def _train_classifier(image_size: int) -> tuple[DigitClassifier, float]:
     x, y = digits(image_size)
     order = np.random.default_rng(0).permutation(len(x))
     train, test = torch.from_numpy(order[:1500]), torch.from_numpy(order[1500:])
@@ -72,10 +99,6 @@ def classifier(image_size: int) -> tuple[DigitClassifier, float]:
     model.eval()
     with torch.no_grad():
         accuracy = float((model(x[test]).argmax(1) == y[test]).float().mean())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save({"model": model.state_dict(), "accuracy": accuracy}, tmp)
-    os.replace(tmp, path)
     return model, accuracy
 
 
@@ -248,14 +271,21 @@ def segmenter(
     pixel accuracy on the last 10 % (held out): trained once, deterministically (~10-20 s on
     CPU at 64×64), cached as ``$ADVLOSS_CACHE/<name>.pt``."""
     path = cache_dir() / f"{name}.pt"
-    if path.is_file():
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-            model = Segmenter(classes)
-            model.load_state_dict(state["model"])
-            return model.eval(), float(state["accuracy"])
-        except Exception:  # a corrupt cache: train again
-            pass
+    cached = _load_cached(path, Segmenter(classes))
+    if cached is not None:
+        return cached
+    with file_lock(path.with_suffix(".lock")):
+        cached = _load_cached(path, Segmenter(classes))
+        if cached is not None:
+            return cached
+        model, accuracy = _train_segmenter(images, labels, classes)
+        _save_cached(path, model, accuracy)
+    return model, accuracy
+
+
+def _train_segmenter(
+    images: torch.Tensor, labels: torch.Tensor, classes: int
+) -> tuple[Segmenter, float]:
     n_train = int(len(images) * 0.9)
     g = torch.Generator().manual_seed(0)
     with torch.random.fork_rng():
@@ -277,10 +307,6 @@ def segmenter(
     with torch.no_grad():
         pred = model(images[n_train:]).argmax(1)
         accuracy = float((pred == labels[n_train:]).double().mean())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save({"model": model.state_dict(), "accuracy": accuracy}, tmp)
-    os.replace(tmp, path)
     return model, accuracy
 
 

@@ -44,16 +44,232 @@ from reference_trainers import common
 from reference_trainers.common import TrainerError
 
 
-class Session:
+def map_leaves(tree: Any, fn: Callable[[Any], Any]) -> Any:
+    """``fn`` applied to every leaf of nested dicts, lists and tuples (``None`` kept)."""
+    if isinstance(tree, dict):
+        return {k: map_leaves(v, fn) for k, v in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return [map_leaves(v, fn) for v in tree]
+    return None if tree is None else fn(tree)
+
+
+class Loop:
+    """The framework-neutral part of a training run: options checked, the objective, the
+    update-ratio scheduler, the balance monitor, adaptive instance noise, metrics rows, the
+    progress bar, evaluations and the summary.  :class:`Session` adds PyTorch (devices, DDP,
+    optimizers, AMP, compile, checkpoints); the JAX and TensorFlow DCGANs use
+    :class:`reference_trainers.arrays.ArrayLoop`.  Subclasses provide ``_num`` (a scalar
+    tensor to a Python float) and ``_eval_context`` (evaluation mode)."""
+
+    world = 1
+    rank = 0
+
     def __init__(self, cfg: dict[str, Any], trainer: str, *, quality: str | list[str]) -> None:
         self.cfg, self.trainer, self.quality = cfg, trainer, quality
         for key in ("steps", "batch_size", "eval_every", "log_every", "d_steps", "g_steps"):
             if int(cfg[key]) < 1:
                 raise TrainerError(f"--{key.replace('_', '-')} must be >= 1; received {cfg[key]}")
         self.steps = int(cfg["steps"])
+        # validates loss / penalty / labels / noise before anything slow happens
+        self.objective = common.build_objective(cfg)
+        self.has_penalty = bool(self.objective.penalties)
+        # the generator loss of a relativistic loss needs D(real)
+        self.needs_real = getattr(self.objective.loss, "generator_needs_real", False)
+        self.step = 0
+        self.noise_std: Any = None
+        self._last: dict[str, Any] = {}
+        self.progress: common.Progress | None = None
+        self.run: common.Run  # the run directory: set by the subclass
+        self.t0 = time.perf_counter()
+        self._mark: float | None = None  # training-time clock (steps_per_second)
+        self._timed, self._timed_steps = 0.0, 0
+
+    def d_norm(self, requested: str, default: str = "batch") -> str:
+        """The discriminator's normalization: ``auto`` means ``default``, or layer norm with a
+        gradient penalty (batch norm mixes samples, so per-sample input gradients are wrong)."""
+        norm = requested if requested != "auto" else ("layer" if self.has_penalty else default)
+        if norm == "batch" and self.has_penalty:
+            raise TrainerError(
+                "--d-norm batch with a gradient penalty: the penalty's per-sample "
+                "gradients are wrong under batch norm; use layer, instance or none"
+            )
+        return norm
+
+    def _init_controls(self, zero: Any) -> None:
+        """The update-ratio scheduler, the balance monitor and adaptive noise (``zero``: a
+        scalar tensor of the training framework, the adaptive noise's starting point)."""
+        cfg = self.cfg
+        self.ratio: Any = (
+            advloss.AdaptiveRatio()
+            if cfg["adaptive_ratio"]
+            else advloss.FixedRatio(d_steps=cfg["d_steps"], g_steps=cfg["g_steps"])
+        )
+        self.monitor = advloss.BalanceMonitor(decay=0.98, warmup=50)  # ~50-step averages
+        self.ratio_state, self.monitor_state = self.ratio.init(), self.monitor.init()
+        self.verdict: advloss.balance.Verdict | None = None
+        noise = self.objective.instance_noise
+        self.ada = noise if isinstance(noise, advloss.AdaptiveNoise) else None
+        self.ada_state: Any = self.ada.init(zero) if self.ada else None
+
+    def plan(self) -> tuple[int, int]:
+        """This iteration's D and G update counts; sets ``noise_std`` (adaptive noise)."""
+        self.noise_std = self.ada.std(self.ada_state) if self.ada else None
+        self.planned = self.ratio.plan(self.ratio_state)
+        return self.planned
+
+    def record_d_stats(self, stats: dict[str, Any]) -> None:
+        """Feed a discriminator step's statistics to the update-ratio scheduler and the
+        adaptive noise."""
+        self.stats = stats
+        self.ratio_state = self.ratio.update(self.ratio_state, stats)
+        if self.ada:
+            self.ada_state = self.ada.update(self.ada_state, stats["r_t"])
+
+    def controls(self) -> dict[str, Any]:
+        """The scheduler, monitor and adaptive-noise states, for a checkpoint."""
+        return {
+            "ratio": None if self.ratio_state is None else list(self.ratio_state),
+            "monitor": self.monitor_state._asdict(),
+            "ada": None if self.ada_state is None else list(self.ada_state),
+        }
+
+    def load_controls(
+        self, ck: dict[str, Any], convert: Callable[[Any], Any] | None = None
+    ) -> None:
+        """Restore :meth:`controls`; ``convert`` maps every stored number (the leaves of
+        :meth:`controls`) back to a tensor of the training framework."""
+        ck = {k: ck[k] for k in ("ratio", "monitor", "ada")}
+        if convert is not None:
+            ck = map_leaves(ck, convert)
+        if ck["ratio"] is not None:
+            self.ratio_state = type(self.ratio_state)(*ck["ratio"])
+        self.monitor_state = advloss.balance.MonitorState(**ck["monitor"])
+        if ck["ada"] is not None:
+            self.ada_state = advloss.AdaptiveNoiseState(*ck["ada"])
+
+    def _num(self, x: Any) -> float:
+        raise NotImplementedError
+
+    def _eval_context(self) -> Any:
+        return contextlib.nullcontext()
+
+    def checkpoint(self) -> None:
+        raise NotImplementedError
+
+    # ---------------------------------------------------------------- after the iteration
+
+    def end_iteration(
+        self,
+        out: advloss.ObjectiveOutput,
+        g_out: advloss.ObjectiveOutput,
+        extra: dict[str, Any] | None = None,
+    ) -> bool:
+        """Count the iteration, log a metrics row every ``--log-every`` steps (with ``extra``
+        generator terms such as pix2pix's L1), update the progress bar and report balance-regime
+        changes.  Returns whether an evaluation (and checkpoint) is due."""
+        d_steps, g_steps = self.planned
+        self._time_iteration()
+        self.monitor_state = self.monitor.update(
+            self.monitor_state, self.stats, d_loss=out.total, g_loss=g_out.total
+        )
+        self.step += 1
+        step, cfg = self.step, self.cfg
+        if self.rank == 0 and (step % cfg["log_every"] == 0 or step == self.steps):
+            num = self._num  # host reads only when logging
+            row: dict[str, Any] = {
+                "step": step,
+                "d_loss": num(out.total),
+                "g_loss": num(g_out.total),
+            }
+            row.update({f"d_{k}": num(v) for k, v in out.terms.items()})
+            row.update({f"g_{k}": num(v) for k, v in {**g_out.terms, **(extra or {})}.items()})
+            row.update({
+                "d_real_acc": num(out.stats["real_acc"]), "d_fake_acc": num(out.stats["fake_acc"]),
+                "d_real": num(out.stats["d_real"]), "d_fake": num(out.stats["d_fake"]),
+                "r_t": num(out.stats["r_t"]), "d_steps": d_steps, "g_steps": g_steps,
+            })  # fmt: skip
+            if "noise_std" in out.stats:
+                row["noise_std"] = num(out.stats["noise_std"])
+            if not all(math.isfinite(row[k]) for k in ("d_loss", "g_loss")):
+                row["nonfinite"] = True
+            self.run.log(row)
+            assert self.progress is not None
+            live = {"d": row["d_loss"], "g": row["g_loss"]}
+            live.update({k: row[f"g_{k}"] for k in (extra or {})})
+            live.update({"acc_r": row["d_real_acc"], "acc_f": row["d_fake_acc"]})
+            self.progress.update(step, live)
+            new = self.monitor.verdict(self.monitor_state, previous=self.verdict)
+            if advloss.BalanceMonitor.changed(self.verdict, new) and new.regime != "warming_up":
+                print(f"\nstep {step}: {new}", file=sys.stderr)
+            self.verdict = new
+        return step % cfg["eval_every"] == 0 or step == self.steps
+
+    def _time_iteration(self) -> None:
+        """Training time without evaluations and without the first iteration after a start
+        or an evaluation (compilation, caches warming up): ``steps_per_second``."""
+        now = time.perf_counter()
+        if self._mark is not None:
+            self._timed += now - self._mark
+            self._timed_steps += 1
+        self._mark = now
+
+    def begin(self, fn: Callable[[int], dict[str, Any]]) -> None:
+        """The step-0 evaluation of a fresh run (a resumed run has its own)."""
+        if self.step == 0:
+            self.evaluate(fn)
+
+    def evaluate(self, fn: Callable[[int], dict[str, Any]]) -> None:
+        """Run ``fn(step)`` (samples and quality metrics, in eval mode, without gradients) on
+        rank 0, log its row, redraw curves.png and write the checkpoint (not at step 0)."""
+        if self.rank == 0:
+            with self._eval_context():
+                row = {"step": self.step, "eval": True, **fn(self.step)}
+            self.run.log(row)
+            common.plot_curves(self.run.rows(), self.run.dir / "curves.png", self.quality)
+            self._last = row
+            if self.step > 0:
+                self.checkpoint()
+        self._after_evaluate()
+        self._mark = None  # the next iteration starts the clock again
+
+    def _after_evaluate(self) -> None:
+        pass
+
+    def steps_per_second(self) -> float:
+        """Training iterations per second, timed as :meth:`_time_iteration` says (NaN before
+        two iterations have run)."""
+        return self._timed_steps / self._timed if self._timed_steps else float("nan")
+
+    def finish(self) -> dict[str, Any]:
+        """Check DDP ranks agree, close the progress bar, print the summary; returns the last
+        evaluation row (and ``steps_per_second``, which is not logged)."""
+        self._before_finish()
+        if self.progress is not None:
+            self.progress.close()
+        seconds = time.perf_counter() - self.t0
+        if self._last:
+            summary = ", ".join(
+                f"{k} {v:.3g}" for k, v in self._last.items() if isinstance(v, float)
+            )
+            print(
+                f"done: {self.step} steps in {seconds:.0f} s; {summary}; outputs in {self.run.dir}",
+                file=sys.stderr,
+            )
+        return {**self._last, "steps_per_second": self.steps_per_second()}
+
+    def _before_finish(self) -> None:
+        pass
+
+
+class Session(Loop):
+    """The PyTorch side: device, DDP, optimizers, random generators, AMP, ``torch.compile``,
+    checkpoints and resume."""
+
+    def __init__(self, cfg: dict[str, Any], trainer: str, *, quality: str | list[str]) -> None:
+        super().__init__(cfg, trainer, quality=quality)
         self.device = common.pick_device(cfg["device"])
+        self.dtype = getattr(torch, cfg.get("dtype") or "float32")
         self.world = int(os.environ.get("WORLD_SIZE", "1"))  # torchrun --nproc_per_node=N
-        self.rank = 0
         if self.world > 1:
             if cfg["batch_size"] % self.world:
                 raise TrainerError(
@@ -67,51 +283,44 @@ class Session:
             if self.device.type == "cuda":
                 self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
                 torch.cuda.set_device(self.device)
-        # validates loss / penalty / labels / noise before anything slow happens
-        self.objective = common.build_objective(cfg)
-        self.has_penalty = bool(self.objective.penalties)
-        # the generator loss of a relativistic loss needs D(real)
-        self.needs_real = getattr(self.objective.loss, "generator_needs_real", False)
         self.local_batch = cfg["batch_size"] // self.world  # --batch-size is the global batch
-        self.step = 0
-        self.noise_std: Any = None
         self.amp = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg["amp"])
-        self._last: dict[str, Any] = {}
 
     # ------------------------------------------------------------------------------- setup
 
-    def d_norm(self, requested: str, default: str = "batch") -> str:
-        """The discriminator's normalization: ``auto`` means ``default``, or layer norm with a
-        gradient penalty (batch norm mixes samples, so per-sample input gradients are wrong)."""
-        norm = requested if requested != "auto" else ("layer" if self.has_penalty else default)
-        if norm == "batch" and self.has_penalty:
-            raise TrainerError(
-                "--d-norm batch with a gradient penalty: the penalty's per-sample "
-                "gradients are wrong under batch norm; use layer, instance or none"
-            )
-        return norm
-
-    def setup(self, G: nn.Module, D: nn.Module, batches: Any) -> tuple[Any, Any]:
+    def setup(
+        self,
+        G: nn.Module,
+        D: nn.Module,
+        batches: Any,
+        *,
+        after_spectral_norm: Callable[[], None] | None = None,
+        streams: Any = None,
+    ) -> tuple[Any, Any]:
         """Move the networks to the device, add spectral norm, build the optimizers, the random
         generators and the schedulers, wrap for DDP / torch.compile, and resume if asked.
         ``batches`` is the data stream (its ``state()`` is checkpointed).  Returns the networks
-        to call in the training step (possibly wrapped)."""
+        to call in the training step (possibly wrapped).  ``after_spectral_norm`` runs once
+        spectral norm is on (to load states drawn elsewhere); ``streams`` are NumPy streams
+        (:class:`~reference_trainers.arrays.NumpyStreams`) to checkpoint with the rest."""
         cfg, device = self.cfg, self.device
         self.run = common.Run(cfg["out"], cfg, cfg["resume"], write=self.rank == 0)
         self.memory_format = (
             torch.channels_last if cfg.get("channels_last") else torch.contiguous_format
         )
         for net in (G, D):
-            net.to(device)
+            net.to(device, self.dtype)
             if cfg.get("channels_last"):
                 net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-        self.G, self.D, self.batches = G, D, batches
+        self.G, self.D, self.batches, self.streams = G, D, batches, streams
         if cfg["spectral_norm"]:
             from advloss.nn.torch import spectral_norm
 
             for m in D.modules():
                 if isinstance(m, (nn.Conv2d, nn.Linear)):
                     spectral_norm(m)
+        if after_spectral_norm is not None:  # e.g. load spectral-norm states drawn elsewhere
+            after_spectral_norm()
         betas = (cfg["beta1"], cfg["beta2"])
         self.g_opt = torch.optim.Adam(G.parameters(), cfg["lr_g"], betas=betas)
         self.d_opt = torch.optim.Adam(D.parameters(), cfg["lr_d"], betas=betas)
@@ -121,17 +330,7 @@ class Session:
             for i, name in enumerate(("z", "objective", "data"))
         }
         self.key = self.gens["objective"]  # advloss draws labels, flips, noise, GP alphas from it
-        self.ratio: Any = (
-            advloss.AdaptiveRatio()
-            if cfg["adaptive_ratio"]
-            else advloss.FixedRatio(d_steps=cfg["d_steps"], g_steps=cfg["g_steps"])
-        )
-        self.monitor = advloss.BalanceMonitor(decay=0.98, warmup=50)  # ~50-step averages
-        self.ratio_state, self.monitor_state = self.ratio.init(), self.monitor.init()
-        self.verdict: advloss.balance.Verdict | None = None
-        noise = self.objective.instance_noise
-        self.ada = noise if isinstance(noise, advloss.AdaptiveNoise) else None
-        self.ada_state: Any = self.ada.init(torch.zeros((), device=device)) if self.ada else None
+        self._init_controls(torch.zeros((), device=device))
         self.scaler = torch.amp.GradScaler(device.type, enabled=cfg["amp"] == "fp16")
         G_run: Any = G
         D_run: Any = D
@@ -164,12 +363,10 @@ class Session:
             ) from None
         common.set_rng_state(ck["rng"], self.gens)
         self.batches.load_state(ck["batches"])
+        if self.streams is not None:
+            self.streams.load_state(ck["streams"])
         self.step = int(ck["step"])
-        if ck["ratio"] is not None:
-            self.ratio_state = type(self.ratio_state)(*ck["ratio"])
-        self.monitor_state = advloss.balance.MonitorState(**ck["monitor"])
-        if ck["ada"] is not None:
-            self.ada_state = advloss.AdaptiveNoiseState(*ck["ada"])
+        self.load_controls(ck)
         self.scaler.load_state_dict(ck["scaler"])
         self.run.truncate_metrics(self.step)
         print(f"resumed from step {self.step} in {self.run.dir}", file=sys.stderr)
@@ -181,6 +378,8 @@ class Session:
         if isinstance(batch, tuple):
             return tuple(self.local(b) for b in batch)
         batch = batch[self.rank :: self.world].to(self.device)
+        if batch.is_floating_point():
+            batch = batch.to(self.dtype)
         return batch.contiguous(memory_format=self.memory_format) if batch.dim() == 4 else batch
 
     def autocast(self) -> Any:
@@ -190,20 +389,11 @@ class Session:
             else contextlib.nullcontext()
         )
 
-    def plan(self) -> tuple[int, int]:
-        """This iteration's D and G update counts; sets ``noise_std`` (adaptive noise)."""
-        self.noise_std = self.ada.std(self.ada_state) if self.ada else None
-        self.planned = self.ratio.plan(self.ratio_state)
-        return self.planned
-
     def update_d(self, out: advloss.ObjectiveOutput) -> None:
         """Backward and step for D; feed the (process-averaged) statistics to the update-ratio
         scheduler and the adaptive noise."""
         self._backward_step(out.total, self.d_opt)
-        self.stats = self._shared(out.stats)
-        self.ratio_state = self.ratio.update(self.ratio_state, self.stats)
-        if self.ada:
-            self.ada_state = self.ada.update(self.ada_state, self.stats["r_t"])
+        self.record_d_stats(self._shared(out.stats))
 
     def update_g(self, loss: torch.Tensor) -> None:
         self._backward_step(loss, self.g_opt)
@@ -228,103 +418,35 @@ class Session:
             out[k] = v / self.world
         return out
 
-    # ---------------------------------------------------------------- after the iteration
+    def _num(self, x: Any) -> float:
+        return float(x.detach())
 
-    def end_iteration(
-        self,
-        out: advloss.ObjectiveOutput,
-        g_out: advloss.ObjectiveOutput,
-        extra: dict[str, torch.Tensor] | None = None,
-    ) -> bool:
-        """Count the iteration, log a metrics row every ``--log-every`` steps (with ``extra``
-        generator terms such as pix2pix's L1), update the progress bar and report balance-regime
-        changes.  Returns whether an evaluation (and checkpoint) is due."""
-        d_steps, g_steps = self.planned
-        self.monitor_state = self.monitor.update(
-            self.monitor_state, self.stats, d_loss=out.total, g_loss=g_out.total
-        )
-        self.step += 1
-        step, cfg = self.step, self.cfg
-        if self.rank == 0 and (step % cfg["log_every"] == 0 or step == self.steps):
-            num = lambda x: float(x.detach())  # noqa: E731 - host reads only when logging
-            row: dict[str, Any] = {
-                "step": step,
-                "d_loss": num(out.total),
-                "g_loss": num(g_out.total),
-            }
-            row.update({f"d_{k}": num(v) for k, v in out.terms.items()})
-            row.update({f"g_{k}": num(v) for k, v in {**g_out.terms, **(extra or {})}.items()})
-            row.update({
-                "d_real_acc": num(out.stats["real_acc"]), "d_fake_acc": num(out.stats["fake_acc"]),
-                "d_real": num(out.stats["d_real"]), "d_fake": num(out.stats["d_fake"]),
-                "r_t": num(out.stats["r_t"]), "d_steps": d_steps, "g_steps": g_steps,
-            })  # fmt: skip
-            if "noise_std" in out.stats:
-                row["noise_std"] = num(out.stats["noise_std"])
-            if not all(math.isfinite(row[k]) for k in ("d_loss", "g_loss")):
-                row["nonfinite"] = True
-            self.run.log(row)
-            assert self.progress is not None
-            live = {"d": row["d_loss"], "g": row["g_loss"]}
-            live.update({k: row[f"g_{k}"] for k in (extra or {})})
-            live.update({"acc_r": row["d_real_acc"], "acc_f": row["d_fake_acc"]})
-            self.progress.update(step, live)
-            new = self.monitor.verdict(self.monitor_state, previous=self.verdict)
-            if advloss.BalanceMonitor.changed(self.verdict, new) and new.regime != "warming_up":
-                print(f"\nstep {step}: {new}", file=sys.stderr)
-            self.verdict = new
-        return step % cfg["eval_every"] == 0 or step == self.steps
-
-    def begin(self, fn: Callable[[int], dict[str, Any]]) -> None:
-        """The step-0 evaluation of a fresh run (a resumed run has its own)."""
-        if self.step == 0:
-            self.evaluate(fn)
-
-    def evaluate(self, fn: Callable[[int], dict[str, Any]]) -> None:
-        """Run ``fn(step)`` (samples and quality metrics, in eval mode, without gradients) on
-        rank 0, log its row, redraw curves.png and write the checkpoint (not at step 0)."""
-        if self.rank == 0:
-            self.G.eval()
+    @contextlib.contextmanager
+    def _eval_context(self) -> Any:
+        self.G.eval()
+        try:
             with torch.no_grad(), self.autocast():
-                row = {"step": self.step, "eval": True, **fn(self.step)}
+                yield
+        finally:
             self.G.train()
-            self.run.log(row)
-            common.plot_curves(self.run.rows(), self.run.dir / "curves.png", self.quality)
-            self._last = row
-            if self.step > 0:
-                self.checkpoint()
+
+    def _after_evaluate(self) -> None:
         if self.world > 1 and self.step > 0:
             torch.distributed.barrier()
+
+    def _before_finish(self) -> None:
+        if self.world > 1:
+            self._check_in_sync()
 
     def checkpoint(self) -> None:
         self.run.save({
             "G": self.G.state_dict(), "D": self.D.state_dict(),
             "g_opt": self.g_opt.state_dict(), "d_opt": self.d_opt.state_dict(),
             "step": self.step, "rng": common.rng_state(self.gens),
-            "batches": self.batches.state(),
-            "ratio": None if self.ratio_state is None else list(self.ratio_state),
-            "monitor": self.monitor_state._asdict(),
-            "ada": None if self.ada_state is None else list(self.ada_state),
+            "batches": self.batches.state(), **self.controls(),
+            "streams": None if self.streams is None else self.streams.state(),
             "scaler": self.scaler.state_dict(),
         })  # fmt: skip
-
-    def finish(self) -> dict[str, Any]:
-        """Check DDP ranks agree, close the progress bar, print the summary; returns the last
-        evaluation row."""
-        if self.world > 1:
-            self._check_in_sync()
-        if self.progress is not None:
-            self.progress.close()
-        seconds = time.perf_counter() - self.t0
-        if self._last:
-            summary = ", ".join(
-                f"{k} {v:.3g}" for k, v in self._last.items() if isinstance(v, float)
-            )
-            print(
-                f"done: {self.step} steps in {seconds:.0f} s; {summary}; outputs in {self.run.dir}",
-                file=sys.stderr,
-            )
-        return self._last
 
     def _check_in_sync(self) -> None:
         """DDP's invariant: every rank ends with the same weights (logged, then the group

@@ -12,6 +12,7 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("JAX_ENABLE_X64", "1")
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
@@ -25,3 +26,14 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 # Importing this module registers a deliberately wrong plugin; only its test imports it (and
 # cleans up). --doctest-modules would otherwise import it while collecting.
 collect_ignore = ["equivalence_plugin.py"]
+
+
+@pytest.fixture(autouse=True)
+def _trainer_cache(tmp_path_factory, monkeypatch):
+    """The reference trainers' cache (digit classifier, procedural facades, segmenter), built
+    once per test session and shared by pytest-xdist workers (their base temp dirs are siblings;
+    the cache is built under a file lock)."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent
+    monkeypatch.setenv("ADVLOSS_CACHE", str(base / "advloss-cache"))

@@ -50,13 +50,6 @@ def test_toy2d_command_writes_tables_and_reuses_runs(tmp_path, capsys):
         toy2d.main(["--losses", "nonsaturating"])
 
 
-@pytest.fixture
-def _cache(tmp_path_factory, monkeypatch):
-    """The trainers' shared cache (digit classifier, procedural facades, segmenter)."""
-    monkeypatch.setenv("ADVLOSS_CACHE", str(tmp_path_factory.getbasetemp() / "advloss-cache"))
-
-
-@pytest.mark.usefixtures("_cache")
 def test_trainer_benchmarks_write_tables_and_reuse_finished_runs(tmp_path, capsys):
     pytest.importorskip("sklearn")
     pytest.importorskip("skimage")

@@ -22,12 +22,6 @@ from tests.trainer_checks import check_four_step_run, rows  # noqa: E402
 TINY = ["--image-size", "32", "--width", "4", "--batch-size", "4", "--log-every", "2"]
 
 
-@pytest.fixture(autouse=True)
-def _cache(tmp_path_factory, monkeypatch):
-    """One cache for the session: the procedural set and the segmenter are built once."""
-    monkeypatch.setenv("ADVLOSS_CACHE", str(tmp_path_factory.getbasetemp() / "advloss-cache"))
-
-
 def run(out, *args):
     return pix2pix.main(["--out", str(out), *TINY, *args])
 

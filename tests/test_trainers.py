@@ -25,12 +25,6 @@ TINY = ["--width", "8", "--z-dim", "8", "--batch-size", "16", "--log-every", "2"
         "--eval-samples", "200"]  # fmt: skip
 
 
-@pytest.fixture(autouse=True)
-def _cache(tmp_path_factory, monkeypatch):
-    """One classifier cache for the whole session (it trains once, ~10 s)."""
-    monkeypatch.setenv("ADVLOSS_CACHE", str(tmp_path_factory.getbasetemp() / "advloss-cache"))
-
-
 def run(out, *args):
     return dcgan.main(["--out", str(out), *TINY, *args])
 

@@ -1,0 +1,211 @@
+"""What the JAX and TensorFlow trainers share: random numbers from NumPy streams (so that every
+framework can consume the same ones), the training loop around their step
+(:class:`ArrayLoop`), and checkpoints as ``.npz`` files.
+
+The NumPy streams are what make the three DCGANs comparable step for step: the initial weights
+(``init``), the latents (``z``) and every random number advloss's objective consumes (label
+flips and noise, instance noise, WGAN-GP's interpolation weights: ``objective``, passed as
+``draws=``) each come from their own ``numpy.random.Generator`` seeded from ``(seed, i)``.
+Image-shaped draws are drawn in PyTorch's ``(N, C, H, W)`` layout and transposed for the
+channels-last frameworks, so each framework gets the same numbers at the same pixels.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from reference_trainers import common
+from reference_trainers.common import TrainerError
+from reference_trainers.session import Loop, map_leaves
+
+STREAMS = ("init", "z", "objective", "eval")
+CHECKPOINT_FORMAT = 1
+
+
+class NumpyStreams:
+    """Independent ``numpy.random.Generator`` streams (PCG64) seeded from ``(seed, i)``, with
+    their state as plain JSON."""
+
+    def __init__(self, seed: int) -> None:
+        self.gens = {name: np.random.default_rng([seed, i]) for i, name in enumerate(STREAMS)}
+
+    def latents(self, n: int, z_dim: int, dtype: Any) -> np.ndarray:
+        return self.gens["z"].standard_normal((n, z_dim)).astype(dtype)
+
+    def draws(
+        self, specs: dict[str, Any], dtype: Any, *, channels_last: bool
+    ) -> dict[str, np.ndarray]:
+        """One array per :meth:`advloss.Objective.draw_specs` entry, in its order: U[0, 1) or
+        N(0, 1).  4-d shapes are drawn as ``(N, C, H, W)`` and returned as ``(N, H, W, C)`` when
+        ``channels_last``."""
+        rng, out = self.gens["objective"], {}
+        for name, (dist, shape) in specs.items():
+            draw_shape = shape
+            if channels_last and len(shape) == 4:
+                n, h, w, c = shape
+                draw_shape = (n, c, h, w)
+            x = rng.random(draw_shape) if dist == "uniform" else rng.standard_normal(draw_shape)
+            if channels_last and len(shape) == 4:
+                x = x.transpose(0, 2, 3, 1)
+            out[name] = np.ascontiguousarray(x, dtype=dtype)
+        return out
+
+    def state(self) -> dict[str, Any]:
+        return {name: g.bit_generator.state for name, g in self.gens.items()}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        for name, g in self.gens.items():
+            g.bit_generator.state = state[name]
+
+
+def fixed_latents(z_dim: int) -> np.ndarray:
+    """The 64 latents of every sample grid (float64; the same in every framework and run)."""
+    return np.random.default_rng(12345).standard_normal((64, z_dim))
+
+
+def eval_latents(n: int, z_dim: int) -> np.ndarray:
+    """The latents of every evaluation (float64), independent of the training streams."""
+    return np.random.default_rng(777).standard_normal((n, z_dim))
+
+
+def torch_only_options(cfg: dict[str, Any], framework: str) -> None:
+    """The options only the PyTorch trainer has: one-line errors elsewhere."""
+    name = {"jax": "JAX", "tf": "TensorFlow"}[framework]
+    if cfg["amp"] != "none":
+        raise TrainerError(f"--amp {cfg['amp']}: mixed precision is PyTorch-only in this trainer")
+    if cfg.get("channels_last"):
+        raise TrainerError(f"--channels-last: the {name} trainer is channels-last already")
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise TrainerError(f"torchrun / DDP: the {name} trainer runs in one process")
+    if cfg["compile"] and framework == "jax":
+        raise TrainerError("--compile: the JAX trainer's steps are always jax.jit-compiled")
+
+
+class ArrayLoop(Loop):
+    """:class:`~reference_trainers.session.Loop` for the JAX and TensorFlow trainers: NumPy
+    streams, the run directory with a ``checkpoint.npz`` (written atomically), exact resume.
+    ``to_tensor`` turns a NumPy value into the framework's tensor (restoring the scheduler,
+    monitor and adaptive-noise states)."""
+
+    def __init__(
+        self,
+        cfg: dict[str, Any],
+        trainer: str,
+        *,
+        quality: str | list[str],
+        framework: str,
+        to_tensor: Any,
+    ) -> None:
+        super().__init__(cfg, trainer, quality=quality)
+        torch_only_options(cfg, framework)
+        self.framework, self.to_tensor = framework, to_tensor
+        self.batches: Any = None  # the data stream (Batches): set by the trainer
+        self.local_batch = int(cfg["batch_size"])
+        self.streams = NumpyStreams(int(cfg["seed"]))
+        self.run = common.Run(cfg["out"], cfg, cfg["resume"], checkpoint="checkpoint.npz")
+        self._init_controls(to_tensor(np.zeros((), np.float32)))
+
+    def start(self) -> None:
+        """Start the clock and the progress bar (after building and compiling)."""
+        self.progress = common.Progress(self.steps, self.step)
+        self.t0 = time.perf_counter()
+
+    def _num(self, x: Any) -> float:
+        return float(np.asarray(x))
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The trainer's state to checkpoint (networks, optimizers): set by the trainer."""
+        raise NotImplementedError
+
+    def checkpoint(self) -> None:
+        self.save(self.arrays(), {})
+
+    # ------------------------------------------------------------------------ checkpoints
+
+    def save(self, arrays: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
+        """``checkpoint.npz``: the trainer's ``arrays`` (networks, optimizer states) and, as
+        JSON, the step, the NumPy streams, the data order, the scheduler / monitor /
+        adaptive-noise states and ``extra``.  Written to a temporary file, synced, then renamed:
+        a crash mid-write keeps the previous checkpoint."""
+        stored = dict(arrays)
+
+        def encode(x: Any) -> Any:  # tensors into the npz (dtype kept), Python numbers as JSON
+            if isinstance(x, (int, float)):
+                return x
+            key = f"__controls__/{sum(k.startswith('__controls__/') for k in stored)}"
+            stored[key] = np.asarray(x)
+            return f"@{key}"
+
+        meta = {
+            "format": CHECKPOINT_FORMAT,
+            "framework": self.framework,
+            "step": self.step,
+            "streams": self.streams.state(),
+            "batches": self.batches.state(),
+            "controls": map_leaves(self.controls(), encode),
+            **extra,
+        }
+        path = self.run.checkpoint_path
+        tmp = path.with_suffix(".npz.tmp")
+        with open(tmp, "wb") as fh:
+            np.savez(fh, __meta__=np.array(json.dumps(meta)), **stored)  # type: ignore[arg-type]
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+
+    def load(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """The checkpoint's arrays, after restoring the loop's own state from it."""
+        path: Path = self.run.checkpoint_path
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {k: data[k] for k in data.files}
+            meta = json.loads(str(arrays.pop("__meta__")))
+        except Exception as err:
+            raise TrainerError(
+                f"--resume: the checkpoint {path} cannot be read ({type(err).__name__}); it is "
+                f"corrupt or from another version"
+            ) from None
+        if meta.get("format") != CHECKPOINT_FORMAT or meta.get("framework") != self.framework:
+            raise TrainerError(
+                f"--resume: the checkpoint {path} was written by another trainer "
+                f"({meta.get('framework')!r}, format {meta.get('format')}); this is the "
+                f"{self.framework!r} trainer"
+            )
+        self.step = int(meta["step"])
+        self.streams.load_state(meta["streams"])
+        self.batches.load_state(meta["batches"])
+        self.load_controls(
+            meta["controls"],
+            lambda x: self.to_tensor(arrays[x[1:]]) if isinstance(x, str) else x,
+        )
+        self.run.truncate_metrics(self.step)
+        return arrays, meta
+
+
+def restore(
+    where: str, arrays: dict[str, np.ndarray], names: list[str], shapes: list[Any]
+) -> list[np.ndarray]:
+    """The stored arrays ``names`` in order, checked against the expected ``shapes``: a
+    checkpoint written with other options is a one-line error."""
+    missing = [n for n in names if n not in arrays]
+    if missing:
+        raise TrainerError(
+            f"--resume: the checkpoint in {where} does not fit these networks (no {missing[0]}); "
+            f"resume with the options it was written with"
+        )
+    out = []
+    for name, shape in zip(names, shapes, strict=True):
+        if tuple(arrays[name].shape) != tuple(shape):
+            raise TrainerError(
+                f"--resume: the checkpoint in {where} does not fit these networks ({name} is "
+                f"{tuple(arrays[name].shape)}, expected {tuple(shape)}); resume with the options it "
+                f"was written with"
+            )
+        out.append(arrays[name])
+    return out

@@ -1,0 +1,335 @@
+"""The DCGAN in TensorFlow: Keras 3 networks, an Adam with PyTorch's update formula, one
+``tf.function`` step per network with advloss's objective inside it.
+
+    python -m reference_trainers.dcgan --framework tf [options of the PyTorch trainer]
+
+The same architecture (:mod:`reference_trainers.dcgan_spec`), data order, initial weights,
+latents and random numbers (:mod:`reference_trainers.arrays`) as ``--framework torch
+--numpy-rng``, so the three frameworks' curves can be compared step for step
+(``python -m reference_trainers.xframework``).  Differences from the PyTorch trainer: NHWC
+layout, no AMP / DDP, ``--compile`` means XLA (``tf.function(jit_compile=True)``),
+checkpoints are ``checkpoint.npz``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from typing import Any
+
+import numpy as np
+
+from reference_trainers import common
+from reference_trainers.arrays import ArrayLoop, eval_latents, fixed_latents, restore
+from reference_trainers.common import TrainerError
+from reference_trainers.data import Batches, load
+from reference_trainers.dcgan_spec import (
+    BN_MOMENTUM,
+    KERNEL,
+    NORM_EPSILON,
+    Layer,
+    discriminator_layers,
+    generator_layers,
+    kernel_channels_last,
+    numpy_weights,
+    spectral_state,
+    v_channels_last,
+)
+
+
+def _keras() -> Any:
+    try:
+        import keras
+        import tensorflow  # noqa: F401
+    except ImportError as err:
+        raise TrainerError(
+            f"--framework tf needs tensorflow and keras ({err.name} is not installed): "
+            f"pip install 'advloss[tf]'"
+        ) from None
+    if keras.backend.backend() != "tensorflow":
+        raise TrainerError(
+            f"--framework tf: Keras runs on {keras.backend.backend()!r} (KERAS_BACKEND); "
+            f"set KERAS_BACKEND=tensorflow"
+        )
+    return keras
+
+
+def torch_adam(keras: Any) -> Any:
+    """A Keras Adam with PyTorch's (and optax's) update ``lr · m̂ / (√v̂ + ε)``.
+
+    Keras' own Adam computes ``lr · √(1−β₂ᵗ)/(1−β₁ᵗ) · m / (√v + ε)``: its ε sits outside the
+    bias correction, i.e. PyTorch's ε multiplied by ``√(1−β₂ᵗ)`` (0.03 at step 1 with β₂ =
+    0.999), and its default ε is 1e-7, not 1e-8.  The learning rate is kept as a Python float
+    (Keras stores it as a float32 variable, which would round 2e-4 in float64 training)."""
+    from keras import ops
+
+    class TorchAdam(keras.optimizers.Adam):
+        def __init__(self, learning_rate: float, **kwargs: Any) -> None:
+            super().__init__(learning_rate=learning_rate, epsilon=1e-8, **kwargs)
+            self.lr_value = float(learning_rate)
+
+        def update_step(self, gradient: Any, variable: Any, learning_rate: Any) -> None:
+            # constants via convert_to_tensor: ops.cast(0.999, "float64") rounds through float32
+            dtype = variable.dtype
+            const = lambda x: ops.convert_to_tensor(x, dtype=dtype)  # noqa: E731
+            g = ops.cast(gradient, dtype)
+            t = ops.cast(self.iterations + 1, dtype)
+            b1, b2 = const(self.beta_1), const(self.beta_2)
+            m = self._momentums[self._get_variable_index(variable)]
+            v = self._velocities[self._get_variable_index(variable)]
+            self.assign(m, b1 * m + (1 - b1) * g)
+            self.assign(v, b2 * v + (1 - b2) * ops.square(g))
+            step_size = const(self.lr_value) / (1 - ops.power(b1, t))
+            denom = ops.sqrt(v) / ops.sqrt(1 - ops.power(b2, t)) + const(self.epsilon)
+            self.assign_sub(variable, step_size * m / denom)
+
+    return TorchAdam
+
+
+def group_norm(keras: Any) -> Any:
+    """Group normalization whose second derivatives are right, for gradient penalties.
+
+    ``keras.layers.GroupNormalization`` (and Keras' other normalization layers) computes its
+    statistics with ``tf.nn.moments``, which stops the gradient through the mean inside the
+    variance.  First derivatives are unaffected (the variance's derivative with respect to the
+    mean is zero), but the derivative of an input gradient is not: R1 and WGAN-GP then get
+    wrong parameter gradients (0.2 % off on a small example; measured, see
+    docs/xframework.md).  This layer computes ``mean((x - mean(x))²)`` with the gradient
+    flowing everywhere; weights ``gamma`` and ``beta`` per channel, like PyTorch's
+    ``GroupNorm``."""
+    from keras import ops
+
+    class GroupNorm(keras.layers.Layer):
+        def __init__(self, groups: int, epsilon: float = NORM_EPSILON, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.groups, self.epsilon = groups, epsilon
+
+        def build(self, input_shape: Any) -> None:
+            c = input_shape[-1]
+            self.gamma = self.add_weight(shape=(c,), initializer="ones", name="gamma")
+            self.beta = self.add_weight(shape=(c,), initializer="zeros", name="beta")
+
+        def call(self, x: Any) -> Any:
+            _, h, w, c = x.shape
+            g = ops.reshape(x, (-1, h, w, self.groups, c // self.groups))
+            mean = ops.mean(g, axis=(1, 2, 4), keepdims=True)
+            var = ops.mean(ops.square(g - mean), axis=(1, 2, 4), keepdims=True)
+            g = (g - mean) * ops.rsqrt(var + self.epsilon)
+            return ops.reshape(g, (-1, h, w, c)) * self.gamma + self.beta
+
+    return GroupNorm
+
+
+def keras_net(
+    keras: Any,
+    layers: list[Layer],
+    dtype: str,
+    input_shape: tuple[int, ...],
+    *,
+    sn: bool,
+    name: str,
+) -> Any:
+    """A :mod:`~reference_trainers.dcgan_spec` layer list as a Keras ``Sequential`` (NHWC);
+    layer ``i`` is named ``l{i}``, its spectral-norm wrapper ``l{i}_sn``.  Generators take z
+    ``(N, z_dim)``; discriminators return ``(N, 1)``."""
+    from keras import ops
+
+    from advloss.nn.keras import SpectralNormalization
+
+    L = keras.layers
+    stack: list[Any] = [keras.Input(input_shape, dtype=dtype)]
+    if len(input_shape) == 1:
+        stack.append(L.Reshape((1, 1, input_shape[0]), dtype=dtype))
+    for i, layer in enumerate(layers):
+        nm, k, s = f"l{i}", KERNEL, layer.stride
+        if layer.kind == "conv":
+            if layer.padding:
+                stack.append(L.ZeroPadding2D(layer.padding, dtype=dtype, name=f"{nm}_pad"))
+            conv = L.Conv2D(layer.cout, k, strides=s, padding="valid", use_bias=layer.bias,
+                            dtype=dtype, name=nm)  # fmt: skip
+            stack.append(SpectralNormalization(conv, dtype=dtype, name=f"{nm}_sn") if sn else conv)
+        elif layer.kind == "convT":
+            padding = {(2, 1): "same", (1, 0): "valid"}.get((s, layer.padding))
+            if padding is None:
+                raise ValueError(f"no Keras padding for a transposed conv with {layer}")
+            stack.append(L.Conv2DTranspose(layer.cout, k, strides=s, padding=padding,
+                                           use_bias=layer.bias, dtype=dtype, name=nm))  # fmt: skip
+        elif layer.kind == "batch":
+            stack.append(L.BatchNormalization(momentum=1 - BN_MOMENTUM, epsilon=NORM_EPSILON,
+                                              dtype=dtype, name=nm))  # fmt: skip
+        elif layer.kind in ("layer", "instance"):
+            groups = 1 if layer.kind == "layer" else layer.cout
+            stack.append(group_norm(keras)(groups, dtype=dtype, name=nm))
+        elif layer.kind == "relu":
+            stack.append(L.ReLU(dtype=dtype))
+        elif layer.kind == "lrelu":
+            # not keras.layers.LeakyReLU: TensorFlow's LeakyRelu op stores its slope as a
+            # float32 attribute, so in float64 it multiplies by 0.20000000298
+            stack.append(L.Lambda(lambda x: ops.where(x > 0, x, x * 0.2), dtype=dtype))
+        else:
+            stack.append(L.Activation("tanh", dtype=dtype))
+    if len(input_shape) == 3:
+        stack.append(L.Flatten(dtype=dtype))
+    return keras.Sequential(stack, name=name)
+
+
+def load_numpy(model: Any, layers: list[Layer], weights: list[Any], sn: list[Any] | None) -> None:
+    """Set a :func:`keras_net`'s weights from the NumPy weights (PyTorch layouts) and
+    spectral-norm states."""
+    names = {layer.name: layer for layer in model.layers}
+    for i, (layer, w) in enumerate(zip(layers, weights, strict=True)):
+        if w is None:
+            continue
+        wrapper = names.get(f"l{i}_sn")
+        target = wrapper.layer if wrapper is not None else names[f"l{i}"]
+        if layer.kind in ("conv", "convT"):
+            values = [kernel_channels_last(w["weight"], layer)]
+            if layer.bias:
+                values.append(w["bias"])
+        else:
+            values = [w["weight"], w["bias"]]
+            if layer.kind == "batch":  # moving mean and variance start at PyTorch's 0 and 1
+                values += [np.zeros_like(w["bias"]), np.ones_like(w["bias"])]
+        current = target.get_weights()
+        target.set_weights([np.asarray(v, c.dtype) for v, c in zip(values, current, strict=True)])
+        if wrapper is not None and sn is not None and sn[i] is not None:
+            u, v = sn[i]
+            wrapper.u.assign(np.asarray(u, wrapper.u.dtype))
+            wrapper.v.assign(np.asarray(v_channels_last(v, layer), wrapper.v.dtype))
+
+
+def _device(name: str) -> Any:
+    import tensorflow as tf
+
+    if name == "cpu":
+        return tf.device("/CPU:0")
+    if name == "cuda":
+        if not tf.config.list_physical_devices("GPU"):
+            raise TrainerError("--device cuda: TensorFlow sees no GPU")
+        return tf.device("/GPU:0")
+    return contextlib.nullcontext()
+
+
+def train(cfg: dict[str, Any]) -> dict[str, Any]:
+    """Train the TensorFlow DCGAN with the resolved config; returns the last evaluation row."""
+    _keras()
+    with _device(cfg["device"]):
+        return _train(cfg)
+
+
+def _train(cfg: dict[str, Any]) -> dict[str, Any]:
+    import keras
+    import tensorflow as tf
+    import torch
+
+    from advloss.nn import WARMUP_ITERATIONS
+    from reference_trainers.dcgan import metrics_for
+
+    cfg["numpy_rng"] = True  # the TensorFlow trainer's random numbers always come from NumPy
+    dtype = cfg["dtype"]
+    s = ArrayLoop(cfg, "dcgan", quality="fd", framework="tf", to_tensor=tf.constant)
+    norm = s.d_norm(cfg["d_norm"])
+    data, channels = load(cfg["data"], cfg["image_size"])
+    s.batches = batches = Batches(data, cfg["batch_size"], cfg["seed"])
+    size, z_dim, n = cfg["image_size"], cfg["z_dim"], s.local_batch
+
+    g_layers = generator_layers(z_dim, cfg["width"], size, channels)
+    d_layers = discriminator_layers(cfg["width"], size, channels, norm)
+    G = keras_net(keras, g_layers, dtype, (z_dim,), sn=False, name="generator")
+    D = keras_net(keras, d_layers, dtype, (size, size, channels), sn=cfg["spectral_norm"],
+                  name="discriminator")  # fmt: skip
+    init = s.streams.gens["init"]
+    g_w = numpy_weights(g_layers, init, np.float64)
+    d_w = numpy_weights(d_layers, init, np.float64)
+    sn = spectral_state(d_layers, d_w, init, WARMUP_ITERATIONS) if cfg["spectral_norm"] else None
+    load_numpy(G, g_layers, g_w, None)
+    load_numpy(D, d_layers, d_w, sn)
+    Adam = torch_adam(keras)
+    g_opt = Adam(cfg["lr_g"], beta_1=cfg["beta1"], beta_2=cfg["beta2"])
+    d_opt = Adam(cfg["lr_d"], beta_1=cfg["beta1"], beta_2=cfg["beta2"])
+    g_opt.build(G.trainable_variables)
+    d_opt.build(D.trainable_variables)
+    variables = [("G", v) for v in G.weights] + [("D", v) for v in D.weights]
+    variables += [("g_opt", v) for v in g_opt.variables] + [("d_opt", v) for v in d_opt.variables]
+    # by position (Keras makes variable paths unique per process: optimizer "torch_adam_3")
+    names = [f"{owner}/{i}" for i, (owner, v) in enumerate(variables)]
+    if cfg["resume"]:
+        arrays, _ = s.load()
+        stored = restore(str(s.run.dir), arrays, names, [tuple(v.shape) for _, v in variables])
+        for (_, v), value in zip(variables, stored, strict=True):
+            v.assign(value)
+        print(f"resumed from step {s.step} in {s.run.dir}", file=sys.stderr)
+    s.arrays = lambda: {  # type: ignore[method-assign]
+        k: np.asarray(v) for k, (_, v) in zip(names, variables, strict=True)
+    }
+
+    objective = s.objective
+    discriminator = lambda x: D(x, training=True)  # noqa: E731 - advloss calls D on batches
+
+    def d_step(real: Any, z: Any, draws: Any, noise_std: Any, due: bool) -> Any:
+        fake = tf.stop_gradient(G(z, training=True))
+        with tf.GradientTape() as tape:
+            # step 0 / 1: a lazy penalty is due / not due (decided on the host: two traces)
+            out = objective.discriminator(discriminator, real, fake, step=0 if due else 1,
+                                          draws=draws, noise_std=noise_std)  # fmt: skip
+        grads = tape.gradient(out.total, D.trainable_variables)
+        d_opt.apply_gradients(zip(grads, D.trainable_variables, strict=True))
+        return out
+
+    def g_step(z: Any, real: Any, draws: Any, noise_std: Any) -> Any:
+        with tf.GradientTape() as tape:
+            out = objective.generator(discriminator, G(z, training=True), real=real, step=0,
+                                      draws=draws, noise_std=noise_std)  # fmt: skip
+        grads = tape.gradient(out.total, G.trainable_variables)
+        g_opt.apply_gradients(zip(grads, G.trainable_variables, strict=True))
+        return out
+
+    d_step = tf.function(d_step, jit_compile=bool(cfg["compile"]))
+    g_step = tf.function(g_step, jit_compile=bool(cfg["compile"]))
+
+    metrics = metrics_for(cfg)
+    fixed_z = tf.constant(fixed_latents(z_dim).astype(dtype))
+
+    def sample(z: Any) -> torch.Tensor:
+        x = G(z, training=False)
+        return torch.from_numpy(np.asarray(x, np.float32)).permute(0, 3, 1, 2)
+
+    def evaluate(step: int) -> dict[str, Any]:
+        common.save_grid(sample(fixed_z), s.run.dir / "samples" / f"step_{step:06d}.png")
+        if metrics is None:
+            return {}
+        z = eval_latents(cfg["eval_samples"], z_dim).astype(dtype)
+        return metrics(torch.cat([sample(tf.constant(z[i : i + 500]))
+                                  for i in range(0, len(z), 500)]))  # fmt: skip
+
+    def nhwc(batch: torch.Tensor) -> Any:
+        return tf.constant(batch.numpy().transpose(0, 2, 3, 1).astype(dtype))
+
+    def draws(real: Any, side: str) -> Any:
+        shape = None if real is None else tuple(real.shape)
+        specs = objective.draw_specs(shape, (n, size, size, channels), side=side)
+        return {k: tf.constant(v)
+                for k, v in s.streams.draws(specs, dtype, channels_last=True).items()}  # fmt: skip
+
+    noise = objective.instance_noise
+    every = cfg["penalty_every"]
+    s.start()
+    s.begin(evaluate)
+    while s.step < s.steps:
+        # ---- the training step: this is the part to copy into your own loop ----
+        d_steps, g_steps = s.plan()
+        std = s.noise_std if s.noise_std is not None else (
+            None if noise is None else tf.constant(noise(s.step), dtype))  # fmt: skip
+        for _ in range(d_steps):
+            real = nhwc(batches.next())
+            z = tf.constant(s.streams.latents(n, z_dim, np.float64).astype(dtype))
+            out = d_step(real, z, draws(real, "discriminator"), std, due=s.step % every == 0)
+            s.record_d_stats(out.stats)
+        for _ in range(g_steps):
+            z = tf.constant(s.streams.latents(n, z_dim, np.float64).astype(dtype))
+            g_real = real if s.needs_real else None
+            g_out = g_step(z, g_real, draws(g_real, "generator"), std)
+        # ---- logging, evaluation, checkpoints ----
+        if s.end_iteration(out, g_out):
+            s.evaluate(evaluate)
+    return s.finish()

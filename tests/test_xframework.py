@@ -1,0 +1,248 @@
+"""One DCGAN in PyTorch, JAX and TensorFlow (issue 9): the same layers and weights give the same
+outputs, the optimizers the same updates, and trained on the same numbers the three give the same
+per-step losses in float64; the JAX and TensorFlow trainers resume exactly and refuse
+PyTorch-only options in one line."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+tf = pytest.importorskip("tensorflow")
+jax = pytest.importorskip("jax")
+keras = pytest.importorskip("keras")
+pytest.importorskip("flax")
+pytest.importorskip("optax")
+pytest.importorskip("sklearn")
+pytest.importorskip("matplotlib")
+
+import jax.numpy as jnp  # noqa: E402
+
+from reference_trainers import dcgan, dcgan_jax, dcgan_tf, xframework  # noqa: E402
+from reference_trainers.arrays import NumpyStreams  # noqa: E402
+from reference_trainers.dcgan_spec import (  # noqa: E402
+    discriminator_layers,
+    generator_layers,
+    numpy_weights,
+    spectral_state,
+)
+from tests.trainer_checks import rows  # noqa: E402
+
+TINY = ["--width", "8", "--z-dim", "8", "--batch-size", "8", "--log-every", "1",
+        "--eval-samples", "200"]  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def _x64():
+    jax.config.update("jax_enable_x64", True)
+
+
+@pytest.mark.parametrize("norm", ["batch", "layer", "instance", "none"])
+def test_the_three_networks_compute_the_same_function(norm):
+    """G and D built from one layer list, loaded with one set of NumPy weights: equal outputs
+    (float64; PyTorch in NCHW, Flax and Keras in NHWC), in training mode."""
+    rng = np.random.default_rng(0)
+    g_layers, d_layers = generator_layers(8, 8, 16, 3), discriminator_layers(8, 16, 3, norm)
+    g_w, d_w = numpy_weights(g_layers, rng, np.float64), numpy_weights(d_layers, rng, np.float64)
+    z = rng.standard_normal((4, 8))
+    x = rng.standard_normal((4, 3, 16, 16))
+
+    tg, td = dcgan.torch_net(g_layers).double(), dcgan.torch_net(d_layers).double()
+    dcgan.load_numpy_weights(tg, g_w)
+    dcgan.load_numpy_weights(td, d_w)
+    t_img = tg(torch.from_numpy(z)[:, :, None, None]).detach().numpy().transpose(0, 2, 3, 1)
+    t_logit = td(torch.from_numpy(x)).flatten(1).detach().numpy()
+
+    Generator, Discriminator = dcgan_jax.build_modules(jnp.float64)
+    fg, fd = Generator(tuple(g_layers)), Discriminator(tuple(d_layers))
+    gv = fg.init(jax.random.key(0), jnp.zeros((2, 8)), train=True)
+    dv = fd.init(jax.random.key(0), jnp.zeros((2, 16, 16, 3)), train=True)
+    gp, gs = dcgan_jax.load_numpy(gv, g_layers, g_w, None)
+    dp, ds = dcgan_jax.load_numpy(dv, d_layers, d_w, None)
+    f_img, _ = fg.apply({"params": gp, "batch_stats": gs}, z, train=True, mutable=["batch_stats"])
+    f_logit, _ = fd.apply(
+        {"params": dp, "batch_stats": ds}, x.transpose(0, 2, 3, 1), train=True,
+        mutable=["batch_stats"],
+    )  # fmt: skip
+
+    kg = dcgan_tf.keras_net(keras, g_layers, "float64", (8,), sn=False, name="g")
+    kd = dcgan_tf.keras_net(keras, d_layers, "float64", (16, 16, 3), sn=False, name="d")
+    dcgan_tf.load_numpy(kg, g_layers, g_w, None)
+    dcgan_tf.load_numpy(kd, d_layers, d_w, None)
+    k_img = np.asarray(kg(z, training=True))
+    k_logit = np.asarray(kd(x.transpose(0, 2, 3, 1), training=True))
+
+    assert t_img.shape == (4, 16, 16, 3) and t_logit.shape == (4, 1)
+    for img, logit in ((np.asarray(f_img), np.asarray(f_logit)), (k_img, k_logit)):
+        np.testing.assert_allclose(img, t_img, rtol=0, atol=1e-13)
+        np.testing.assert_allclose(logit, t_logit, rtol=1e-12, atol=1e-14)
+
+
+def test_keras_adam_is_pytorchs_adam():
+    """The TensorFlow trainer's Adam: PyTorch's update to float64 rounding (Keras' own Adam
+    puts ε outside the bias correction and rounds its constants through float32)."""
+    rng = np.random.default_rng(0)
+    w0 = rng.standard_normal(40)
+    tw = torch.tensor(w0, requires_grad=True)
+    t_opt = torch.optim.Adam([tw], 2e-4, betas=(0.5, 0.999))
+    kv = keras.Variable(w0, dtype="float64")
+    k_opt = dcgan_tf.torch_adam(keras)(2e-4, beta_1=0.5, beta_2=0.999)
+    k_opt.build([kv])
+    keras_own = keras.Variable(w0, dtype="float64")
+    own = keras.optimizers.Adam(2e-4, beta_1=0.5, beta_2=0.999)
+    own.build([keras_own])
+    for _ in range(5):
+        g = rng.standard_normal(40) * 10.0 ** rng.uniform(-6, -1, 40)
+        tw.grad = torch.from_numpy(g)
+        t_opt.step()
+        k_opt.apply_gradients([(tf.constant(g), kv)])
+        own.apply_gradients([(tf.constant(g), keras_own)])
+    moved = tw.detach().numpy() - w0
+    np.testing.assert_allclose(np.asarray(kv) - w0, moved, rtol=1e-10, atol=1e-18)
+    # the difference this replaces is real (relative 1e-3 on small gradients here)
+    assert np.max(np.abs((np.asarray(keras_own) - w0) - moved) / np.abs(moved)) > 1e-4
+
+
+def test_keras_group_norm_has_the_right_second_derivatives():
+    """R1 through group normalization of a layer's output ``x·w``: the TF trainer's GroupNorm
+    gives PyTorch's gradient with respect to ``w``; keras.layers.GroupNormalization does not
+    (tf.nn.moments stops the gradient through the mean inside the variance: first derivatives
+    are unaffected, second derivatives are not)."""
+    rng = np.random.default_rng(0)
+    x0, w0 = rng.standard_normal((3, 4, 4, 6)), 1 + 0.3 * rng.standard_normal(6)
+    r = rng.standard_normal((3, 4, 4, 6))
+
+    xt = torch.tensor(x0.transpose(0, 3, 1, 2), requires_grad=True)
+    wt = torch.tensor(w0[:, None, None], requires_grad=True)
+    gn = torch.nn.GroupNorm(1, 6).double()
+    out = (torch.tanh(gn(xt * wt)) * torch.from_numpy(r.transpose(0, 3, 1, 2))).sum()
+    (g,) = torch.autograd.grad(out, xt, create_graph=True)
+    (want,) = torch.autograd.grad((g**2).sum(), wt)
+    want = want.numpy().ravel()
+
+    def second_order(layer):
+        x, w = tf.constant(x0), tf.Variable(w0)
+        with tf.GradientTape() as outer:
+            with tf.GradientTape() as inner:
+                inner.watch(x)
+                y = tf.reduce_sum(tf.tanh(layer(x * w)) * r)
+            penalty = tf.reduce_sum(inner.gradient(y, x) ** 2)
+        return outer.gradient(penalty, w).numpy()
+
+    ours = dcgan_tf.group_norm(keras)(1, dtype="float64")
+    np.testing.assert_allclose(second_order(ours), want, rtol=1e-10)
+    theirs = keras.layers.GroupNormalization(groups=1, epsilon=1e-5, dtype="float64")
+    assert np.max(np.abs(second_order(theirs) - want) / np.abs(want)) > 1e-4
+
+
+def test_numpy_streams_draw_the_same_numbers_in_both_layouts():
+    specs = {"noise.real": ("normal", (2, 4, 4, 3)), "flip.real": ("uniform", (2,))}
+    nchw = NumpyStreams(3).draws({"noise.real": ("normal", (2, 3, 4, 4)),
+                                  "flip.real": ("uniform", (2,))}, np.float64, channels_last=False)  # fmt: skip
+    nhwc = NumpyStreams(3).draws(specs, np.float64, channels_last=True)
+    np.testing.assert_array_equal(nhwc["noise.real"], nchw["noise.real"].transpose(0, 2, 3, 1))
+    np.testing.assert_array_equal(nhwc["flip.real"], nchw["flip.real"])
+    assert nhwc["flip.real"].min() >= 0 and nhwc["flip.real"].max() < 1
+
+
+def test_spectral_state_is_the_top_singular_pair():
+    layers = discriminator_layers(8, 16, 3, "none")
+    w = numpy_weights(layers, np.random.default_rng(0), np.float64)
+    sn = spectral_state(layers, w, np.random.default_rng(1), 200)
+    for layer, wi, state in zip(layers, w, sn, strict=True):
+        if layer.kind == "conv":
+            u, v = state
+            top = np.linalg.svd(wi["weight"].reshape(layer.cout, -1), compute_uv=False)[0]
+            np.testing.assert_allclose(u @ wi["weight"].reshape(layer.cout, -1) @ v, top, rtol=1e-6)
+
+
+# Together these cover every code path of the three trainers that touches the numbers: batch
+# norm in D, layer norm with R1 (second derivatives) and spectral norm threaded through the
+# penalty, WGAN-GP's interpolation draws, label smoothing / flips / instance-noise draws, a
+# generator loss that needs D(real), and 2 D steps per iteration.
+AGREEMENT = {
+    "ns+r1+sn+labels+noise": ["--loss", "ns", "--penalty", "r1", "--spectral-norm",
+                              "--real-label", "0.9", "--flip-prob", "0.2",
+                              "--instance-noise", "0.1:0:6"],
+    "wgan+gp": ["--loss", "wgan", "--penalty", "gp"],
+    "ragan+batchnorm+2d": ["--loss", "ragan", "--d-steps", "2"],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", list(AGREEMENT))
+def test_the_three_trainers_agree_step_for_step_in_float64(tmp_path, name):
+    result = xframework.compare(
+        name, AGREEMENT[name], ["torch", "jax", "tf"], steps=8, dtype="float64",
+        work=tmp_path, sizes=[*TINY[:6], "--eval-samples", "200"], seed=1, quiet=True,
+    )  # fmt: skip
+    assert set(result["diffs"]) == {"jax vs torch", "tf vs torch"}
+    for pair, d in result["diffs"].items():
+        for key, values in d.items():
+            assert len(values) == 8
+            assert max(values) < 1e-12, (pair, key, values)
+    curve = result["curves"]["torch"]
+    assert all(np.isfinite(curve["d_loss"])) and len(set(curve["d_loss"])) > 1  # it trains
+
+
+def test_xframework_command_writes_the_figure_and_the_tables(tmp_path):
+    args = ["--tiny", "--steps", "3", "--configs", "hinge", "--frameworks", "torch,tf",
+            "--out", str(tmp_path)]  # fmt: skip
+    assert xframework.main(args) == 0
+    assert (tmp_path / "curves_xframework.png").stat().st_size > 5000
+    md = (tmp_path / "xframework.md").read_text()
+    assert "| hinge | float64 | 3 |" in md and "tf vs torch" in md
+    data = json.loads((tmp_path / "xframework.json").read_text())
+    assert data["tolerance"] == 1e-6 and data["results"][0]["max_rel_diff"] < 1e-12
+    with pytest.raises(SystemExit):
+        xframework.main(["--configs", "nonsaturating"])
+
+
+@pytest.mark.parametrize("framework", ["jax", "tf"])
+def test_resume_reproduces_the_uninterrupted_run(tmp_path, framework):
+    common = ["--framework", framework, "--dtype", "float64", "--loss", "lsgan", "--penalty",
+              "r1", "--penalty-every", "2", "--flip-prob", "0.2", "--eval-every", "3", *TINY]  # fmt: skip
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    assert dcgan.main(["--out", str(straight), "--steps", "6", *common]) == 0
+    assert dcgan.main(["--out", str(split), "--steps", "3", *common]) == 0
+    with (split / "metrics.jsonl").open("a") as fh:  # written after the checkpoint, then died
+        fh.write(json.dumps({"step": 4, "d_loss": 123.0}) + "\n")
+    assert dcgan.main(["--out", str(split), "--steps", "6", "--resume", *common]) == 0
+    a, b = np.load(straight / "checkpoint.npz"), np.load(split / "checkpoint.npz")
+    assert set(a.files) == set(b.files) and len(a.files) > 10
+    for k in a.files:
+        if k != "__meta__":
+            np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    key = lambda r: (r["step"], bool(r.get("eval")))
+    a_rows, b_rows = {key(r): r for r in rows(straight)}, {key(r): r for r in rows(split)}
+    assert set(b_rows) - set(a_rows) == {(3, False)} or set(a_rows) == set(b_rows)
+    assert all(a_rows[k] == b_rows[k] for k in a_rows)
+    assert b_rows[(4, False)]["d_loss"] != 123.0
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--framework", "jax", "--amp", "bf16"], "PyTorch-only"),
+        (["--framework", "tf", "--channels-last"], "channels-last already"),
+        (["--framework", "jax", "--compile"], "always jax.jit-compiled"),
+        (["--framework", "tf", "--loss", "hinge", "--flip-prob", "0.1"], "class targets"),
+        (["--framework", "jax", "--resume"], "no checkpoint"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, message):
+    with pytest.raises(SystemExit) as exc:
+        dcgan.main(["--out", str(tmp_path / "run"), *TINY, *args])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+
+
+def test_a_torch_checkpoint_is_not_resumed_by_jax(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert dcgan.main(["--out", str(out), "--steps", "1", *TINY]) == 0
+    with pytest.raises(SystemExit):
+        dcgan.main(["--out", str(out), "--steps", "2", "--framework", "jax", *TINY])
+    assert "already holds a run" in capsys.readouterr().err
