@@ -86,40 +86,6 @@ def torch_adam(keras: Any) -> Any:
     return TorchAdam
 
 
-def group_norm(keras: Any) -> Any:
-    """Group normalization whose second derivatives are right, for gradient penalties.
-
-    ``keras.layers.GroupNormalization`` (and Keras' other normalization layers) computes its
-    statistics with ``tf.nn.moments``, which stops the gradient through the mean inside the
-    variance.  First derivatives are unaffected (the variance's derivative with respect to the
-    mean is zero), but the derivative of an input gradient is not: R1 and WGAN-GP then get
-    wrong parameter gradients (0.2 % off on a small example; measured, see
-    docs/xframework.md).  This layer computes ``mean((x - mean(x))²)`` with the gradient
-    flowing everywhere; weights ``gamma`` and ``beta`` per channel, like PyTorch's
-    ``GroupNorm``."""
-    from keras import ops
-
-    class GroupNorm(keras.layers.Layer):
-        def __init__(self, groups: int, epsilon: float = NORM_EPSILON, **kwargs: Any) -> None:
-            super().__init__(**kwargs)
-            self.groups, self.epsilon = groups, epsilon
-
-        def build(self, input_shape: Any) -> None:
-            c = input_shape[-1]
-            self.gamma = self.add_weight(shape=(c,), initializer="ones", name="gamma")
-            self.beta = self.add_weight(shape=(c,), initializer="zeros", name="beta")
-
-        def call(self, x: Any) -> Any:
-            _, h, w, c = x.shape
-            g = ops.reshape(x, (-1, h, w, self.groups, c // self.groups))
-            mean = ops.mean(g, axis=(1, 2, 4), keepdims=True)
-            var = ops.mean(ops.square(g - mean), axis=(1, 2, 4), keepdims=True)
-            g = (g - mean) * ops.rsqrt(var + self.epsilon)
-            return ops.reshape(g, (-1, h, w, c)) * self.gamma + self.beta
-
-    return GroupNorm
-
-
 def keras_net(
     keras: Any,
     layers: list[Layer],
@@ -134,7 +100,7 @@ def keras_net(
     ``(N, z_dim)``; discriminators return ``(N, 1)``."""
     from keras import ops
 
-    from advloss.nn.keras import SpectralNormalization
+    from advloss.nn.keras import GroupNormalization, SpectralNormalization
 
     L = keras.layers
     stack: list[Any] = [keras.Input(input_shape, dtype=dtype)]
@@ -159,7 +125,8 @@ def keras_net(
                                               dtype=dtype, name=nm))  # fmt: skip
         elif layer.kind in ("layer", "instance"):
             groups = 1 if layer.kind == "layer" else layer.cout
-            stack.append(group_norm(keras)(groups, dtype=dtype, name=nm))
+            # advloss's: Keras' GroupNormalization breaks the penalties' second derivatives
+            stack.append(GroupNormalization(groups, epsilon=NORM_EPSILON, dtype=dtype, name=nm))
         elif layer.kind == "relu":
             stack.append(L.ReLU(dtype=dtype))
         elif layer.kind == "lrelu":

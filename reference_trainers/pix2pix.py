@@ -1,6 +1,6 @@
 """pix2pix (Isola et al. 2017) with any advloss loss and regularizer, on offline paired data.
 
-    python -m reference_trainers.pix2pix                     # CPU preset: ~1 min here
+    python -m reference_trainers.pix2pix                     # CPU preset: ~1-2 min here
     python -m reference_trainers.pix2pix --loss lsgan --lambda-l1 150 --real-label 0.9
     python -m reference_trainers.pix2pix --data ~/datasets/facades --direction BtoA --preset gpu
 
@@ -24,7 +24,7 @@ from reference_trainers.common import TrainerError
 from reference_trainers.session import Session
 
 PRESETS = {
-    "cpu": {"image_size": 64, "width": 16, "batch_size": 8, "steps": 1500, "eval_every": 250,
+    "cpu": {"image_size": 64, "width": 16, "batch_size": 8, "steps": 1000, "eval_every": 250,
             "log_every": 20, "data": "synthetic-facades"},
     "gpu": {"image_size": 256, "width": 64, "batch_size": 1, "steps": 80000, "eval_every": 4000,
             "log_every": 100, "data": "synthetic-facades", "amp": "bf16", "channels_last": True},

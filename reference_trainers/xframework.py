@@ -140,10 +140,17 @@ def plot(results: list[dict[str, Any]], path: Path, tolerance: float | None) -> 
     import matplotlib.pyplot as plt
 
     n = len(results)
-    fig, axes = plt.subplots(2, n, figsize=(3.2 * n, 6.0), squeeze=False)
+    ncol = min(n, 3)
+    nrow = (n + ncol - 1) // ncol
+    fig, axes = plt.subplots(2 * nrow, ncol, figsize=(4.2 * ncol, 5.0 * nrow), squeeze=False,
+                             gridspec_kw={"height_ratios": [3, 2] * nrow})  # fmt: skip
+    for extra in range(n, nrow * ncol):  # empty cells of the last row
+        axes[2 * (extra // ncol)][extra % ncol].axis("off")
+        axes[2 * (extra // ncol) + 1][extra % ncol].axis("off")
     styles = {"torch": ("-", 2.5), "jax": ("--", 1.6), "tf": (":", 1.6)}
-    for col, res in enumerate(results):
-        top, bottom = axes[0][col], axes[1][col]
+    for i, res in enumerate(results):
+        col = i % ncol
+        top, bottom = axes[2 * (i // ncol)][col], axes[2 * (i // ncol) + 1][col]
         for fw, curve in res["curves"].items():
             ls, lw = styles.get(fw, ("-", 1))
             steps = range(1, len(curve["d_loss"]) + 1)
@@ -159,15 +166,16 @@ def plot(results: list[dict[str, Any]], path: Path, tolerance: float | None) -> 
         if tolerance:
             bottom.axhline(tolerance, color="red", lw=0.8, ls="--", label="tolerance")
         bottom.set_ylim(1e-18, 1e-1)
-        bottom.set_xlabel("step")
+        bottom.set_xlabel("step", fontsize=8)
         if col == 0:
+            bottom.set_ylabel("relative difference", fontsize=8)
+        if i == 0:
             top.set_ylabel("loss")
-            bottom.set_ylabel("|a - b| / max(|a|, |b|)")
             top.legend(fontsize=6)
             bottom.legend(fontsize=6)
     fig.suptitle("One DCGAN in PyTorch (solid), JAX (dashed) and TensorFlow (dotted): "
                  "the same numbers, step for step", fontsize=10)  # fmt: skip
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.98))
     fig.savefig(path, dpi=90)
     plt.close(fig)
 
@@ -182,8 +190,9 @@ def markdown(results: list[dict[str, Any]], timing: list[dict[str, Any]], info: 
              "`|a - b| / max(|a|, |b|)` over the steps, for `d_loss` / `g_loss`, against "
              "PyTorch.", ""]  # fmt: skip
     pairs = list(results[0]["diffs"]) if results else []
-    head = "| configuration | dtype | steps | " + " | ".join(pairs) + " |"
-    lines += [head, "|" + "---|" * (3 + len(pairs))]
+    if results:
+        head = "| configuration | dtype | steps | " + " | ".join(pairs) + " |"
+        lines += [head, "|" + "---|" * (3 + len(pairs))]
     for r in results:
         cells = [f"{max(r['diffs'][p]['d_loss']):.1e} / {max(r['diffs'][p]['g_loss']):.1e}"
                  for p in pairs]  # fmt: skip
@@ -230,7 +239,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     p = argparse.ArgumentParser(prog="python -m reference_trainers.xframework",
                                 description=__doc__.splitlines()[0])  # fmt: skip
-    p.add_argument("--configs", default=",".join(CONFIGS), help=f"of {', '.join(CONFIGS)}")
+    p.add_argument("--configs", default=",".join(CONFIGS),
+                   help=f"of {', '.join(CONFIGS)} ('' with --speed: timing only)")  # fmt: skip
     p.add_argument("--frameworks", default=",".join(FRAMEWORKS),
                    help="the first is the reference (default torch,jax,tf)")  # fmt: skip
     p.add_argument("--steps", type=int, default=50)
@@ -241,7 +251,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tiny", action="store_true", help="width 8, batch 8 (the test's sizes)")
     p.add_argument("--speed", action="store_true", help="also time each trainer at the CPU preset")
     p.add_argument("--speed-steps", type=int, default=300)
-    p.add_argument("--out", default="runs/xframework")
+    p.add_argument("--out", default="runs/xframework", help="figure and tables")
+    p.add_argument("--work", default=None, help="the trainers' run folders (default OUT/runs)")
     p.add_argument("--verbose", action="store_true", help="show the trainers' progress")
     args = p.parse_args(argv)
     configs = [c for c in args.configs.split(",") if c]
@@ -260,16 +271,18 @@ def main(argv: list[str] | None = None) -> int:
                  "--eval-samples", "200"]  # fmt: skip
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    work = Path(args.work) if args.work else out / "runs"
     results = []
     for name in configs:
         results.append(compare(name, CONFIGS[name], frameworks, steps=args.steps, dtype=args.dtype,
-                               work=out / "runs", sizes=sizes, seed=args.seed,
+                               work=work, sizes=sizes, seed=args.seed,
                                quiet=not args.verbose))  # fmt: skip
     timing = (
         speed(frameworks, args.speed_steps, out / "runs", not args.verbose) if args.speed else []
     )
     info = _info(argv)
-    plot(results, out / "curves_xframework.png", tolerance)
+    if results:
+        plot(results, out / "curves_xframework.png", tolerance)
     (out / "xframework.md").write_text(markdown(results, timing, info, tolerance))
     (out / "xframework.json").write_text(json.dumps(
         {**info, "tolerance": tolerance, "results": results, "speed": timing}, indent=1))  # fmt: skip

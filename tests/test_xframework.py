@@ -106,38 +106,6 @@ def test_keras_adam_is_pytorchs_adam():
     assert np.max(np.abs((np.asarray(keras_own) - w0) - moved) / np.abs(moved)) > 1e-4
 
 
-def test_keras_group_norm_has_the_right_second_derivatives():
-    """R1 through group normalization of a layer's output ``x·w``: the TF trainer's GroupNorm
-    gives PyTorch's gradient with respect to ``w``; keras.layers.GroupNormalization does not
-    (tf.nn.moments stops the gradient through the mean inside the variance: first derivatives
-    are unaffected, second derivatives are not)."""
-    rng = np.random.default_rng(0)
-    x0, w0 = rng.standard_normal((3, 4, 4, 6)), 1 + 0.3 * rng.standard_normal(6)
-    r = rng.standard_normal((3, 4, 4, 6))
-
-    xt = torch.tensor(x0.transpose(0, 3, 1, 2), requires_grad=True)
-    wt = torch.tensor(w0[:, None, None], requires_grad=True)
-    gn = torch.nn.GroupNorm(1, 6).double()
-    out = (torch.tanh(gn(xt * wt)) * torch.from_numpy(r.transpose(0, 3, 1, 2))).sum()
-    (g,) = torch.autograd.grad(out, xt, create_graph=True)
-    (want,) = torch.autograd.grad((g**2).sum(), wt)
-    want = want.numpy().ravel()
-
-    def second_order(layer):
-        x, w = tf.constant(x0), tf.Variable(w0)
-        with tf.GradientTape() as outer:
-            with tf.GradientTape() as inner:
-                inner.watch(x)
-                y = tf.reduce_sum(tf.tanh(layer(x * w)) * r)
-            penalty = tf.reduce_sum(inner.gradient(y, x) ** 2)
-        return outer.gradient(penalty, w).numpy()
-
-    ours = dcgan_tf.group_norm(keras)(1, dtype="float64")
-    np.testing.assert_allclose(second_order(ours), want, rtol=1e-10)
-    theirs = keras.layers.GroupNormalization(groups=1, epsilon=1e-5, dtype="float64")
-    assert np.max(np.abs(second_order(theirs) - want) / np.abs(want)) > 1e-4
-
-
 def test_numpy_streams_draw_the_same_numbers_in_both_layouts():
     specs = {"noise.real": ("normal", (2, 4, 4, 3)), "flip.real": ("uniform", (2,))}
     nchw = NumpyStreams(3).draws({"noise.real": ("normal", (2, 3, 4, 4)),
