@@ -22,11 +22,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime
 import io
 import json
 import math
+import os
 import platform
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -183,7 +186,8 @@ def plot(results: list[dict[str, Any]], path: Path, tolerance: float | None) -> 
 def markdown(results: list[dict[str, Any]], timing: list[dict[str, Any]], info: dict[str, Any],
              tolerance: float | None) -> str:  # fmt: skip
     lines = ["# One DCGAN, three frameworks: per-step loss differences", "",
-             f"Command: `{info['command']}`  ", f"Date: {info['date']}  ",
+             f"Command: `{info['command']}`  ",
+             f"Date: {info['date']} · commit {info.get('commit', '?')}  ",
              f"Machine: {info['machine']}  ", f"Versions: {info['versions']}", "",
              "Each configuration trains the DCGAN with `--numpy-rng` in every framework (same "
              "weights, data order, latents and random numbers); cells are the largest "
@@ -210,8 +214,6 @@ def markdown(results: list[dict[str, Any]], timing: list[dict[str, Any]], info: 
 
 
 def _info(argv: list[str]) -> dict[str, Any]:
-    import datetime
-
     import numpy as np
 
     versions = [f"python {platform.python_version()}", f"numpy {np.__version__}"]
@@ -225,9 +227,14 @@ def _info(argv: list[str]) -> dict[str, Any]:
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
-    import os
-
+    root = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+                                capture_output=True, text=True, timeout=10).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
     return {
+        "commit": commit or "?",
         "command": " ".join(["python -m reference_trainers.xframework", *argv]),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": f"{cpu} ({os.cpu_count()} logical CPUs), CPU only",

@@ -130,13 +130,15 @@ def test_spectral_state_is_the_top_singular_pair():
 # Together these cover every code path of the three trainers that touches the numbers: batch
 # norm in D, layer norm with R1 (second derivatives) and spectral norm threaded through the
 # penalty, WGAN-GP's interpolation draws, label smoothing / flips / instance-noise draws, a
-# generator loss that needs D(real), and 2 D steps per iteration.
+# generator loss that needs D(real), 2 D steps per iteration, the adaptive G:D ratio and
+# adaptive instance noise (host decisions from the statistics).
 AGREEMENT = {
     "ns+r1+sn+labels+noise": ["--loss", "ns", "--penalty", "r1", "--spectral-norm",
                               "--real-label", "0.9", "--flip-prob", "0.2",
                               "--instance-noise", "0.1:0:6"],
-    "wgan+gp": ["--loss", "wgan", "--penalty", "gp"],
-    "ragan+batchnorm+2d": ["--loss", "ragan", "--d-steps", "2"],
+    "wgan+gp+adaptive-ratio": ["--loss", "wgan", "--penalty", "gp", "--adaptive-ratio"],
+    "ragan+batchnorm+2d+adaptive-noise": ["--loss", "ragan", "--d-steps", "2",
+                                          "--instance-noise", "adaptive"],
 }  # fmt: skip
 
 
