@@ -63,7 +63,8 @@ def common_parser(prog: str, description: str) -> argparse.ArgumentParser:
     a("--beta1", type=float, default=0.5)
     a("--beta2", type=float, default=0.999)
     a("--batch-size", type=int, default=None)
-    a("--steps", type=int, default=None, help="generator updates in total")
+    a("--steps", type=int, default=None,
+      help="training iterations (each: --d-steps D updates, then --g-steps G updates)")  # fmt: skip
     a("--seed", type=int, default=0)
     a("--device", choices=["auto", "cpu", "cuda"], default="auto")
     a("--amp", choices=["none", "bf16", "fp16"], default="none")
