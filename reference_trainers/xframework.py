@@ -28,6 +28,7 @@ import json
 import math
 import os
 import platform
+import shlex
 import shutil
 import subprocess
 import sys
@@ -185,27 +186,29 @@ def plot(results: list[dict[str, Any]], path: Path, tolerance: float | None) -> 
 
 def markdown(results: list[dict[str, Any]], timing: list[dict[str, Any]], info: dict[str, Any],
              tolerance: float | None) -> str:  # fmt: skip
-    lines = ["# One DCGAN, three frameworks: per-step loss differences", "",
+    title = "per-step loss differences" if results else "speed of the three trainers"
+    lines = [f"# One DCGAN, three frameworks: {title}", "",
              f"Command: `{info['command']}`  ",
              f"Date: {info['date']} · commit {info.get('commit', '?')}  ",
-             f"Machine: {info['machine']}  ", f"Versions: {info['versions']}", "",
-             "Each configuration trains the DCGAN with `--numpy-rng` in every framework (same "
-             "weights, data order, latents and random numbers); cells are the largest "
-             "`|a - b| / max(|a|, |b|)` over the steps, for `d_loss` / `g_loss`, against "
-             "PyTorch.", ""]  # fmt: skip
+             f"Machine: {info['machine']}  ", f"Versions: {info['versions']}", ""]  # fmt: skip
     pairs = list(results[0]["diffs"]) if results else []
     if results:
+        lines += ["Each configuration trains the DCGAN with `--numpy-rng` in every framework "
+                  "(same weights, data order, latents and random numbers); cells are the largest "
+                  "`|a - b| / max(|a|, |b|)` over the steps, for `d_loss` / `g_loss`, against "
+                  "PyTorch.", ""]  # fmt: skip
         head = "| configuration | dtype | steps | " + " | ".join(pairs) + " |"
         lines += [head, "|" + "---|" * (3 + len(pairs))]
     for r in results:
         cells = [f"{max(r['diffs'][p]['d_loss']):.1e} / {max(r['diffs'][p]['g_loss']):.1e}"
                  for p in pairs]  # fmt: skip
         lines.append(f"| {r['config']} | {r['dtype']} | {r['steps']} | " + " | ".join(cells) + " |")
-    if tolerance:
+    if tolerance and results:
         lines += ["", f"Tolerance: {tolerance:g}."]
     if timing:
         lines += ["", "## Speed (CPU preset sizes: 16×16, width 32, batch 64, float32, ns)", "",
-                  "Training iterations per second, without compilation and evaluations.", "",
+                  "Training iterations (one D and one G update) per second, without compilation "
+                  "and evaluations (`Loop.steps_per_second`), on an otherwise idle machine.", "",
                   "| trainer | steps | steps/s | ms/step |", "|---|---|---|---|"]  # fmt: skip
         for t in timing:
             lines.append(f"| {t['framework']} | {t['steps']} | {t['steps_per_second']:.1f} | "
@@ -235,7 +238,7 @@ def _info(argv: list[str]) -> dict[str, Any]:
         commit = ""
     return {
         "commit": commit or "?",
-        "command": " ".join(["python -m reference_trainers.xframework", *argv]),
+        "command": shlex.join(["python", "-m", "reference_trainers.xframework", *argv]),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": f"{cpu} ({os.cpu_count()} logical CPUs), CPU only",
         "versions": ", ".join(versions),
@@ -295,8 +298,9 @@ def main(argv: list[str] | None = None) -> int:
         {**info, "tolerance": tolerance, "results": results, "speed": timing}, indent=1))  # fmt: skip
     failed = [r["config"] for r in results if tolerance and not r["max_rel_diff"] <= tolerance]
     worst = max((r["max_rel_diff"] for r in results), default=0.0)
-    print(f"largest per-step difference {worst:.2e} ({args.dtype}); outputs in {out}",
-          file=sys.stderr)  # fmt: skip
+    if results:
+        print(f"largest per-step difference {worst:.2e} ({args.dtype})", file=sys.stderr)
+    print(f"outputs in {out}", file=sys.stderr)
     if failed:
         print(f"error: the frameworks differ by more than {tolerance:g} in {', '.join(failed)}",
               file=sys.stderr)  # fmt: skip
