@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -24,8 +25,8 @@ from reference_trainers import common
 from reference_trainers.common import TrainerError
 from reference_trainers.session import Loop, map_leaves
 
-STREAMS = ("init", "z", "objective", "eval")
-CHECKPOINT_FORMAT = 1
+STREAMS = ("init", "z", "objective")
+CHECKPOINT_FORMAT = 2
 
 
 class NumpyStreams:
@@ -90,8 +91,12 @@ def torch_only_options(cfg: dict[str, Any], framework: str) -> None:
 class ArrayLoop(Loop):
     """:class:`~reference_trainers.session.Loop` for the JAX and TensorFlow trainers: NumPy
     streams, the run directory with a ``checkpoint.npz`` (written atomically), exact resume.
-    ``to_tensor`` turns a NumPy value into the framework's tensor (restoring the scheduler,
-    monitor and adaptive-noise states)."""
+    ``to_tensor`` turns a NumPy value into the framework's tensor (advloss's random numbers,
+    the noise std, the restored scheduler / monitor / adaptive-noise states).
+
+    Order of use: construct (checks the options), build data and networks, :meth:`open` (the
+    run directory; on resume the stored arrays), set :attr:`arrays`, :meth:`start`, then the
+    loop as in :class:`~reference_trainers.session.Session`."""
 
     def __init__(
         self,
@@ -104,12 +109,55 @@ class ArrayLoop(Loop):
     ) -> None:
         super().__init__(cfg, trainer, quality=quality)
         torch_only_options(cfg, framework)
+        cfg["numpy_rng"] = True  # these trainers' random numbers always come from NumPy
         self.framework, self.to_tensor = framework, to_tensor
-        self.batches: Any = None  # the data stream (Batches): set by the trainer
+        self.batches: Any = None  # the data stream (Batches): given to open()
         self.local_batch = int(cfg["batch_size"])
         self.streams = NumpyStreams(int(cfg["seed"]))
-        self.run = common.Run(cfg["out"], cfg, cfg["resume"], checkpoint="checkpoint.npz")
         self._init_controls(to_tensor(np.zeros((), np.float32)))
+        self._variants: set[Any] = set()
+
+    def open(self, batches: Any) -> dict[str, np.ndarray] | None:
+        """The run directory, once the options, data and networks are known to be fine; on
+        ``--resume`` restores the loop's state and returns the checkpoint's arrays."""
+        self.batches = batches
+        self.run = common.Run(self.cfg["out"], self.cfg, self.cfg["resume"],
+                              checkpoint="checkpoint.npz")  # fmt: skip
+        if not self.cfg["resume"]:
+            return None
+        arrays, _ = self.load()
+        print(f"resumed from step {self.step} in {self.run.dir}", file=sys.stderr)
+        return arrays
+
+    def noise_value(self, dtype: Any) -> Any:
+        """This step's instance-noise std as a tensor: the adaptive controller's, or the
+        schedule's value at the step (computed here, so the compiled step has no schedule);
+        ``None`` without instance noise."""
+        if self.noise_std is not None:
+            return self.noise_std
+        noise = self.objective.instance_noise
+        return None if noise is None else self.to_tensor(np.asarray(noise(self.step), dtype))
+
+    def draws(
+        self, real: Any, fake_shape: tuple[int, ...], side: str, dtype: Any
+    ) -> dict[str, Any]:
+        """advloss's random numbers for one objective call (NHWC), from the NumPy stream."""
+        shape = None if real is None else tuple(real.shape)
+        specs = self.objective.draw_specs(shape, fake_shape, side=side)
+        numbers = self.streams.draws(specs, dtype, channels_last=True)
+        return {k: self.to_tensor(v) for k, v in numbers.items()}
+
+    def latents(self, z_dim: int, dtype: Any) -> Any:
+        return self.to_tensor(
+            self.streams.latents(self.local_batch, z_dim, np.float64).astype(dtype)
+        )
+
+    def first_call(self, variant: Any) -> None:
+        """Mark this iteration untimed if it is the first to run ``variant`` of a compiled step
+        (it compiles: e.g. the not-due variant of a lazy penalty)."""
+        if variant not in self._variants:
+            self._variants.add(variant)
+            self.untimed()
 
     def start(self) -> None:
         """Start the clock and the progress bar (after building and compiling)."""
@@ -189,18 +237,26 @@ class ArrayLoop(Loop):
 
 
 def restore(
-    where: str, arrays: dict[str, np.ndarray], names: list[str], shapes: list[Any]
-) -> list[np.ndarray]:
-    """The stored arrays ``names`` in order, checked against the expected ``shapes``: a
-    checkpoint written with other options is a one-line error."""
-    missing = [n for n in names if n not in arrays]
+    where: str, arrays: dict[str, np.ndarray], names: list[str], shapes: list[Any],
+    dtypes: list[Any],
+) -> list[np.ndarray]:  # fmt: skip
+    """The stored arrays ``names`` in order, checked against the expected ``shapes`` and
+    ``dtypes`` (and no others stored): a checkpoint written for other networks is a one-line
+    error."""
+    stored = {k for k in arrays if k != "__meta__" and not k.startswith("__controls__/")}
+    missing = [n for n in names if n not in arrays] or sorted(stored - set(names))
     if missing:
         raise TrainerError(
             f"--resume: the checkpoint in {where} does not fit these networks (no {missing[0]}); "
             f"resume with the options it was written with"
         )
     out = []
-    for name, shape in zip(names, shapes, strict=True):
+    for name, shape, dtype in zip(names, shapes, dtypes, strict=True):
+        if np.dtype(arrays[name].dtype) != np.dtype(dtype):
+            raise TrainerError(
+                f"--resume: the checkpoint in {where} holds {name} as {arrays[name].dtype}, these "
+                f"networks are {np.dtype(dtype)}; resume with the options it was written with"
+            )
         if tuple(arrays[name].shape) != tuple(shape):
             raise TrainerError(
                 f"--resume: the checkpoint in {where} does not fit these networks ({name} is "

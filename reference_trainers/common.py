@@ -101,10 +101,25 @@ def resolve(
     for key, value in preset.items():
         if key not in explicit and key not in file_values and config.get(key) is None:
             config[key] = value
+    actions = {a.dest: a for a in parser._actions}
     for key, value in file_values.items():
         if key not in explicit:
-            config[key] = value
+            config[key] = _checked(args.config, actions[key], value)
     return config
+
+
+def _checked(path: str, action: argparse.Action, value: Any) -> Any:
+    """A config-file value converted and checked like the same option on the command line."""
+    flag = action.option_strings[0] if action.option_strings else action.dest
+    if value is not None and action.type is not None and isinstance(value, str):
+        try:
+            value = action.type(value)  # type: ignore[operator]
+        except (TypeError, ValueError):
+            raise TrainerError(f"--config {path}: {flag} {value!r} is not valid") from None
+    if action.choices is not None and value not in action.choices:
+        choices = ", ".join(str(c) for c in action.choices)
+        raise TrainerError(f"--config {path}: {flag} {value!r}; expected one of {choices}")
+    return value
 
 
 def _given(parser: argparse.ArgumentParser, argv: list[str] | None, dest: str) -> bool:
@@ -180,11 +195,16 @@ class Run:
         self.checkpoint_path = self.dir / checkpoint
         self.metrics_path = self.dir / "metrics.jsonl"
         if resume and not self.checkpoint_path.is_file():
-            raise TrainerError(f"--resume: no checkpoint in {self.dir}")
+            other = [n for n in CHECKPOINTS if n != checkpoint and (self.dir / n).is_file()]
+            by = "--framework torch" if other and other[0].endswith(".pt") else "jax or tf"
+            found = f" (it holds {other[0]}, written by the {by} trainer)" if other else ""
+            raise TrainerError(f"--resume: no checkpoint ({checkpoint}) in {self.dir}{found}")
         if not resume and _holds_run(self.dir):
             raise TrainerError(
                 f"{self.dir} already holds a run; pass --resume to continue it or choose --out"
             )
+        if resume:
+            check_same_options(self.dir / "config.json", config)
         if write:
             (self.dir / "samples").mkdir(parents=True, exist_ok=True)
             (self.dir / "config.json").write_text(json.dumps(config, indent=1, sort_keys=True))
@@ -375,8 +395,34 @@ def one_line_errors() -> Iterator[None]:
         raise SystemExit(2) from None
 
 
+CHECKPOINTS = ("checkpoint.pt", "checkpoint.npz")
+#: options a resumed run may change: lengths, logging, evaluation size and where it runs
+RESUMABLE = {"steps", "eval_every", "log_every", "eval_samples", "out", "resume", "device",
+             "config", "compile", "channels_last"}  # fmt: skip
+
+
 def _holds_run(folder: Path) -> bool:
-    return any((folder / name).exists() for name in ("checkpoint.pt", "checkpoint.npz"))
+    return any((folder / name).exists() for name in CHECKPOINTS)
+
+
+def check_same_options(path: Path, config: dict[str, Any]) -> None:
+    """A resumed run must train what its checkpoint was written with: every option but those
+    in :data:`RESUMABLE` must equal the stored ``config.json``'s (options it does not have,
+    from an older version, are not compared)."""
+    if not path.is_file():
+        return
+    try:
+        stored = json.loads(path.read_text())
+    except (OSError, ValueError):
+        raise TrainerError(f"--resume: {path} cannot be read (the run's options)") from None
+    for key in sorted(set(stored) & set(config) - RESUMABLE):
+        if stored[key] != config[key]:
+            flag = "--" + key.replace("_", "-")
+            raise TrainerError(
+                f"--resume: the run in {path.parent} was written with {flag} {stored[key]}; this "
+                f"command has {flag} {config[key]} (resume with the options it was written with, "
+                f"or choose another --out)"
+            )
 
 
 def main(

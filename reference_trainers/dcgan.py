@@ -5,11 +5,13 @@
         --real-label 0.9 --instance-noise 0.1:0:1000 --out runs/lsgan-r1
     python -m reference_trainers.dcgan --out runs/lsgan-r1 --resume --steps 3000
 
-Writes config.json, metrics.jsonl, samples/*.png, curves.png and checkpoint.pt to --out.
+Writes config.json, metrics.jsonl, samples/*.png, curves.png and the checkpoint
+(checkpoint.pt; checkpoint.npz for --framework jax / tf) to --out.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -24,8 +26,7 @@ from reference_trainers.dcgan_spec import (
     Layer,
     discriminator_layers,
     generator_layers,
-    numpy_weights,
-    spectral_state,
+    numpy_dcgan,
 )
 from reference_trainers.session import Session
 
@@ -168,8 +169,10 @@ def parser() -> Any:
 
 def train(cfg: dict[str, Any]) -> dict[str, Any]:
     """Train with the resolved config (``cfg["framework"]`` picks the trainer); returns the last
-    evaluation row."""
+    evaluation row with ``steps_per_second`` (not logged)."""
     framework = cfg.get("framework") or "torch"
+    if framework not in FRAMEWORKS:
+        raise common.TrainerError(f"--framework {framework!r}: expected one of {FRAMEWORKS}")
     if framework == "jax":
         from reference_trainers import dcgan_jax
 
@@ -192,8 +195,28 @@ def metrics_for(cfg: dict[str, Any]) -> Any:
     return None
 
 
+def make_evaluate(run_dir: Any, sample: Any, fixed_z: Any, eval_z: Any, metrics: Any) -> Any:
+    """The evaluation of every trainer: a grid of ``sample(fixed_z)`` into ``samples/``, then
+    the metrics on ``sample`` of ``eval_z()`` in chunks of 500 (``sample`` returns NCHW torch
+    tensors in [-1, 1])."""
+
+    def evaluate(step: int) -> dict[str, Any]:
+        common.save_grid(sample(fixed_z), run_dir / "samples" / f"step_{step:06d}.png")
+        if metrics is None:
+            return {}
+        z = eval_z()
+        return metrics(torch.cat([sample(z[i : i + 500]) for i in range(0, len(z), 500)]))
+
+    return evaluate
+
+
 def train_torch(cfg: dict[str, Any]) -> dict[str, Any]:
     """The PyTorch DCGAN."""
+    if cfg.get("numpy_rng") and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise common.TrainerError(
+            "--numpy-rng with torchrun / DDP: every process would draw the same numbers; "
+            "it is for single-process comparisons"
+        )
     s = Session(cfg, "dcgan", quality="fd")  # validates the options and builds the objective
     norm = s.d_norm(cfg["d_norm"])
     data, channels = load(cfg["data"], cfg["image_size"])
@@ -203,19 +226,16 @@ def train_torch(cfg: dict[str, Any]) -> dict[str, Any]:
     D = Discriminator(cfg["width"], cfg["image_size"], channels, norm)
     streams, after_sn = None, None
     if cfg.get("numpy_rng"):  # the same weights and random numbers as the JAX / TF trainers
-        from advloss.nn import WARMUP_ITERATIONS
         from reference_trainers.arrays import NumpyStreams
 
         streams = NumpyStreams(cfg["seed"])
-        init = streams.gens["init"]
+        net = numpy_dcgan(cfg, channels, norm, streams.gens["init"])
         G.to(s.dtype)  # load the float64 draws into networks of the training precision
         D.to(s.dtype)
-        load_numpy_weights(G.net, numpy_weights(G.layers, init, np.float64))
-        d_weights = numpy_weights(D.layers, init, np.float64)
-        load_numpy_weights(D.net, d_weights)
-        if cfg["spectral_norm"]:
-            sn = spectral_state(D.layers, d_weights, init, WARMUP_ITERATIONS)
-            after_sn = lambda: load_spectral_state(D.net, sn)  # noqa: E731
+        load_numpy_weights(G.net, net.g_weights)
+        load_numpy_weights(D.net, net.d_weights)
+        if net.spectral is not None:
+            after_sn = lambda: load_spectral_state(D.net, net.spectral)  # noqa: E731
     else:
         G.apply(init_weights)
         D.apply(init_weights)
@@ -236,12 +256,7 @@ def train_torch(cfg: dict[str, Any]) -> dict[str, Any]:
             z = torch.randn(cfg["eval_samples"], cfg["z_dim"], generator=eval_gen)
             return z.to(s.device, s.dtype)
 
-    def evaluate(step: int) -> dict[str, Any]:
-        common.save_grid(G(fixed_z), s.run.dir / "samples" / f"step_{step:06d}.png")
-        if metrics is None:
-            return {}
-        z = make_eval_z()
-        return metrics(torch.cat([G(z[i : i + 500]) for i in range(0, len(z), 500)]))
+    evaluate = make_evaluate(s.run.dir, G, fixed_z, make_eval_z, metrics)
 
     def latents() -> torch.Tensor:
         if streams is not None:

@@ -15,12 +15,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import sys
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from reference_trainers import common
 from reference_trainers.arrays import ArrayLoop, eval_latents, fixed_latents, restore
 from reference_trainers.common import TrainerError
 from reference_trainers.data import Batches, load
@@ -29,11 +27,8 @@ from reference_trainers.dcgan_spec import (
     KERNEL,
     NORM_EPSILON,
     Layer,
-    discriminator_layers,
-    generator_layers,
     kernel_channels_last,
-    numpy_weights,
-    spectral_state,
+    numpy_dcgan,
     v_channels_last,
 )
 
@@ -136,6 +131,10 @@ def load_numpy(
     and spectral-norm states converted to Flax's layouts."""
     params = dict(variables["params"]["net"])
     stats = dict(variables.get("batch_stats", {}).get("net", {}))
+    dtype = next(iter(next(iter(params.values())).values())).dtype
+    # Flax creates batch norm's running averages in float32 whatever the network's dtype; in
+    # float64 training they would turn float64 after one step (and the jitted steps recompile)
+    stats = {k: {n: np.asarray(v, dtype) for n, v in d.items()} for k, d in stats.items()}
     for i, (layer, w) in enumerate(zip(layers, weights, strict=True)):
         name = f"l{i}"
         if w is None:
@@ -234,15 +233,19 @@ def _device(name: str) -> Any:
 def train(cfg: dict[str, Any]) -> dict[str, Any]:
     """Train the JAX DCGAN with the resolved config; returns the last evaluation row."""
     jax = _jax()
-    if cfg["dtype"] == "float64":
-        jax.config.update("jax_enable_x64", True)  # process-wide; float32 stays float32
+    x64 = jax.config.jax_enable_x64
     if not jax.config.jax_compilation_cache_dir:  # a later run with the same shapes skips XLA
         from reference_trainers.metrics import cache_dir
 
         jax.config.update("jax_compilation_cache_dir", str(cache_dir() / "jax-compilation"))
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
-    with _device(cfg["device"]):
-        return _train(cfg)
+    try:
+        if cfg["dtype"] == "float64":
+            jax.config.update("jax_enable_x64", True)  # float32 arrays stay float32
+        with _device(cfg["device"]):
+            return _train(cfg)
+    finally:
+        jax.config.update("jax_enable_x64", x64)
 
 
 def _train(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -251,30 +254,25 @@ def _train(cfg: dict[str, Any]) -> dict[str, Any]:
     import optax
     import torch
 
-    from advloss.nn import WARMUP_ITERATIONS
-    from reference_trainers.dcgan import metrics_for
+    from reference_trainers.dcgan import make_evaluate, metrics_for
 
-    cfg["numpy_rng"] = True  # the JAX trainer's random numbers always come from NumPy
     dtype = np.dtype(cfg["dtype"])
     s = ArrayLoop(cfg, "dcgan", quality="fd", framework="jax", to_tensor=jnp.asarray)
     norm = s.d_norm(cfg["d_norm"])
     data, channels = load(cfg["data"], cfg["image_size"])
-    s.batches = batches = Batches(data, cfg["batch_size"], cfg["seed"])
-    size, z_dim, n = cfg["image_size"], cfg["z_dim"], s.local_batch
+    batches = Batches(data, cfg["batch_size"], cfg["seed"])
+    size, z_dim = cfg["image_size"], cfg["z_dim"]
+    fake_shape = (s.local_batch, size, size, channels)
 
-    g_layers = generator_layers(z_dim, cfg["width"], size, channels)
-    d_layers = discriminator_layers(cfg["width"], size, channels, norm)
+    net = numpy_dcgan(cfg, channels, norm, s.streams.gens["init"])
     Generator, Discriminator = build_modules(jnp.dtype(dtype))
-    G, D = Generator(tuple(g_layers)), Discriminator(tuple(d_layers), cfg["spectral_norm"])
+    G = Generator(tuple(net.g_layers))
+    D = Discriminator(tuple(net.d_layers), cfg["spectral_norm"])
     key = jax.random.key(0)  # only shapes matter: the weights are replaced by the NumPy ones
     g_vars = G.init(key, jnp.zeros((2, z_dim), dtype), train=True)
     d_vars = D.init(key, jnp.zeros((2, size, size, channels), dtype), train=True)
-    init = s.streams.gens["init"]
-    g_w = numpy_weights(g_layers, init, np.float64)
-    d_w = numpy_weights(d_layers, init, np.float64)
-    sn = spectral_state(d_layers, d_w, init, WARMUP_ITERATIONS) if cfg["spectral_norm"] else None
-    g_params, g_stats = load_numpy(g_vars, g_layers, g_w, None)
-    d_params, d_stats = load_numpy(d_vars, d_layers, d_w, sn)
+    g_params, g_stats = load_numpy(g_vars, net.g_layers, net.g_weights, None)
+    d_params, d_stats = load_numpy(d_vars, net.d_layers, net.d_weights, net.spectral)
     # optax's adam is PyTorch's: update = lr * m̂ / (sqrt(v̂) + eps), eps outside the root
     g_tx = optax.adam(cfg["lr_g"], b1=cfg["beta1"], b2=cfg["beta2"], eps=1e-8)
     d_tx = optax.adam(cfg["lr_d"], b1=cfg["beta1"], b2=cfg["beta2"], eps=1e-8)
@@ -282,62 +280,47 @@ def _train(cfg: dict[str, Any]) -> dict[str, Any]:
     state = jax.tree_util.tree_map(jnp.asarray, state)
     leaves, treedef = jax.tree_util.tree_flatten_with_path(state)
     names = [jax.tree_util.keystr(path) for path, _ in leaves]
-    if cfg["resume"]:
-        arrays, _ = s.load()
-        stored = restore(str(s.run.dir), arrays, names, [np.shape(x) for _, x in leaves])
-        state = jax.tree_util.tree_unflatten(treedef, [jnp.asarray(a) for a in stored])
-        print(f"resumed from step {s.step} in {s.run.dir}", file=sys.stderr)
-    d_step, g_step = make_steps(s.objective, G, D, g_tx, d_tx)
-
-    metrics = metrics_for(cfg)
-    fixed_z = jnp.asarray(fixed_latents(z_dim).astype(dtype))
-
-    def sample(z: Any) -> torch.Tensor:
-        x = G.apply({"params": state.g_params, "batch_stats": state.g_stats}, z, train=False)
-        return torch.from_numpy(np.asarray(x, np.float32)).permute(0, 3, 1, 2)
-
-    def evaluate(step: int) -> dict[str, Any]:
-        common.save_grid(sample(fixed_z), s.run.dir / "samples" / f"step_{step:06d}.png")
-        if metrics is None:
-            return {}
-        z = eval_latents(cfg["eval_samples"], z_dim).astype(dtype)
-        return metrics(
-            torch.cat([sample(jnp.asarray(z[i : i + 500])) for i in range(0, len(z), 500)])
-        )
-
+    stored = s.open(batches)
+    if stored is not None:
+        values = restore(str(s.run.dir), stored, names, [np.shape(x) for _, x in leaves],
+                         [x.dtype for _, x in leaves])  # fmt: skip
+        state = jax.tree_util.tree_unflatten(treedef, [jnp.asarray(a) for a in values])
     s.arrays = lambda: {  # type: ignore[method-assign]
         k: np.asarray(x) for k, x in zip(names, jax.tree_util.tree_leaves(state), strict=True)
     }
+    d_step, g_step = make_steps(s.objective, G, D, g_tx, d_tx)
+
+    def sample(z: Any) -> torch.Tensor:
+        variables = {"params": state.g_params, "batch_stats": state.g_stats}
+        x = G.apply(variables, jnp.asarray(z, dtype), train=False)
+        return torch.from_numpy(np.asarray(x, np.float32)).permute(0, 3, 1, 2)
+
+    evaluate = make_evaluate(
+        s.run.dir, sample, fixed_latents(z_dim), lambda: eval_latents(cfg["eval_samples"], z_dim),
+        metrics_for(cfg),
+    )  # fmt: skip
 
     def nhwc(batch: torch.Tensor) -> Any:
         return jnp.asarray(batch.numpy().transpose(0, 2, 3, 1).astype(dtype))
 
-    def draws(real: Any, side: str) -> Any:
-        shape = None if real is None else tuple(real.shape)
-        specs = s.objective.draw_specs(shape, (n, size, size, channels), side=side)
-        return {
-            k: jnp.asarray(v) for k, v in s.streams.draws(specs, dtype, channels_last=True).items()
-        }
-
-    noise = s.objective.instance_noise
     every = cfg["penalty_every"]
     s.start()
     s.begin(evaluate)
     while s.step < s.steps:
         # ---- the training step: this is the part to copy into your own loop ----
         d_steps, g_steps = s.plan()
-        std = s.noise_std if s.noise_std is not None else (
-            None if noise is None else jnp.asarray(noise(s.step), dtype))  # fmt: skip
+        std = s.noise_value(dtype)
         for _ in range(d_steps):
             real = nhwc(batches.next())
-            z = jnp.asarray(s.streams.latents(n, z_dim, np.float64).astype(dtype))
-            state, out = d_step(state, real, z, draws(real, "discriminator"), std,
-                                due=s.step % every == 0)  # fmt: skip
+            due = s.step % every == 0
+            s.first_call(due)  # the first call of each variant compiles it
+            state, out = d_step(state, real, s.latents(z_dim, dtype),
+                                s.draws(real, fake_shape, "discriminator", dtype), std, due=due)  # fmt: skip
             s.record_d_stats(out.stats)
         for _ in range(g_steps):
-            z = jnp.asarray(s.streams.latents(n, z_dim, np.float64).astype(dtype))
             g_real = real if s.needs_real else None
-            state, g_out = g_step(state, z, g_real, draws(g_real, "generator"), std)
+            state, g_out = g_step(state, s.latents(z_dim, dtype), g_real,
+                                  s.draws(g_real, fake_shape, "generator", dtype), std)  # fmt: skip
         # ---- logging, evaluation, checkpoints ----
         if s.end_iteration(out, g_out):
             s.evaluate(evaluate)

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -146,3 +146,33 @@ def kernel_channels_last(w: np.ndarray, layer: Layer, *, flax: bool = False) -> 
     if flax:
         return np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(2, 3, 0, 1))
     return w.transpose(2, 3, 1, 0)
+
+
+class NumpyDCGAN(NamedTuple):
+    """The two networks' layer lists, weights (PyTorch layouts, float64) and the discriminator's
+    spectral-norm states (``None`` without spectral norm)."""
+
+    g_layers: list[Layer]
+    d_layers: list[Layer]
+    g_weights: list[Any]
+    d_weights: list[Any]
+    spectral: list[Any] | None
+
+
+def numpy_dcgan(
+    cfg: dict[str, Any], channels: int, norm: str, rng: np.random.Generator
+) -> NumpyDCGAN:
+    """The DCGAN of a trainer config drawn from ``rng`` in a fixed order — G's weights, D's,
+    then D's spectral-norm states — so every framework starts from the same numbers."""
+    from advloss.nn import WARMUP_ITERATIONS
+
+    g_layers = generator_layers(cfg["z_dim"], cfg["width"], cfg["image_size"], channels)
+    d_layers = discriminator_layers(cfg["width"], cfg["image_size"], channels, norm)
+    g_weights = numpy_weights(g_layers, rng, np.float64)
+    d_weights = numpy_weights(d_layers, rng, np.float64)
+    sn = (
+        spectral_state(d_layers, d_weights, rng, WARMUP_ITERATIONS)
+        if cfg["spectral_norm"]
+        else None
+    )
+    return NumpyDCGAN(g_layers, d_layers, g_weights, d_weights, sn)

@@ -14,12 +14,10 @@ checkpoints are ``checkpoint.npz``.
 from __future__ import annotations
 
 import contextlib
-import sys
 from typing import Any
 
 import numpy as np
 
-from reference_trainers import common
 from reference_trainers.arrays import ArrayLoop, eval_latents, fixed_latents, restore
 from reference_trainers.common import TrainerError
 from reference_trainers.data import Batches, load
@@ -28,11 +26,8 @@ from reference_trainers.dcgan_spec import (
     KERNEL,
     NORM_EPSILON,
     Layer,
-    discriminator_layers,
-    generator_layers,
     kernel_channels_last,
-    numpy_weights,
-    spectral_state,
+    numpy_dcgan,
     v_channels_last,
 )
 
@@ -189,28 +184,22 @@ def _train(cfg: dict[str, Any]) -> dict[str, Any]:
     import tensorflow as tf
     import torch
 
-    from advloss.nn import WARMUP_ITERATIONS
-    from reference_trainers.dcgan import metrics_for
+    from reference_trainers.dcgan import make_evaluate, metrics_for
 
-    cfg["numpy_rng"] = True  # the TensorFlow trainer's random numbers always come from NumPy
     dtype = cfg["dtype"]
     s = ArrayLoop(cfg, "dcgan", quality="fd", framework="tf", to_tensor=tf.constant)
     norm = s.d_norm(cfg["d_norm"])
     data, channels = load(cfg["data"], cfg["image_size"])
-    s.batches = batches = Batches(data, cfg["batch_size"], cfg["seed"])
-    size, z_dim, n = cfg["image_size"], cfg["z_dim"], s.local_batch
+    batches = Batches(data, cfg["batch_size"], cfg["seed"])
+    size, z_dim = cfg["image_size"], cfg["z_dim"]
+    fake_shape = (s.local_batch, size, size, channels)
 
-    g_layers = generator_layers(z_dim, cfg["width"], size, channels)
-    d_layers = discriminator_layers(cfg["width"], size, channels, norm)
-    G = keras_net(keras, g_layers, dtype, (z_dim,), sn=False, name="generator")
-    D = keras_net(keras, d_layers, dtype, (size, size, channels), sn=cfg["spectral_norm"],
+    net = numpy_dcgan(cfg, channels, norm, s.streams.gens["init"])
+    G = keras_net(keras, net.g_layers, dtype, (z_dim,), sn=False, name="generator")
+    D = keras_net(keras, net.d_layers, dtype, (size, size, channels), sn=cfg["spectral_norm"],
                   name="discriminator")  # fmt: skip
-    init = s.streams.gens["init"]
-    g_w = numpy_weights(g_layers, init, np.float64)
-    d_w = numpy_weights(d_layers, init, np.float64)
-    sn = spectral_state(d_layers, d_w, init, WARMUP_ITERATIONS) if cfg["spectral_norm"] else None
-    load_numpy(G, g_layers, g_w, None)
-    load_numpy(D, d_layers, d_w, sn)
+    load_numpy(G, net.g_layers, net.g_weights, None)
+    load_numpy(D, net.d_layers, net.d_weights, net.spectral)
     Adam = torch_adam(keras)
     g_opt = Adam(cfg["lr_g"], beta_1=cfg["beta1"], beta_2=cfg["beta2"])
     d_opt = Adam(cfg["lr_d"], beta_1=cfg["beta1"], beta_2=cfg["beta2"])
@@ -220,12 +209,12 @@ def _train(cfg: dict[str, Any]) -> dict[str, Any]:
     variables += [("g_opt", v) for v in g_opt.variables] + [("d_opt", v) for v in d_opt.variables]
     # by position (Keras makes variable paths unique per process: optimizer "torch_adam_3")
     names = [f"{owner}/{i}" for i, (owner, v) in enumerate(variables)]
-    if cfg["resume"]:
-        arrays, _ = s.load()
-        stored = restore(str(s.run.dir), arrays, names, [tuple(v.shape) for _, v in variables])
-        for (_, v), value in zip(variables, stored, strict=True):
+    stored = s.open(batches)
+    if stored is not None:
+        values = restore(str(s.run.dir), stored, names, [tuple(v.shape) for _, v in variables],
+                         [v.dtype for _, v in variables])  # fmt: skip
+        for (_, v), value in zip(variables, values, strict=True):
             v.assign(value)
-        print(f"resumed from step {s.step} in {s.run.dir}", file=sys.stderr)
     s.arrays = lambda: {  # type: ignore[method-assign]
         k: np.asarray(v) for k, (_, v) in zip(names, variables, strict=True)
     }
@@ -254,48 +243,36 @@ def _train(cfg: dict[str, Any]) -> dict[str, Any]:
     d_step = tf.function(d_step, jit_compile=bool(cfg["compile"]))
     g_step = tf.function(g_step, jit_compile=bool(cfg["compile"]))
 
-    metrics = metrics_for(cfg)
-    fixed_z = tf.constant(fixed_latents(z_dim).astype(dtype))
-
     def sample(z: Any) -> torch.Tensor:
-        x = G(z, training=False)
+        x = G(tf.constant(np.asarray(z, dtype)), training=False)
         return torch.from_numpy(np.asarray(x, np.float32)).permute(0, 3, 1, 2)
 
-    def evaluate(step: int) -> dict[str, Any]:
-        common.save_grid(sample(fixed_z), s.run.dir / "samples" / f"step_{step:06d}.png")
-        if metrics is None:
-            return {}
-        z = eval_latents(cfg["eval_samples"], z_dim).astype(dtype)
-        return metrics(torch.cat([sample(tf.constant(z[i : i + 500]))
-                                  for i in range(0, len(z), 500)]))  # fmt: skip
+    evaluate = make_evaluate(
+        s.run.dir, sample, fixed_latents(z_dim), lambda: eval_latents(cfg["eval_samples"], z_dim),
+        metrics_for(cfg),
+    )  # fmt: skip
 
     def nhwc(batch: torch.Tensor) -> Any:
         return tf.constant(batch.numpy().transpose(0, 2, 3, 1).astype(dtype))
 
-    def draws(real: Any, side: str) -> Any:
-        shape = None if real is None else tuple(real.shape)
-        specs = objective.draw_specs(shape, (n, size, size, channels), side=side)
-        return {k: tf.constant(v)
-                for k, v in s.streams.draws(specs, dtype, channels_last=True).items()}  # fmt: skip
-
-    noise = objective.instance_noise
     every = cfg["penalty_every"]
     s.start()
     s.begin(evaluate)
     while s.step < s.steps:
         # ---- the training step: this is the part to copy into your own loop ----
         d_steps, g_steps = s.plan()
-        std = s.noise_std if s.noise_std is not None else (
-            None if noise is None else tf.constant(noise(s.step), dtype))  # fmt: skip
+        std = s.noise_value(dtype)
         for _ in range(d_steps):
             real = nhwc(batches.next())
-            z = tf.constant(s.streams.latents(n, z_dim, np.float64).astype(dtype))
-            out = d_step(real, z, draws(real, "discriminator"), std, due=s.step % every == 0)
+            due = s.step % every == 0
+            s.first_call(due)  # the first call of each variant traces it
+            out = d_step(real, s.latents(z_dim, dtype),
+                         s.draws(real, fake_shape, "discriminator", dtype), std, due=due)  # fmt: skip
             s.record_d_stats(out.stats)
         for _ in range(g_steps):
-            z = tf.constant(s.streams.latents(n, z_dim, np.float64).astype(dtype))
             g_real = real if s.needs_real else None
-            g_out = g_step(z, g_real, draws(g_real, "generator"), std)
+            g_out = g_step(s.latents(z_dim, dtype), g_real,
+                           s.draws(g_real, fake_shape, "generator", dtype), std)  # fmt: skip
         # ---- logging, evaluation, checkpoints ----
         if s.end_iteration(out, g_out):
             s.evaluate(evaluate)

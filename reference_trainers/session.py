@@ -58,8 +58,9 @@ class Loop:
     update-ratio scheduler, the balance monitor, adaptive instance noise, metrics rows, the
     progress bar, evaluations and the summary.  :class:`Session` adds PyTorch (devices, DDP,
     optimizers, AMP, compile, checkpoints); the JAX and TensorFlow DCGANs use
-    :class:`reference_trainers.arrays.ArrayLoop`.  Subclasses provide ``_num`` (a scalar
-    tensor to a Python float) and ``_eval_context`` (evaluation mode)."""
+    :class:`reference_trainers.arrays.ArrayLoop`.  Subclasses provide ``run`` (the run
+    directory), ``checkpoint``, ``_num`` (a scalar tensor to a Python float) and
+    ``_eval_context`` (evaluation mode)."""
 
     world = 1
     rank = 0
@@ -82,7 +83,7 @@ class Loop:
         self.run: common.Run  # the run directory: set by the subclass
         self.t0 = time.perf_counter()
         self._mark: float | None = None  # training-time clock (steps_per_second)
-        self._timed, self._timed_steps = 0.0, 0
+        self._timed, self._timed_steps, self._skip = 0.0, 0, False
 
     def d_norm(self, requested: str, default: str = "batch") -> str:
         """The discriminator's normalization: ``auto`` means ``default``, or layer norm with a
@@ -208,10 +209,14 @@ class Loop:
         """Training time without evaluations and without the first iteration after a start
         or an evaluation (compilation, caches warming up): ``steps_per_second``."""
         now = time.perf_counter()
-        if self._mark is not None:
+        if self._mark is not None and not self._skip:
             self._timed += now - self._mark
             self._timed_steps += 1
-        self._mark = now
+        self._mark, self._skip = now, False
+
+    def untimed(self) -> None:
+        """Leave the current iteration out of ``steps_per_second`` (it compiles something)."""
+        self._skip = True
 
     def begin(self, fn: Callable[[int], dict[str, Any]]) -> None:
         """The step-0 evaluation of a fresh run (a resumed run has its own)."""
@@ -236,8 +241,8 @@ class Loop:
         pass
 
     def steps_per_second(self) -> float:
-        """Training iterations per second, timed as :meth:`_time_iteration` says (NaN before
-        two iterations have run)."""
+        """Training iterations per second, timed as :meth:`_time_iteration` says (NaN when no
+        iteration was timed, e.g. with ``--eval-every 1``)."""
         return self._timed_steps / self._timed if self._timed_steps else float("nan")
 
     def finish(self) -> dict[str, Any]:
@@ -364,6 +369,11 @@ class Session(Loop):
         common.set_rng_state(ck["rng"], self.gens)
         self.batches.load_state(ck["batches"])
         if self.streams is not None:
+            if not ck.get("streams"):  # the options check catches this for current versions
+                raise TrainerError(
+                    f"--resume: the checkpoint in {self.run.dir} has no NumPy streams; resume "
+                    f"without --numpy-rng"
+                )
             self.streams.load_state(ck["streams"])
         self.step = int(ck["step"])
         self.load_controls(ck)

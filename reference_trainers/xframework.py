@@ -62,6 +62,10 @@ SPEED_SIZES = ["--image-size", "16", "--width", "32", "--z-dim", "32", "--batch-
 
 
 def relative(a: float, b: float) -> float:
+    """``|a - b| / max(|a|, |b|)`` (0 when both are 0); infinite when either is not finite, so
+    a framework that diverges never passes for agreement."""
+    if not (math.isfinite(a) and math.isfinite(b)):
+        return math.inf
     scale = max(abs(a), abs(b))
     return abs(a - b) / scale if scale > 0 else 0.0
 
@@ -287,25 +291,24 @@ def main(argv: list[str] | None = None) -> int:
         results.append(compare(name, CONFIGS[name], frameworks, steps=args.steps, dtype=args.dtype,
                                work=work, sizes=sizes, seed=args.seed,
                                quiet=not args.verbose))  # fmt: skip
-    timing = (
-        speed(frameworks, args.speed_steps, out / "runs", not args.verbose) if args.speed else []
-    )
+    timing = speed(frameworks, args.speed_steps, work, not args.verbose) if args.speed else []
     info = _info(argv)
     if results:
         plot(results, out / "curves_xframework.png", tolerance)
     (out / "xframework.md").write_text(markdown(results, timing, info, tolerance))
     (out / "xframework.json").write_text(json.dumps(
         {**info, "tolerance": tolerance, "results": results, "speed": timing}, indent=1))  # fmt: skip
-    failed = [r["config"] for r in results if tolerance and not r["max_rel_diff"] <= tolerance]
+    failed = [r["config"] for r in results if not math.isfinite(r["max_rel_diff"])
+              or (tolerance and not r["max_rel_diff"] <= tolerance)]  # fmt: skip
     worst = max((r["max_rel_diff"] for r in results), default=0.0)
     if results:
         print(f"largest per-step difference {worst:.2e} ({args.dtype})", file=sys.stderr)
     print(f"outputs in {out}", file=sys.stderr)
     if failed:
-        print(f"error: the frameworks differ by more than {tolerance:g} in {', '.join(failed)}",
-              file=sys.stderr)  # fmt: skip
+        print(f"error: the frameworks differ by more than {tolerance or 0:g} (or a loss is not "
+              f"finite) in {', '.join(failed)}", file=sys.stderr)  # fmt: skip
         return 1
-    return 0 if not any(math.isnan(r["max_rel_diff"]) for r in results) else 1
+    return 0
 
 
 if __name__ == "__main__":

@@ -123,7 +123,7 @@ def test_resume_with_other_networks_is_one_line(tmp_path, capsys):
     assert run(out, "--steps", "2", "--eval-every", "2") == 0
     with pytest.raises(SystemExit):
         pix2pix.main(["--out", str(out), *TINY, "--width", "8", "--steps", "4", "--resume"])
-    assert "does not fit these networks" in capsys.readouterr().err
+    assert "was written with --width 4; this command has --width 8" in capsys.readouterr().err
 
 
 # ------------------------------------------------------------------------------------ data

@@ -77,9 +77,10 @@ def test_smoke_run_per_loss_family(tmp_path, options):
     assert config["loss"] == options[1] and config["steps"] == 4
 
 
-def test_resume_reproduces_the_uninterrupted_run(tmp_path):
+@pytest.mark.parametrize("rng", [[], ["--numpy-rng", "--dtype", "float64"]], ids=["torch-rng", "numpy-rng"])
+def test_resume_reproduces_the_uninterrupted_run(tmp_path, rng):
     common = ["--loss", "ns", "--penalty", "r1", "--penalty-every", "2", "--flip-prob", "0.2",
-              "--instance-noise", "0.2:0:8", "--eval-every", "3"]  # fmt: skip
+              "--instance-noise", "0.2:0:8", "--eval-every", "3", *rng]  # fmt: skip
     straight, split = tmp_path / "straight", tmp_path / "split"
     assert run(straight, "--steps", "8", *common) == 0
     assert run(split, "--steps", "3", *common) == 0
@@ -118,6 +119,34 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, message):
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("error: ") and message in err[-1]
     assert "Traceback" not in "\n".join(err)
+
+
+def test_resume_with_other_options_is_one_line_and_keeps_the_run(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert run(out, "--steps", "2", "--eval-every", "2") == 0
+    capsys.readouterr()
+    for args, message in [(["--loss", "hinge"], "was written with --loss ns"),
+                          (["--numpy-rng"], "was written with --numpy-rng False"),
+                          (["--penalty", "r1"], "was written with --penalty none")]:  # fmt: skip
+        with pytest.raises(SystemExit):
+            run(out, "--steps", "4", "--resume", *args)
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0], err
+    assert json.loads((out / "config.json").read_text())["loss"] == "ns"
+    assert run(out, "--steps", "4", "--resume", "--log-every", "1") == 0  # allowed to change
+
+
+def test_config_file_values_are_checked_like_the_command_line(tmp_path, capsys):
+    for values, message in [({"framework": "flax"}, "--framework 'flax'; expected one of"),
+                            ({"image_size": 24}, "--image-size 24; expected one of"),
+                            ({"steps": "many"}, "--steps 'many' is not valid")]:  # fmt: skip
+        path = tmp_path / "config.json"
+        path.write_text(json.dumps(values))
+        with pytest.raises(SystemExit):
+            run(tmp_path / "run", "--config", str(path))
+        assert message in capsys.readouterr().err
+    (tmp_path / "config.json").write_text(json.dumps({"steps": "2", "eval_every": 2}))
+    assert run(tmp_path / "ok", "--config", str(tmp_path / "config.json")) == 0
 
 
 def test_resume_errors(tmp_path, capsys):
