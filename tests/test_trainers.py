@@ -77,7 +77,9 @@ def test_smoke_run_per_loss_family(tmp_path, options):
     assert config["loss"] == options[1] and config["steps"] == 4
 
 
-@pytest.mark.parametrize("rng", [[], ["--numpy-rng", "--dtype", "float64"]], ids=["torch-rng", "numpy-rng"])
+@pytest.mark.parametrize(
+    "rng", [[], ["--numpy-rng", "--dtype", "float64"]], ids=["torch-rng", "numpy-rng"]
+)
 def test_resume_reproduces_the_uninterrupted_run(tmp_path, rng):
     common = ["--loss", "ns", "--penalty", "r1", "--penalty-every", "2", "--flip-prob", "0.2",
               "--instance-noise", "0.2:0:8", "--eval-every", "3", *rng]  # fmt: skip

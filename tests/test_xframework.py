@@ -236,5 +236,10 @@ def test_a_run_is_resumed_only_by_its_own_trainer_and_options(tmp_path, capsys):
 def test_relative_difference_never_hides_a_non_finite_loss():
     assert xframework.relative(1.0, 1.0 + 1e-12) == pytest.approx(1e-12)
     assert xframework.relative(0.0, 0.0) == 0.0
-    for a, b in [(float("nan"), 1.0), (1.0, float("nan")), (float("nan"),) * 2, (float("inf"), 1.0)]:
+    for a, b in [
+        (float("nan"), 1.0),
+        (1.0, float("nan")),
+        (float("nan"),) * 2,
+        (float("inf"), 1.0),
+    ]:
         assert xframework.relative(a, b) == float("inf")
