@@ -1,6 +1,6 @@
 """Seed 000's scenario: pix2pix with BCE, a dominating discriminator, and the usual fixes.
 
-    python -m benchmarks.balance                # full: 8 configurations x 3 seeds x 1,500 steps
+    python -m benchmarks.balance                # full: 9 configurations x 3 seeds x 1,500 steps
     python -m benchmarks.balance --quick        # a few minutes: 1 seed, 400 steps
     python -m benchmarks.balance --configs baseline,lsgan --seeds 0
 
@@ -13,10 +13,11 @@ configuration and seed:
 | lsgan | ``--loss lsgan`` |
 | l1=300 | ``--lambda-l1 300`` |
 | g:d=3:1 | ``--g-steps 3`` (three generator updates per discriminator update) |
+| g:d=6:1 | ``--g-steps 6`` (the other end of seed 000's 3:1–6:1 range) |
 | real_label=0.9 | ``--real-label 0.9`` (one-sided label smoothing) |
 | lr_d/4 | ``--lr-d 5e-5`` |
 | noise | ``--instance-noise 0.1:0:<half the steps>`` |
-| combined | all of the above together |
+| combined | all of the above together (with the 3:1 ratio) |
 
 Recorded per run: the discriminator's real and fake accuracy (per patch, at the loss's
 decision threshold) averaged over the last 20 % of training and over the first 20 %, and the
@@ -44,6 +45,7 @@ CONFIGS: dict[str, list[str]] = {
     "lsgan": ["--loss", "lsgan"],
     "l1=300": ["--lambda-l1", "300"],
     "g:d=3:1": ["--g-steps", "3"],
+    "g:d=6:1": ["--g-steps", "6"],
     "real_label=0.9": ["--real-label", "0.9"],
     "lr_d/4": ["--lr-d", "5e-5"],
     "noise": ["--instance-noise", "NOISE"],
@@ -70,6 +72,7 @@ def summarize(job: dict[str, Any], rs: list[dict[str, Any]], seconds: float) -> 
     mean = trainer_runs.mean_of
     return {
         "config": job["config"], "seed": job["seed"], "steps": steps, "seconds": seconds,
+        "run_seconds": trainer_runs.run_seconds(job["out"]),
         "real_acc_last": mean(last, "d_real_acc"), "fake_acc_last": mean(last, "d_fake_acc"),
         "real_acc_first": mean(first, "d_real_acc"), "fake_acc_first": mean(first, "d_fake_acc"),
         **{k: final[k] for k in QUALITY if k in final},

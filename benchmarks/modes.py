@@ -48,6 +48,7 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
     seconds = trainer_runs.run_trainer("dcgan", options, job["out"], steps)
     final = next(r for r in trainer_runs.rows(job["out"]) if r.get("eval") and r["step"] == steps)
     return {"config": job["config"], "seed": job["seed"], "steps": steps, "seconds": seconds,
+            "run_seconds": trainer_runs.run_seconds(job["out"]),
             **{k: final[k] for k in (*KEYS, "modes_baseline", "mode_kl_baseline", "fd_baseline")}}  # fmt: skip
 
 
@@ -95,9 +96,37 @@ def main(argv: list[str] | None = None) -> int:
     first = results[0]
     lines.append(f"| real stacked digits | {first['modes_baseline']:.0f} | "
                  f"{first['mode_kl_baseline']:.3f} | {first['fd_baseline']:.2f} |")  # fmt: skip
+    lines += ["", f"Figure: [{out['png'].name}]({out['png'].name})."]
     report.write(out["md"], "\n".join(lines) + "\n")
-    print(f"wrote {out['md']}, {out['json'].name}", file=sys.stderr)
+    plot(results, configs, out["png"])
+    print(f"wrote {out['md']}, {out['json'].name}, {out['png'].name}", file=sys.stderr)
     return 0
+
+
+def plot(results: list[dict[str, Any]], configs: list[str], path: Path) -> None:
+    """Modes covered and KL to uniform per configuration (mean, error bar = sd over seeds),
+    the real-data ceiling dashed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 0.35 * len(configs) + 1.6))
+    y = np.arange(len(configs))[::-1]
+    for ax, key, label in zip(axes, ("modes", "mode_kl"),
+                              ("modes covered (of 1,000) ↑", "KL to uniform ↓"), strict=True):  # fmt: skip
+        vals = [[r[key] for r in results if r["config"] == c] for c in configs]
+        ax.barh(y, [np.mean(v) for v in vals], xerr=[np.std(v) for v in vals], capsize=2,
+                color="C0")  # fmt: skip
+        ax.axvline(results[0][f"{key}_baseline"], color="k", ls="--", lw=1,
+                   label="real stacked digits")  # fmt: skip
+        ax.set_yticks(y, configs)
+        ax.set_xlabel(label)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
 
 
 if __name__ == "__main__":

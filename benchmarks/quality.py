@@ -26,6 +26,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from benchmarks import report, trainer_runs
 
 LOSSES = ["minimax", "ns", "lsgan", "hinge", "wgan", "ragan"]
@@ -59,7 +61,8 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
     final = next(r for r in trainer_runs.rows(job["out"]) if r.get("eval") and r["step"] == steps)
     keep = {k: v for k, v in final.items() if k not in ("step", "eval")}
     return {**{k: job[k] for k in ("trainer", "loss", "reg", "seed", "steps")},
-            "seconds": seconds, **keep}  # fmt: skip
+            "seconds": seconds,
+            "run_seconds": trainer_runs.run_seconds(job["out"]), **keep}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -103,18 +106,53 @@ def main(argv: list[str] | None = None) -> int:
     out = report.paths("quality", args.quick, args.out)
     info = report.machine("benchmarks.quality", seeds=seeds, steps=steps, quick=args.quick)
     report.write_json(out["json"], {"machine": info, "runs": results})
-    report.write(out["md"], markdown(results, info, trainers, seeds, steps))
-    print(f"wrote {out['md']}, {out['json'].name}", file=sys.stderr)
+    report.write(out["md"], markdown(results, info, trainers, seeds, steps, out["png"].name))
+    plot(results, trainers, out["png"])
+    print(f"wrote {out['md']}, {out['json'].name}, {out['png'].name}", file=sys.stderr)
     return 0
 
 
+def groups(rs: list[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """The runs of one trainer by (loss, regularizer), in the order they were run."""
+    out: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in rs:
+        out.setdefault((r["loss"], r["reg"]), []).append(r)
+    return out
+
+
+def mean(group: list[dict[str, Any]], key: str) -> float:
+    return float(np.mean([r[key] for r in group]))
+
+
+def l1_only_summary(rs: list[dict[str, Any]]) -> list[str]:
+    """pix2pix's claim in numbers: L1 only against every L1 + cGAN configuration."""
+    g = groups(rs)
+    base = g.pop((L1_ONLY, "none"), None)
+    if not base or not g:
+        return []
+    l1, seg, iou = (mean(base, k) for k in ("l1", "seg_pixel_acc", "seg_iou"))
+    better_seg = [k for k, v in g.items() if mean(v, "seg_pixel_acc") > seg]
+    better_iou = [k for k, v in g.items() if mean(v, "seg_iou") > iou]
+    worse_l1 = [k for k, v in g.items() if mean(v, "l1") > l1]
+    best = max(g, key=lambda k: mean(g[k], "seg_pixel_acc"))
+    return [
+        f"**L1 only vs L1 + cGAN** (pix2pix's claim): L1 only ends at l1 {l1:.3f}, segmentation "
+        f"pixel accuracy {seg:.3f}, IoU {iou:.3f}. Of the {len(g)} L1 + cGAN configurations, "
+        f"{len(better_seg)} have a higher segmentation pixel accuracy, {len(better_iou)} a higher "
+        f"IoU, and {len(worse_l1)} a worse (higher) l1. The best by segmentation accuracy is "
+        f"{best[0]}+{best[1]} ({mean(g[best], 'seg_pixel_acc'):.3f}, IoU "
+        f"{mean(g[best], 'seg_iou'):.3f}, l1 {mean(g[best], 'l1'):.3f}).",
+        "",
+    ]
+
+
 def markdown(results: list[dict[str, Any]], info: dict[str, Any], trainers: list[str],
-             seeds: list[int], steps: dict[str, int]) -> str:  # fmt: skip
+             seeds: list[int], steps: dict[str, int], figure: str = "quality.png") -> str:  # fmt: skip
     counts = ", ".join(f"{t} {steps[t]} steps" for t in trainers)
     lines = [f"# Quality: loss × regularizer on the reference trainers ({len(seeds)} seed"
              f"{'s' * (len(seeds) > 1)}; {counts})", "", report.header(info), "",
              "Protocol: `benchmarks/quality.py` (module docstring). Mean ± sd over seeds; "
-             "final evaluation of each run.", ""]  # fmt: skip
+             f"final evaluation of each run. Figure: [{figure}]({figure}).", ""]  # fmt: skip
     for t in trainers:
         rs = [r for r in results if r["trainer"] == t]
         metrics = METRICS[t]
@@ -135,7 +173,59 @@ def markdown(results: list[dict[str, Any]], info: dict[str, Any], trainers: list
         if baselines:
             lines += ["", "Real-data baselines: " + ", ".join(baselines) + "."]
         lines.append("")
+        if t == "pix2pix":
+            lines += l1_only_summary(rs)
     return "\n".join(lines) + "\n"
+
+
+def plot(results: list[dict[str, Any]], trainers: list[str], path: Path) -> None:
+    """DCGAN: final fd per loss, one bar per regularizer (log scale, real-vs-real baseline
+    dashed). pix2pix: l1 against segmentation pixel accuracy per configuration, L1 only marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(trainers), figsize=(6.5 * len(trainers), 4.2), squeeze=False)
+    for ax, t in zip(axes[0], trainers, strict=True):
+        g = groups([r for r in results if r["trainer"] == t])
+        if t == "dcgan":
+            losses = list(dict.fromkeys(lo for lo, _ in g))
+            regs = list(dict.fromkeys(r for _, r in g))
+            width = 0.8 / len(regs)
+            for j, reg in enumerate(regs):
+                xs = [i + (j - (len(regs) - 1) / 2) * width for i, lo in enumerate(losses)
+                      if (lo, reg) in g]  # fmt: skip
+                vals = [g[lo, reg] for lo in losses if (lo, reg) in g]
+                ax.bar(xs, [mean(v, "fd") for v in vals], width,
+                       yerr=[np.std([r["fd"] for r in v]) for v in vals], label=reg, capsize=2)  # fmt: skip
+            base = next(iter(g.values()))[0].get("fd_baseline")
+            if base is not None:
+                ax.axhline(base, color="k", ls="--", lw=1, label="real vs real")
+            ax.set_xticks(range(len(losses)), losses)
+            ax.set_yscale("log")
+            ax.set_ylabel("final Fréchet distance (lower is better)")
+            ax.legend(fontsize=8, ncol=2)
+        else:
+            markers = {"none": "o", "r1": "s", "sn": "^"}
+            for (lo, reg), v in g.items():
+                x, y = mean(v, "l1"), mean(v, "seg_pixel_acc")
+                if lo == L1_ONLY:
+                    ax.scatter(x, y, color="k", marker="*", s=160, zorder=3, label="L1 only")
+                else:
+                    ax.scatter(x, y, marker=markers.get(reg, "D"), color=f"C{LOSSES.index(lo)}")
+                    ax.annotate(f"{lo}+{reg}", (x, y), fontsize=6, xytext=(3, 2),
+                                textcoords="offset points")  # fmt: skip
+            base = next(iter(g.values()))[0].get("seg_pixel_acc_baseline")
+            if base is not None:
+                ax.axhline(base, color="k", ls="--", lw=1, label="real photos")
+            ax.set_xlabel("final validation l1 (lower is better)")
+            ax.set_ylabel("segmentation pixel accuracy (higher is better)")
+            ax.legend(fontsize=8)
+        ax.set_title(t)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
 
 
 if __name__ == "__main__":

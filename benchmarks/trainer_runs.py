@@ -30,22 +30,38 @@ def finished(out: Path, steps: int) -> bool:
     return any(r.get("eval") and r["step"] == steps for r in rows(out))
 
 
+#: the wall time a benchmark spent on a run folder, summed over resumes
+TIMING = "benchmark_seconds.json"
+
+
+def run_seconds(out: Path) -> float | None:
+    """The wall time recorded for the run in ``out`` (None for a run finished before the
+    benchmarks recorded it, or one not started)."""
+    path = out / TIMING
+    return float(json.loads(path.read_text())["seconds"]) if path.exists() else None
+
+
 def run_trainer(trainer: str, options: list[str], out: Path, steps: int) -> float:
     """Run ``python -m reference_trainers.<trainer>`` to ``steps`` in ``out`` (resuming an
-    interrupted run, skipping a finished one); returns the seconds spent."""
+    interrupted run, skipping a finished one); returns the seconds spent now (0 for a reused
+    run) and adds them to ``out/benchmark_seconds.json`` (see :func:`run_seconds`)."""
     t0 = time.perf_counter()
     if finished(out, steps):
         return 0.0
+    resumed = (out / "checkpoint.pt").exists()
     cmd = [sys.executable, "-m", f"reference_trainers.{trainer}", "--out", str(out),
            "--steps", str(steps), *options]  # fmt: skip
-    if (out / "checkpoint.pt").exists():
+    if resumed:
         cmd.append("--resume")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env)
     if proc.returncode != 0:
         tail = proc.stderr.strip().splitlines()[-1:] or ["?"]
         raise RuntimeError(f"{' '.join(cmd[2:])}: {tail[0]}")
-    return time.perf_counter() - t0
+    spent = time.perf_counter() - t0
+    before = (run_seconds(out) or 0.0) if resumed else 0.0
+    (out / TIMING).write_text(json.dumps({"seconds": before + spent, "resumed": resumed}))
+    return spent
 
 
 def run_all(

@@ -68,15 +68,45 @@ def test_trainer_benchmarks_write_tables_and_reuse_finished_runs(tmp_path, capsy
     assert modes.main(["--configs", "ns", "--steps", "2", "--eval-samples", "300", *common]) == 0
     md = (out / "modes.md").read_text()
     assert "| ns |" in md and "| real stacked digits |" in md
+    assert (out / "modes.png").stat().st_size > 1000
 
     args = ["--trainers", "pix2pix", "--losses", "ns", "--regs", "none", "--steps", "2", *common]
     assert quality.main(args) == 0
+    first = [r["run_seconds"] for r in json.loads((out / "quality.json").read_text())["runs"]]
+    assert all(s > 0 for s in first)  # each run's wall time is recorded in its folder
     md = (out / "quality.md").read_text()
     assert "| L1 only (no adversarial term) |" in md and "| ns | none |" in md
+    assert "**L1 only vs L1 + cGAN**" in md and "Of the 1 L1 + cGAN configurations" in md
+    assert (out / "quality.png").stat().st_size > 1000
     capsys.readouterr()
     assert quality.main(args) == 0  # finished runs are reused, not recomputed
     seconds = [r["seconds"] for r in json.loads((out / "quality.json").read_text())["runs"]]
     assert seconds == [0.0, 0.0]
+    again = [r["run_seconds"] for r in json.loads((out / "quality.json").read_text())["runs"]]
+    assert again == first  # ... and still reported when the run is reused
+
+
+def test_quality_summary_and_plot_from_known_rows(tmp_path):
+    """The L1-only comparison counts what the rows say; the figure draws both trainers."""
+    from benchmarks import quality
+
+    def p2p(loss, reg, l1, seg, iou, seed=0):
+        return {"trainer": "pix2pix", "loss": loss, "reg": reg, "seed": seed, "l1": l1,
+                "seg_pixel_acc": seg, "seg_iou": iou, "seg_pixel_acc_baseline": 0.96}  # fmt: skip
+
+    rows = [p2p("l1-only", "none", 0.170, 0.950, 0.80), p2p("ns", "none", 0.180, 0.960, 0.78),
+            p2p("ns", "none", 0.190, 0.970, 0.80, seed=1), p2p("lsgan", "r1", 0.160, 0.940, 0.85)]  # fmt: skip
+    text = " ".join(quality.l1_only_summary(rows))
+    # ns+none: mean seg 0.965 > 0.950, iou 0.79 < 0.80, l1 0.185 worse; lsgan+r1: iou higher
+    assert "Of the 2 L1 + cGAN configurations, 1 have a higher segmentation pixel accuracy, " \
+        "1 a higher IoU, and 1 a worse (higher) l1" in text  # fmt: skip
+    assert "The best by segmentation accuracy is ns+none (0.965, IoU 0.790" in text
+    assert quality.l1_only_summary(rows[1:]) == []  # no L1-only run: nothing to compare
+
+    dcgan = [{"trainer": "dcgan", "loss": lo, "reg": reg, "seed": 0, "fd": fd, "fd_baseline": 1.8}
+             for lo, reg, fd in [("ns", "none", 7.0), ("ns", "r1", 9.0), ("hinge", "none", 6.0)]]  # fmt: skip
+    quality.plot(dcgan + rows, ["dcgan", "pix2pix"], tmp_path / "q.png")
+    assert (tmp_path / "q.png").stat().st_size > 1000
 
 
 def test_speed_sweep_and_collation(tmp_path):
