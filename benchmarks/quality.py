@@ -4,10 +4,12 @@
     python -m benchmarks.quality --quick            # 1 seed, 300 steps
     python -m benchmarks.quality --trainers pix2pix --losses ns,lsgan --regs none,r1
 
-DCGAN (digits, 16×16, the CPU preset's 1,500 steps): every loss × {none, r1, gp, sn} at the
-library's defaults (R1 γ = 10, GP λ = 10, spectral norm on every D layer; layer norm in D with a
-penalty); final Fréchet distance on our digit classifier's features (real-vs-real baseline
-beside it), class coverage and class KL.
+DCGAN (digits, 16×16, the CPU preset's 1,500 steps): every loss × {none, ln, r1, gp, sn} at the
+library's defaults (R1 γ = 10, GP λ = 10, spectral norm on every D layer). With a penalty the
+trainer puts layer norm in D instead of batch norm (batch norm mixes the samples a per-sample
+gradient penalty differentiates), so ``ln`` -- layer norm, no penalty -- is the control that
+separates the penalty's effect from the normalization's. Final Fréchet distance on our digit
+classifier's features (real-vs-real baseline beside it), class coverage and class KL.
 
 pix2pix (synthetic-facades, 64×64, the CPU preset's 1,000 steps): every loss × {none, r1, sn}, plus **L1 only**
 (``--gan-weight 0``: the generator ignores the discriminator) -- the comparison behind
@@ -31,7 +33,7 @@ import numpy as np
 from benchmarks import report, trainer_runs
 
 LOSSES = ["minimax", "ns", "lsgan", "hinge", "wgan", "ragan"]
-REGS = {"dcgan": ["none", "r1", "gp", "sn"], "pix2pix": ["none", "r1", "sn"]}
+REGS = {"dcgan": ["none", "ln", "r1", "gp", "sn"], "pix2pix": ["none", "r1", "sn"]}
 METRICS = {
     "dcgan": [("fd", "fd ↓", 2), ("coverage", "coverage ↑", 2), ("class_kl", "class KL ↓", 3)],
     "pix2pix": [("l1", "l1 ↓", 3), ("psnr", "psnr ↑", 2), ("ssim", "ssim ↑", 3),
@@ -48,6 +50,8 @@ def options(trainer: str, loss: str, reg: str) -> list[str]:
     opts = ["--loss", loss]
     if reg == "sn":
         opts.append("--spectral-norm")
+    elif reg == "ln":  # the control for the penalties: their layer norm, without a penalty
+        opts += ["--d-norm", "layer"]
     elif reg != "none":
         opts += ["--penalty", reg]
     return opts
@@ -75,7 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--trainers", default="dcgan,pix2pix")
     p.add_argument("--losses", default=",".join(LOSSES))
     p.add_argument(
-        "--regs", default=None, help="default: none,r1,gp,sn (dcgan); none,r1,sn (pix2pix)"
+        "--regs",
+        default=None,
+        help="default: none,ln,r1,gp,sn (dcgan; ln = layer norm in D, no penalty); none,r1,sn (pix2pix)",
     )
     args = p.parse_args(argv)
     trainers = report.pick(p, "trainers", args.trainers, list(REGS))
@@ -173,6 +179,9 @@ def markdown(results: list[dict[str, Any]], info: dict[str, Any], trainers: list
         if baselines:
             lines += ["", "Real-data baselines: " + ", ".join(baselines) + "."]
         lines.append("")
+        if t == "dcgan" and any(r["reg"] == "ln" for r in rs):
+            lines += ["`ln`: layer norm in D and no penalty, the control for `r1` / `gp` (which "
+                      "run with layer norm in D; `none` and `sn` keep batch norm).", ""]  # fmt: skip
         if t == "pix2pix":
             lines += l1_only_summary(rs)
     return "\n".join(lines) + "\n"
