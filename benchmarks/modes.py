@@ -1,6 +1,6 @@
 """Mode coverage on stacked digits (the Stacked-MNIST protocol on the bundled digits).
 
-    python -m benchmarks.modes                 # full: 11 configurations x 3 seeds x 3,000 steps
+    python -m benchmarks.modes                 # full: 10 configurations x 3 seeds x 3,000 steps
     python -m benchmarks.modes --quick         # 1 seed, 600 steps, 2,000 evaluation samples
     python -m benchmarks.modes --configs ns,ns+r1 --seeds 0,1
 
@@ -8,7 +8,7 @@ The DCGAN reference trainer on ``--data stacked-digits`` (three random digits as
 channels: 1,000 modes) at 16×16, width 32, batch 64, with the main losses with and without
 regularizers at the library's defaults (R1 γ = 10, GP λ = 10, spectral norm on every D layer):
 
-    ns, ns+ln, ns+r1, ns+sn, minimax, lsgan, lsgan+r1, hinge, hinge+sn, wgan+gp, ragan
+    ns, ns+ln, ns+r1, ns+sn, minimax, lsgan, hinge, hinge+sn, wgan+gp, ragan
 
 (``ns+ln``: layer norm in D and no penalty -- the runs with a penalty use layer norm in D
 instead of batch norm, so this is their control.)
@@ -36,7 +36,6 @@ CONFIGS: dict[str, list[str]] = {
     "ns+sn": ["--spectral-norm"],
     "minimax": ["--loss", "minimax"],
     "lsgan": ["--loss", "lsgan"],
-    "lsgan+r1": ["--loss", "lsgan", "--penalty", "r1"],
     "hinge": ["--loss", "hinge"],
     "hinge+sn": ["--loss", "hinge", "--spectral-norm"],
     "wgan+gp": ["--loss", "wgan", "--penalty", "gp"],
