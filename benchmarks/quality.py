@@ -207,7 +207,7 @@ def plot(results: list[dict[str, Any]], trainers: list[str], path: Path) -> None
                       if (lo, reg) in g]  # fmt: skip
                 vals = [g[lo, reg] for lo in losses if (lo, reg) in g]
                 ax.bar(xs, [mean(v, "fd") for v in vals], width,
-                       yerr=[np.std([r["fd"] for r in v]) for v in vals], label=reg, capsize=2)  # fmt: skip
+                       yerr=[report.mean_sd([r["fd"] for r in v])[1] for v in vals], label=reg, capsize=2)  # fmt: skip
             base = next(iter(g.values()))[0].get("fd_baseline")
             if base is not None:
                 ax.axhline(base, color="k", ls="--", lw=1, label="real vs real")
