@@ -107,8 +107,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def plot(results: list[dict[str, Any]], configs: list[str], path: Path) -> None:
-    """Modes covered and KL to uniform per configuration (mean, error bar = sd over seeds, as in the table),
-    the real-data ceiling dashed."""
+    """Modes covered and KL to uniform per configuration (mean, error bar = the table's sd over
+    seeds), the real-data ceiling dashed."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -120,8 +120,8 @@ def plot(results: list[dict[str, Any]], configs: list[str], path: Path) -> None:
     for ax, key, label in zip(axes, ("modes", "mode_kl"),
                               ("modes covered (of 1,000) ↑", "KL to uniform ↓"), strict=True):  # fmt: skip
         vals = [[r[key] for r in results if r["config"] == c] for c in configs]
-        ax.barh(y, [np.mean(v) for v in vals], xerr=[report.mean_sd(v)[1] for v in vals], capsize=2,
-                color="C0")  # fmt: skip
+        m, sd = zip(*(report.mean_sd(v) for v in vals), strict=True)
+        ax.barh(y, m, xerr=sd, capsize=2, color="C0")
         ax.axvline(results[0][f"{key}_baseline"], color="k", ls="--", lw=1,
                    label="real stacked digits")  # fmt: skip
         ax.set_yticks(y, configs)

@@ -28,9 +28,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from benchmarks import report, trainer_runs
+
+mean = trainer_runs.mean_of
 
 LOSSES = ["minimax", "ns", "lsgan", "hinge", "wgan", "ragan"]
 REGS = {"dcgan": ["none", "ln", "r1", "gp", "sn"], "pix2pix": ["none", "r1", "sn"]}
@@ -126,10 +126,6 @@ def groups(rs: list[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, Any
     return out
 
 
-def mean(group: list[dict[str, Any]], key: str) -> float:
-    return float(np.mean([r[key] for r in group]))
-
-
 def l1_only_summary(rs: list[dict[str, Any]]) -> list[str]:
     """pix2pix's claim in numbers: L1 only against every L1 + cGAN configuration."""
     g = groups(rs)
@@ -164,9 +160,7 @@ def markdown(results: list[dict[str, Any]], info: dict[str, Any], trainers: list
         metrics = METRICS[t]
         lines += [f"## {t}", "", "| loss | regularizer | " + " | ".join(m[1] for m in metrics) + " |",
                   "|---|---|" + "---|" * len(metrics)]  # fmt: skip
-        combos = list(dict.fromkeys((r["loss"], r["reg"]) for r in rs))
-        for lo, reg in combos:
-            group = [r for r in rs if (r["loss"], r["reg"]) == (lo, reg)]
+        for (lo, reg), group in groups(rs).items():
             cells = [report.fmt_mean_sd([r[k] for r in group if k in r], d) for k, _, d in metrics]
             label = "L1 only (no adversarial term)" if lo == L1_ONLY else lo
             lines.append(

@@ -106,6 +106,10 @@ def test_quality_summary_and_plot_from_known_rows(tmp_path):
     dcgan = [{"trainer": "dcgan", "loss": lo, "reg": reg, "seed": 0, "fd": fd, "fd_baseline": 1.8}
              for lo, reg, fd in [("ns", "none", 7.0), ("ns", "r1", 9.0), ("hinge", "none", 6.0)]]  # fmt: skip
     quality.plot(dcgan + rows, ["dcgan", "pix2pix"], tmp_path / "q.png")
+    # the control for the penalties: their layer norm in D, without a penalty
+    assert quality.options("dcgan", "ns", "ln") == ["--loss", "ns", "--d-norm", "layer"]
+    assert quality.options("dcgan", "ns", "r1") == ["--loss", "ns", "--penalty", "r1"]
+    assert quality.options("pix2pix", "l1-only", "none") == ["--gan-weight", "0"]
     assert (tmp_path / "q.png").stat().st_size > 1000
 
 
