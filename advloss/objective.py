@@ -125,7 +125,59 @@ def _noise_of(spec: Any) -> Any:
         return AdaptiveNoise(**config)
     if spec == "adaptive":
         return AdaptiveNoise()
-    return get_schedule(spec)
+    schedule = get_schedule(spec)
+    # A standard deviation is >= 0.  Every built-in schedule moves between the values named in
+    # its config (value, start, end, values), so checking those bounds the whole schedule.
+    config = schedule.config() if callable(getattr(schedule, "config", None)) else {}
+    for field in ("value", "start", "end", "values"):
+        values = config.get(field)
+        for v in values if isinstance(values, (list, tuple)) else [values]:
+            if isinstance(v, (int, float)) and v < 0:
+                raise AdvlossValueError(
+                    f"Objective: instance_noise is a standard deviation and must be >= 0; the "
+                    f"schedule {config} has {field}={values!r}."
+                )
+    return schedule
+
+
+#: The most terms :meth:`Objective.parse` reads (a longer text is refused before parsing: deep
+#: ``a + b + ...`` chains exhaust Python's parser stack).
+MAX_TERMS = 256
+
+
+def _term_name(node: ast.expr) -> str | None:
+    """The name of a term: ``ns``, a dotted ``myproj.loss``, or a quoted ``'my-loss'``."""
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.Attribute):
+        prefix = _term_name(node.value)
+        return (
+            None
+            if prefix is None or not isinstance(node.value, (ast.Name, ast.Attribute))
+            else f"{prefix}.{node.attr}"
+        )
+    return None
+
+
+def _kind_of(name: str) -> str | None:
+    """ "loss", "penalty", "labels" or None; built-in and registered names are found without
+    reading the installed plugins' entry points (which imports them)."""
+    from advloss.labels import available_label_transforms
+    from advloss.registry import _LOSS_REGISTRY, _PENALTY_REGISTRY
+
+    if _LOSS_REGISTRY.lookup_local(name) is not None:
+        return "loss"
+    if _PENALTY_REGISTRY.lookup_local(name) is not None:
+        return "penalty"
+    if name in available_label_transforms():
+        return "labels"
+    if _LOSS_REGISTRY.lookup(name) is not None:
+        return "loss"
+    if _PENALTY_REGISTRY.lookup(name) is not None:
+        return "penalty"
+    return None
 
 
 def _sequence(where: str, name: str, value: Any) -> list[Any]:
@@ -276,6 +328,11 @@ class Objective:
         where = "Objective.parse"
         if not isinstance(text, str):
             raise AdvlossTypeError(f"{where}: text must be a str; received {type(text).__name__}.")
+        if text.count("+") >= MAX_TERMS:
+            raise AdvlossValueError(
+                f"{where}: at most {MAX_TERMS} terms are read; received a text with "
+                f"{text.count('+') + 1} '+'-separated parts ({len(text)} characters)."
+            )
         try:
             tree = ast.parse(text.strip(), mode="eval").body
         except SyntaxError as err:
@@ -283,16 +340,19 @@ class Objective:
                 f"{where}: cannot parse {text!r} ({err.msg}); expected terms like "
                 f'"ns(real_label=0.9) + r1(gamma=10)".'
             ) from None
+        except (RecursionError, MemoryError):
+            raise AdvlossValueError(
+                f"{where}: the text is nested too deeply to parse ({len(text)} characters); "
+                f'expected terms like "ns(real_label=0.9) + r1(gamma=10)".'
+            ) from None
         terms: list[ast.expr] = []
-
-        def flatten(node: ast.expr) -> None:
+        stack: list[ast.expr] = [tree]
+        while stack:  # left to right, without recursion
+            node = stack.pop()
             if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
-                flatten(node.left)
-                flatten(node.right)
+                stack += [node.right, node.left]
             else:
                 terms.append(node)
-
-        flatten(tree)
         from advloss.labels import available_label_transforms
         from advloss.registry import available_losses, available_penalties
 
@@ -314,11 +374,12 @@ class Objective:
                     f"{ast.unparse(node)!r}."
                 )
             config = {"name": name, **kwargs}
-            if name in available_losses():
+            kind = _kind_of(name)
+            if kind == "loss":
                 losses.append(config)
-            elif name in available_penalties():
+            elif kind == "penalty":
                 penalties.append(config)
-            elif name in available_label_transforms():
+            elif kind == "labels":
                 labels.append(config)
             else:
                 raise AdvlossValueError(
@@ -346,7 +407,9 @@ class Objective:
             config = dict(config)
             name = name or config.pop("name")
             args = ", ".join(f"{k}={v!r}" for k, v in config.items())
-            return f"{name}({args})" if args else name
+            if not all(part.isidentifier() for part in str(name).split(".")):
+                name = repr(name)  # e.g. 'my-loss': parse reads quoted names
+            return f"{name}({args})" if args else str(name)
 
         def conf(obj: Any) -> dict[str, Any]:
             c = obj.config() if callable(getattr(obj, "config", None)) else None
@@ -653,16 +716,24 @@ def _term(where: str, text: str, node: ast.expr) -> tuple[str, list[Any], dict[s
                 f"{ast.unparse(value)!r} in {text!r}."
             ) from None
 
-    if isinstance(node, ast.Name):
-        return node.id, [], {}
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-        kwargs = {}
+    name = _term_name(node)
+    if name is not None:
+        return name, [], {}
+    name = _term_name(node.func) if isinstance(node, ast.Call) else None
+    if isinstance(node, ast.Call) and name is not None:
+        kwargs: dict[str, Any] = {}
         for kw in node.keywords:
             if kw.arg is None:
                 raise AdvlossValueError(f"{where}: **kwargs is not allowed in {text!r}.")
+            if kw.arg in kwargs:
+                raise AdvlossValueError(
+                    f"{where}: {name}(...) gives {kw.arg}= twice in {text!r}; expected each "
+                    f"keyword once."
+                )
             kwargs[kw.arg] = literal(kw.value)
-        return node.func.id, [literal(a) for a in node.args], kwargs
+        return name, [literal(a) for a in node.args], kwargs
     raise AdvlossValueError(
         f"{where}: cannot read the term {ast.unparse(node)!r} in {text!r}; expected "
-        f"name or name(key=value, ...)."
+        f"name or name(key=value, ...), with names that are not identifiers quoted "
+        f"('my-loss'(margin=1.0)) or dotted (myproj.loss)."
     )

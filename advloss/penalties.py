@@ -28,7 +28,8 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from advloss._checks import interval, non_negative
+from advloss._checks import batch_shape, flag, interval, non_negative
+from advloss._checks import step as check_step
 from advloss.backend import FLOATING_DTYPES, LOW_PRECISION_DTYPES, Backend, backend_for
 from advloss.errors import AdvlossTypeError, AdvlossValueError
 
@@ -62,16 +63,18 @@ def _inputs(where: str, discriminator: Any, backend: str | None, **tensors: Any)
     for name, x in tensors.items():
         if x is None:
             raise AdvlossTypeError(f"{where}: {name} is required; received None.")
+        if isinstance(x, (int, float, complex)):
+            raise AdvlossTypeError(
+                f"{where}: {name} must be a batch tensor, shape (N, ...); received the Python "
+                f"{type(x).__name__} {x!r}."
+            )
         dtype = b.dtype(x)
         if dtype not in FLOATING_DTYPES:
             raise AdvlossTypeError(
                 f"{where}: {name} must be a floating-point tensor; received dtype {dtype}."
             )
         shape = b.shape(x)
-        if len(shape) == 0:
-            raise AdvlossValueError(
-                f"{where}: {name} must have a batch dimension, shape (N, ...); received a scalar."
-            )
+        batch_shape(where, name, shape)
         shapes[name] = shape
     if len(shapes) == 2:
         (na, sa), (nb, sb) = shapes.items()
@@ -83,6 +86,57 @@ def _inputs(where: str, discriminator: Any, backend: str | None, **tensors: Any)
                 f"{sa} and {sb}."
             )
     return b
+
+
+def _checked_discriminator(
+    where: str, b: Backend, discriminator: Discriminator, n: int | None
+) -> Discriminator:
+    """``discriminator`` with its output checked: one logit (or logit map) per sample, i.e. a
+    floating tensor of ``b``'s framework of static shape ``(n, ...)``.  A 0-d output (e.g. the
+    batch mean) would scale the penalty by the batch size, silently; a tuple or a number would
+    fail deep inside the framework.  Shapes are static, so this costs no host sync."""
+
+    def checked(x: Any) -> Any:
+        out = discriminator(x)
+        if not b.is_tensor_type(type(out)):
+            kind = type(out).__name__
+            hint = (
+                " (return only the logits, not a tuple of outputs)"
+                if isinstance(out, (tuple, list, dict))
+                else ""
+            )
+            raise AdvlossTypeError(
+                f"{where}: the discriminator must return a {b.name} tensor of logits, shape "
+                f"(N, ...) with N = {n} (the batch size); it returned an object of type {kind}{hint}."
+            )
+        dtype = b.dtype(out)
+        if dtype not in FLOATING_DTYPES:
+            raise AdvlossTypeError(
+                f"{where}: the discriminator must return floating-point logits; it returned "
+                f"dtype {dtype}."
+            )
+        shape = b.shape(out)
+        if len(shape) == 0 or (n is not None and shape[0] is not None and shape[0] != n):
+            raise AdvlossValueError(
+                f"{where}: the discriminator must return one value (or map) per sample, shape "
+                f"(N, ...) with N = {n} (the batch size); it returned shape {tuple(shape)}. "
+                f"A batch mean or a reshaped output mixes samples and scales the penalty."
+            )
+        return out
+
+    return checked
+
+
+def _input_gradient(where: str, b: Backend, discriminator: Discriminator, x: Any) -> Any:
+    """``b.input_gradient`` with a clear error where the output does not depend on the input."""
+    outputs, grad = b.input_gradient(discriminator, x)
+    if grad is None:
+        raise AdvlossValueError(
+            f"{where}: the discriminator's output does not depend on its input, so its input "
+            f"gradient is undefined; the penalty needs D(x) computed from x (did D return a "
+            f"stored or detached tensor?)."
+        )
+    return outputs, grad
 
 
 def _squared_norms(b: Backend, grad: Any) -> Any:
@@ -110,6 +164,10 @@ def _lazy(
     ``(0, outputs)`` — without computing the penalty when the step is known (a Python int, or a
     traced step in ``jax.jit`` / ``tf.function``, through the framework's conditional)."""
     every = interval(where, "every", every)
+    if step is not None:
+        check_step(where, step)
+        if not isinstance(step, int):
+            step = int(step) if type(step).__module__ == "numpy" else step
     if every == 1:
         return compute()
     if step is None:
@@ -193,11 +251,11 @@ def gradient_penalty(
     where = "gradient_penalty"
     weight = non_negative(where, "weight", weight)
     center = non_negative(where, "center", center)
-    if not isinstance(one_sided, bool):
-        raise AdvlossTypeError(f"{where}: one_sided must be a bool; received {one_sided!r}.")
+    flag(where, "one_sided", one_sided)
     b = _inputs(where, discriminator, backend, real=real, fake=fake)
     shape = b.shape(real)
     n = shape[0]
+    discriminator = _checked_discriminator(where, b, discriminator, n)
     if alpha is None:  # n is None inside tf.function with an unknown batch: drawn dynamically
         alpha = b.uniform(key, (n,), b.dtype(real), real)
     else:
@@ -211,7 +269,7 @@ def gradient_penalty(
     x_hat = real + alpha * (fake - real)
 
     def compute() -> tuple[Any, Any]:
-        outputs, grad = b.input_gradient(discriminator, x_hat)
+        outputs, grad = _input_gradient(where, b, discriminator, x_hat)
         norms = b.sqrt(_squared_norms(b, grad) + GP_EPSILON)
         excess = b.relu(norms - center) if one_sided else norms - center
         return weight * b.mean(excess * excess), outputs
@@ -235,9 +293,10 @@ def _zero_centred(
 ) -> Any:
     gamma = non_negative(where, "gamma", gamma)
     b = _inputs(where, discriminator, backend, **{name: inputs})
+    discriminator = _checked_discriminator(where, b, discriminator, b.shape(inputs)[0])
 
     def compute() -> tuple[Any, Any]:
-        outputs, grad = b.input_gradient(discriminator, inputs)
+        outputs, grad = _input_gradient(where, b, discriminator, inputs)
         return (0.5 * gamma) * b.mean(_squared_norms(b, grad)), outputs
 
     penalty, outputs = _lazy(
@@ -402,6 +461,7 @@ class GradientPenalty(_Penalty):
         where = type(self).__name__
         object.__setattr__(self, "weight", non_negative(where, "weight", self.weight))
         object.__setattr__(self, "center", non_negative(where, "center", self.center))
+        flag(where, "one_sided", self.one_sided)
         self._check_every()
 
     def __call__(self, discriminator: Discriminator, real: Any, fake: Any, **options: Any) -> Any:

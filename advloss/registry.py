@@ -76,6 +76,19 @@ _NAME_RULE = "a non-empty string of lowercase letters, digits, '_', '-' and '.'"
 # without it (a dict read is atomic).
 _LOCK = threading.RLock()
 
+# The entry point whose object is being loaded in this thread (its module may call
+# register_loss/register_penalty while it is imported), so that a registration made by a plugin
+# is attributed to it and can never replace a built-in.
+_LOADING = threading.local()
+
+
+class _BuiltinReplaced(AdvlossValueError):
+    """A plugin tried to replace a built-in name while it was loaded (not skipped: raised)."""
+
+
+def _loading_plugin() -> str | None:
+    return getattr(_LOADING, "plugin", None)
+
 
 @dataclasses.dataclass(frozen=True)
 class _Entry:
@@ -127,6 +140,14 @@ def _warn(message: str) -> None:
     warnings.warn(message, AdvlossPluginWarning, stacklevel=level)
 
 
+def _caller_module() -> str:
+    """The ``__name__`` of the first caller outside this module (who registered a name)."""
+    frame: FrameType | None = sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename == __file__:
+        frame = frame.f_back
+    return "?" if frame is None else str(frame.f_globals.get("__name__", "?"))
+
+
 def _entry_points(group: str) -> Iterable[Any]:
     """The installed entry points of ``group`` (a seam for tests)."""
     from importlib.metadata import entry_points
@@ -173,6 +194,18 @@ class _Registry:
             if not self.scanned:
                 self.scan()
             return sorted({*self.registered, *self.builtins, *self.plugins})
+
+    def lookup_local(self, name: Any) -> _Entry | None:
+        """A registered or built-in name, without reading the entry points."""
+        if not isinstance(name, str):
+            return None
+        return self.registered.get(name) or self.builtins.get(name)
+
+    def origin(self, name: str) -> str:
+        """Where ``name`` comes from: "built-in", "registered in this process", "registered
+        by <entry point> while it was loaded", or the entry point's description."""
+        entry = self.lookup(name)
+        return "unknown" if entry is None else entry.origin
 
     def lookup(self, name: Any) -> _Entry | None:
         if not isinstance(name, str):
@@ -242,9 +275,23 @@ class _Registry:
                 f"object; received {_describe(obj)}."
             )
         accepted = None if is_instance else _accepted_hyperparameters(obj)
-        entry = _Entry(obj, is_instance, "registered in this process", accepted=accepted)
+        plugin = _loading_plugin()
+        origin = (
+            f"registered in this process by the module {_caller_module()}"
+            if plugin is None
+            else f"registered by the plugin {plugin} while it was loaded"
+        )
+        entry = _Entry(obj, is_instance, origin, accepted=accepted)
         with _LOCK:
             existing = self.registered.get(name) or self.builtins.get(name)
+            if plugin is not None and name in self.builtins:
+                raise _BuiltinReplaced(
+                    f"advloss: the plugin {plugin} tried to replace the built-in {self.noun} "
+                    f"{name!r} with {_describe(obj)} while it was imported ({where}); a plugin "
+                    f"cannot replace a built-in. The built-in {name!r} is unchanged; uninstall "
+                    f"the plugin, or register the replacement yourself with "
+                    f"{where}({name!r}, ..., overwrite=True)."
+                )
             if existing is not None and not overwrite:
                 raise AdvlossValueError(
                     f"{where}: {self.noun} name {name!r} is already taken ({existing.origin}: "
@@ -253,6 +300,12 @@ class _Registry:
                 )
             self.registered[name] = entry
             shadowed = self.plugins.pop(name, None)
+        if existing is not None and existing.builtin:
+            _warn(
+                f"advloss: {where}({name!r}, ..., overwrite=True) replaces the built-in "
+                f"{self.noun} {name!r} with {_describe(obj)} in this process; "
+                f"unregister_{self.noun}({name!r}) restores it."
+            )
         if shadowed is not None:
             _warn(
                 f"advloss: {self.noun} {shadowed.origin} is shadowed by the {self.noun} "
@@ -337,11 +390,22 @@ class _Registry:
                     f"which was found first.",
                 )
                 continue
+            description = _describe_entry_point(ep)
+            if description in _REFUSED:
+                self._skip(ep, "it tried to replace a built-in name when it was first loaded.")
+                continue
+            previous = _loading_plugin()
+            _LOADING.plugin = description
             try:
                 obj = ep.load()
+            except _BuiltinReplaced:
+                _REFUSED.add(description)
+                raise
             except Exception as err:
                 self._skip(ep, f"loading it raised {type(err).__name__}: {err}")
                 continue
+            finally:
+                _LOADING.plugin = previous
             is_instance = self.classify(obj)
             if is_instance is None:
                 self._skip(
@@ -354,6 +418,11 @@ class _Registry:
             found[name] = _Entry(obj, is_instance, _describe_entry_point(ep), False, accepted)
             origins[name] = ep
         return found
+
+
+# Entry points refused for trying to replace a built-in: skipped (with a warning) by later scans,
+# whose ep.load() would not run the module's registrations again.
+_REFUSED: set[str] = set()
 
 
 def _is_loss(obj: Any) -> bool:

@@ -274,7 +274,7 @@ def test_ratio_config_and_errors():
     assert get_ratio("adaptive") == AdaptiveRatio()
     with pytest.raises(advloss.AdvlossValueError, match="expected 'D:G'"):
         get_ratio("fast")
-    with pytest.raises(advloss.AdvlossValueError, match="d_steps must be an int >= 1"):
+    with pytest.raises(advloss.AdvlossValueError, match="d_steps must be an int from 1 to"):
         FixedRatio(d_steps=0)
     with pytest.raises(advloss.AdvlossValueError, match="must not exceed high"):
         AdaptiveRatio(low=0.7, high=0.3)

@@ -318,7 +318,7 @@ def test_adaptive_noise_validation_and_config():
     assert AdaptiveNoise(**{k: v for k, v in config.items() if k != "name"}) == ada
     for kwargs, match in [
         ({"target": 2.0}, r"target must lie in \[-1, 1\]"),
-        ({"interval": 0}, "interval must be an int >= 1"),
+        ({"interval": 0}, "interval must be an int from 1 to"),
         ({"step_size": -1.0}, "step_size must be >= 0"),
         ({"initial": 2.0, "max_std": 1.0}, "must not exceed max_std"),
     ]:

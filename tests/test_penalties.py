@@ -483,7 +483,7 @@ def test_penalty_errors():
         (
             lambda: advloss.r1_penalty(d, x, every=0, step=0),
             ValueError,
-            "every must be an int >= 1",
+            "every must be an int from 1 to",
         ),
         (lambda: advloss.r1_penalty(d, x, every=4), ValueError, "needs the current step"),
         (

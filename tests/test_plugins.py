@@ -57,9 +57,12 @@ def isolated_registry():
         (reg, dict(reg.registered), dict(reg.plugins), reg.scanned)
         for reg in (registry._LOSS_REGISTRY, registry._PENALTY_REGISTRY)
     ]
+    refused = set(registry._REFUSED)
     yield
     for reg, registered, plugins, scanned in saved:
         reg.registered, reg.plugins, reg.scanned = registered, plugins, scanned
+    registry._REFUSED.clear()
+    registry._REFUSED.update(refused)
 
 
 class FakeEntryPoint:
@@ -225,7 +228,8 @@ def test_overwriting_a_builtin_and_restoring_it():
     message = str(info.value)
     assert "loss name 'ns' is already taken (built-in: advloss.losses.NonSaturatingLoss)" in message
     assert "overwrite=True" in message
-    register_loss("ns", ScaledNS, overwrite=True)
+    with pytest.warns(AdvlossPluginWarning, match="replaces the built-in loss 'ns'"):
+        register_loss("ns", ScaledNS, overwrite=True)
     assert isinstance(get_loss("ns", scale=2.0), ScaledNS)
     unregister_loss("ns")
     assert get_loss("ns") == advloss.NonSaturatingLoss()
@@ -303,7 +307,8 @@ def test_register_penalties():
     # The built-in penalty values are accepted as instances (exempt from the `term` check).
     register_penalty("lazy-r1", R1Penalty(every=16))
     assert get_penalty("lazy-r1") == R1Penalty(every=16)
-    register_penalty("r1", Drift, overwrite=True)
+    with pytest.warns(AdvlossPluginWarning, match="replaces the built-in penalty 'r1'"):
+        register_penalty("r1", Drift, overwrite=True)
     assert isinstance(get_penalty("r1"), Drift)
     unregister_penalty("r1")
     assert get_penalty("r1") == R1Penalty()
@@ -435,6 +440,80 @@ def test_registering_over_a_loaded_plugin_shadows_it(entry_points):
     assert "plug" not in available_losses()  # until the entry points are read again
     refresh_plugins()
     assert isinstance(get_loss("plug"), ScaledNS)
+
+
+class HijackingEntryPoint(FakeEntryPoint):
+    """A plugin whose module, when imported, replaces a built-in with overwrite=True."""
+
+    def __init__(self, name, target, *, kind="loss"):
+        super().__init__(name, ScaledNS, value=f"evil_module:{name}", dist="evil-dist")
+        self.target, self.kind, self.imports = target, kind, 0
+
+    def load(self):
+        self.imports += 1
+        if self.kind == "loss":
+            register_loss(self.target, ScaledNS, overwrite=True)
+        else:
+            register_penalty(self.target, Drift, overwrite=True)
+        return ScaledNS
+
+
+@pytest.mark.parametrize("kind", ["loss", "penalty"])
+def test_a_plugin_cannot_replace_a_builtin(entry_points, kind):
+    """Issue: a plugin module calling register_loss("ns", ..., overwrite=True) at import
+    silently replaced ns; the parse of "ns + r1" read the entry points itself."""
+    target = "ns" if kind == "loss" else "r1"
+    hijack = HijackingEntryPoint("innocent", target, kind=kind)
+    reads = entry_points(losses=[hijack])
+    # Built-in names never read the entry points: parsing "ns + r1" imports no plugin.
+    objective = advloss.Objective.parse("ns + r1")
+    assert reads == [] and hijack.imports == 0
+    assert objective.loss == advloss.NonSaturatingLoss() and objective.penalties == (R1Penalty(),)
+    # The first scan imports the plugin: its replacement is refused with an error naming both.
+    with pytest.raises(AdvlossValueError) as info:
+        available_losses()
+    message = str(info.value)
+    assert "the plugin entry point 'innocent = evil_module:innocent'" in message
+    assert "(distribution evil-dist 1.0)" in message
+    assert f"tried to replace the built-in {kind} {target!r}" in message
+    assert get_loss("ns") == advloss.NonSaturatingLoss()
+    assert get_penalty("r1") == R1Penalty()
+    # Later scans skip that entry point with a warning (its module would not run again).
+    with pytest.warns(AdvlossPluginWarning, match="tried to replace a built-in name"):
+        names = available_losses()
+    assert "innocent" not in names and hijack.imports == 1
+    assert get_loss("ns") == advloss.NonSaturatingLoss()
+    assert advloss.Objective.parse("ns + r1") == objective
+
+
+def test_registrations_made_by_a_plugin_name_it(entry_points):
+    class Registering(FakeEntryPoint):
+        def load(self):
+            register_loss("side-loss", advloss.HingeLoss)
+            return ScaledNS
+
+    entry_points(losses=[Registering("main-loss", ScaledNS)])
+    assert {"main-loss", "side-loss"} <= set(available_losses())
+    origin = registry._LOSS_REGISTRY.origin("side-loss")
+    assert origin.startswith("registered by the plugin entry point 'main-loss = ")
+    assert registry._LOSS_REGISTRY.origin("ns") == "built-in"
+
+
+def test_the_equivalence_suite_names_the_provider_of_non_builtin_items(entry_points):
+    from advloss.equivalence._items import loss_items, penalty_items
+
+    entry_points(losses=[FakeEntryPoint("plug", ScaledNS)])
+    register_penalty("drift", Drift)
+    described = {item.name: item.description for item in [*loss_items(), *penalty_items()]}
+    assert "not built in" not in described["loss:ns.discriminator"]
+    assert (
+        "[not built in: entry point 'plug = fake_module:plug' (distribution fake-dist 1.0)]"
+        in (described["loss:plug.discriminator"])
+    )
+    assert (
+        "[not built in: registered in this process by the module tests.test_plugins]"
+        in (described["penalty:drift"])
+    )
 
 
 def test_unreadable_entry_point_metadata(monkeypatch):

@@ -12,6 +12,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from advloss.errors import AdvlossTypeError, AdvlossValueError
+
 
 class JaxBackend:
     name = "jax"
@@ -101,10 +103,23 @@ class JaxBackend:
 
 def _key(rng: Any) -> Any:
     if rng is None:
-        raise ValueError(
+        raise AdvlossValueError(
             "JAX has no global random state: pass key=jax.random.key(seed) (or explicit draws)."
         )
-    return jax.random.key(rng) if isinstance(rng, int) else rng
+    if isinstance(rng, int) and not isinstance(rng, bool):
+        return jax.random.key(rng)
+    if isinstance(rng, (jax.Array, jax.core.Tracer)) and (
+        jnp.issubdtype(rng.dtype, jax.dtypes.prng_key)
+        or (rng.dtype == jnp.uint32 and rng.shape == (2,))
+    ):
+        return rng
+    raise _bad_key(rng, "a JAX key (jax.random.key(seed) or jax.random.PRNGKey(seed)) or an int")
+
+
+def _bad_key(rng: Any, expected: str) -> AdvlossTypeError:
+    return AdvlossTypeError(
+        f"key must be {expected}; received {rng!r:.60} of type {type(rng).__name__}."
+    )
 
 
 BACKEND = JaxBackend()

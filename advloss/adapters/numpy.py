@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from advloss.errors import AdvlossTypeError
+
 
 class NumpyBackend:
     name = "numpy"
@@ -83,7 +85,7 @@ class NumpyBackend:
         return true_fn() if bool(pred) else false_fn()
 
     def input_gradient(self, fn: Any, x: Any) -> tuple[Any, Any]:
-        raise NotImplementedError(
+        raise _NoAutodiff(
             "the numpy backend has no automatic differentiation, so penalties that need the "
             "discriminator's input gradient cannot run on NumPy arrays; use torch, tensorflow "
             "or jax tensors."
@@ -96,10 +98,19 @@ class NumpyBackend:
         return np.array(a, dtype=None if dtype is None else _np_dtype(dtype))
 
 
+class _NoAutodiff(AdvlossTypeError, NotImplementedError):
+    """An advloss error that is also the NotImplementedError raised here before."""
+
+
 def _generator(rng: Any) -> Any:
-    if rng is None or isinstance(rng, (int, np.integer)):
+    if rng is None or (isinstance(rng, (int, np.integer)) and not isinstance(rng, bool)):
         return np.random.default_rng(rng)
-    return rng
+    if isinstance(rng, np.random.Generator):
+        return rng
+    raise AdvlossTypeError(
+        f"key must be an int seed, a numpy.random.Generator or None; received {rng!r:.60} of "
+        f"type {type(rng).__name__}."
+    )
 
 
 def _np_dtype(name: str) -> Any:

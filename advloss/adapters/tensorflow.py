@@ -7,6 +7,8 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from advloss.errors import AdvlossTypeError
+
 
 class TensorflowBackend:
     name = "tensorflow"
@@ -77,6 +79,7 @@ class TensorflowBackend:
         return self._random("normal", rng, shape, dtype, like)
 
     def split_key(self, rng: Any, n: int) -> list[Any]:
+        _check_seed(rng)
         if rng is None or isinstance(rng, tf.random.Generator):
             return [rng] * n  # stateful: consumed in call order
         seed = tf.constant([rng, 0], tf.int64) if isinstance(rng, int) else tf.cast(rng, tf.int64)
@@ -87,6 +90,7 @@ class TensorflowBackend:
         dt = tf.as_dtype(dtype)
         if any(s is None for s in shape):  # unknown at trace time: take it from `like`
             shape = tf.stack([tf.shape(like)[i] if s is None else s for i, s in enumerate(shape)])
+        _check_seed(rng)
         if isinstance(rng, tf.random.Generator):
             return getattr(rng, kind)(shape, dtype=dt)
         if rng is None:
@@ -105,7 +109,7 @@ class TensorflowBackend:
             tape.watch(x)
             out = fn(x)
             total = tf.reduce_sum(out)
-        return out, tape.gradient(total, x)
+        return out, tape.gradient(total, x)  # None where `out` does not depend on x
 
     def to_numpy(self, x: Any) -> Any:
         if x.dtype == tf.bfloat16:
@@ -115,6 +119,25 @@ class TensorflowBackend:
     def from_numpy(self, a: Any, dtype: str | None = None) -> Any:
         t = tf.convert_to_tensor(np.asarray(a))
         return t if dtype is None else tf.cast(t, tf.as_dtype(dtype))
+
+
+def _check_seed(rng: Any) -> None:
+    if rng is None or isinstance(rng, tf.random.Generator):
+        return
+    if isinstance(rng, int) and not isinstance(rng, bool):
+        return
+    if isinstance(rng, (tf.Tensor, tf.Variable)):
+        integer, shape = rng.dtype.is_integer, tuple(rng.shape)
+    elif isinstance(rng, np.ndarray):
+        integer, shape = rng.dtype.kind in "iu", rng.shape
+    else:
+        integer, shape = False, ()
+    if integer and shape == (2,):
+        return
+    raise AdvlossTypeError(
+        f"key must be an int seed, a shape-(2,) integer seed tensor, a tf.random.Generator or "
+        f"None (the global generator); received {rng!r:.60} of type {type(rng).__name__}."
+    )
 
 
 BACKEND = TensorflowBackend()

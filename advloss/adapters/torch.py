@@ -8,6 +8,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from advloss.errors import AdvlossTypeError, AdvlossValueError
+
 _NAMES = {
     torch.float16: "float16",
     torch.bfloat16: "bfloat16",
@@ -91,13 +93,19 @@ class TorchBackend:
         return x.sum(dim=tuple(range(1, x.dim()))) if x.dim() > 1 else x
 
     def uniform(self, rng: Any, shape: Any, dtype: str, like: Any) -> Any:
-        return torch.rand(shape, generator=rng, dtype=_DTYPES[dtype], device=like.device)
+        return torch.rand(
+            shape, generator=_generator(rng), dtype=_DTYPES[dtype], device=like.device
+        )
 
     def normal(self, rng: Any, shape: Any, dtype: str, like: Any) -> Any:
-        return torch.randn(shape, generator=rng, dtype=_DTYPES[dtype], device=like.device)
+        return torch.randn(
+            shape, generator=_generator(rng), dtype=_DTYPES[dtype], device=like.device
+        )
 
     def split_key(self, rng: Any, n: int) -> list[Any]:
-        return [rng] * n  # a torch.Generator (or None: the global one) is consumed in order
+        return [
+            _generator(rng)
+        ] * n  # a torch.Generator (or None: the global one) is consumed in order
 
     def cond(self, pred: Any, true_fn: Any, false_fn: Any) -> Any:
         # A Python branch would read `pred` on the host (a sync; a graph break under compile):
@@ -117,14 +125,16 @@ class TorchBackend:
             return out, grad
         # Eager: PyTorch's documented pattern (DDP-safe; works with BatchNorm's in-place stats).
         if not torch.is_grad_enabled():
-            raise RuntimeError(
+            raise _NoGrad(
                 "gradient penalties need autograd, but it is disabled (torch.no_grad() or "
                 "inference_mode); compute the penalty with gradients enabled."
             )
         x.requires_grad_(True)
         out = fn(x)
-        (grad,) = torch.autograd.grad(out.sum(), x, create_graph=True)
-        return out, grad
+        if not out.requires_grad:  # independent of x (and of any parameter)
+            return out, None
+        (grad,) = torch.autograd.grad(out.sum(), x, create_graph=True, allow_unused=True)
+        return out, grad  # None where `out` does not depend on x: the caller raises
 
     def to_numpy(self, x: Any) -> Any:
         x = x.detach().cpu()
@@ -138,6 +148,22 @@ class TorchBackend:
             return torch.from_numpy(a.astype(np.float32)).to(torch.bfloat16)
         t = torch.from_numpy(a.copy())
         return t if dtype is None else t.to(_DTYPES[dtype])
+
+
+class _NoGrad(AdvlossValueError, RuntimeError):
+    """An advloss error that is also the RuntimeError raised here before."""
+
+
+def _generator(rng: Any) -> Any:
+    if rng is None or isinstance(rng, torch.Generator):
+        return rng
+    raise _bad_key(rng, "a torch.Generator or None (the global generator)")
+
+
+def _bad_key(rng: Any, expected: str) -> AdvlossTypeError:
+    return AdvlossTypeError(
+        f"key must be {expected}; received {rng!r:.60} of type {type(rng).__name__}."
+    )
 
 
 BACKEND = TorchBackend()

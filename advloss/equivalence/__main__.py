@@ -92,6 +92,9 @@ def _table(report) -> str:
     return "\n".join(lines)
 
 
+_NOT_BUILT_IN = "[not built in: "
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     for module in args.imports:
@@ -122,6 +125,16 @@ def main(argv: list[str] | None = None) -> int:
         f"advloss {advloss.__version__} equivalence suite{' (quick)' if args.quick else ''}",
         flush=True,
     )
+    try:
+        selected = select(collect_items(), args.items)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    foreign = [i for i in selected if _NOT_BUILT_IN in i.description]
+    if foreign:  # a plugin is verified under its own name: say whose code each item runs
+        print("items not built into advloss (plugins and registrations), and who provides them:")
+        for item in foreign:
+            print(f"  {item.name}: {item.description.split(_NOT_BUILT_IN, 1)[1].rstrip(']')}")
     start = time.perf_counter()
     try:
         report = run(

@@ -74,8 +74,15 @@ def _logit_cases(quick: bool, needs_real: bool, side: str) -> list[Case]:
     return cases
 
 
+def _provided_by(registry: Any, name: str) -> str:
+    """`` (provided by ...)`` for a name that is not built in: a user running the suite sees
+    which plugin or registration each non-built-in item verifies."""
+    origin = registry.origin(name)
+    return "" if origin == "built-in" else f" [not built in: {origin}]"
+
+
 def loss_items() -> list[Item]:
-    from advloss.registry import available_losses, get_loss
+    from advloss.registry import _LOSS_REGISTRY, available_losses, get_loss
 
     items = []
     for name in available_losses():
@@ -111,7 +118,8 @@ def loss_items() -> list[Item]:
             items.append(
                 Item(
                     f"loss:{name}.{side}",
-                    f"{name} {side} loss: value and gradients w.r.t. the logits",
+                    f"{name} {side} loss: value and gradients w.r.t. the logits"
+                    + _provided_by(_LOSS_REGISTRY, name),
                     functools.partial(_logit_cases, needs_real=needs_real, side=side),
                     build,
                 )
@@ -145,7 +153,7 @@ def _penalty_cases(penalty: Any, quick: bool) -> list[Case]:
 
 def penalty_items() -> list[Item]:
     from advloss.equivalence.nets import forward
-    from advloss.registry import available_penalties, get_penalty
+    from advloss.registry import _PENALTY_REGISTRY, available_penalties, get_penalty
 
     items = []
     for name in available_penalties():
@@ -170,7 +178,7 @@ def penalty_items() -> list[Item]:
             Item(
                 f"penalty:{name}",
                 f"{name} penalty on an MLP and a conv discriminator: value and gradients w.r.t. "
-                f"D's parameters",
+                f"D's parameters" + _provided_by(_PENALTY_REGISTRY, name),
                 functools.partial(_penalty_cases, penalty),
                 build,
             )
