@@ -13,6 +13,7 @@ import sys
 import numpy as np
 import pytest
 
+import advloss
 from advloss.equivalence import collect_items, compare
 from advloss.equivalence.__main__ import main
 from tests.frameworks import FRAMEWORKS
@@ -140,8 +141,68 @@ def test_missing_framework_is_skipped_with_a_message():
     if len(others) >= 2:
         assert proc.returncode == 0, text
         assert "all frameworks agree" in text
-    else:
-        assert "nothing to compare" in text
+    else:  # one framework left: checked against the NumPy reference
+        assert proc.returncode == 0, text
+        assert "agrees with the reference" in text
+
+
+def test_one_framework_is_checked_against_the_numpy_reference(capsys):
+    name = sorted(NAMES)[0]
+    code = main(
+        ["--frameworks", name, "--items", "loss:hinge.*,penalty:r1", "--quick", "--modes", "eager"]
+    )
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert f"one framework to check ({name})" in out
+    short = {"tensorflow": "tf"}.get(name, name)
+    assert f"loss:hinge.discriminator           {short}-numpy" in out
+    assert f"penalty:r1                         {short}-{name} float64 eager"[:60] in out
+    assert f"{name} agrees with the reference" in out
+
+
+class _WrongGradientInTorch:
+    """The non-saturating loss, with a wrong gradient (same value) for torch tensors only."""
+
+    name = "wronggrad"
+
+    def discriminator(self, real_logits, fake_logits, **options):
+        value = advloss.get_loss("ns").discriminator(real_logits, fake_logits)
+        if type(real_logits).__module__.startswith("torch"):
+            extra = real_logits.sum()
+            return value + 0.5 * (extra - extra.detach())  # d/dr off by 0.5, value unchanged
+        return value
+
+    def generator(self, fake_logits, **options):
+        return advloss.get_loss("ns").generator(fake_logits)
+
+
+@pytest.mark.skipif("torch" not in NAMES, reason="needs torch")
+def test_the_single_framework_reference_catches_a_wrong_gradient(capsys):
+    from advloss.registry import register_loss, unregister_loss
+
+    register_loss("wronggrad", _WrongGradientInTorch)
+    try:
+        code = main(
+            ["--frameworks", "torch", "--items", "loss:wronggrad.*", "--quick", "--modes", "eager"]
+        )
+    finally:
+        unregister_loss("wronggrad")
+    out = capsys.readouterr().out
+    assert code == 1, out
+    mismatch = out.split("MISMATCH", 1)[1]
+    assert "loss:wronggrad.discriminator [torch-numpy float32 eager]" in mismatch
+    assert "d/d real_logits" in mismatch and "d/d fake_logits" not in mismatch
+    assert "loss:wronggrad.generator" not in mismatch
+
+
+def test_no_framework_is_said_before_any_work(monkeypatch, capsys):
+    from advloss.equivalence import __main__ as cli
+
+    monkeypatch.setattr(cli, "_importable", lambda module: False)
+    assert main(["--quick"]) == 2
+    captured = capsys.readouterr()
+    assert "nothing can be verified" in captured.err
+    assert "equivalence suite" not in captured.out  # said before starting
 
 
 def test_usage_errors():

@@ -38,8 +38,9 @@ from typing import Any
 import numpy as np
 
 from advloss.equivalence._items import Case, Item, collect_items
+from advloss.equivalence._reference import FD_TOLERANCE, numpy_reference
 from advloss.equivalence._runner import evaluate, prepare
-from advloss.testing import TOLERANCES
+from advloss.testing import TOLERANCES, Tolerance
 
 __all__ = ["FRAMEWORKS", "Case", "Item", "Record", "Report", "collect_items", "compare", "run"]
 
@@ -94,10 +95,14 @@ class Report:
 
 
 def compare(
-    a: np.ndarray, b: np.ndarray, dtype: str, scale: float = 1.0
+    a: np.ndarray,
+    b: np.ndarray,
+    dtype: str,
+    scale: float = 1.0,
+    tolerance: Tolerance | None = None,
 ) -> tuple[float, float, float, bool]:
     """``(max_abs_err, max_rel_err, tolerance_used, ok)`` for two arrays (module docstring;
-    ``scale`` is the largest magnitude of the inputs)."""
+    ``scale`` is the largest magnitude of the inputs; ``tolerance`` replaces the dtype's)."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     if a.shape != b.shape:
         return math.inf, math.inf, math.inf, False
@@ -107,7 +112,7 @@ def compare(
     if not fa.any():
         return 0.0, 0.0, 0.0, True
     a, b = a[fa], b[fb]
-    tol = TOLERANCES[dtype]
+    tol = TOLERANCES[dtype] if tolerance is None else tolerance
     diff = np.abs(a - b)
     mag = np.maximum(np.abs(a), np.abs(b))
     scale = max(1.0, float(mag.max()), scale)
@@ -228,6 +233,7 @@ def run(
     dtypes: Sequence[str] = ("float32", "float64"),
     modes: Sequence[str] = ("eager", "compiled"),
     progress: Callable[[str], None] | None = None,
+    reference: bool | None = None,
 ) -> Report:
     """Run the suite and return a :class:`Report` (see the module docstring).
 
@@ -235,6 +241,11 @@ def run(
     ``report.skipped``), ``items`` glob patterns over item names (``"loss:*"``,
     ``"penalty:r1"``), ``quick`` (one input case per item, compiled mode in float32 only).
     Enables float64 in JAX (``jax_enable_x64``) for the process.
+
+    ``reference`` (default: when exactly one framework is installed) also compares each
+    framework with a reference: the NumPy float64 formula with finite-difference gradients where
+    the item runs on NumPy, else the framework's own float64 eager result (records name the pair
+    ``(framework, "numpy")`` or ``(framework, "<framework> float64 eager")``).
     """
     start = time.perf_counter()
     say = progress or (lambda _: None)
@@ -244,6 +255,15 @@ def run(
     for name in available:
         prepare(name)
     chosen = select(collect_items(), items)
+    if reference is None:
+        reference = len(available) == 1
+    refs: dict[tuple[str, str], tuple[str, Any]] = {}
+    if reference:
+        for fw in available:
+            for item in chosen:
+                if fw in item.frameworks:
+                    refs[(fw, item.name)] = _reference(item, fw, quick)
+            say(f"reference for {fw}: {sum(1 for k in refs if k[0] == fw)} items")
     records: list[Record] = []
     combos = [(d, m) for d, m in itertools.product(dtypes, modes)]
     for dtype, mode in combos:
@@ -277,18 +297,38 @@ def run(
             say(f"{dtype} {mode:8} {fw:10} {len(mine):3} items {time.perf_counter() - t0:6.1f} s")
         for item in todo:
             fws = [f for f in available if f in item.frameworks]
-            records += _pair_records(
-                item, fws, dtype, mode, results[item.name], _input_scales(item, quick)
-            )
+            scales = _input_scales(item, quick)
+            records += _pair_records(item, fws, dtype, mode, results[item.name], scales)
+            for fw in fws if reference else ():
+                label, ref = refs[(fw, item.name)]
+                if label == fw and dtype == "float64" and mode == "eager":
+                    continue  # the reference itself
+                pair = {fw: results[item.name].get(fw, "not evaluated"), label: ref}
+                records += _pair_records(item, [fw, label], dtype, mode, pair, scales)
     for item in chosen:
         mine_records = [r for r in records if r.item == item.name]
-        if len([f for f in available if f in item.frameworks]) < 2:
+        if not reference and len([f for f in available if f in item.frameworks]) < 2:
             say(f"{item.name}: skipped (needs two installed frameworks)")
         elif not all(r.ok for r in mine_records):
             say(f"{item.name}: MISMATCH")
     return Report(
         records, available, skipped, [i.name for i in chosen], time.perf_counter() - start
     )
+
+
+def _reference(item: Item, framework: str, quick: bool) -> tuple[str, Any]:
+    """``(label, results or an error text)``: the NumPy reference, or the framework's own
+    float64 eager run for items NumPy cannot evaluate (autodiff, stateful layers)."""
+    if item.runner is None:
+        try:
+            return "numpy", numpy_reference(item, quick)
+        except Exception:  # needs autodiff: fall back to the framework's own float64 eager
+            pass
+    label = f"{framework} float64 eager"
+    try:
+        return label, _evaluate_item(item, framework, "float64", "eager", quick)
+    except Exception as err:
+        return label, _error(err)
 
 
 def _pair_records(
@@ -346,8 +386,18 @@ def _pair_records(
                     )
                 )
                 continue
-            abs_err, rel_err, used, ok = compare(ra[key], rb[key], dtype, scales.get(case, 1.0))
+            x, y, override, tol_q = ra[key], rb[key], None, tol_d
+            if b == "numpy" and quantity.startswith("d/d "):
+                # finite-difference gradients: their own tolerance, kinks left out (NaN)
+                x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+                keep = ~np.isnan(y) if x.shape == y.shape else slice(None)
+                x, y = x[keep], y[keep]
+                override = Tolerance(
+                    max(tol.rtol, FD_TOLERANCE.rtol), max(tol.atol, FD_TOLERANCE.atol)
+                )
+                tol_q = {"rtol": override.rtol, "atol": override.atol}
+            abs_err, rel_err, used, ok = compare(x, y, dtype, scales.get(case, 1.0), override)
             records.append(
-                Record(item, (a, b), dtype, mode, case, quantity, abs_err, rel_err, used, tol_d, ok)
+                Record(item, (a, b), dtype, mode, case, quantity, abs_err, rel_err, used, tol_q, ok)
             )
     return records

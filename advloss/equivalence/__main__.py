@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import json
 import os
 import sys
@@ -15,7 +16,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("JAX_ENABLE_X64", "1")
 
 
-_SHORT = {"tensorflow": "tf"}
+_SHORT = {"tensorflow": "tf", "tensorflow float64 eager": "tf f64 eager"}
 
 
 def _csv(text: str) -> list[str]:
@@ -28,7 +29,10 @@ def _parser() -> argparse.ArgumentParser:
         description=(
             "Compare values and gradients of every advloss loss, penalty, spectral-norm front end "
             "and transform (and registered plugins) across PyTorch, TensorFlow and JAX, in float32 "
-            "and float64, eager and compiled. Exit status 1 on any mismatch."
+            "and float64, eager and compiled. With one framework installed, compare it with the "
+            "NumPy float64 reference (finite-difference gradients) and, where NumPy cannot run an "
+            "item, with its own float64 eager result. Exit status 1 on any mismatch, 2 on a usage "
+            "error or when no framework is installed."
         ),
     )
     p.add_argument(
@@ -65,6 +69,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="MODULE",
         help="import MODULE first (repeatable): modules that register plugin losses/penalties",
     )
+    p.add_argument(
+        "--reference",
+        action="store_true",
+        help="also compare every framework with the NumPy float64 reference (the default when "
+        "only one framework is installed)",
+    )
     p.add_argument("--list", action="store_true", help="list the items and exit")
     return p
 
@@ -95,6 +105,17 @@ def _table(report) -> str:
 _NOT_BUILT_IN = "[not built in: "
 
 
+def _importable(module: str) -> bool:
+    """Whether ``module`` can be imported, without importing it (a ``None`` entry in
+    ``sys.modules`` is an import blocked on purpose)."""
+    if module in sys.modules:
+        return sys.modules[module] is not None
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     for module in args.imports:
@@ -119,12 +140,32 @@ def main(argv: list[str] | None = None) -> int:
         if m not in ("eager", "compiled"):
             print(f"error: --modes: unknown mode {m!r}; expected eager,compiled", file=sys.stderr)
             return 2
-    import advloss
 
+    import advloss
+    from advloss.equivalence import FRAMEWORKS
+
+    wanted = args.frameworks or list(FRAMEWORKS)
+    present = [f for f in wanted if _importable({"tf": "tensorflow"}.get(f, f))]
+    if not present:  # said before any work: nothing to import, compile or compare
+        print(
+            f"error: none of {', '.join(wanted)} is installed, so nothing can be verified; "
+            f"install one (pip install advloss[torch], [tf] or [jax]) or more.",
+            file=sys.stderr,
+        )
+        return 2
     print(
         f"advloss {advloss.__version__} equivalence suite{' (quick)' if args.quick else ''}",
         flush=True,
     )
+    reference = args.reference or len(present) == 1
+    if len(present) == 1:
+        print(
+            f"one framework to check ({present[0]}): each item is compared with the NumPy "
+            f"float64 reference (values; gradients by finite differences), or, where NumPy cannot "
+            f"run it (penalties, spectral norm, objectives: no autodiff), with {present[0]}'s own "
+            f"float64 eager result. Install a second framework for cross-framework pairs.",
+            flush=True,
+        )
     try:
         selected = select(collect_items(), args.items)
     except ValueError as err:
@@ -144,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
             dtypes=args.dtypes,
             modes=args.modes,
             progress=lambda line: print(line, file=sys.stderr, flush=True),
+            reference=reference,
         )
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -155,12 +197,9 @@ def main(argv: list[str] | None = None) -> int:
         f"frameworks: {', '.join(versions) or 'none'}"
         + (f"; skipped: {', '.join(report.skipped)}" if report.skipped else "")
     )
-    if len(report.frameworks) < 2:
-        print(
-            "fewer than two frameworks are installed: nothing to compare "
-            "(install two of torch, tensorflow-cpu, jax[cpu])."
-        )
-        return 0
+    if not report.records:
+        print("error: no comparison was made (no framework could run the items).", file=sys.stderr)
+        return 2
     print(
         "\ncells: the largest fraction of the tolerance used over all quantities and cases "
         "(<= 1 agrees; rtol/atol per dtype from advloss.testing.TOLERANCES)\n"
@@ -191,7 +230,12 @@ def main(argv: list[str] | None = None) -> int:
         f"{time.perf_counter() - start:.0f} s"
     )
     if report.ok:
-        print("all frameworks agree")
+        if not reference:
+            print("all frameworks agree")
+        elif len(report.frameworks) > 1:
+            print("all frameworks agree, with each other and with the reference")
+        else:
+            print(f"{report.frameworks[0]} agrees with the reference")
         return 0
     failing = report.failing_items()
     print(f"MISMATCH in {len(failing)} item(s): {', '.join(failing)}")

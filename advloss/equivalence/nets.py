@@ -49,6 +49,8 @@ def numpy_forward(kind: str, p: dict[str, np.ndarray], x: np.ndarray) -> np.ndar
 
 def forward(framework: str, kind: str):
     """``f(params, x)`` for ``framework`` with params a dict of that framework's tensors."""
+    if framework == "numpy":  # the float64 reference (values only: NumPy has no autodiff)
+        return lambda p, x: numpy_forward(kind, p, x)
     if framework == "torch":
         import torch
         import torch.nn.functional as F
