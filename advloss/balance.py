@@ -187,7 +187,7 @@ class Verdict:
 
 _REMEDIES = {
     DISCRIMINATOR_DOMINATING: (
-        "a non-saturating loss (get_loss('ns') or 'lsgan') if you use minimax",
+        "a non-saturating loss (get_loss('ns') or 'lsgan') instead of minimax",
         "one-sided label smoothing (real_label=0.9)",
         "instance noise annealed to 0 (instance_noise='0.1:0:10000')",
         "more generator steps (FixedRatio(d_steps=1, g_steps=2) or AdaptiveRatio())",
@@ -207,6 +207,23 @@ _REMEDIES = {
         "check the data and inputs for NaN/inf",
     ),
 }
+
+
+def _already_done(remedy: str, objective: Any) -> bool:
+    """Whether ``objective`` (an :class:`advloss.Objective`) already does what ``remedy``
+    suggests, so a verdict does not recommend it."""
+    loss = getattr(objective, "loss", None)
+    name = getattr(loss, "name", None)
+    if remedy.startswith("a non-saturating loss"):
+        return name is not None and name != "minimax"
+    if remedy.startswith("one-sided label smoothing"):
+        smoothing = getattr(loss, "real_label", 1.0) != 1.0
+        return smoothing or any(
+            getattr(t, "name", "") == "smooth" for t in getattr(objective, "labels", ())
+        )
+    if remedy.startswith("instance noise"):
+        return getattr(objective, "instance_noise", None) is not None
+    return False
 
 
 def _host(x: Any) -> float:
@@ -337,9 +354,20 @@ class BalanceMonitor:
                 out[key] = _host(state.values[key]) / w
         return out
 
-    def verdict(self, state: MonitorState, previous: Verdict | None = None) -> Verdict:
+    def verdict(
+        self, state: MonitorState, previous: Verdict | None = None, *, objective: Any = None
+    ) -> Verdict:
         """The regime of the averages (reads them on the host).  With the ``previous`` verdict,
-        leaving a dominating regime needs the accuracy to move ``hysteresis`` back inside."""
+        leaving a dominating regime needs the accuracy to move ``hysteresis`` back inside.  With
+        the run's ``objective`` (an :class:`advloss.Objective`), the remedies leave out what it
+        already does (e.g. no "non-saturating loss" advice to a run that uses ``ns``)."""
+        verdict = self._verdict(state, previous)
+        if objective is None or not verdict.remedies:
+            return verdict
+        remedies = tuple(r for r in verdict.remedies if not _already_done(r, objective))
+        return dataclasses.replace(verdict, remedies=remedies)
+
+    def _verdict(self, state: MonitorState, previous: Verdict | None) -> Verdict:
         v = self.averages(state)
         updates = int(_host(state.updates))
         bad = sorted(k for k, x in v.items() if not math.isfinite(x))

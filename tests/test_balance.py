@@ -299,3 +299,24 @@ def test_hysteresis_keeps_a_regime_near_its_threshold():
     fooled = at(0.05)
     assert at(0.12, previous=fooled).regime == GENERATOR_DOMINATING
     assert at(0.16, previous=fooled).regime == BALANCED
+
+
+def test_verdict_remedies_leave_out_what_the_objective_already_does():
+    monitor = advloss.BalanceMonitor(warmup=1)
+    state = monitor.init()
+    real, fake = np.full(8, -0.5), np.full(8, -4.0)  # D calls everything fake: dominating
+    state = monitor.update(state, advloss.balance.balance_stats(real, fake))
+    plain = monitor.verdict(state)
+    assert plain.regime == "discriminator_dominating"
+    assert any("non-saturating" in r for r in plain.remedies)
+    minimax = monitor.verdict(state, objective=advloss.Objective("minimax"))
+    assert any("non-saturating" in r for r in minimax.remedies)
+    ns = monitor.verdict(
+        state, objective=advloss.Objective.parse("ns(real_label=0.9) + noise(0.1)")
+    )
+    assert not any(
+        "non-saturating" in r or "smoothing" in r or "instance noise" in r for r in ns.remedies
+    )
+    assert any("generator steps" in r for r in ns.remedies)
+    smooth = monitor.verdict(state, objective=advloss.Objective("lsgan", labels=["smooth"]))
+    assert not any("smoothing" in r for r in smooth.remedies)
