@@ -153,14 +153,17 @@ def test_config_file_values_are_checked_like_the_command_line(tmp_path, capsys):
 
 def test_resume_errors(tmp_path, capsys):
     out = tmp_path / "run"
-    with pytest.raises(SystemExit):
-        run(out, "--resume")
-    assert "no checkpoint" in capsys.readouterr().err
-    assert run(out, "--steps", "2", "--eval-every", "2") == 0
+    # no checkpoint yet: --resume starts the run afresh (tests/test_reliability_runs.py)
+    assert run(out, "--steps", "2", "--eval-every", "2", "--resume") == 0
+    assert "no checkpoint in" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         run(out, "--steps", "2")  # would overwrite the run
     assert "already holds a run" in capsys.readouterr().err
     (out / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(SystemExit):
+        run(out, "--steps", "4", "--resume")
+    assert "does not match its checksum" in capsys.readouterr().err
+    (out / "checkpoint.pt.sha256").unlink()  # an older run's checkpoint: read unverified
     with pytest.raises(SystemExit):
         run(out, "--steps", "4", "--resume")
     assert "cannot be read" in capsys.readouterr().err
