@@ -1,7 +1,8 @@
 """The reference trainers' run folders under failure (issue 15, items 1 and 8-12): CIFAR-10
 read from its binary version (never unpickled), fresh runs that refuse an old run's files
 (``--overwrite``), ``--resume`` without a checkpoint, the folder's lock, checkpoint checksums,
-options stored in the checkpoint, one-line errors for an unwritable ``--out``."""
+options stored in the checkpoint, one-line errors for an unwritable ``--out``, and SIGKILL at
+random points (``@pytest.mark.slow``)."""
 
 from __future__ import annotations
 
@@ -361,3 +362,19 @@ def test_an_unwritable_out_exits_non_zero_without_traceback(tmp_path):
         f"error: --out {a_file / 'run'}: cannot write there (Not a directory)"
     ]
     assert time.perf_counter() - t0 < 60
+
+
+# --------------------------------------------------------------------- fault injection
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_points_then_resume_gives_the_uninterrupted_rows(tmp_path):
+    """5 SIGKILLs (seeded; two during a checkpoint write, one between its two renames), each
+    followed by --resume: metrics.jsonl ends identical to the uninterrupted run's."""
+    from benchmarks import fault_injection
+
+    result = fault_injection.inject(5, tmp_path, seed=0, steps=16)
+    assert result["kills"] == 5, result
+    assert result["kills_by_kind"]["write"] >= 1 and result["kills_by_kind"]["rename"] >= 1
+    assert result["duplicates"] == 0 and result["rows"] == result["reference_rows"]
+    assert result["identical"], result
