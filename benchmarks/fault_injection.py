@@ -19,8 +19,10 @@ The kills (seeded) cycle through four kinds, in a shuffled order:
 
 Each process runs :func:`child`, the trainer with its checkpoint windows widened (a sleep after
 the checkpoint is hashed and one between the two renames) so that the polling kills land
-inside them.  The uninterrupted reference is the plain trainer.  Results (the number of kills by
-kind, whether the rows are identical) go to ``benchmarks/results/fault_injection.json`` with the
+inside them.  The uninterrupted reference is the plain trainer.  Every resumed process must
+write the reference's rows (checked after each kill on the complete lines on disk, and on the
+final file).  Results (the number of kills by kind, resumes whose rows are the reference's,
+whether the final rows are identical) go to ``benchmarks/results/fault_injection.json`` with the
 machine, versions and commit (:func:`benchmarks.report.machine`).
 """
 
@@ -84,6 +86,13 @@ def rows(out: Path) -> list[dict[str, Any]]:
     return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
 
 
+def complete_rows(out: Path) -> list[dict[str, Any]]:
+    """The rows on disk, without a last line a kill cut short."""
+    path = out / "metrics.jsonl"
+    text = path.read_text() if path.exists() else ""
+    return [json.loads(x) for x in text.split("\n")[:-1]]
+
+
 def _count_lines(out: Path) -> int:
     try:
         return (out / "metrics.jsonl").read_bytes().count(b"\n")
@@ -134,6 +143,8 @@ def inject(kills: int, work: Path, seed: int = 0, steps: int | None = None) -> d
     subprocess.run(trainer_command(reference, steps, killed=False, resume=False), check=True,
                    env=_env(), cwd=ROOT, capture_output=True)  # fmt: skip
     reference_seconds = time.perf_counter() - t0
+    ref = rows(reference)
+    agree: list[bool] = []  # per resumed process: its rows are the reference's
     order = [KINDS[i % len(KINDS)] for i in range(kills)]
     rng.shuffle(order)
     done: list[str] = []
@@ -145,6 +156,9 @@ def inject(kills: int, work: Path, seed: int = 0, steps: int | None = None) -> d
         resumes += i > 0
         if _kill_when(proc, killed, kind, rng):
             done.append(kind)
+            if i > 0:  # what the resumed process wrote before its kill: the reference's rows
+                got = complete_rows(killed)
+                agree.append(got == ref[: len(got)])
         else:
             err = proc.stderr.read().decode() if proc.stderr else ""
             if proc.returncode != 0:
@@ -156,13 +170,15 @@ def inject(kills: int, work: Path, seed: int = 0, steps: int | None = None) -> d
                            cwd=ROOT, capture_output=True, text=True)  # fmt: skip
     if final.returncode != 0:
         raise RuntimeError(f"the last resume failed: {final.stderr.strip()[-500:]}")
-    ref, got = rows(reference), rows(killed)
+    got = rows(killed)
+    agree.append(got == ref)
     keys = [(r["step"], bool(r.get("eval"))) for r in got]
     return {
         "kills": len(done),
         "kills_by_kind": {k: done.count(k) for k in KINDS},
         "kill_order": done,
         "resumes": resumes + 1,
+        "identical_resumes": sum(agree),
         "steps": steps,
         "rows": len(got),
         "reference_rows": len(ref),
@@ -197,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     report.write_json(folder / "fault_injection.json", result)
     print(json.dumps({k: v for k, v in result.items() if k != "machine"}, indent=1))
     ok = result["identical"] and result["duplicates"] == 0 and result["kills"] == args.kills
+    ok = ok and result["identical_resumes"] == result["resumes"]
     return 0 if ok else 1
 
 

@@ -377,4 +377,4 @@ def test_sigkill_at_random_points_then_resume_gives_the_uninterrupted_rows(tmp_p
     assert result["kills"] == 5, result
     assert result["kills_by_kind"]["write"] >= 1 and result["kills_by_kind"]["rename"] >= 1
     assert result["duplicates"] == 0 and result["rows"] == result["reference_rows"]
-    assert result["identical"], result
+    assert result["identical"] and result["identical_resumes"] == result["resumes"] == 5, result
