@@ -41,7 +41,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 KINDS = ("write", "rename", "rows", "early")
-WINDOW = 0.25  # seconds: each widened checkpoint window in the killed processes
+WINDOW = 0.15  # seconds: each widened checkpoint window in the killed processes
 TINY = ["--width", "8", "--z-dim", "8", "--batch-size", "16", "--image-size", "16",
         "--log-every", "1", "--eval-every", "2", "--eval-samples", "200"]  # fmt: skip
 
@@ -180,6 +180,7 @@ def inject(kills: int, work: Path, seed: int = 0, steps: int | None = None) -> d
         "resumes": resumes + 1,
         "identical_resumes": sum(agree),
         "steps": steps,
+        "window_seconds": WINDOW,
         "rows": len(got),
         "reference_rows": len(ref),
         "identical": got == ref,

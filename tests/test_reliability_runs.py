@@ -373,7 +373,7 @@ def test_sigkill_at_random_points_then_resume_gives_the_uninterrupted_rows(tmp_p
     followed by --resume: metrics.jsonl ends identical to the uninterrupted run's."""
     from benchmarks import fault_injection
 
-    result = fault_injection.inject(5, tmp_path, seed=0, steps=16)
+    result = fault_injection.inject(5, tmp_path, seed=0, steps=12)
     assert result["kills"] == 5, result
     assert result["kills_by_kind"]["write"] >= 1 and result["kills_by_kind"]["rename"] >= 1
     assert result["duplicates"] == 0 and result["rows"] == result["reference_rows"]
