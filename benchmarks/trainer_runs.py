@@ -51,7 +51,7 @@ def run_trainer(trainer: str, options: list[str], out: Path, steps: int) -> floa
     resumed = (out / "checkpoint.pt").exists()
     cmd = [sys.executable, "-m", f"reference_trainers.{trainer}", "--out", str(out),
            "--steps", str(steps), *options]  # fmt: skip
-    if resumed:
+    if resumed or (out / "config.json").exists():  # no checkpoint yet: --resume starts afresh
         cmd.append("--resume")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env)

@@ -90,13 +90,14 @@ def torch_only_options(cfg: dict[str, Any], framework: str) -> None:
 
 class ArrayLoop(Loop):
     """:class:`~reference_trainers.session.Loop` for the JAX and TensorFlow trainers: NumPy
-    streams, the run directory with a ``checkpoint.npz`` (written atomically), exact resume.
+    streams, the run directory with a ``checkpoint.npz`` (written atomically, with a checksum),
+    exact resume.
     ``to_tensor`` turns a NumPy value into the framework's tensor (advloss's random numbers,
     the noise std, the restored scheduler / monitor / adaptive-noise states).
 
-    Order of use: construct (checks the options), build data and networks, :meth:`open` (the
-    run directory; on resume the stored arrays), set :attr:`arrays`, :meth:`start`, then the
-    loop as in :class:`~reference_trainers.session.Session`."""
+    Order of use: construct (checks the options, checks and locks the run directory), build
+    data and networks, :meth:`open` (on resume the stored arrays), set :attr:`arrays`,
+    :meth:`start`, then the loop as in :class:`~reference_trainers.session.Session`."""
 
     def __init__(
         self,
@@ -114,16 +115,17 @@ class ArrayLoop(Loop):
         self.batches: Any = None  # the data stream (Batches): given to open()
         self.local_batch = int(cfg["batch_size"])
         self.streams = NumpyStreams(int(cfg["seed"]))
+        # the run folder, checked and locked before the data and networks are built
+        self.run = common.Run(cfg["out"], cfg, cfg["resume"], checkpoint="checkpoint.npz",
+                              overwrite=bool(cfg.get("overwrite")))  # fmt: skip
         self._init_controls(to_tensor(np.zeros((), np.float32)))
         self._variants: set[Any] = set()
 
     def open(self, batches: Any) -> dict[str, np.ndarray] | None:
-        """The run directory, once the options, data and networks are known to be fine; on
-        ``--resume`` restores the loop's state and returns the checkpoint's arrays."""
+        """Once the data and networks are built: on ``--resume`` (with a checkpoint) restores
+        the loop's state and returns the checkpoint's arrays (None for a fresh run)."""
         self.batches = batches
-        self.run = common.Run(self.cfg["out"], self.cfg, self.cfg["resume"],
-                              checkpoint="checkpoint.npz")  # fmt: skip
-        if not self.cfg["resume"]:
+        if not self.run.resuming:
             return None
         arrays, _ = self.load()
         print(f"resumed from step {self.step} in {self.run.dir}", file=sys.stderr)
@@ -179,8 +181,9 @@ class ArrayLoop(Loop):
     def save(self, arrays: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
         """``checkpoint.npz``: the trainer's ``arrays`` (networks, optimizer states) and, as
         JSON, the step, the NumPy streams, the data order, the scheduler / monitor /
-        adaptive-noise states and ``extra``.  Written to a temporary file, synced, then renamed:
-        a crash mid-write keeps the previous checkpoint."""
+        adaptive-noise states, the options and ``extra``.  Written atomically with its
+        checksum (:func:`~reference_trainers.common.save_checked`): a crash mid-write keeps the
+        previous checkpoint."""
         stored = dict(arrays)
 
         def encode(x: Any) -> Any:  # tensors into the npz (dtype kept), Python numbers as JSON
@@ -197,19 +200,18 @@ class ArrayLoop(Loop):
             "streams": self.streams.state(),
             "batches": self.batches.state(),
             "controls": map_leaves(self.controls(), encode),
+            "config": self.cfg,
             **extra,
         }
-        path = self.run.checkpoint_path
-        tmp = path.with_suffix(".npz.tmp")
-        with open(tmp, "wb") as fh:
-            np.savez(fh, __meta__=np.array(json.dumps(meta)), **stored)  # type: ignore[arg-type]
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        common.save_checked(
+            self.run.checkpoint_path,
+            lambda fh: np.savez(fh, __meta__=np.array(json.dumps(meta)), **stored),  # type: ignore[arg-type]
+        )
 
     def load(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """The checkpoint's arrays, after restoring the loop's own state from it."""
         path: Path = self.run.checkpoint_path
+        common.verify_checksum(path)
         try:
             with np.load(path, allow_pickle=False) as data:
                 arrays = {k: data[k] for k in data.files}
@@ -225,6 +227,8 @@ class ArrayLoop(Loop):
                 f"({meta.get('framework')!r}, format {meta.get('format')}); this is the "
                 f"{self.framework!r} trainer"
             )
+        if isinstance(meta.get("config"), dict):  # the options travel with the checkpoint
+            common.compare_options(meta["config"], self.cfg, f"the checkpoint {path}")
         self.step = int(meta["step"])
         self.streams.load_state(meta["streams"])
         self.batches.load_state(meta["batches"])
@@ -232,7 +236,6 @@ class ArrayLoop(Loop):
             meta["controls"],
             lambda x: self.to_tensor(arrays[x[1:]]) if isinstance(x, str) else x,
         )
-        self.run.truncate_metrics(self.step)
         return arrays, meta
 
 

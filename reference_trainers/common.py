@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import json
 import os
 import random
 import sys
+import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +79,17 @@ def common_parser(prog: str, description: str) -> argparse.ArgumentParser:
     )
     a("--data", default=None, help="dataset name or folder")
     a("--out", default=None, help="run directory (default runs/<trainer>-<loss>-...)")
-    a("--resume", action="store_true", help="continue from the checkpoint in --out")
+    a(
+        "--resume",
+        action="store_true",
+        help="continue from the checkpoint in --out (no checkpoint there: start the run afresh)",
+    )
+    a(
+        "--overwrite",
+        action="store_true",
+        help="start afresh in an --out that holds a run: its run files (config.json, "
+        "metrics.jsonl, the checkpoint, samples, curves.png) are deleted first",
+    )
     a("--eval-every", type=int, default=None, help="steps between evaluations")
     a("--log-every", type=int, default=None, help="steps between metrics rows")
     return p
@@ -177,9 +189,30 @@ def pick_device(name: str) -> torch.device:
 # ------------------------------------------------------------------------------- run directory
 
 
+#: the files of a run in its folder (what a fresh run refuses to mix with, and --overwrite
+#: deletes): options, metrics, checkpoints with their checksums and unfinished writes, curves
+CHECKPOINTS = ("checkpoint.pt", "checkpoint.npz")
+RUN_FILES = ("config.json", "metrics.jsonl", *CHECKPOINTS)
+LEFTOVERS = (
+    "curves.png",
+    "config.json.tmp",
+    "metrics.jsonl.tmp",
+    *(f"{c}{suffix}" for c in CHECKPOINTS for suffix in (".tmp", ".sha256", ".sha256.tmp")),
+)
+LOCK = "run.lock"
+
+
 class Run:
     """The run directory: config.json, metrics.jsonl, samples/, curves.png and the checkpoint
-    (``checkpoint.pt`` for PyTorch, ``checkpoint.npz`` for the JAX and TensorFlow trainers)."""
+    (``checkpoint.pt`` for PyTorch, ``checkpoint.npz`` for the JAX and TensorFlow trainers)
+    with its SHA-256 checksum (``checkpoint.pt.sha256``).
+
+    Opened before the data and networks are built: the folder is checked to be writable and
+    locked (``run.lock``, holding the process id) for the run's lifetime, so a second trainer on
+    the same ``--out`` is refused.  A fresh run refuses a folder that holds a run unless
+    ``overwrite`` (which deletes the run files first); ``resume`` without a checkpoint starts
+    afresh (:attr:`resuming` is False).  ``write=False`` (DDP ranks other than 0): no lock,
+    nothing written, the checkpoint only read."""
 
     def __init__(
         self,
@@ -189,33 +222,75 @@ class Run:
         *,
         write: bool = True,
         checkpoint: str = "checkpoint.pt",
+        overwrite: bool = False,
     ) -> None:
         self.dir = Path(out)
+        self.config = config
         self.write = write  # False on DDP ranks other than 0: they only read checkpoints
         self.checkpoint_path = self.dir / checkpoint
         self.metrics_path = self.dir / "metrics.jsonl"
-        if resume and not self.checkpoint_path.is_file():
-            other = [n for n in CHECKPOINTS if n != checkpoint and (self.dir / n).is_file()]
-            by = "--framework torch" if other and other[0].endswith(".pt") else "jax or tf"
-            found = f" (it holds {other[0]}, written by the {by} trainer)" if other else ""
-            raise TrainerError(f"--resume: no checkpoint ({checkpoint}) in {self.dir}{found}")
-        if not resume and _holds_run(self.dir):
-            raise TrainerError(
-                f"{self.dir} already holds a run; pass --resume to continue it or choose --out"
-            )
-        if resume:
-            check_same_options(self.dir / "config.json", config)
+        self._lock: Any = None
         if write:
+            check_writable(self.dir)
+            self._lock = lock_folder(self.dir)
+        try:
+            if resume and overwrite:
+                raise TrainerError("--resume with --overwrite: choose one")
+            self.resuming = resume and self.checkpoint_path.is_file()
+            if resume and not self.resuming:
+                other = [n for n in CHECKPOINTS if n != checkpoint and (self.dir / n).is_file()]
+                if other:
+                    by = "--framework torch" if other[0].endswith(".pt") else "jax or tf"
+                    raise TrainerError(
+                        f"--resume: no checkpoint ({checkpoint}) in {self.dir} (it holds "
+                        f"{other[0]}, written by the {by} trainer)"
+                    )
+                if write:
+                    print(
+                        f"--resume: no checkpoint in {self.dir} yet; starting the run afresh",
+                        file=sys.stderr,
+                    )
+            elif not resume and write and not overwrite and holds_run(self.dir):
+                found = next(n for n in RUN_FILES if (self.dir / n).exists())
+                raise TrainerError(
+                    f"{self.dir} already holds a run ({found}); pass --resume to continue it, "
+                    f"--overwrite to replace it, or choose another --out"
+                )
+            if self.resuming:
+                check_same_options(self.dir / "config.json", config)
+        except BaseException:
+            self.close()
+            raise
+
+    def start(self, step: int) -> None:
+        """Training begins (nothing is written before, so an error in the data or the networks
+        leaves the folder as it was).  A fresh run deletes what an earlier one left (rows of a
+        run killed before its first checkpoint; the run files with ``--overwrite``); a resumed
+        one drops the rows written after its checkpoint (``step``).  Either stores this
+        command's options in ``config.json``."""
+        if not self.write:
+            return
+        if self.resuming:
+            self.truncate_metrics(step)
+        else:
+            clear_run_files(self.dir)
             (self.dir / "samples").mkdir(parents=True, exist_ok=True)
-            (self.dir / "config.json").write_text(json.dumps(config, indent=1, sort_keys=True))
+        text = json.dumps(self.config, indent=1, sort_keys=True)
+        write_text_atomic(self.dir / "config.json", text)
+
+    def close(self) -> None:
+        """Release the folder's lock (at the end of the run; also on errors)."""
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     def truncate_metrics(self, step: int) -> None:
-        """Drop rows written after ``step`` (by a run interrupted after its last checkpoint)."""
+        """Drop rows written after ``step`` (by a run interrupted after its last checkpoint) and
+        a last line cut short by a kill; rewritten atomically."""
         if not self.write or not self.metrics_path.exists():
             return
-        rows = [json.loads(line) for line in self.metrics_path.read_text().splitlines() if line]
-        keep = [r for r in rows if r["step"] <= step]  # rows of step <= S precede checkpoint S
-        self.metrics_path.write_text("".join(json.dumps(r) + "\n" for r in keep))
+        keep = [r for r in self.rows() if r["step"] <= step]  # rows of step <= S precede ckpt S
+        write_text_atomic(self.metrics_path, "".join(json.dumps(r) + "\n" for r in keep))
 
     def log(self, row: dict[str, Any]) -> None:
         if not self.write:
@@ -224,26 +299,237 @@ class Run:
             fh.write(json.dumps(row) + "\n")
 
     def rows(self) -> list[dict[str, Any]]:
+        """The metrics rows (a last line cut short by a kill is left out)."""
         if not self.metrics_path.exists():
             return []
-        return [json.loads(line) for line in self.metrics_path.read_text().splitlines() if line]
+        out = []
+        for line in self.metrics_path.read_text().splitlines():
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                continue
+        return out
 
     def save(self, state: dict[str, Any]) -> None:
-        """Write the checkpoint atomically: a crash mid-write leaves the previous one intact."""
-        tmp = self.checkpoint_path.with_suffix(".pt.tmp")
-        torch.save(state, tmp)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.checkpoint_path)
+        """Write the checkpoint (with the run's options) atomically, with its checksum: a crash
+        mid-write leaves the previous one intact (:func:`save_checked`)."""
+        save_checked(
+            self.checkpoint_path, lambda fh: torch.save({**state, "config": self.config}, fh)
+        )
 
     def load(self) -> dict[str, Any]:
+        """The checkpoint, once its checksum and the options it was written with are checked."""
+        verify_checksum(self.checkpoint_path)
         try:
-            return torch.load(self.checkpoint_path, map_location="cpu", weights_only=True)
+            ck = torch.load(self.checkpoint_path, map_location="cpu", weights_only=True)
         except Exception as err:
             raise TrainerError(
                 f"--resume: the checkpoint {self.checkpoint_path} cannot be read ({type(err).__name__}); "
                 f"it is corrupt or from another version"
             ) from None
+        if isinstance(ck.get("config"), dict):
+            compare_options(ck["config"], self.config, f"the checkpoint {self.checkpoint_path}")
+        return ck
+
+
+def holds_run(folder: Path) -> bool:
+    """Whether ``folder`` holds any run file (options, metrics or a checkpoint)."""
+    return any((folder / name).exists() for name in RUN_FILES)
+
+
+def clear_run_files(folder: Path) -> None:
+    """Delete the run files of ``folder`` (and its samples' PNGs); nothing else in it."""
+    for name in (*RUN_FILES, *LEFTOVERS):
+        (folder / name).unlink(missing_ok=True)
+    samples = folder / "samples"
+    if samples.is_dir():
+        for png in samples.glob("step_*.png"):
+            png.unlink()
+
+
+def check_writable(folder: Path) -> None:
+    """``--out`` is, or can be made, a folder this process can write: a one-line error now
+    rather than a traceback once the data and networks are built."""
+    if folder.exists() and not folder.is_dir():
+        raise TrainerError(f"--out {folder}: is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        reason = err.strerror or type(err).__name__
+        raise TrainerError(f"--out {folder}: cannot write there ({reason})") from None
+
+
+# ------------------------------------------------------------------------ the folder's lock
+
+_HELD: dict[str, Any] = {}  # the run folders this process has locked (resolved path -> lock)
+
+
+class _FolderLock:
+    """An exclusive lock on ``folder/run.lock`` (POSIX ``flock``, else the ``filelock``
+    package), held until :meth:`release` or the process ends (a killed run leaves no stale
+    lock).  The holder's process id is in ``run.lock`` (``run.lock.pid`` without ``flock``)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.key = str(folder.resolve())
+        self.path = folder / LOCK
+        self.fd: int | None = None
+        self.other: Any = None
+        if self.key in _HELD:
+            raise self._busy(str(os.getpid()))
+        try:
+            import fcntl
+        except ImportError:
+            self._acquire_portable()
+        else:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                pid = _read_pid(fd)
+                os.close(fd)
+                raise self._busy(pid) from None
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+            self.fd = fd
+        _HELD[self.key] = self
+
+    def _acquire_portable(self) -> None:
+        import filelock
+
+        lock = filelock.FileLock(str(self.path), timeout=0)
+        pid_path = self.dir_pid_path
+        try:
+            lock.acquire()
+        except filelock.Timeout:
+            pid = pid_path.read_text().strip() if pid_path.exists() else "?"
+            raise self._busy(pid or "?") from None
+        pid_path.write_text(f"{os.getpid()}\n")
+        self.other = lock
+
+    @property
+    def dir_pid_path(self) -> Path:
+        return self.path.with_name(LOCK + ".pid")
+
+    def _busy(self, pid: str) -> TrainerError:
+        return TrainerError(
+            f"--out {self.path.parent}: another run (pid {pid}) is using this folder; wait for "
+            f"it to end or choose another --out"
+        )
+
+    def release(self) -> None:
+        _HELD.pop(self.key, None)
+        if self.fd is not None:
+            os.close(self.fd)  # closing the descriptor releases the flock
+            self.fd = None
+        if self.other is not None:
+            self.other.release()
+            self.other = None
+
+
+def _read_pid(fd: int) -> str:
+    """The holder's pid from a lock file (it writes it just after locking: read twice)."""
+    for _ in range(2):
+        os.lseek(fd, 0, os.SEEK_SET)
+        pid = os.read(fd, 32).decode(errors="replace").strip()
+        if pid:
+            return pid
+        time.sleep(0.2)
+    return "?"
+
+
+def lock_folder(folder: Path) -> _FolderLock:
+    """Lock a run folder for this process (one-line error naming the holder's pid)."""
+    return _FolderLock(folder)
+
+
+def release_locks() -> None:
+    """Release every run folder this process still holds (a command that ended in an error)."""
+    for lock in list(_HELD.values()):
+        lock.release()
+
+
+# ------------------------------------------------------------------ atomic files, checksums
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # not possible on every platform
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file, synced, then renamed."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def checksum_path(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
+def save_checked(path: Path, write: Callable[[Any], None]) -> None:
+    """Write a checkpoint atomically with its SHA-256 in ``<name>.sha256`` (``sha256sum``
+    format).  Order: the checkpoint to ``<name>.tmp`` (synced), its checksum to
+    ``<name>.sha256.tmp`` (synced), then both renamed, checkpoint first.  A kill at any point
+    leaves a checkpoint that verifies (:func:`verify_checksum`): the previous one with its
+    checksum, or the new one whose checksum is still in ``.sha256.tmp``."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as fh:
+        write(fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    sums = checksum_path(path)
+    sums_tmp = sums.with_name(sums.name + ".tmp")
+    with open(sums_tmp, "w") as fh:
+        fh.write(f"{sha256_of(tmp)}  {path.name}\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    os.replace(sums_tmp, sums)
+    _fsync_dir(path.parent)
+
+
+def verify_checksum(path: Path) -> None:
+    """Check a checkpoint against its ``.sha256`` (or a ``.sha256.tmp`` left by a save killed
+    between its two renames): a one-line error naming the file when neither matches.  A
+    checkpoint without any checksum (written before checksums existed) is read with a warning."""
+    sums = checksum_path(path)
+    expected = []
+    for candidate in (sums, sums.with_name(sums.name + ".tmp")):
+        try:
+            expected.append(candidate.read_text().split()[0])
+        except (OSError, IndexError):
+            continue
+    if not expected:
+        print(f"warning: {path} has no checksum ({sums.name}); it is read unverified "
+              f"(written by an older version)", file=sys.stderr)  # fmt: skip
+        return
+    if sha256_of(path) not in expected:
+        raise TrainerError(
+            f"--resume: the checkpoint {path} does not match its checksum ({sums.name}): it is "
+            f"corrupt; restore it or start again with --overwrite"
+        )
 
 
 def rng_state(generators: dict[str, torch.Generator]) -> dict[str, Any]:
@@ -393,33 +679,36 @@ def one_line_errors() -> Iterator[None]:
     except (TrainerError, advloss.AdvlossError) as err:
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(2) from None
+    finally:
+        release_locks()  # the command is over: its run folder is free again
 
 
-CHECKPOINTS = ("checkpoint.pt", "checkpoint.npz")
 #: options a resumed run may change: lengths, logging, evaluation size and where it runs
 RESUMABLE = {"steps", "eval_every", "log_every", "eval_samples", "out", "resume", "device",
-             "config", "compile", "channels_last"}  # fmt: skip
-
-
-def _holds_run(folder: Path) -> bool:
-    return any((folder / name).exists() for name in CHECKPOINTS)
+             "config", "compile", "channels_last", "overwrite"}  # fmt: skip
 
 
 def check_same_options(path: Path, config: dict[str, Any]) -> None:
     """A resumed run must train what its checkpoint was written with: every option but those
     in :data:`RESUMABLE` must equal the stored ``config.json``'s (options it does not have,
-    from an older version, are not compared)."""
+    from an older version, are not compared).  The checkpoint carries its options too
+    (compared by :func:`compare_options` when it is loaded, also without ``config.json``)."""
     if not path.is_file():
         return
     try:
         stored = json.loads(path.read_text())
     except (OSError, ValueError):
         raise TrainerError(f"--resume: {path} cannot be read (the run's options)") from None
+    compare_options(stored, config, f"the run in {path.parent}")
+
+
+def compare_options(stored: dict[str, Any], config: dict[str, Any], what: str) -> None:
+    """A one-line error at the first option (but those in :data:`RESUMABLE`) that differs."""
     for key in sorted(set(stored) & set(config) - RESUMABLE):
         if stored[key] != config[key]:
             flag = "--" + key.replace("_", "-")
             raise TrainerError(
-                f"--resume: the run in {path.parent} was written with {flag} {stored[key]}; this "
+                f"--resume: {what} was written with {flag} {stored[key]}; this "
                 f"command has {flag} {config[key]} (resume with the options it was written with, "
                 f"or choose another --out)"
             )
@@ -441,7 +730,7 @@ def main(
             name = trainer if framework == "torch" else f"{trainer}-{framework}"
             base = f"runs/{name}-{cfg['loss']}-{cfg['penalty']}-seed{cfg['seed']}"
             out, i = base, 2
-            while _holds_run(Path(out)) and not cfg["resume"]:
+            while holds_run(Path(out)) and not cfg["resume"]:
                 out, i = f"{base}-{i}", i + 1
             cfg["out"] = out
         train(cfg)

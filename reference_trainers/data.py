@@ -133,28 +133,51 @@ def idx_images(path: str) -> torch.Tensor:
     return torch.from_numpy(data.reshape(n, 1, rows, cols).astype(np.float32) / 127.5 - 1.0)
 
 
-def cifar10(folder: str) -> torch.Tensor:
-    """CIFAR-10 training images from the python batches (``data_batch_1`` ... ``_5``) in
-    ``folder`` as (N, 3, 32, 32) in [-1, 1].  The batches are pickles: only read files you trust."""
-    import pickle
+CIFAR_RECORD = 1 + 3 * 32 * 32  # the binary version: a label byte, then R, G, B planes
 
-    files = sorted(Path(folder).glob("data_batch_*"))
+
+def cifar10(folder: str) -> torch.Tensor:
+    """CIFAR-10 training images from the *binary* version (``cifar-10-batches-bin``:
+    ``data_batch_1.bin`` ... ``_5.bin``, each record a label byte and 3,072 pixel bytes, the
+    red, green and blue 32×32 planes) in ``folder`` or its ``cifar-10-batches-bin/`` as
+    (N, 3, 32, 32) in [-1, 1].  Raw bytes only: nothing in the files is ever executed.  The
+    python version (pickled ``data_batch_1`` ...) is refused, since unpickling a crafted file
+    runs arbitrary code."""
+    root = Path(folder)
+    if not sorted(root.glob("data_batch_*.bin")) and (root / "cifar-10-batches-bin").is_dir():
+        root = root / "cifar-10-batches-bin"
+    files = sorted(root.glob("data_batch_*.bin"))
     if not files:
-        raise TrainerError(f"--data {folder}: no CIFAR-10 data_batch_* files")
+        if _cifar_python(root):
+            raise TrainerError(_CIFAR_PICKLE.format(folder=folder))
+        raise TrainerError(f"--data {folder}: no CIFAR-10 data_batch_*.bin files")
     arrays = []
     for f in files:
-        try:
-            with f.open("rb") as fh:
-                batch = pickle.load(fh, encoding="bytes")
-            arrays.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
-        except Exception as err:
-            raise TrainerError(f"--data {folder}: cannot read {f.name} ({err})") from None
+        raw = np.fromfile(f, dtype=np.uint8)
+        if raw.size == 0 or raw.size % CIFAR_RECORD:
+            raise TrainerError(
+                f"--data {folder}: {f.name} is not a CIFAR-10 binary batch ({raw.size} bytes, "
+                f"not a multiple of {CIFAR_RECORD})"
+            )
+        arrays.append(raw.reshape(-1, CIFAR_RECORD)[:, 1:].reshape(-1, 3, 32, 32))
     return torch.from_numpy(np.concatenate(arrays).astype(np.float32) / 127.5 - 1.0)
+
+
+_CIFAR_PICKLE = (
+    "--data {folder}: CIFAR-10 python batches (data_batch_1 ...) are pickles, which can run "
+    "code when read; use the binary version (cifar-10-binary.tar.gz: "
+    "cifar-10-batches-bin/data_batch_1.bin ...)"
+)
+
+
+def _cifar_python(folder: Path) -> bool:
+    """Whether ``folder`` holds CIFAR-10 python batches (``data_batch_1``, no suffix)."""
+    return any(f.suffix == "" for f in folder.glob("data_batch_*"))
 
 
 def load(name: str, image_size: int) -> tuple[torch.Tensor, int]:
     """``--data``: "digits", "stacked-digits", a folder with MNIST-style IDX files, a folder of
-    CIFAR-10 batches, or a folder of images.  Returns images resized to ``image_size`` and the
+    CIFAR-10 binary batches (:func:`cifar10`), or a folder of images.  Returns images resized to ``image_size`` and the
     channel count."""
     if name == "digits":
         return digits(image_size)[0], 1
@@ -164,15 +187,17 @@ def load(name: str, image_size: int) -> tuple[torch.Tensor, int]:
     if not folder.is_dir():
         raise TrainerError(
             f"--data {name}: no such folder (expected digits, stacked-digits or a folder of "
-            f"images, IDX files or CIFAR-10 batches)"
+            f"images, IDX files or CIFAR-10 binary batches)"
         )
     idx = sorted(folder.glob("train-images-idx3-ubyte*")) or sorted(
         folder.glob("*-images-idx3-ubyte*")
     )
     if idx:
         x, channels = idx_images(str(idx[0])), 1
-    elif sorted(folder.glob("data_batch_*")):
+    elif any(folder.glob("data_batch_*")) or (folder / "cifar-10-batches-bin").is_dir():
         x, channels = cifar10(str(folder)), 3
+    elif (folder / "cifar-10-batches-py").is_dir():
+        raise TrainerError(_CIFAR_PICKLE.format(folder=name))
     else:
         return image_folder(name, image_size, channels=3), 3
     if x.shape[-1] != image_size:

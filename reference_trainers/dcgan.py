@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -173,6 +174,8 @@ def train(cfg: dict[str, Any]) -> dict[str, Any]:
     framework = cfg.get("framework") or "torch"
     if framework not in FRAMEWORKS:
         raise common.TrainerError(f"--framework {framework!r}: expected one of {FRAMEWORKS}")
+    if framework != "torch":  # a one-line error before the seconds JAX / TensorFlow take to import
+        common.check_writable(Path(cfg["out"]))
     if framework == "jax":
         from reference_trainers import dcgan_jax
 

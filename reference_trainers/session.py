@@ -219,7 +219,9 @@ class Loop:
         self._skip = True
 
     def begin(self, fn: Callable[[int], dict[str, Any]]) -> None:
-        """The step-0 evaluation of a fresh run (a resumed run has its own)."""
+        """Training starts: the run folder is prepared
+        (:meth:`~reference_trainers.common.Run.start`), then the step-0 evaluation of a fresh run (a resumed run has its own)."""
+        self.run.start(self.step)
         if self.step == 0:
             self.evaluate(fn)
 
@@ -249,6 +251,7 @@ class Loop:
         """Check DDP ranks agree, close the progress bar, print the summary; returns the last
         evaluation row (and ``steps_per_second``, which is not logged)."""
         self._before_finish()
+        self.run.close()  # the folder's lock
         if self.progress is not None:
             self.progress.close()
         seconds = time.perf_counter() - self.t0
@@ -289,6 +292,9 @@ class Session(Loop):
                 self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
                 torch.cuda.set_device(self.device)
         self.local_batch = cfg["batch_size"] // self.world  # --batch-size is the global batch
+        # the run folder, checked and locked before the data and networks are built
+        self.run = common.Run(cfg["out"], cfg, cfg["resume"], write=self.rank == 0,
+                              overwrite=bool(cfg.get("overwrite")))  # fmt: skip
         self.amp = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg["amp"])
 
     # ------------------------------------------------------------------------------- setup
@@ -309,7 +315,6 @@ class Session(Loop):
         spectral norm is on (to load states drawn elsewhere); ``streams`` are NumPy streams
         (:class:`~reference_trainers.arrays.NumpyStreams`) to checkpoint with the rest."""
         cfg, device = self.cfg, self.device
-        self.run = common.Run(cfg["out"], cfg, cfg["resume"], write=self.rank == 0)
         self.memory_format = (
             torch.channels_last if cfg.get("channels_last") else torch.contiguous_format
         )
@@ -347,7 +352,7 @@ class Session(Loop):
             G_run = torch.compile(G_run)
             if not self.has_penalty:  # AOTAutograd cannot differentiate a gradient penalty twice
                 D_run = torch.compile(D_run)
-        if cfg["resume"]:
+        if self.run.resuming:
             self._resume()
         self.progress = common.Progress(self.steps, self.step) if self.rank == 0 else None
         self.t0 = time.perf_counter()
@@ -378,7 +383,6 @@ class Session(Loop):
         self.step = int(ck["step"])
         self.load_controls(ck)
         self.scaler.load_state_dict(ck["scaler"])
-        self.run.truncate_metrics(self.step)
         print(f"resumed from step {self.step} in {self.run.dir}", file=sys.stderr)
 
     # -------------------------------------------------------------------- inside the step

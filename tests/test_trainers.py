@@ -153,14 +153,17 @@ def test_config_file_values_are_checked_like_the_command_line(tmp_path, capsys):
 
 def test_resume_errors(tmp_path, capsys):
     out = tmp_path / "run"
-    with pytest.raises(SystemExit):
-        run(out, "--resume")
-    assert "no checkpoint" in capsys.readouterr().err
-    assert run(out, "--steps", "2", "--eval-every", "2") == 0
+    # no checkpoint yet: --resume starts the run afresh (tests/test_reliability_runs.py)
+    assert run(out, "--steps", "2", "--eval-every", "2", "--resume") == 0
+    assert "no checkpoint in" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         run(out, "--steps", "2")  # would overwrite the run
     assert "already holds a run" in capsys.readouterr().err
     (out / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(SystemExit):
+        run(out, "--steps", "4", "--resume")
+    assert "does not match its checksum" in capsys.readouterr().err
+    (out / "checkpoint.pt.sha256").unlink()  # an older run's checkpoint: read unverified
     with pytest.raises(SystemExit):
         run(out, "--steps", "4", "--resume")
     assert "cannot be read" in capsys.readouterr().err
@@ -232,9 +235,9 @@ def test_metrics_sanity():
     assert ones["coverage"] <= 0.2 and ones["class_kl"] > 1.5
 
 
-def test_idx_and_cifar_readers_on_small_generated_files(tmp_path):
+def test_idx_reader_on_small_generated_files(tmp_path):
+    """(CIFAR-10's binary reader: tests/test_reliability_runs.py.)"""
     import gzip
-    import pickle
 
     from reference_trainers.data import load
 
@@ -254,16 +257,6 @@ def test_idx_and_cifar_readers_on_small_generated_files(tmp_path):
     with pytest.raises(TrainerError, match="truncated IDX"):
         load(str(mnist), 16)
 
-    cifar = tmp_path / "cifar-10-batches-py"
-    cifar.mkdir()
-    data = rng.integers(0, 256, (4, 3072), dtype=np.uint8)
-    with (cifar / "data_batch_1").open("wb") as fh:
-        pickle.dump({b"data": data, b"labels": [0, 1, 2, 3]}, fh)
-    x, channels = load(str(cifar), 32)
-    assert channels == 3 and x.shape == (4, 3, 32, 32)
-    np.testing.assert_allclose(
-        x[1, 2].numpy(), data[1, 2048:].reshape(32, 32) / 127.5 - 1.0, atol=1e-6
-    )
     with pytest.raises(TrainerError, match="no such folder"):
         load(str(tmp_path / "missing"), 16)
 

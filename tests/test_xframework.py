@@ -200,7 +200,7 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path, framework):
         (["--framework", "tf", "--channels-last"], "channels-last already"),
         (["--framework", "jax", "--compile"], "always jax.jit-compiled"),
         (["--framework", "tf", "--loss", "hinge", "--flip-prob", "0.1"], "class targets"),
-        (["--framework", "jax", "--resume"], "no checkpoint"),
+        (["--framework", "jax", "--resume", "--overwrite"], "--resume with --overwrite"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, message):
