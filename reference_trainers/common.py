@@ -8,6 +8,7 @@ import argparse
 import contextlib
 import hashlib
 import json
+import math
 import os
 import random
 import sys
@@ -128,6 +129,16 @@ def _checked(path: str, action: argparse.Action, value: Any) -> Any:
             value = action.type(value)  # type: ignore[operator]
         except (TypeError, ValueError):
             raise TrainerError(f"--config {path}: {flag} {value!r} is not valid") from None
+    if action.type in (int, float) and value is not None:
+        # Numbers written in the file arrive as numbers: 1e400 is inf, 2.5 is no step count.
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not number or not math.isfinite(value):
+            kind = "an int" if action.type is int else "a finite number"
+            raise TrainerError(f"--config {path}: {flag} must be {kind}; received {value!r}")
+        if action.type is int:
+            if isinstance(value, float) and not value.is_integer():
+                raise TrainerError(f"--config {path}: {flag} must be an int; received {value!r}")
+            value = int(value)
     if action.choices is not None and value not in action.choices:
         choices = ", ".join(str(c) for c in action.choices)
         raise TrainerError(f"--config {path}: {flag} {value!r}; expected one of {choices}")
@@ -149,16 +160,48 @@ def _read_config(path: str) -> dict[str, Any]:
     text = p.read_text()
     try:
         if p.suffix in (".yaml", ".yml"):
-            import yaml
-
-            data = yaml.safe_load(text)
+            data = _load_yaml(text)
         else:
-            data = json.loads(text)
+            data = json.loads(text, object_pairs_hook=_unique_keys)
+    except _DuplicateKey as err:
+        raise TrainerError(f"--config {path}: the option {err} is given twice") from None
     except Exception as err:
         raise TrainerError(f"--config {path}: cannot parse ({err})") from None
     if not isinstance(data, dict):
         raise TrainerError(f"--config {path}: expected a mapping of options")
     return {k.replace("-", "_"): v for k, v in data.items()}
+
+
+class _DuplicateKey(Exception):
+    """A key given twice in one mapping of a config file (JSON and YAML keep the last silently)."""
+
+
+def _unique_keys(pairs: list[tuple[Any, Any]]) -> dict[Any, Any]:
+    data: dict[Any, Any] = {}
+    for key, value in pairs:
+        if key in data:
+            raise _DuplicateKey(repr(key))
+        data[key] = value
+    return data
+
+
+def _load_yaml(text: str) -> Any:
+    """``yaml.safe_load`` that refuses a key given twice in one mapping."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    def mapping(loader: Any, node: Any, deep: bool = False) -> dict[Any, Any]:
+        loader.flatten_mapping(node)
+        pairs = [
+            (loader.construct_object(k, deep=deep), loader.construct_object(v, deep=deep))
+            for k, v in node.value
+        ]
+        return _unique_keys(pairs)
+
+    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
+    return yaml.load(text, Loader=Loader)  # a SafeLoader subclass: no Python objects
 
 
 def build_objective(cfg: dict[str, Any]) -> advloss.Objective:

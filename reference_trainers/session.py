@@ -199,7 +199,9 @@ class Loop:
             live.update({k: row[f"g_{k}"] for k in (extra or {})})
             live.update({"acc_r": row["d_real_acc"], "acc_f": row["d_fake_acc"]})
             self.progress.update(step, live)
-            new = self.monitor.verdict(self.monitor_state, previous=self.verdict)
+            new = self.monitor.verdict(
+                self.monitor_state, previous=self.verdict, objective=self.objective
+            )
             if advloss.BalanceMonitor.changed(self.verdict, new) and new.regime != "warming_up":
                 print(f"\nstep {step}: {new}", file=sys.stderr)
             self.verdict = new

@@ -378,3 +378,38 @@ def test_sigkill_at_random_points_then_resume_gives_the_uninterrupted_rows(tmp_p
     assert result["kills_by_kind"]["write"] >= 1 and result["kills_by_kind"]["rename"] >= 1
     assert result["duplicates"] == 0 and result["rows"] == result["reference_rows"]
     assert result["identical"] and result["identical_resumes"] == result["resumes"] == 5, result
+
+
+# ----------------------------------------------------------------- config files (issue 15, 6-7)
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("c.yaml", "steps: 4\nloss: ns\nsteps: 8\n", "the option 'steps' is given twice"),
+        ("c.json", '{"steps": 4, "loss": "ns", "steps": 8}', "the option 'steps' is given twice"),
+        ("c.yaml", "steps: 1.0e+400\n", "--steps must be an int; received inf"),
+        ("c.json", '{"steps": 1e400}', "--steps must be an int; received inf"),
+        ("c.json", '{"steps": 2.5}', "--steps must be an int; received 2.5"),
+        ("c.json", '{"steps": true}', "--steps must be an int; received True"),
+        ("c.json", '{"lr_d": NaN}', "--lr-d must be a finite number; received nan"),
+    ],
+    ids=["yaml-duplicate", "json-duplicate", "yaml-inf", "json-inf", "json-2.5", "bool", "nan"],
+)
+def test_config_file_duplicates_and_non_finite_numbers_are_refused(
+    tmp_path, capsys, name, text, message
+):
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(SystemExit) as exc:
+        run(tmp_path / "run", "--config", str(path))
+    assert exc.value.code == 2
+    assert message in one_error_line(capsys)
+    assert not (tmp_path / "run").exists()
+
+
+def test_config_file_integral_float_is_an_int(tmp_path):
+    path = tmp_path / "c.json"
+    path.write_text('{"steps": 2.0, "eval_every": 2}')
+    assert run(tmp_path / "run", "--config", str(path)) == 0
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["steps"] == 2
