@@ -47,7 +47,6 @@ import pstats
 import re
 import shlex
 import statistics
-import subprocess
 import sys
 import time
 import timeit
@@ -56,6 +55,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from reference_trainers import provenance
 
 # --------------------------------------------------------------------------------------------
 # What is measured.
@@ -1002,14 +1003,7 @@ def profile_eager(bench: Bench, case: str, shape: tuple, calls: int) -> dict[str
 def machine_info(args: argparse.Namespace, frameworks: list[str]) -> dict[str, Any]:
     import advloss
 
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = provenance.cpu_model()
     versions = {"python": platform.python_version(), "numpy": np.__version__}
     for fw in frameworks:
         mod = sys.modules.get(IMPORT_NAMES[fw])
@@ -1018,25 +1012,7 @@ def machine_info(args: argparse.Namespace, frameworks: list[str]) -> dict[str, A
         import jaxlib
 
         versions["jaxlib"] = jaxlib.__version__
-    adv_dir = Path(advloss.__file__).resolve().parent.parent
-    commit = "?"
-    try:
-        commit = subprocess.run(
-            ["git", "-C", str(adv_dir), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(adv_dir), "status", "--porcelain", "advloss"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-        ).stdout.strip()
-        if dirty:
-            commit += " (advloss/ modified)"
-    except (OSError, subprocess.SubprocessError):
-        pass
+    commit = provenance.git_commit()
     try:
         affinity = len(os.sched_getaffinity(0))
     except AttributeError:

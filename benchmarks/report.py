@@ -5,71 +5,20 @@ overwrites the committed full results)."""
 
 from __future__ import annotations
 
-import datetime
 import json
 import os
-import platform
-import shlex
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
+
+from reference_trainers import provenance
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def git_commit() -> str:
-    root = Path(__file__).resolve().parent.parent
-    try:
-        commit = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
-            capture_output=True, text=True, timeout=10,
-        ).stdout.strip()  # fmt: skip
-        dirty = subprocess.run(
-            ["git", "-C", str(root), "status", "--porcelain", "advloss", "reference_trainers"],
-            capture_output=True, text=True, timeout=10,
-        ).stdout.strip()  # fmt: skip
-        return commit + (" (modified)" if dirty else "") if commit else "?"
-    except (OSError, subprocess.SubprocessError):
-        return "?"
-
-
 def machine(module: str, **extra: Any) -> dict[str, Any]:
-    """The context of a run: date, exact command, CPU / GPU, versions, commit."""
-    import numpy as np
-
-    import advloss
-
-    versions = {"python": platform.python_version(), "numpy": np.__version__,
-                "advloss": advloss.__version__}  # fmt: skip
-    for name in ("torch", "tensorflow", "jax"):
-        mod = sys.modules.get(name)
-        if mod is not None:
-            versions[name] = getattr(mod, "__version__", "?")
-    info: dict[str, Any] = {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "command": f"python -m {module} " + " ".join(map(shlex.quote, sys.argv[1:])),
-        "cpu": cpu_model(),
-        "logical_cpus": os.cpu_count(),
-        "platform": platform.platform(),
-        "versions": versions,
-        "commit": git_commit(),
-    }
-    torch = sys.modules.get("torch")
-    if torch is not None and torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name(0)
-    info.update(extra)
-    return info
+    """The context of a run: date, exact command, CPU / GPU, load, versions, commit (with the
+    hash of any uncommitted change: :mod:`reference_trainers.provenance`)."""
+    return provenance.machine(provenance.module_command(module), **extra)
 
 
 def header(info: dict[str, Any]) -> str:
@@ -80,6 +29,7 @@ def header(info: dict[str, Any]) -> str:
         f"Date: {info['date']} · commit {info['commit']}  ",
         f"Machine: {info['cpu']} ({info['logical_cpus']} logical CPUs)"
         + (f", GPU {info['gpu']}" if "gpu" in info else "")
+        + (f", load average {info['load_average'][0]}" if info.get("load_average") else "")
         + "  ",
         f"Versions: {versions}",
     ]

@@ -30,7 +30,6 @@ import os
 import platform
 import shlex
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -228,23 +227,15 @@ def _info(argv: list[str]) -> dict[str, Any]:
         m = sys.modules.get(mod)
         if m is not None:
             versions.append(f"{mod} {getattr(m, '__version__', '?')}")
-    cpu = platform.processor() or "?"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    root = Path(__file__).resolve().parent.parent
-    try:
-        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
-                                capture_output=True, text=True, timeout=10).stdout.strip()  # fmt: skip
-    except (OSError, subprocess.SubprocessError):
-        commit = ""
+    from reference_trainers import provenance
+
+    cpu, commit = provenance.cpu_model(), provenance.git_commit()
     return {
         "commit": commit or "?",
         "command": shlex.join(["python", "-m", "reference_trainers.xframework", *argv]),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": f"{cpu} ({os.cpu_count()} logical CPUs), CPU only",
+        "load_average": provenance.load_average(),
         "versions": ", ".join(versions),
     }
 

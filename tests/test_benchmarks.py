@@ -132,3 +132,37 @@ def test_speed_sweep_and_collation(tmp_path):
     md = speed.markdown(data["machine"], [], results, quick=False)
     assert "## advloss vs hand-written losses" in md and "| torch | eager |" in md
     assert "## Penalty and spectral-norm cost" in md
+
+
+def test_a_result_names_the_commit_and_the_hash_of_an_uncommitted_change(tmp_path):
+    """A result measured on a modified tree records which change (issue: overhead and speed
+    were measured on modified trees that no commit identifies)."""
+    import subprocess
+
+    from reference_trainers.provenance import git_commit
+
+    def git(*args):
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+
+    git("init", "-q")
+    git("config", "user.email", "t@t")
+    git("config", "user.name", "t")
+    (tmp_path / "advloss").mkdir()
+    (tmp_path / "advloss" / "a.py").write_text("x = 1\n")
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "d.md").write_text("text\n")
+    git("add", "-A")
+    git("commit", "-q", "-m", "one")
+    clean = git_commit(tmp_path)
+    assert "+" not in clean and len(clean) >= 7
+    (tmp_path / "docs" / "d.md").write_text("other text\n")  # not code: still clean
+    assert git_commit(tmp_path) == clean
+    (tmp_path / "advloss" / "a.py").write_text("x = 2\n")
+    first = git_commit(tmp_path)
+    assert first.startswith(clean + "+diff.") and len(first) == len(clean) + 18
+    (tmp_path / "advloss" / "a.py").write_text("x = 3\n")
+    assert git_commit(tmp_path) not in (first, clean)  # another change, another hash
+    (tmp_path / "advloss" / "a.py").write_text("x = 1\n")
+    (tmp_path / "advloss" / "new.py").write_text("y = 1\n")  # an untracked file counts too
+    assert git_commit(tmp_path).startswith(clean + "+diff.")
+    assert git_commit(tmp_path / "docs" / "no-such") == "?"
