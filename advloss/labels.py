@@ -3,7 +3,7 @@ r"""Label transforms for the discriminator of losses with class targets (minimax
 A label transform changes the *targets* the discriminator is trained towards, never the logits.
 Labels live in label space — 1 means "real", 0 means "fake" — and the loss maps them to its
 targets: the logistic losses use them as cross-entropy targets, LSGAN maps a label ``y`` to the
-target :math:`a + y\,(b - a)`.  Losses without class targets (hinge, wgan, ragan) have no labels:
+target $a + y\,(b - a)$.  Losses without class targets (hinge, wgan, ragan) have no labels:
 combining them with a label transform raises an error when the objective is built.
 
 * :class:`SmoothLabels` — one-sided label smoothing (Salimans et al. 2016): every real label
@@ -98,8 +98,8 @@ class SmoothLabels(LabelTransform):
     r"""One-sided label smoothing: real labels become ``real``; fake labels stay 0.
 
     For the logistic losses the real term becomes
-    :math:`\operatorname{softplus}(-r) + (1 - y)\,r` with :math:`y` = ``real``; the optimal
-    discriminator then outputs :math:`y\,p_{data} / (p_{data} + p_g)` and stops pushing real
+    $\operatorname{softplus}(-r) + (1 - y)\,r$ with $y$ = ``real``; the optimal
+    discriminator then outputs $y\,p_{data} / (p_{data} + p_g)$ and stops pushing real
     logits to infinity.  Equivalent to ``get_loss("ns", real_label=real)``.  TF-GAN's
     ``label_smoothing=s`` is ``real = 1 - s/2`` here (it smooths towards 0.5).
 
@@ -128,8 +128,8 @@ class SmoothLabels(LabelTransform):
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class NoisyLabels(LabelTransform):
-    r"""Per-sample labels drawn uniformly: real :math:`\sim U[\text{real}_0, \text{real}_1)`,
-    fake :math:`\sim U[\text{fake}_0, \text{fake}_1)`.
+    r"""Per-sample labels drawn uniformly: real $\sim U[\text{real}_0, \text{real}_1)$,
+    fake $\sim U[\text{fake}_0, \text{fake}_1)$.
 
     With the logistic losses both ranges must stay inside [0, 1] (a cross-entropy target above 1
     makes the loss unbounded below); LSGAN accepts any range (ganhacks' [0.7, 1.2] / [0, 0.3]).

@@ -2,15 +2,18 @@ r"""One objective from a loss, penalties, label transforms and instance noise.
 
 An :class:`Objective` is an immutable value.  Its two methods compute, for one training step,
 
-.. math::
+$$
+\begin{aligned}
     L_D &= \ell_D\big(D(x + s\varepsilon),\ D(\tilde x + s\varepsilon');\ y_r, y_f\big)
           + \textstyle\sum_k P_k(D, x + s\varepsilon, \tilde x + s\varepsilon') \\
     L_G &= \ell_G\big(D(\tilde x + s\varepsilon')\big)
+\end{aligned}
+$$
 
-where :math:`\ell` is the adversarial loss, :math:`P_k` the penalties (lazy ones on their steps,
-multiplied by their interval), :math:`y_r, y_f` the labels after the label transforms, and
-:math:`s` the instance-noise standard deviation at this step (0 without instance noise), with
-fresh noise :math:`\varepsilon, \varepsilon' \sim N(0, I)` on the real and the fake batch (the
+where $\ell$ is the adversarial loss, $P_k$ the penalties (lazy ones on their steps,
+multiplied by their interval), $y_r, y_f$ the labels after the label transforms, and
+$s$ the instance-noise standard deviation at this step (0 without instance noise), with
+fresh noise $\varepsilon, \varepsilon' \sim N(0, I)$ on the real and the fake batch (the
 generator step noises its fakes too: the discriminator always sees noisy inputs).
 
 Both return :class:`ObjectiveOutput` ``(total, terms, stats)``: the value to differentiate, every

@@ -1,4 +1,4 @@
-"""The cross-framework equivalence suite: ``python -m advloss.equivalence`` (or
+r"""The cross-framework equivalence suite: ``python -m advloss.equivalence`` (or
 ``advloss-equivalence``).
 
 It evaluates every registered loss (both sides), penalty, the spectral-norm spec and front ends,
@@ -11,9 +11,10 @@ the logits, the inputs and small discriminators' parameters.
 
 Agreement rule, per quantity (arrays compared elementwise):
 
-.. math::
-    |a - b| \\le \\text{atol}\\cdot s + \\text{rtol}\\cdot\\max(|a|, |b|), \\qquad
-    s = \\max(1, \\max|a|, \\max|b|, \\max|\\text{inputs}|)
+$$
+|a - b| \le \text{atol}\cdot s + \text{rtol}\cdot\max(|a|, |b|), \qquad
+s = \max(1, \max|a|, \max|b|, \max|\text{inputs}|)
+$$
 
 with (rtol, atol) from :data:`advloss.testing.TOLERANCES` for the dtype.  The atol term is scaled
 by the largest magnitude of the quantity and of the case's inputs: a gradient entry near 0 next

@@ -203,14 +203,15 @@ class LayerNormalization(keras.layers.LayerNormalization):
 
     For an input ``x`` of any shape and the normalized axes ``axis``:
 
-    .. math::
-        y = \gamma \odot \frac{x - \mu}{\sqrt{\sigma^2 + \epsilon}} + \beta, \qquad
-        \mu = \operatorname{mean}_{\text{axis}} x, \qquad
-        \sigma^2 = \operatorname{mean}_{\text{axis}} (x - \mu)^2,
+    $$
+    y = \gamma \odot \frac{x - \mu}{\sqrt{\sigma^2 + \epsilon}} + \beta, \qquad
+    \mu = \operatorname{mean}_{\text{axis}} x, \qquad
+    \sigma^2 = \operatorname{mean}_{\text{axis}} (x - \mu)^2,
+    $$
 
     with ``gamma`` and ``beta`` of shape ``x.shape[axis]``.  Same arguments, weights and outputs
     as Keras' layer (``rms_scaling`` is not supported); the difference is that the gradient
-    flows through :math:`\mu` inside :math:`\sigma^2`, which ``tf.nn.moments`` (Keras'
+    flows through $\mu$ inside $\sigma^2$, which ``tf.nn.moments`` (Keras'
     TensorFlow backend) stops — see the module docstring.
 
     Examples:
