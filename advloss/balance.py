@@ -2,10 +2,10 @@ r"""Training-balance diagnostics: statistics of the discriminator's outputs, a m
 the regime (balanced, discriminator dominating, generator dominating, diverging) with remedies,
 and G:D update-ratio schedulers.
 
-:func:`balance_stats` returns tensors and never reads a value on the host, so it can run inside
+``balance_stats`` returns tensors and never reads a value on the host, so it can run inside
 every training step (eager, ``torch.compile``, ``tf.function``, ``jax.jit``).
-:meth:`BalanceMonitor.update` is pure arithmetic on those tensors; only
-:meth:`BalanceMonitor.verdict` and :meth:`AdaptiveRatio.plan` read values on the host — call them
+``BalanceMonitor.update`` is pure arithmetic on those tensors; only
+``BalanceMonitor.verdict`` and ``AdaptiveRatio.plan`` read values on the host — call them
 every few steps from the training loop, never inside a compiled step.
 
 The warning signs, from the GAN-debugging literature (Goodfellow 2016 tutorial; Salimans et al.
@@ -90,7 +90,7 @@ def balance_stats(
 
     Args:
         real_logits, fake_logits: ``D(x)`` and ``D(G(z))``, shape ``(N, ...)``; at least one.
-        threshold, higher_is_real: the loss's decision rule (:func:`loss_threshold`).
+        threshold, higher_is_real: the loss's decision rule (``loss_threshold``).
         backend: force a framework instead of detecting it.
 
     Examples:
@@ -299,7 +299,7 @@ class BalanceMonitor:
         d_loss: Any = None,
         g_loss: Any = None,
     ) -> MonitorState:
-        """The state after one step's statistics (any subset of :func:`balance_stats`'s keys)
+        """The state after one step's statistics (any subset of ``balance_stats``'s keys)
         and losses.  Pure arithmetic, no host sync; keys not given keep their averages."""
         if not isinstance(state, MonitorState):
             raise AdvlossTypeError(
@@ -423,7 +423,7 @@ class FixedRatio:
 
 
 class RatioState(NamedTuple):
-    """:class:`AdaptiveRatio`'s state: the EMA of the discriminator's accuracy and its weight."""
+    """``AdaptiveRatio``'s state: the EMA of the discriminator's accuracy and its weight."""
 
     accuracy: Any
     weight: Any

@@ -1,4 +1,4 @@
-r"""The adversarial losses, written once against the primitive set of :mod:`advloss.backend`.
+r"""The adversarial losses, written once against the primitive set of ``advloss.backend``.
 
 Symbols used in every docstring here: $r = D(x)$ are the discriminator's raw outputs
 (logits) on real data and $f = D(G(z))$ on generated data, each a tensor of shape
@@ -298,9 +298,9 @@ class _Loss:
     """Shared by the built-in losses: hyperparameters are dataclass fields (keyword-only)."""
 
     name: ClassVar[str] = ""
-    #: Whether :meth:`generator` needs ``real_logits`` (the relativistic loss).
+    #: Whether ``generator`` needs ``real_logits`` (the relativistic loss).
     generator_needs_real: ClassVar[bool] = False
-    #: Whether :meth:`discriminator` takes ``real_label``/``fake_label`` (label transforms:
+    #: Whether ``discriminator`` takes ``real_label``/``fake_label`` (label transforms:
     #: smoothing, flipping, noisy labels).  Only losses with class targets have labels.
     supports_labels: ClassVar[bool] = False
 
@@ -313,7 +313,7 @@ class _Loss:
 
     @property
     def higher_is_real(self) -> bool:
-        """Whether outputs above :attr:`decision_threshold` are classified real."""
+        """Whether outputs above ``decision_threshold`` are classified real."""
         return True
 
     def config(self) -> dict[str, Any]:
@@ -483,7 +483,7 @@ class MinimaxLoss(_BinaryCrossEntropyLoss):
 
     ``y`` is ``real_label`` (1 by default; 0.9 is the usual one-sided smoothing).  The generator
     term saturates: its gradient $-\sigma(f)$ vanishes when D confidently rejects fakes
-    ($f \ll 0$), which is why :class:`NonSaturatingLoss` is used in practice.
+    ($f \ll 0$), which is why ``NonSaturatingLoss`` is used in practice.
 
     TF-GAN's ``minimax_generator_loss`` equals $L_G - \operatorname{BCE}(1, 1) \approx
     L_G - 0.3133$ (a constant that does not change gradients); torchgan's saturating generator
@@ -592,7 +592,7 @@ class LeastSquaresLoss(_Loss):
     ) -> Any:
         r"""The discriminator's loss $\tfrac12(r-b)^2 + \tfrac12(f-a)^2$, each term reduced.
 
-        Arguments as in :meth:`NonSaturatingLoss.discriminator`.  ``real_label`` and
+        Arguments as in ``NonSaturatingLoss.discriminator``.  ``real_label`` and
         ``fake_label`` are in *label space* (1 = real, 0 = fake) and map to the targets
         $a + y\,(b - a)$: ``real_label=0.9`` with the default coding targets 0.9, a
         flipped real sample (label 0) targets ``a``.  Numbers may lie anywhere (noisy LSGAN
@@ -684,7 +684,7 @@ class HingeLoss(_Loss):
     ) -> Any:
         r"""The discriminator's loss $\operatorname{relu}(m_r - r) +
         \operatorname{relu}(m_f + f)$, each term reduced.  Arguments as in
-        :meth:`LeastSquaresLoss.discriminator`."""
+        ``LeastSquaresLoss.discriminator``."""
         call, r, f, wr, wf = self._discriminator_call(
             "discriminator",
             real_logits,
@@ -738,7 +738,7 @@ class WassersteinLoss(_Loss):
         backend: str | None = None,
     ) -> Any:
         r"""The critic's loss $f - r$, each term reduced.  Arguments as in
-        :meth:`LeastSquaresLoss.discriminator`."""
+        ``LeastSquaresLoss.discriminator``."""
         call, r, f, wr, wf = self._discriminator_call(
             "discriminator",
             real_logits,
@@ -773,7 +773,7 @@ class RelativisticAverageLoss(_Loss):
 
     D estimates the probability that real data is *more* realistic than fake data on average; G
     is trained with the labels swapped, so it also receives gradient through the real logits'
-    term (``real_logits`` is required by :meth:`generator`).  Gradients flow through the means.
+    term (``real_logits`` is required by ``generator``).  Gradients flow through the means.
     Weights apply to the outer terms; the centring means are unweighted.
 
     Examples:
@@ -799,7 +799,7 @@ class RelativisticAverageLoss(_Loss):
         backend: str | None = None,
     ) -> Any:
         r"""The discriminator's loss (class docstring).  Arguments as in
-        :meth:`LeastSquaresLoss.discriminator`."""
+        ``LeastSquaresLoss.discriminator``."""
         call, r, f, wr, wf = self._discriminator_call(
             "discriminator",
             real_logits,

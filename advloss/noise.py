@@ -9,10 +9,10 @@ $$
 
 so the two distributions overlap and the discriminator cannot separate them perfectly: its
 gradients stay informative early in training.  ``s`` is usually annealed to 0 with a schedule
-(:mod:`advloss.schedules`).  The GAN_stability authors note that R1 with γ is related to instance
+(``advloss.schedules``).  The GAN_stability authors note that R1 with γ is related to instance
 noise of standard deviation about $\sqrt{2\gamma}$ (LMescheder/GAN_stability#15).
 
-:class:`AdaptiveNoise` sets ``s`` the way StyleGAN2-ADA sets its augmentation probability: every
+``AdaptiveNoise`` sets ``s`` the way StyleGAN2-ADA sets its augmentation probability: every
 ``interval`` updates it compares the overfitting heuristic
 $r_t = \mathbb E[\operatorname{sign} D(x)]$ (averaged over those updates) with a target and
 moves ``s`` by ``step_size`` up (the discriminator is too sure about real data) or down,

@@ -372,7 +372,7 @@ def r2_penalty(
     R_2 = \frac{\gamma}{2} \operatorname{mean}_n \textstyle\sum_{\text{non-batch}} g(\tilde x)_n^2
     $$
 
-    Arguments as in :func:`r1_penalty`, with ``fake`` in place of ``real`` (it is treated as a
+    Arguments as in ``r1_penalty``, with ``fake`` in place of ``real`` (it is treated as a
     constant: no gradient reaches the generator).
 
     Examples:
@@ -394,7 +394,7 @@ def r2_penalty(
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class _Penalty:
     """Shared by the built-in penalty values.  Besides their own call signature they implement
-    the penalty protocol of :class:`advloss.Objective` (and of plugins):
+    the penalty protocol of ``advloss.Objective`` (and of plugins):
     ``term(discriminator, real, fake, *, step=None, key=None, draws=None)`` → the weighted
     penalty, a 0-d tensor."""
 
@@ -411,7 +411,7 @@ class _Penalty:
     def draw_specs(
         self, n_real: int | None, n_fake: int | None
     ) -> dict[str, tuple[str, tuple[int | None, ...]]]:
-        """The random draws :meth:`term` consumes, ``{name: (distribution, shape)}``; explicit
+        """The random draws ``term`` consumes, ``{name: (distribution, shape)}``; explicit
         values can be passed as ``draws={name: tensor}``."""
         return {}
 
@@ -445,7 +445,7 @@ class _Penalty:
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class GradientPenalty(_Penalty):
-    """:func:`gradient_penalty` with its hyperparameters bound; call with
+    """``gradient_penalty`` with its hyperparameters bound; call with
     ``(discriminator, real, fake, *, alpha=None, key=None, step=None, return_outputs=False)``.
 
     Examples:
@@ -503,7 +503,7 @@ class GradientPenalty(_Penalty):
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class R1Penalty(_Penalty):
-    """:func:`r1_penalty` with ``gamma`` and ``every`` bound; call with
+    """``r1_penalty`` with ``gamma`` and ``every`` bound; call with
     ``(discriminator, real, *, step=None, return_outputs=False)``.
 
     Examples:
@@ -541,7 +541,7 @@ class R1Penalty(_Penalty):
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class R2Penalty(_Penalty):
-    """:func:`r2_penalty` with ``gamma`` and ``every`` bound; call with
+    """``r2_penalty`` with ``gamma`` and ``every`` bound; call with
     ``(discriminator, fake, *, step=None, return_outputs=False)``.
 
     Examples:

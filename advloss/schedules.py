@@ -3,7 +3,7 @@ r"""Step → value schedules (for the instance-noise standard deviation, or anyt
 A schedule is a small frozen value called with the training step:
 
 * a Python ``int`` (or float, or NumPy scalar) step gives a Python ``float``, computed with
-  :mod:`math` — so a caller can skip work when the value is exactly 0;
+  ``math`` — so a caller can skip work when the value is exactly 0;
 * a tensor step (PyTorch, TensorFlow or JAX, integer or float, including a traced step inside
   ``jax.jit`` or ``tf.function`` and a 0-d tensor under ``torch.compile``) gives a 0-d float32
   tensor of that framework, computed with backend primitives only: no host synchronisation, no
@@ -20,7 +20,7 @@ Both paths compute the same formula (equal to float32 rounding).  With $t$ the s
 | ``piecewise`` | $v_i$ for $b_{i-1} \le t < b_i$ |
 
 ($v_0$ = ``start``, $v_1$ = ``end``, $T$ = ``steps``, $t_0$ = ``begin``.)
-Build them directly, from a config dict with :func:`get_schedule`, or from the compact string
+Build them directly, from a config dict with ``get_schedule``, or from the compact string
 of a command line: ``"0.1"`` (constant), ``"0.1:0:10000"`` (linear from 0.1 to 0 over 10 000
 steps), ``"cosine:0.1:0:5000"``, ``"exponential:0.1:2000"`` (start, half-life).
 
@@ -317,7 +317,7 @@ _STRING_FIELDS = {
 
 
 def available_schedules() -> list[str]:
-    """Names :func:`get_schedule` accepts."""
+    """Names ``get_schedule`` accepts."""
     return sorted(_SCHEDULES)
 
 

@@ -42,7 +42,7 @@ computed in their own dtype.  Nothing here synchronises with the host, so the fu
 inside ``torch.compile``, ``tf.function`` and ``jax.jit``.
 
 The framework front ends (``advloss.nn.torch``, ``advloss.nn.keras``, ``advloss.nn.flax``) hold
-``(u, v)`` as module state and call :func:`spectral_normalize` in their forward pass; see
+``(u, v)`` as module state and call ``spectral_normalize`` in their forward pass; see
 ``docs/spectral_norm.md`` for the mappings onto torch's, Keras' and Flax's built-ins.
 """
 
@@ -62,7 +62,7 @@ SN_EPSILON = 1e-12
 
 
 class SpectralNormState(NamedTuple):
-    """What :func:`spectral_normalize` returns.
+    """What ``spectral_normalize`` returns.
 
     Attributes:
         weight: ``weight / σ``, the shape and dtype of the input weight.
@@ -216,7 +216,7 @@ def spectral_normalize(
         backend: force a framework instead of detecting it.
 
     Returns:
-        :class:`SpectralNormState` ``(weight / σ, σ, new u, new v)``; store ``u`` and ``v`` for
+        ``SpectralNormState`` ``(weight / σ, σ, new u, new v)``; store ``u`` and ``v`` for
         the next call.
 
     Examples:
@@ -258,7 +258,7 @@ def init_state(
     eps: float = SN_EPSILON,
     backend: str | None = None,
 ) -> tuple[Any, Any]:
-    r"""A starting state ``(u, v)`` for :func:`spectral_normalize`.
+    r"""A starting state ``(u, v)`` for ``spectral_normalize``.
 
     $$
     u = n(z),\; z \sim \mathcal{N}(0, I_{\text{out}}), \qquad v = n(W^\top u),
@@ -273,7 +273,7 @@ def init_state(
         key: a ``torch.Generator``, a JAX key, a TF seed (int or shape-(2,) tensor) or
             ``tf.random.Generator``; ``None`` uses the framework's global generator (torch, TF;
             JAX requires a key).
-        dim: the weight's output axis, as in :func:`spectral_normalize`.
+        dim: the weight's output axis, as in ``spectral_normalize``.
         n_power_iterations: warm-up steps, an int >= 0.
         eps: ε > 0 of the normalization.
         backend: force a framework instead of detecting it.

@@ -17,9 +17,13 @@ pytest.importorskip("mkdocstrings")
 pytest.importorskip("latex2mathml")
 
 ROOT = Path(__file__).resolve().parents[1]
-# Raw TeX delimiters (what arithmatex emits for a browser-side renderer), reStructuredText math,
-# and a dollar-delimited formula that arithmatex did not pick up.
-RAW = re.compile(r"\\\(|\\\[|\.\. math::|:math:|\$\$|\$\\[A-Za-z]")
+# Raw TeX delimiters (what arithmatex emits for a browser-side renderer), reStructuredText math
+# and cross-reference roles (mkdocstrings prints them literally), and a dollar-delimited formula
+# that arithmatex did not pick up.
+RAW = re.compile(
+    r"\\\(|\\\[|\.\. math::|:math:|:(?:func|class|meth|mod|data|attr|exc|obj):(?![a-z])"
+    r"|\$\$|\$\\[A-Za-z]"
+)
 # Pages known to hold formulas, in the Markdown pages and in the docstrings.
 WITH_MATH = ["losses/ns/index.html", "api/losses/index.html", "api/spectral/index.html"]
 

@@ -16,13 +16,13 @@ $$
 s = \max(1, \max|a|, \max|b|, \max|\text{inputs}|)
 $$
 
-with (rtol, atol) from :data:`advloss.testing.TOLERANCES` for the dtype.  The atol term is scaled
+with (rtol, atol) from ``advloss.testing.TOLERANCES`` for the dtype.  The atol term is scaled
 by the largest magnitude of the quantity and of the case's inputs: a gradient entry near 0 next
 to entries near 100 is judged at the resolution of the tensor, and a mean of logits of ±1e4 that
 cancels to nearly 0 at the resolution of its summands (float32 rounds each of them by ~1e-3).
 Non-finite entries must coincide.
 
-Use :func:`run` from Python; ``main`` is the command line (see ``--help``).
+Use ``run`` from Python; ``main`` is the command line (see ``--help``).
 """
 
 from __future__ import annotations
@@ -230,7 +230,7 @@ def run(
     modes: Sequence[str] = ("eager", "compiled"),
     progress: Callable[[str], None] | None = None,
 ) -> Report:
-    """Run the suite and return a :class:`Report` (see the module docstring).
+    """Run the suite and return a ``Report`` (see the module docstring).
 
     ``frameworks`` (default: all three; missing ones are skipped and listed in
     ``report.skipped``), ``items`` glob patterns over item names (``"loss:*"``,
