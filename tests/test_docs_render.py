@@ -64,6 +64,11 @@ def test_no_page_shows_raw_math(site: Path) -> None:
     assert not bad, "raw math in the built site:\n" + "\n".join(bad[:20])
 
 
+def test_search_index_holds_no_tex(site: Path) -> None:
+    index = (site / "search" / "search_index.json").read_text()
+    assert "\\\\(" not in index and "arithmatex" not in index
+
+
 def test_pages_with_formulas_hold_mathml(site: Path) -> None:
     for name in WITH_MATH:
         html = (site / name).read_text()

@@ -3,8 +3,9 @@
 ``pymdownx.arithmatex`` (``generic: true``) turns ``$...$`` and ``$$...$$`` — in the Markdown
 pages and in the docstrings that mkdocstrings renders — into
 ``<span class="arithmatex">\\(...\\)</span>`` and ``<div class="arithmatex">\\[...\\]</div>``.
-This hook replaces each of them in the finished page with the MathML of ``latex2mathml``, which
-browsers render natively (MathML Core).  A formula that cannot be converted fails the build
+This hook replaces each of them with the MathML of ``latex2mathml``, which browsers render
+natively (MathML Core): in each page's content (so the search index holds no TeX either) and in
+the finished page.  A formula that cannot be converted fails the build
 (``mkdocs build`` reports the page and the formula) instead of leaving TeX on the page.
 
 TeX accepted beyond what ``latex2mathml`` reads directly:
@@ -121,5 +122,11 @@ def render(page_html: str, where: str = "page") -> str:
     return _ARITHMATEX.sub(replace, page_html)
 
 
+def on_page_content(html: str, page: Any, config: Any, files: Any) -> str:
+    # The page's content, before the search plugin indexes it (on_page_context).
+    return render(html, where=page.file.src_uri)
+
+
 def on_post_page(output: str, page: Any, config: Any) -> str:
+    # The rest of the page (a formula in a heading reaches the table of contents as HTML).
     return render(output, where=page.file.src_uri)
