@@ -64,6 +64,15 @@ def test_no_page_shows_raw_math(site: Path) -> None:
     assert not bad, "raw math in the built site:\n" + "\n".join(bad[:20])
 
 
+def test_each_formula_is_rendered_once(site: Path) -> None:
+    # The hook runs on the page's content and again on the whole page: rendering MathML again
+    # as if it were TeX would show the markup ("<math xmlns=...") as a formula.
+    for page in sorted(site.rglob("*.html")):
+        for mathml in re.findall(r"<math\b.*?</math>", page.read_text(), flags=re.DOTALL):
+            text = re.sub(r"<[^>]+>", "", mathml)
+            assert "xmlns" not in text, (page, mathml[:300])
+
+
 def test_search_index_holds_no_tex(site: Path) -> None:
     index = (site / "search" / "search_index.json").read_text()
     assert "\\\\(" not in index and "arithmatex" not in index
@@ -85,6 +94,13 @@ def test_api_check_passes(site: Path) -> None:
         text=True,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_hook_is_idempotent() -> None:
+    hook = _load_hook()
+    page = '<p><span class="arithmatex">\\(a &lt; b\\)</span></p><div class="arithmatex">\\[x^2\\]</div>'
+    once = hook.render(page)
+    assert once.count("<math") == 2 and hook.render(once) == once
 
 
 def test_hook_converts_the_macros_the_docs_use() -> None:

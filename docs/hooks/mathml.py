@@ -108,6 +108,8 @@ def render(page_html: str, where: str = "page") -> str:
     """``page_html`` with every arithmatex element replaced by MathML."""
 
     def replace(match: re.Match[str]) -> str:
+        if match.group("tex").lstrip().startswith("<math"):
+            return match.group(0)  # rendered already (the content pass, then the page pass)
         tag = match.group("tag")
         tex = html.unescape(match.group("tex")).strip()
         opening, closing = _DELIMITERS[tag]
