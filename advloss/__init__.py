@@ -2,7 +2,7 @@
 PyTorch, TensorFlow and JAX with equal values and gradients.
 
 Importing advloss imports no framework: the framework of each call is detected from its tensor
-arguments (see :mod:`advloss.backend`).
+arguments (see ``advloss.backend``).
 
     >>> import advloss
     >>> loss = advloss.get_loss("ns")          # or advloss.NonSaturatingLoss()

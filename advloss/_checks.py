@@ -43,7 +43,7 @@ MAX_INTERVAL = 2**31 - 1
 
 
 def interval(where: str, name: str, value: Any) -> int:
-    """A lazy-regularization interval: a Python int in [1, :data:`MAX_INTERVAL`]."""
+    """A lazy-regularization interval: a Python int in [1, ``MAX_INTERVAL``]."""
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_INTERVAL:
         text = repr(value) if len(repr(value)) <= 40 else f"an int of {len(str(value))} digits"
         raise AdvlossValueError(

@@ -1,15 +1,15 @@
 """The primitive set the spec is written in, and per-call framework detection.
 
-The losses never name a framework.  They call the few primitives of :class:`Backend`, and
+The losses never name a framework.  They call the few primitives of ``Backend``, and
 ordinary arithmetic operators, on whatever tensors they receive.  Which backend serves a call is
 decided per call from the *types* of its tensor arguments:
 
-* only frameworks already imported by the user (present in :data:`sys.modules`) are considered,
+* only frameworks already imported by the user (present in ``sys.modules``) are considered,
   so ``import advloss`` imports no framework and never triggers one's import;
 * each type is matched with ``issubclass`` against the framework's tensor base classes (JAX tracers
   included, so everything works inside ``jax.jit``), and the answer is cached per type;
 * Python scalars and ``None`` are skipped; tensors of two frameworks in one call raise
-  :class:`~advloss.errors.AdvlossTypeError` naming both.
+  ``AdvlossTypeError`` naming both.
 
 There is no global backend switch: a process can hold tensors of every framework at once, which is
 what the cross-framework tests do.  ``backend="torch"`` (or ``"tensorflow"``/``"tf"``, ``"jax"``,
@@ -112,10 +112,10 @@ class Backend(Protocol):
         its global generator where it has one), on the device of ``like``."""
 
     def normal(self, rng: Any, shape: tuple[int | None, ...], dtype: str, like: Any) -> Any:
-        """N(0, 1) samples, with ``rng`` as in :meth:`uniform`."""
+        """N(0, 1) samples, with ``rng`` as in ``uniform``."""
 
     def split_key(self, rng: Any, n: int) -> list[Any]:
-        """``n`` independent random sources from ``rng`` (as accepted by :meth:`uniform`): a JAX
+        """``n`` independent random sources from ``rng`` (as accepted by ``uniform``): a JAX
         key is split, a TensorFlow seed goes through ``stateless_split``, a stateful generator
         (``torch.Generator``, ``tf.random.Generator``, ``numpy.random.Generator``) or ``None``
         is shared (its draws are consumed in call order)."""
@@ -242,7 +242,7 @@ def _describe(value: Any) -> str:
 def backend_for(*values: Any, backend: str | None = None, where: object = "advloss") -> Backend:
     """The backend serving a call whose tensor arguments are ``values``.
 
-    ``None``, Python numbers and bools are skipped.  Raises :class:`AdvlossTypeError` when the
+    ``None``, Python numbers and bools are skipped.  Raises ``AdvlossTypeError`` when the
     tensors belong to two frameworks, when a value is of no supported framework, or when no
     tensor is given at all (pass ``backend=`` to compute on plain Python or NumPy data).
     ``where`` (any object; formatted with ``str`` only when an error is raised) names the caller

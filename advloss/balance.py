@@ -2,30 +2,21 @@ r"""Training-balance diagnostics: statistics of the discriminator's outputs, a m
 the regime (balanced, discriminator dominating, generator dominating, diverging) with remedies,
 and G:D update-ratio schedulers.
 
-:func:`balance_stats` returns tensors and never reads a value on the host, so it can run inside
+``balance_stats`` returns tensors and never reads a value on the host, so it can run inside
 every training step (eager, ``torch.compile``, ``tf.function``, ``jax.jit``).
-:meth:`BalanceMonitor.update` is pure arithmetic on those tensors; only
-:meth:`BalanceMonitor.verdict` and :meth:`AdaptiveRatio.plan` read values on the host — call them
+``BalanceMonitor.update`` is pure arithmetic on those tensors; only
+``BalanceMonitor.verdict`` and ``AdaptiveRatio.plan`` read values on the host — call them
 every few steps from the training loop, never inside a compiled step.
 
 The warning signs, from the GAN-debugging literature (Goodfellow 2016 tutorial; Salimans et al.
 2016; ganhacks; Arjovsky & Bottou 2017; StyleGAN2-ADA's r_t), as the monitor reads them:
 
-=================================  ================================  ===========================
-symptom (EMA over steps)           regime                            remedies (advloss)
-=================================  ================================  ===========================
-fake accuracy >= 0.9 (e.g. 95%     ``discriminator_dominating``      lsgan or ns instead of
-fake / 10% real: D calls                                             minimax; ``real_label=0.9``;
-everything fake), D loss → 0                                         instance noise; 1:k G:D
-                                                                     steps; lower D lr; R1/SN
-fake accuracy <= 0.1, D(fake) ≥    ``generator_dominating``          more D steps (k:1); higher
-D(real): D is fooled — or G has                                      D lr; less instance noise /
-collapsed onto points D accepts                                      regularization
-NaN / inf, or |mean logit| or      ``diverging``                     lower lrs; GP / R1 / SN;
-|loss| beyond ``explode``                                            check AMP loss scaling and
-                                                                     the data for NaNs
-otherwise                          ``balanced``                      —
-=================================  ================================  ===========================
+| symptom (EMA over steps) | regime | remedies (advloss) |
+|---|---|---|
+| fake accuracy >= 0.9 (e.g. 95% fake / 10% real: D calls everything fake), D loss → 0 | ``discriminator_dominating`` | lsgan or ns instead of minimax; ``real_label=0.9``; instance noise; 1:k G:D steps; lower D lr; R1/SN |
+| fake accuracy <= 0.1, D(fake) ≥ D(real): D is fooled — or G has collapsed onto points D accepts | ``generator_dominating`` | more D steps (k:1); higher D lr; less instance noise / regularization |
+| NaN / inf, or \|mean logit\| or \|loss\| beyond ``explode`` | ``diverging`` | lower lrs; GP / R1 / SN; check AMP loss scaling and the data for NaNs |
+| otherwise | ``balanced`` | — |
 """
 
 from __future__ import annotations
@@ -82,17 +73,16 @@ def balance_stats(
     r"""Statistics of the discriminator's outputs, as 0-d tensors with no gradient — float32,
     or float64 for float64 logits (so the frameworks agree to float64 precision).
 
-    With :math:`t` the threshold and :math:`\pm` = ``higher_is_real``:
+    With $t$ the threshold and $\pm$ = ``higher_is_real``:
 
-    =============  ===========================================================================
-    ``d_real``     :math:`\operatorname{mean} D(x)` over all elements
-    ``d_fake``     :math:`\operatorname{mean} D(G(z))`
-    ``d_gap``      ``d_real - d_fake`` (for wgan: the critic's Wasserstein estimate)
-    ``real_acc``   fraction of real outputs classified real: :math:`D(x) > t`
-    ``fake_acc``   fraction of fake outputs classified fake: :math:`D(G(z)) < t`
-    ``r_t``        :math:`\operatorname{mean}\operatorname{sign}(D(x) - t)` — StyleGAN2-ADA's
-                   overfitting heuristic (target 0.6) for logit losses
-    =============  ===========================================================================
+    | key | value |
+    |---|---|
+    | ``d_real`` | $\operatorname{mean} D(x)$ over all elements |
+    | ``d_fake`` | $\operatorname{mean} D(G(z))$ |
+    | ``d_gap`` | ``d_real - d_fake`` (for wgan: the critic's Wasserstein estimate) |
+    | ``real_acc`` | fraction of real outputs classified real: $D(x) > t$ |
+    | ``fake_acc`` | fraction of fake outputs classified fake: $D(G(z)) < t$ |
+    | ``r_t`` | $\operatorname{mean}\operatorname{sign}(D(x) - t)$ — StyleGAN2-ADA's overfitting heuristic (target 0.6) for logit losses |
 
     Outputs exactly at the threshold count as neither real nor fake (and sign 0).  Keys of a
     side not given are omitted.  For wgan the critic's scores have no absolute scale, so the
@@ -100,7 +90,7 @@ def balance_stats(
 
     Args:
         real_logits, fake_logits: ``D(x)`` and ``D(G(z))``, shape ``(N, ...)``; at least one.
-        threshold, higher_is_real: the loss's decision rule (:func:`loss_threshold`).
+        threshold, higher_is_real: the loss's decision rule (``loss_threshold``).
         backend: force a framework instead of detecting it.
 
     Examples:
@@ -326,7 +316,7 @@ class BalanceMonitor:
         d_loss: Any = None,
         g_loss: Any = None,
     ) -> MonitorState:
-        """The state after one step's statistics (any subset of :func:`balance_stats`'s keys)
+        """The state after one step's statistics (any subset of ``balance_stats``'s keys)
         and losses.  Pure arithmetic, no host sync; keys not given keep their averages."""
         if not isinstance(state, MonitorState):
             raise AdvlossTypeError(
@@ -461,7 +451,7 @@ class FixedRatio:
 
 
 class RatioState(NamedTuple):
-    """:class:`AdaptiveRatio`'s state: the EMA of the discriminator's accuracy and its weight."""
+    """``AdaptiveRatio``'s state: the EMA of the discriminator's accuracy and its weight."""
 
     accuracy: Any
     weight: Any
@@ -471,10 +461,10 @@ class RatioState(NamedTuple):
 class AdaptiveRatio:
     r"""Keep the discriminator's accuracy (the mean of real and fake accuracy, EMA) in a band.
 
-    With :math:`a` the averaged accuracy: above ``high`` the generator gets
-    :math:`1 + \operatorname{round}\big((a - \text{high}) / (1 - \text{high})\,(k - 1)\big)`
-    steps per discriminator step (:math:`k` = ``max_steps``); below ``low`` the discriminator
-    gets :math:`1 + \operatorname{round}\big((\text{low} - a)/\text{low}\,(k - 1)\big)` steps per
+    With $a$ the averaged accuracy: above ``high`` the generator gets
+    $1 + \operatorname{round}\big((a - \text{high}) / (1 - \text{high})\,(k - 1)\big)$
+    steps per discriminator step ($k$ = ``max_steps``); below ``low`` the discriminator
+    gets $1 + \operatorname{round}\big((\text{low} - a)/\text{low}\,(k - 1)\big)$ steps per
     generator step; inside the band 1:1.  Proportional and memoryless apart from the EMA, so it
     never winds up.
 

@@ -1,6 +1,6 @@
 """The exceptions advloss raises.
 
-Every error advloss raises is an :class:`AdvlossError`, and also an instance of the builtin
+Every error advloss raises is an ``AdvlossError``, and also an instance of the builtin
 exception a Python user would expect (``TypeError`` for a wrong kind of argument, ``ValueError``
 for a wrong value), so ``except ValueError`` keeps working.  Messages say what was received and
 what was expected, and name the argument.

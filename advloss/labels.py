@@ -3,15 +3,15 @@ r"""Label transforms for the discriminator of losses with class targets (minimax
 A label transform changes the *targets* the discriminator is trained towards, never the logits.
 Labels live in label space — 1 means "real", 0 means "fake" — and the loss maps them to its
 targets: the logistic losses use them as cross-entropy targets, LSGAN maps a label ``y`` to the
-target :math:`a + y\,(b - a)`.  Losses without class targets (hinge, wgan, ragan) have no labels:
+target $a + y\,(b - a)$.  Losses without class targets (hinge, wgan, ragan) have no labels:
 combining them with a label transform raises an error when the objective is built.
 
-* :class:`SmoothLabels` — one-sided label smoothing (Salimans et al. 2016): every real label
+* ``SmoothLabels`` — one-sided label smoothing (Salimans et al. 2016): every real label
   becomes ``real`` (0.9 by default); fake labels stay 0 (smoothing them would reward the
   generator's current samples).
-* :class:`NoisyLabels` — per-sample labels drawn uniformly from a range, e.g. real in
+* ``NoisyLabels`` — per-sample labels drawn uniformly from a range, e.g. real in
   [0.8, 1.0] and fake in [0.0, 0.2] (the "noisy labels" trick of ganhacks).
-* :class:`FlipLabels` — each sample's label is flipped with probability ``p``: a flipped real
+* ``FlipLabels`` — each sample's label is flipped with probability ``p``: a flipped real
   sample gets the hard fake label 0 and a flipped fake sample the hard real label 1 (flips are
   drawn per sample; a PatchGAN map shares its sample's label).
 
@@ -21,8 +21,8 @@ them.  Each label is **per sample**: a tensor of shape ``(N, 1, ..., 1)`` broadc
 logits' non-batch dimensions.
 
 Randomness is explicit: the stochastic transforms draw from ``key`` (as in
-:func:`advloss.gradient_penalty`) or take their uniform draws from ``draws`` — a dict with the
-names of :func:`label_draw_specs` (``"flip.real"``, ``"flip.fake"``, ``"noisy.real"``,
+``advloss.gradient_penalty``) or take their uniform draws from ``draws`` — a dict with the
+names of ``label_draw_specs`` (``"flip.real"``, ``"flip.fake"``, ``"noisy.real"``,
 ``"noisy.fake"``), each a tensor of shape ``(N,)`` of U[0, 1) numbers — so that several frameworks
 can be fed the same draws.
 """
@@ -98,8 +98,8 @@ class SmoothLabels(LabelTransform):
     r"""One-sided label smoothing: real labels become ``real``; fake labels stay 0.
 
     For the logistic losses the real term becomes
-    :math:`\operatorname{softplus}(-r) + (1 - y)\,r` with :math:`y` = ``real``; the optimal
-    discriminator then outputs :math:`y\,p_{data} / (p_{data} + p_g)` and stops pushing real
+    $\operatorname{softplus}(-r) + (1 - y)\,r$ with $y$ = ``real``; the optimal
+    discriminator then outputs $y\,p_{data} / (p_{data} + p_g)$ and stops pushing real
     logits to infinity.  Equivalent to ``get_loss("ns", real_label=real)``.  TF-GAN's
     ``label_smoothing=s`` is ``real = 1 - s/2`` here (it smooths towards 0.5).
 
@@ -128,8 +128,8 @@ class SmoothLabels(LabelTransform):
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class NoisyLabels(LabelTransform):
-    r"""Per-sample labels drawn uniformly: real :math:`\sim U[\text{real}_0, \text{real}_1)`,
-    fake :math:`\sim U[\text{fake}_0, \text{fake}_1)`.
+    r"""Per-sample labels drawn uniformly: real $\sim U[\text{real}_0, \text{real}_1)$,
+    fake $\sim U[\text{fake}_0, \text{fake}_1)$.
 
     With the logistic losses both ranges must stay inside [0, 1] (a cross-entropy target above 1
     makes the loss unbounded below); LSGAN accepts any range (ganhacks' [0.7, 1.2] / [0, 0.3]).
@@ -200,7 +200,7 @@ _TRANSFORMS: dict[str, type[LabelTransform]] = {
 
 
 def available_label_transforms() -> list[str]:
-    """Names :func:`get_label_transform` accepts."""
+    """Names ``get_label_transform`` accepts."""
     return sorted(_TRANSFORMS)
 
 
@@ -283,8 +283,8 @@ def apply_labels(
     no transform changed them (1.0 and 0.0), else tensors of shape ``(N, 1, ..., 1)`` in the
     logits' computation dtype (float32 for float16/bfloat16 logits).
 
-    ``keys`` maps each draw name of :func:`label_draw_specs` to a random source (one of
-    :meth:`Backend.split_key`'s outputs); ``draws`` gives explicit U[0, 1) tensors instead.
+    ``keys`` maps each draw name of ``label_draw_specs`` to a random source (one of
+    ``Backend.split_key``'s outputs); ``draws`` gives explicit U[0, 1) tensors instead.
     ``real_label`` is the real label before the transforms (a loss's own ``real_label``).
 
     Examples:

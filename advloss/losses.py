@@ -1,11 +1,11 @@
-r"""The adversarial losses, written once against the primitive set of :mod:`advloss.backend`.
+r"""The adversarial losses, written once against the primitive set of ``advloss.backend``.
 
-Symbols used in every docstring here: :math:`r = D(x)` are the discriminator's raw outputs
-(logits) on real data and :math:`f = D(G(z))` on generated data, each a tensor of shape
+Symbols used in every docstring here: $r = D(x)$ are the discriminator's raw outputs
+(logits) on real data and $f = D(G(z))$ on generated data, each a tensor of shape
 ``(N, ...)`` — one logit per sample ``(N,)`` or ``(N, 1)``, or a PatchGAN map ``(N, 1, H, W)``.
-:math:`\sigma` is the logistic sigmoid and :math:`\operatorname{softplus}(x) = \log(1 + e^x)`,
-so :math:`-\log\sigma(x) = \operatorname{softplus}(-x)` and
-:math:`-\log(1 - \sigma(x)) = \operatorname{softplus}(x)`.
+$\sigma$ is the logistic sigmoid and $\operatorname{softplus}(x) = \log(1 + e^x)$,
+so $-\log\sigma(x) = \operatorname{softplus}(-x)$ and
+$-\log(1 - \sigma(x)) = \operatorname{softplus}(x)$.
 
 Reductions.  Each *term* (the real part and the fake part of a discriminator loss) is reduced on
 its own: ``reduction="mean"`` (default) averages over **all** elements of the term, so a PatchGAN
@@ -257,8 +257,8 @@ def _minus(x: Any, target: float) -> Any:
 
 def _bce_real(b: Backend, x: Any, y: float) -> Any:
     r"""Binary cross-entropy of logits ``x`` with the scalar target ``y``:
-    :math:`y\,\operatorname{softplus}(-x) + (1-y)\operatorname{softplus}(x)
-    = \operatorname{softplus}(-x) + (1-y)\,x`.  The second form needs one softplus; its
+    $y\,\operatorname{softplus}(-x) + (1-y)\operatorname{softplus}(x)
+    = \operatorname{softplus}(-x) + (1-y)\,x$.  The second form needs one softplus; its
     rounding error relative to the result grows at most like ``(2 - y) / y`` (``y`` is in
     (0, 1], 0.9 in practice), which is why targets near 0 would need the first form."""
     if y == 1.0:
@@ -268,7 +268,7 @@ def _bce_real(b: Backend, x: Any, y: float) -> Any:
 
 def _bce(b: Backend, x: Any, y: Any) -> Any:
     r"""Binary cross-entropy of logits ``x`` with per-element targets ``y`` (a tensor in
-    [0, 1]): :math:`y\,\operatorname{softplus}(-x) + (1-y)\operatorname{softplus}(x)`, exact for
+    [0, 1]): $y\,\operatorname{softplus}(-x) + (1-y)\operatorname{softplus}(x)$, exact for
     every target, including flipped (0 for a real sample, 1 for a fake one)."""
     return y * b.softplus(-x) + (1.0 - y) * b.softplus(x)
 
@@ -298,9 +298,9 @@ class _Loss:
     """Shared by the built-in losses: hyperparameters are dataclass fields (keyword-only)."""
 
     name: ClassVar[str] = ""
-    #: Whether :meth:`generator` needs ``real_logits`` (the relativistic loss).
+    #: Whether ``generator`` needs ``real_logits`` (the relativistic loss).
     generator_needs_real: ClassVar[bool] = False
-    #: Whether :meth:`discriminator` takes ``real_label``/``fake_label`` (label transforms:
+    #: Whether ``discriminator`` takes ``real_label``/``fake_label`` (label transforms:
     #: smoothing, flipping, noisy labels).  Only losses with class targets have labels.
     supports_labels: ClassVar[bool] = False
 
@@ -313,7 +313,7 @@ class _Loss:
 
     @property
     def higher_is_real(self) -> bool:
-        """Whether outputs above :attr:`decision_threshold` are classified real."""
+        """Whether outputs above ``decision_threshold`` are classified real."""
         return True
 
     def config(self) -> dict[str, Any]:
@@ -410,13 +410,14 @@ class _BinaryCrossEntropyLoss(_Loss):
         r"""The discriminator's loss: binary cross-entropy with target ``real_label`` on real
         logits and ``fake_label`` (0 by default) on fake logits.
 
-        .. math::
-            L_D = \operatorname{mean}\big[\operatorname{softplus}(-r) + (1-y)\,r\big]
-                + \operatorname{mean}\big[\operatorname{softplus}(f)\big]
+        $$
+        L_D = \operatorname{mean}\big[\operatorname{softplus}(-r) + (1-y)\,r\big]
+            + \operatorname{mean}\big[\operatorname{softplus}(f)\big]
+        $$
 
-        With per-element label tensors :math:`y_r, y_f` (label transforms: flipping, noisy
+        With per-element label tensors $y_r, y_f$ (label transforms: flipping, noisy
         labels) each term is the full cross-entropy
-        :math:`y\operatorname{softplus}(-x) + (1-y)\operatorname{softplus}(x)`.
+        $y\operatorname{softplus}(-x) + (1-y)\operatorname{softplus}(x)$.
 
         Args:
             real_logits: ``D(x)``, shape ``(N, ...)``, floating dtype.
@@ -471,19 +472,22 @@ class _BinaryCrossEntropyLoss(_Loss):
 class MinimaxLoss(_BinaryCrossEntropyLoss):
     r"""The original (saturating) minimax GAN loss of Goodfellow et al. (2014).
 
-    .. math::
+    $$
+    \begin{aligned}
         L_D &= \operatorname{mean}\big[\operatorname{softplus}(-r) + (1-y)\,r\big]
               + \operatorname{mean}\big[\operatorname{softplus}(f)\big] \\
         L_G &= -\operatorname{mean}\big[\operatorname{softplus}(f)\big]
               = \operatorname{mean}\big[\log(1 - \sigma(f))\big]
+    \end{aligned}
+    $$
 
     ``y`` is ``real_label`` (1 by default; 0.9 is the usual one-sided smoothing).  The generator
-    term saturates: its gradient :math:`-\sigma(f)` vanishes when D confidently rejects fakes
-    (:math:`f \ll 0`), which is why :class:`NonSaturatingLoss` is used in practice.
+    term saturates: its gradient $-\sigma(f)$ vanishes when D confidently rejects fakes
+    ($f \ll 0$), which is why ``NonSaturatingLoss`` is used in practice.
 
-    TF-GAN's ``minimax_generator_loss`` equals :math:`L_G - \operatorname{BCE}(1, 1) \approx
-    L_G - 0.3133` (a constant that does not change gradients); torchgan's saturating generator
-    loss equals :math:`L_G` exactly.
+    TF-GAN's ``minimax_generator_loss`` equals $L_G - \operatorname{BCE}(1, 1) \approx
+    L_G - 0.3133$ (a constant that does not change gradients); torchgan's saturating generator
+    loss equals $L_G$ exactly.
 
     Examples:
         >>> import numpy as np, advloss
@@ -503,14 +507,17 @@ class MinimaxLoss(_BinaryCrossEntropyLoss):
 class NonSaturatingLoss(_BinaryCrossEntropyLoss):
     r"""The non-saturating GAN loss (Goodfellow et al. 2014; the "logistic" loss of StyleGAN).
 
-    .. math::
+    $$
+    \begin{aligned}
         L_D &= \operatorname{mean}\big[\operatorname{softplus}(-r) + (1-y)\,r\big]
               + \operatorname{mean}\big[\operatorname{softplus}(f)\big] \\
         L_G &= \operatorname{mean}\big[\operatorname{softplus}(-f)\big]
               = -\operatorname{mean}\big[\log \sigma(f)\big]
+    \end{aligned}
+    $$
 
-    The generator maximises :math:`\log D(G(z))` instead of minimising
-    :math:`\log(1 - D(G(z)))`: same fixed point, but a gradient :math:`-\sigma(-f)` that is
+    The generator maximises $\log D(G(z))$ instead of minimising
+    $\log(1 - D(G(z)))$: same fixed point, but a gradient $-\sigma(-f)$ that is
     largest exactly when D rejects the fakes.  ``y`` is ``real_label`` (one-sided smoothing).
 
     Examples:
@@ -531,10 +538,13 @@ class NonSaturatingLoss(_BinaryCrossEntropyLoss):
 class LeastSquaresLoss(_Loss):
     r"""The least-squares GAN loss (LSGAN, Mao et al. 2017) on logits.
 
-    .. math::
+    $$
+    \begin{aligned}
         L_D &= \tfrac12 \operatorname{mean}\big[(r - b)^2\big]
               + \tfrac12 \operatorname{mean}\big[(f - a)^2\big] \\
         L_G &= \tfrac12 \operatorname{mean}\big[(f - c)^2\big]
+    \end{aligned}
+    $$
 
     ``a`` is the fake target, ``b`` the real target and ``c`` the value G wants D to output for
     fakes (defaults 0, 1, 1 — the paper's 0-1 coding; -1, 1, 0 is its other choice).  The ½
@@ -580,11 +590,11 @@ class LeastSquaresLoss(_Loss):
         fake_label: Any = None,
         backend: str | None = None,
     ) -> Any:
-        r"""The discriminator's loss :math:`\tfrac12(r-b)^2 + \tfrac12(f-a)^2`, each term reduced.
+        r"""The discriminator's loss $\tfrac12(r-b)^2 + \tfrac12(f-a)^2$, each term reduced.
 
-        Arguments as in :meth:`NonSaturatingLoss.discriminator`.  ``real_label`` and
+        Arguments as in ``NonSaturatingLoss.discriminator``.  ``real_label`` and
         ``fake_label`` are in *label space* (1 = real, 0 = fake) and map to the targets
-        :math:`a + y\,(b - a)`: ``real_label=0.9`` with the default coding targets 0.9, a
+        $a + y\,(b - a)$: ``real_label=0.9`` with the default coding targets 0.9, a
         flipped real sample (label 0) targets ``a``.  Numbers may lie anywhere (noisy LSGAN
         targets such as [0.7, 1.2] are meaningful); tensors broadcast to the logits.
         """
@@ -627,14 +637,17 @@ class LeastSquaresLoss(_Loss):
 class HingeLoss(_Loss):
     r"""The hinge loss (Lim & Ye 2017, "Geometric GAN"; SNGAN, BigGAN).
 
-    .. math::
+    $$
+    \begin{aligned}
         L_D &= \operatorname{mean}\big[\operatorname{relu}(m_r - r)\big]
               + \operatorname{mean}\big[\operatorname{relu}(m_f + f)\big] \\
         L_G &= -\operatorname{mean}\big[f\big]
+    \end{aligned}
+    $$
 
     ``m_r = real_margin`` and ``m_f = fake_margin`` (both 1 by default; TF-GAN calls them
     ``real_hinge`` and ``generated_hinge``).  D stops being pushed once a real logit exceeds
-    :math:`m_r` or a fake one falls below :math:`-m_f`; the relu has derivative 0 at the kink.
+    $m_r$ or a fake one falls below $-m_f$; the relu has derivative 0 at the kink.
 
     Examples:
         >>> import numpy as np, advloss
@@ -669,9 +682,9 @@ class HingeLoss(_Loss):
         fake_weights: Any = None,
         backend: str | None = None,
     ) -> Any:
-        r"""The discriminator's loss :math:`\operatorname{relu}(m_r - r) +
-        \operatorname{relu}(m_f + f)`, each term reduced.  Arguments as in
-        :meth:`LeastSquaresLoss.discriminator`."""
+        r"""The discriminator's loss $\operatorname{relu}(m_r - r) +
+        \operatorname{relu}(m_f + f)$, each term reduced.  Arguments as in
+        ``LeastSquaresLoss.discriminator``."""
         call, r, f, wr, wf = self._discriminator_call(
             "discriminator",
             real_logits,
@@ -694,9 +707,12 @@ class WassersteinLoss(_Loss):
     r"""The Wasserstein GAN loss (Arjovsky et al. 2017), for a critic kept near-1-Lipschitz by a
     gradient penalty, spectral normalization or weight clipping.
 
-    .. math::
+    $$
+    \begin{aligned}
         L_D &= \operatorname{mean}\big[f\big] - \operatorname{mean}\big[r\big] \\
         L_G &= -\operatorname{mean}\big[f\big]
+    \end{aligned}
+    $$
 
     The outputs are unbounded critic scores, not probabilities.
 
@@ -721,8 +737,8 @@ class WassersteinLoss(_Loss):
         fake_weights: Any = None,
         backend: str | None = None,
     ) -> Any:
-        r"""The critic's loss :math:`f - r`, each term reduced.  Arguments as in
-        :meth:`LeastSquaresLoss.discriminator`."""
+        r"""The critic's loss $f - r$, each term reduced.  Arguments as in
+        ``LeastSquaresLoss.discriminator``."""
         call, r, f, wr, wf = self._discriminator_call(
             "discriminator",
             real_logits,
@@ -743,18 +759,21 @@ class WassersteinLoss(_Loss):
 class RelativisticAverageLoss(_Loss):
     r"""The relativistic average GAN loss (RaSGAN, Jolicoeur-Martineau 2018), in TF-GAN's form.
 
-    With :math:`\bar r = \operatorname{mean}(r)` and :math:`\bar f = \operatorname{mean}(f)` over
+    With $\bar r = \operatorname{mean}(r)$ and $\bar f = \operatorname{mean}(f)$ over
     all elements:
 
-    .. math::
+    $$
+    \begin{aligned}
         L_D &= \operatorname{mean}\big[\operatorname{softplus}(-(r - \bar f))\big]
               + \operatorname{mean}\big[\operatorname{softplus}(f - \bar r)\big] \\
         L_G &= \operatorname{mean}\big[\operatorname{softplus}(r - \bar f)\big]
               + \operatorname{mean}\big[\operatorname{softplus}(-(f - \bar r))\big]
+    \end{aligned}
+    $$
 
     D estimates the probability that real data is *more* realistic than fake data on average; G
     is trained with the labels swapped, so it also receives gradient through the real logits'
-    term (``real_logits`` is required by :meth:`generator`).  Gradients flow through the means.
+    term (``real_logits`` is required by ``generator``).  Gradients flow through the means.
     Weights apply to the outer terms; the centring means are unweighted.
 
     Examples:
@@ -780,7 +799,7 @@ class RelativisticAverageLoss(_Loss):
         backend: str | None = None,
     ) -> Any:
         r"""The discriminator's loss (class docstring).  Arguments as in
-        :meth:`LeastSquaresLoss.discriminator`."""
+        ``LeastSquaresLoss.discriminator``."""
         call, r, f, wr, wf = self._discriminator_call(
             "discriminator",
             real_logits,

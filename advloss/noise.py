@@ -3,17 +3,18 @@ r"""Instance noise on the discriminator's inputs, and an adaptive controller for
 Instance noise (Sønderby et al. 2016; Arjovsky & Bottou 2017) adds Gaussian noise to **both**
 the real and the generated inputs of the discriminator,
 
-.. math::
-    x \mapsto x + s\,\varepsilon, \qquad \varepsilon \sim N(0, I),
+$$
+x \mapsto x + s\,\varepsilon, \qquad \varepsilon \sim N(0, I),
+$$
 
 so the two distributions overlap and the discriminator cannot separate them perfectly: its
 gradients stay informative early in training.  ``s`` is usually annealed to 0 with a schedule
-(:mod:`advloss.schedules`).  The GAN_stability authors note that R1 with γ is related to instance
-noise of standard deviation about :math:`\sqrt{2\gamma}` (LMescheder/GAN_stability#15).
+(``advloss.schedules``).  The GAN_stability authors note that R1 with γ is related to instance
+noise of standard deviation about $\sqrt{2\gamma}$ (LMescheder/GAN_stability#15).
 
-:class:`AdaptiveNoise` sets ``s`` the way StyleGAN2-ADA sets its augmentation probability: every
+``AdaptiveNoise`` sets ``s`` the way StyleGAN2-ADA sets its augmentation probability: every
 ``interval`` updates it compares the overfitting heuristic
-:math:`r_t = \mathbb E[\operatorname{sign} D(x)]` (averaged over those updates) with a target and
+$r_t = \mathbb E[\operatorname{sign} D(x)]$ (averaged over those updates) with a target and
 moves ``s`` by ``step_size`` up (the discriminator is too sure about real data) or down,
 clamped to ``[0, max_std]``.
 """
@@ -33,7 +34,7 @@ __all__ = ["AdaptiveNoise", "AdaptiveNoiseState", "instance_noise"]
 def instance_noise(
     inputs: Any, std: Any, *, key: Any = None, noise: Any = None, backend: str | None = None
 ) -> Any:
-    r"""``inputs + std · ε`` with :math:`\varepsilon \sim N(0, I)` of the inputs' shape.
+    r"""``inputs + std · ε`` with $\varepsilon \sim N(0, I)$ of the inputs' shape.
 
     Args:
         inputs: a batch ``(N, ...)`` of a floating dtype (real or generated samples).
@@ -120,12 +121,13 @@ class AdaptiveNoiseState(NamedTuple):
 class AdaptiveNoise:
     r"""Steer the instance-noise std with ADA's overfitting heuristic.
 
-    Every ``interval`` updates, with :math:`\bar r` the mean of the ``r_t`` values received since
+    Every ``interval`` updates, with $\bar r$ the mean of the ``r_t`` values received since
     the last adjustment:
 
-    .. math::
-        s \leftarrow \operatorname{clip}\big(s + \operatorname{sign}(\bar r - \text{target})
-        \cdot \text{step\_size},\ 0,\ \text{max\_std}\big)
+    $$
+    s \leftarrow \operatorname{clip}\big(s + \operatorname{sign}(\bar r - \text{target})
+    \cdot \text{step\_size},\ 0,\ \text{max\_std}\big)
+    $$
 
     StyleGAN2-ADA adjusts an augmentation probability with target 0.6, interval 4 and a step of
     ``batch · interval / 500k``; here the controlled quantity is the noise std, so ``step_size``

@@ -1,21 +1,24 @@
 r"""One objective from a loss, penalties, label transforms and instance noise.
 
-An :class:`Objective` is an immutable value.  Its two methods compute, for one training step,
+An ``Objective`` is an immutable value.  Its two methods compute, for one training step,
 
-.. math::
+$$
+\begin{aligned}
     L_D &= \ell_D\big(D(x + s\varepsilon),\ D(\tilde x + s\varepsilon');\ y_r, y_f\big)
           + \textstyle\sum_k P_k(D, x + s\varepsilon, \tilde x + s\varepsilon') \\
     L_G &= \ell_G\big(D(\tilde x + s\varepsilon')\big)
+\end{aligned}
+$$
 
-where :math:`\ell` is the adversarial loss, :math:`P_k` the penalties (lazy ones on their steps,
-multiplied by their interval), :math:`y_r, y_f` the labels after the label transforms, and
-:math:`s` the instance-noise standard deviation at this step (0 without instance noise), with
-fresh noise :math:`\varepsilon, \varepsilon' \sim N(0, I)` on the real and the fake batch (the
+where $\ell$ is the adversarial loss, $P_k$ the penalties (lazy ones on their steps,
+multiplied by their interval), $y_r, y_f$ the labels after the label transforms, and
+$s$ the instance-noise standard deviation at this step (0 without instance noise), with
+fresh noise $\varepsilon, \varepsilon' \sim N(0, I)$ on the real and the fake batch (the
 generator step noises its fakes too: the discriminator always sees noisy inputs).
 
-Both return :class:`ObjectiveOutput` ``(total, terms, stats)``: the value to differentiate, every
+Both return ``ObjectiveOutput`` ``(total, terms, stats)``: the value to differentiate, every
 named term (``"adversarial"`` and one per penalty, e.g. ``"r1"``), and the balance statistics of
-:func:`advloss.balance.balance_stats` (mean D(real) and D(fake), real and fake accuracy at the
+``advloss.balance.balance_stats`` (mean D(real) and D(fake), real and fake accuracy at the
 loss's decision threshold, ADA's r_t) plus ``"noise_std"`` when instance noise is on — all
 tensors, nothing read on the host, so one call works in eager PyTorch, under
 ``torch.compile``, in ``tf.function`` and inside ``jax.jit``.  Penalties that run D on the real
@@ -25,7 +28,7 @@ forward pass.
 Randomness is explicit: ``key`` is a JAX key, a ``torch.Generator`` (or ``None`` for torch's
 global generator), a TF seed or ``tf.random.Generator``; it is split into one source per draw in
 a fixed order.  ``draws`` supplies the random numbers themselves (names and shapes from
-:meth:`Objective.draw_specs`), which is how the three frameworks are compared on the same
+``Objective.draw_specs``), which is how the three frameworks are compared on the same
 draws.  Vary the key per step: ``jax.random.fold_in(key, step)``, a TF seed
 ``tf.stack([seed, step])``, or one ``torch.Generator`` for the run.
 """
@@ -59,7 +62,7 @@ DrawSpecs = dict[str, tuple[str, tuple[int | None, ...]]]
 
 
 class ObjectiveOutput(NamedTuple):
-    """What :meth:`Objective.discriminator` and :meth:`Objective.generator` return (a
+    """What ``Objective.discriminator`` and ``Objective.generator`` return (a
     NamedTuple: a JAX pytree, a ``tf.function`` structure).
 
     Examples:
@@ -71,7 +74,7 @@ class ObjectiveOutput(NamedTuple):
         (0.8037, ['adversarial'], ['d_fake', 'd_gap', 'd_real', 'fake_acc', 'r_t', 'real_acc'])
     """
 
-    #: The value to differentiate: the sum of :attr:`terms`.
+    #: The value to differentiate: the sum of ``terms``.
     total: Any
     #: Every named term: ``"adversarial"`` and one per penalty.
     terms: dict[str, Any]
@@ -140,7 +143,7 @@ def _noise_of(spec: Any) -> Any:
     return schedule
 
 
-#: The most terms :meth:`Objective.parse` reads (a longer text is refused before parsing: deep
+#: The most terms ``Objective.parse`` reads (a longer text is refused before parsing: deep
 #: ``a + b + ...`` chains exhaust Python's parser stack).
 MAX_TERMS = 256
 
@@ -194,15 +197,15 @@ class Objective:
     Args:
         loss: a loss object, a registered name (``"ns"``) or a config dict
             (``{"name": "ns", "real_label": 0.9}``).
-        penalties: penalty objects (:class:`advloss.R1Penalty` ...), names or config dicts
+        penalties: penalty objects (``advloss.R1Penalty`` ...), names or config dicts
             (``{"name": "r1", "gamma": 10, "every": 16}``); plugins registered with
-            :func:`advloss.register_penalty` included.
-        labels: label transforms (:class:`advloss.labels.SmoothLabels`, ``FlipLabels``,
+            ``advloss.register_penalty`` included.
+        labels: label transforms (``advloss.labels.SmoothLabels``, ``FlipLabels``,
             ``NoisyLabels``), names or config dicts; only for losses with class targets
             (minimax, ns, lsgan).
         instance_noise: the standard deviation of the instance noise: a number, a schedule
-            (:mod:`advloss.schedules`), a schedule config dict or CLI string
-            (``"linear:0.1:0:10000"``), or an :class:`advloss.noise.AdaptiveNoise` (then each
+            (``advloss.schedules``), a schedule config dict or CLI string
+            (``"linear:0.1:0:10000"``), or an ``advloss.noise.AdaptiveNoise`` (then each
             call takes ``noise_std=`` from the controller's state).
 
     Example — "ns with real_label 0.9 + R1 (γ = 10, every 16 steps) + instance noise annealed
@@ -291,7 +294,7 @@ class Objective:
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Objective:
-        """Build from :meth:`config`'s dict (or one written by hand / read from YAML).
+        """Build from ``config``'s dict (or one written by hand / read from YAML).
 
         Keys: ``loss`` (a name or a dict), ``penalties``, ``labels`` (lists of names or dicts),
         ``instance_noise`` (a number, a schedule dict or string, ``{"name": "adaptive", ...}``
@@ -587,13 +590,13 @@ class Objective:
             step: the training step (Python int or integer tensor, traced under ``jax.jit`` /
                 ``tf.function``): selects lazy penalties' steps and the noise schedule's value.
             key: randomness (module docstring); draws: explicit random numbers
-                (:meth:`draw_specs`).
+                (``draw_specs``).
             noise_std: the instance-noise std for this call (required with
-                :class:`~advloss.noise.AdaptiveNoise`; overrides a schedule otherwise).
+                ``AdaptiveNoise``; overrides a schedule otherwise).
             backend: force a framework instead of detecting it.
 
         Returns:
-            :class:`ObjectiveOutput` ``(total, terms, stats)``.
+            ``ObjectiveOutput`` ``(total, terms, stats)``.
         """
         where = "Objective.discriminator"
         if not callable(discriminator):
@@ -670,7 +673,7 @@ class Objective:
         ``real`` is required by losses whose generator term uses real logits (``ragan``);
         otherwise it is optional and, when given, adds the real-side statistics.  Penalties
         and label transforms act on the discriminator only; instance noise applies here too.
-        Other arguments as in :meth:`discriminator`.
+        Other arguments as in ``discriminator``.
         """
         where = "Objective.generator"
         if not callable(discriminator):

@@ -1,8 +1,8 @@
 r"""Gradient penalties on the discriminator: WGAN-GP, R1 and R2, with lazy application.
 
 Symbols: ``D`` is the discriminator (any callable from a batch to logits), ``x`` real inputs and
-``x̃`` generated inputs, each of shape ``(N, ...)``; :math:`g(u) = \nabla_u \sum_i D(u)_i` is the
-gradient of the summed logits with respect to the inputs, so :math:`g(u)_n` is the gradient of
+``x̃`` generated inputs, each of shape ``(N, ...)``; $g(u) = \nabla_u \sum_i D(u)_i$ is the
+gradient of the summed logits with respect to the inputs, so $g(u)_n$ is the gradient of
 sample ``n``'s logits with respect to sample ``n`` (samples do not interact in ``D``, unless it
 mixes the batch, e.g. batch norm in training mode).  Norms and sums of squares are taken **per
 sample, over every non-batch dimension** — a per-pixel norm (``g.norm(dim=1)`` on an image
@@ -210,15 +210,18 @@ def gradient_penalty(
 ) -> Any:
     r"""The WGAN-GP gradient penalty (Gulrajani et al. 2017), per sample.
 
-    .. math::
-        \hat x_n = x_n + \alpha_n (\tilde x_n - x_n), \quad \alpha_n \sim U[0, 1) \\
-        \lVert g_n \rVert = \sqrt{\textstyle\sum_{\text{non-batch}} g(\hat x)_n^2 + \epsilon} \\
-        P = \lambda \cdot \operatorname{mean}_n (\lVert g_n \rVert - c)^2
+    $$
+    \begin{aligned}
+        & \hat x_n = x_n + \alpha_n (\tilde x_n - x_n), \quad \alpha_n \sim U[0, 1) \\
+        & \lVert g_n \rVert = \sqrt{\textstyle\sum_{\text{non-batch}} g(\hat x)_n^2 + \epsilon} \\
+        & P = \lambda \cdot \operatorname{mean}_n (\lVert g_n \rVert - c)^2
+    \end{aligned}
+    $$
 
     ``λ = weight`` (10), ``c = center`` (1; ``center=0`` gives the zero-centred penalty of
     GAN_stability's ``wgangp0``), ``ε = GP_EPSILON = 1e-12`` keeps the penalty's gradient finite
     where ``g = 0``.  ``one_sided=True`` penalises only norms above the centre:
-    :math:`\operatorname{relu}(\lVert g_n\rVert - c)^2` (TF-GAN's ``one_sided``).
+    $\operatorname{relu}(\lVert g_n\rVert - c)^2$ (TF-GAN's ``one_sided``).
 
     Args:
         discriminator: callable from a batch ``(N, ...)`` to logits ``(N, ...)``.
@@ -317,8 +320,9 @@ def r1_penalty(
 ) -> Any:
     r"""The R1 penalty (Mescheder et al. 2018): zero-centred gradient penalty on real data.
 
-    .. math::
-        R_1 = \frac{\gamma}{2} \operatorname{mean}_n \textstyle\sum_{\text{non-batch}} g(x)_n^2
+    $$
+    R_1 = \frac{\gamma}{2} \operatorname{mean}_n \textstyle\sum_{\text{non-batch}} g(x)_n^2
+    $$
 
     ``γ = gamma`` with StyleGAN2's definition (10 by default; StyleGAN2-ADA's ``--gamma``);
     StudioGAN's ``r1_lambda`` is the same γ, GAN_stability's ``reg_param`` is γ/2.
@@ -364,10 +368,11 @@ def r2_penalty(
 ) -> Any:
     r"""The R2 penalty (Mescheder et al. 2018): R1's zero-centred penalty on generated data.
 
-    .. math::
-        R_2 = \frac{\gamma}{2} \operatorname{mean}_n \textstyle\sum_{\text{non-batch}} g(\tilde x)_n^2
+    $$
+    R_2 = \frac{\gamma}{2} \operatorname{mean}_n \textstyle\sum_{\text{non-batch}} g(\tilde x)_n^2
+    $$
 
-    Arguments as in :func:`r1_penalty`, with ``fake`` in place of ``real`` (it is treated as a
+    Arguments as in ``r1_penalty``, with ``fake`` in place of ``real`` (it is treated as a
     constant: no gradient reaches the generator).
 
     Examples:
@@ -389,7 +394,7 @@ def r2_penalty(
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class _Penalty:
     """Shared by the built-in penalty values.  Besides their own call signature they implement
-    the penalty protocol of :class:`advloss.Objective` (and of plugins):
+    the penalty protocol of ``advloss.Objective`` (and of plugins):
     ``term(discriminator, real, fake, *, step=None, key=None, draws=None)`` → the weighted
     penalty, a 0-d tensor."""
 
@@ -406,7 +411,7 @@ class _Penalty:
     def draw_specs(
         self, n_real: int | None, n_fake: int | None
     ) -> dict[str, tuple[str, tuple[int | None, ...]]]:
-        """The random draws :meth:`term` consumes, ``{name: (distribution, shape)}``; explicit
+        """The random draws ``term`` consumes, ``{name: (distribution, shape)}``; explicit
         values can be passed as ``draws={name: tensor}``."""
         return {}
 
@@ -440,7 +445,7 @@ class _Penalty:
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class GradientPenalty(_Penalty):
-    """:func:`gradient_penalty` with its hyperparameters bound; call with
+    """``gradient_penalty`` with its hyperparameters bound; call with
     ``(discriminator, real, fake, *, alpha=None, key=None, step=None, return_outputs=False)``.
 
     Examples:
@@ -498,7 +503,7 @@ class GradientPenalty(_Penalty):
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class R1Penalty(_Penalty):
-    """:func:`r1_penalty` with ``gamma`` and ``every`` bound; call with
+    """``r1_penalty`` with ``gamma`` and ``every`` bound; call with
     ``(discriminator, real, *, step=None, return_outputs=False)``.
 
     Examples:
@@ -536,7 +541,7 @@ class R1Penalty(_Penalty):
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class R2Penalty(_Penalty):
-    """:func:`r2_penalty` with ``gamma`` and ``every`` bound; call with
+    """``r2_penalty`` with ``gamma`` and ``every`` bound; call with
     ``(discriminator, fake, *, step=None, return_outputs=False)``.
 
     Examples:

@@ -1,26 +1,26 @@
-"""Names -> losses and penalties: :func:`get_loss`, :func:`get_penalty`, and plugins.
+"""Names -> losses and penalties: ``get_loss``, ``get_penalty``, and plugins.
 
 Three sources of names, looked up in this order:
 
-1. **in-process registrations** (:func:`register_loss`, :func:`register_penalty`);
+1. **in-process registrations** (``register_loss``, ``register_penalty``);
 2. **built-ins**: the losses ``minimax``, ``ns``, ``lsgan``, ``hinge``, ``wgan``, ``ragan`` and
    the penalties ``gp``, ``r1``, ``r2`` (a registration replaces one only with
    ``overwrite=True``);
 3. **entry points** of installed distributions, in the groups ``advloss.losses`` and
-   ``advloss.penalties`` (:data:`LOSS_ENTRY_POINT_GROUP`, :data:`PENALTY_ENTRY_POINT_GROUP`).
+   ``advloss.penalties`` (``LOSS_ENTRY_POINT_GROUP``, ``PENALTY_ENTRY_POINT_GROUP``).
 
 Entry points are read lazily: ``import advloss`` reads none, and neither does a lookup of a
 built-in or registered name.  They are read, and their objects imported, on the first lookup
-of any other name and on the first :func:`available_losses` / :func:`available_penalties`;
-:func:`refresh_plugins` reads them again (after installing a plugin in a running process).  A
-plugin that cannot be used is skipped with an :class:`~advloss.errors.AdvlossPluginWarning`
+of any other name and on the first ``available_losses`` / ``available_penalties``;
+``refresh_plugins`` reads them again (after installing a plugin in a running process).  A
+plugin that cannot be used is skipped with an ``AdvlossPluginWarning``
 naming it; it never breaks advloss or the other plugins.
 
 What each name maps to is either a **factory** (a class or callable that returns the object
 when called with keyword hyperparameters, as the built-in classes do) or an **instance** (the
 object itself, which then takes no hyperparameters).  A loss object has callable
 ``discriminator(real_logits, fake_logits, **options)`` and ``generator(fake_logits, **options)``
-(:class:`advloss.losses.AdversarialLoss`); a penalty object has a callable
+(``advloss.losses.AdversarialLoss``); a penalty object has a callable
 ``term(discriminator, real, fake, *, step=None, key=None)`` returning the weighted penalty as a
 0-d tensor.  See ``docs/plugins.md``.
 """
@@ -132,7 +132,7 @@ def _check_name(where: str, name: Any) -> str:
 
 
 def _warn(message: str) -> None:
-    """An :class:`AdvlossPluginWarning` attributed to the first caller outside this module."""
+    """An ``AdvlossPluginWarning`` attributed to the first caller outside this module."""
     level = 2
     frame: FrameType | None = sys._getframe(1)
     while frame is not None and frame.f_code.co_filename == __file__:
@@ -343,7 +343,7 @@ class _Registry:
         )
 
     def scan(self) -> None:
-        """Read this group's entry points and load their objects into :attr:`plugins`."""
+        """Read this group's entry points and load their objects into ``plugins``."""
         with _LOCK:
             # Set first, so that a plugin module looking names up while it is imported does not
             # start a second scan.
@@ -470,9 +470,9 @@ _PENALTY_REGISTRY = _Registry(
 
 
 def available_losses() -> list[str]:
-    """The names :func:`get_loss` accepts: built-ins, registrations and installed plugins.
+    """The names ``get_loss`` accepts: built-ins, registrations and installed plugins.
 
-    The first call reads the ``advloss.losses`` entry points (see :func:`refresh_plugins`).
+    The first call reads the ``advloss.losses`` entry points (see ``refresh_plugins``).
 
     Examples:
         >>> import advloss
@@ -488,7 +488,7 @@ def get_loss(name: str, **hyperparameters: Any) -> AdversarialLoss:
     Names: ``"minimax"``, ``"ns"`` (non-saturating), ``"lsgan"`` (``a``, ``b``, ``c``),
     ``"hinge"`` (``real_margin``, ``fake_margin``), ``"wgan"``, ``"ragan"``; ``"minimax"`` and
     ``"ns"`` take ``real_label`` (one-sided label smoothing).  Also the names given to
-    :func:`register_loss` and those of installed plugins (the ``advloss.losses`` entry points,
+    ``register_loss`` and those of installed plugins (the ``advloss.losses`` entry points,
     read on the first name that is neither built in nor registered).
 
     Examples:
@@ -508,10 +508,10 @@ def register_loss(name: str, loss: Any, *, overwrite: bool = False) -> None:
     """Make ``get_loss(name, **hyperparameters)`` return a loss of your own.
 
     ``loss`` is a **factory** — a class or callable that returns a loss object when called with
-    keyword hyperparameters, like :class:`~advloss.losses.NonSaturatingLoss` — or an **instance**,
+    keyword hyperparameters, like ``NonSaturatingLoss`` — or an **instance**,
     returned as it is (it then takes no hyperparameters).  A loss object is anything with
     callable ``discriminator(real_logits, fake_logits, **options)`` and
-    ``generator(fake_logits, **options)``; a factory's product is checked when :func:`get_loss`
+    ``generator(fake_logits, **options)``; a factory's product is checked when ``get_loss``
     builds it.  Registrations take precedence over plugins of the same name.
 
     Args:
@@ -544,7 +544,7 @@ def register_loss(name: str, loss: Any, *, overwrite: bool = False) -> None:
 
 
 def unregister_loss(name: str) -> None:
-    """Remove a loss registered with :func:`register_loss` (a built-in it replaced comes back).
+    """Remove a loss registered with ``register_loss`` (a built-in it replaced comes back).
 
     Raises:
         AdvlossValueError: ``name`` was not registered in this process (built-ins and plugins
@@ -566,7 +566,7 @@ def unregister_loss(name: str) -> None:
 
 
 def available_penalties() -> list[str]:
-    """The names :func:`get_penalty` accepts: built-ins, registrations and installed plugins.
+    """The names ``get_penalty`` accepts: built-ins, registrations and installed plugins.
 
     Examples:
         >>> import advloss
@@ -579,10 +579,10 @@ def available_penalties() -> list[str]:
 def get_penalty(name: str, **hyperparameters: Any) -> Any:
     """The penalty called ``name``, built with keyword ``hyperparameters``.
 
-    Built-ins: ``"gp"`` (:class:`~advloss.penalties.GradientPenalty`: ``weight``, ``center``,
-    ``one_sided``), ``"r1"`` and ``"r2"`` (:class:`~advloss.penalties.R1Penalty`,
-    :class:`~advloss.penalties.R2Penalty`: ``gamma``); all take ``every`` (lazy application).
-    Also the names given to :func:`register_penalty` and those of installed plugins (the
+    Built-ins: ``"gp"`` (``GradientPenalty``: ``weight``, ``center``,
+    ``one_sided``), ``"r1"`` and ``"r2"`` (``R1Penalty``,
+    ``R2Penalty``: ``gamma``); all take ``every`` (lazy application).
+    Also the names given to ``register_penalty`` and those of installed plugins (the
     ``advloss.penalties`` entry points).
 
     Examples:
@@ -604,7 +604,7 @@ def register_penalty(name: str, penalty: Any, *, overwrite: bool = False) -> Non
     ``penalty`` is a factory (a class or callable returning a penalty object when called with
     keyword hyperparameters) or an instance.  A penalty object has a callable
     ``term(discriminator, real, fake, *, step=None, key=None)`` returning the penalty, already
-    weighted, as a 0-d tensor of the inputs' framework.  Rules as in :func:`register_loss`.
+    weighted, as a 0-d tensor of the inputs' framework.  Rules as in ``register_loss``.
 
     Examples:
         >>> import numpy as np
@@ -630,7 +630,7 @@ def register_penalty(name: str, penalty: Any, *, overwrite: bool = False) -> Non
 
 
 def unregister_penalty(name: str) -> None:
-    """Remove a penalty registered with :func:`register_penalty` (a built-in it replaced comes
+    """Remove a penalty registered with ``register_penalty`` (a built-in it replaced comes
     back).
 
     Raises:
@@ -658,7 +658,7 @@ def refresh_plugins() -> None:
     or an instance.  One that cannot be used — its import or load raises, it loads neither a
     factory nor a loss/penalty object, its name is invalid, or the name is a built-in, registered
     in this process or already provided by another entry point — is skipped with an
-    :class:`~advloss.errors.AdvlossPluginWarning` naming it, its distribution and the error.
+    ``AdvlossPluginWarning`` naming it, its distribution and the error.
 
     Examples:
         >>> from advloss.registry import refresh_plugins

@@ -3,24 +3,24 @@ r"""Step → value schedules (for the instance-noise standard deviation, or anyt
 A schedule is a small frozen value called with the training step:
 
 * a Python ``int`` (or float, or NumPy scalar) step gives a Python ``float``, computed with
-  :mod:`math` — so a caller can skip work when the value is exactly 0;
+  ``math`` — so a caller can skip work when the value is exactly 0;
 * a tensor step (PyTorch, TensorFlow or JAX, integer or float, including a traced step inside
   ``jax.jit`` or ``tf.function`` and a 0-d tensor under ``torch.compile``) gives a 0-d float32
   tensor of that framework, computed with backend primitives only: no host synchronisation, no
   Python branch on the step's value.
 
-Both paths compute the same formula (equal to float32 rounding).  With :math:`t` the step:
+Both paths compute the same formula (equal to float32 rounding).  With $t$ the step:
 
-=============  ===============================================================================
-``constant``   :math:`v`
-``linear``     :math:`v_0 + (v_1 - v_0)\,u`, :math:`u = \operatorname{clip}((t - t_0)/T, 0, 1)`
-``cosine``     :math:`v_1 + (v_0 - v_1)\,\tfrac12\,(1 + \cos \pi u)`, same :math:`u`
-``exponential`` :math:`v_1 + (v_0 - v_1)\,2^{-\max(t - t_0, 0)/h}` (half-life :math:`h`)
-``piecewise``  :math:`v_i` for :math:`b_{i-1} \le t < b_i`
-=============  ===============================================================================
+| schedule | value at step $t$ |
+|---|---|
+| ``constant`` | $v$ |
+| ``linear`` | $v_0 + (v_1 - v_0)\,u$, $u = \operatorname{clip}((t - t_0)/T, 0, 1)$ |
+| ``cosine`` | $v_1 + (v_0 - v_1)\,\tfrac12\,(1 + \cos \pi u)$, same $u$ |
+| ``exponential`` | $v_1 + (v_0 - v_1)\,2^{-\max(t - t_0, 0)/h}$ (half-life $h$) |
+| ``piecewise`` | $v_i$ for $b_{i-1} \le t < b_i$ |
 
-(:math:`v_0` = ``start``, :math:`v_1` = ``end``, :math:`T` = ``steps``, :math:`t_0` = ``begin``.)
-Build them directly, from a config dict with :func:`get_schedule`, or from the compact string
+($v_0$ = ``start``, $v_1$ = ``end``, $T$ = ``steps``, $t_0$ = ``begin``.)
+Build them directly, from a config dict with ``get_schedule``, or from the compact string
 of a command line: ``"0.1"`` (constant), ``"0.1:0:10000"`` (linear from 0.1 to 0 over 10 000
 steps), ``"cosine:0.1:0:5000"``, ``"exponential:0.1:2000"`` (start, half-life).
 
@@ -317,7 +317,7 @@ _STRING_FIELDS = {
 
 
 def available_schedules() -> list[str]:
-    """Names :func:`get_schedule` accepts."""
+    """Names ``get_schedule`` accepts."""
     return sorted(_SCHEDULES)
 
 

@@ -3,33 +3,36 @@ r"""Spectral normalization (Miyato et al. 2018): one pure power-iteration step o
 Symbols: ``weight`` is a layer's weight of any rank >= 1 and ``dim`` its output axis; the matrix
 the spectral norm is taken of is
 
-.. math::
-    W = \operatorname{reshape}(\operatorname{moveaxis}(\text{weight}, \text{dim}, 0),
-    (\text{out}, -1)) \in \mathbb{R}^{\text{out} \times m}, \qquad
-    \text{out} = \text{weight.shape[dim]},\; m = \text{weight.size} / \text{out}
+$$
+W = \operatorname{reshape}(\operatorname{moveaxis}(\text{weight}, \text{dim}, 0),
+(\text{out}, -1)) \in \mathbb{R}^{\text{out} \times m}, \qquad
+\text{out} = \text{weight.shape[dim]},\; m = \text{weight.size} / \text{out}
+$$
 
 (PyTorch's rule: ``dim=0`` for ``Linear``/``Conv*`` weights ``(out, in, ...)``, ``dim=1`` for
 ``ConvTranspose*`` weights ``(in, out, ...)``, ``dim=-1`` for Keras/Flax kernels ``(..., in, out)``).
-The state is a pair of unit vectors :math:`u \in \mathbb{R}^{\text{out}}` (left singular vector
-estimate) and :math:`v \in \mathbb{R}^{m}` (right).  With
-:math:`n(x) = x / \max(\lVert x \rVert_2, \epsilon)` (what ``torch.nn.functional.normalize``
+The state is a pair of unit vectors $u \in \mathbb{R}^{\text{out}}$ (left singular vector
+estimate) and $v \in \mathbb{R}^{m}$ (right).  With
+$n(x) = x / \max(\lVert x \rVert_2, \epsilon)$ (what ``torch.nn.functional.normalize``
 computes; Keras' ``ops.normalize`` computes the same value as
-:math:`x \cdot \min(\operatorname{rsqrt}\sum x^2, 1/\epsilon)`), one call does
+$x \cdot \min(\operatorname{rsqrt}\sum x^2, 1/\epsilon)$), one call does
 ``n_power_iterations`` times
 
-.. math::
-    v \leftarrow n(W^\top u), \qquad u \leftarrow n(W v)
+$$
+v \leftarrow n(W^\top u), \qquad u \leftarrow n(W v)
+$$
 
 (**v first, then u** — the order of Keras 3, Flax linen and torch's legacy
 ``torch.nn.utils.spectral_norm``; torch's ``parametrizations.spectral_norm`` and TF-GAN iterate
-u first, which is this function applied to :math:`W^\top` — see ``docs/spectral_norm.md``), then
+u first, which is this function applied to $W^\top$ — see ``docs/spectral_norm.md``), then
 
-.. math::
-    \sigma = u^\top W v, \qquad \text{result} = \text{weight} / \sigma .
+$$
+\sigma = u^\top W v, \qquad \text{result} = \text{weight} / \sigma .
+$$
 
 No gradient flows through the power iteration (``u`` and ``v`` are constants for autodiff); the
-gradient flows through ``W`` in :math:`\sigma`, so
-:math:`\partial \sigma / \partial W = u v^\top`.  With ``n_power_iterations=0`` (evaluation) the
+gradient flows through ``W`` in $\sigma$, so
+$\partial \sigma / \partial W = u v^\top$.  With ``n_power_iterations=0`` (evaluation) the
 given ``(u, v)`` are used unchanged, so an evaluation call with the state returned by the last
 training call reproduces that call's σ and weight exactly.
 
@@ -39,7 +42,7 @@ computed in their own dtype.  Nothing here synchronises with the host, so the fu
 inside ``torch.compile``, ``tf.function`` and ``jax.jit``.
 
 The framework front ends (``advloss.nn.torch``, ``advloss.nn.keras``, ``advloss.nn.flax``) hold
-``(u, v)`` as module state and call :func:`spectral_normalize` in their forward pass; see
+``(u, v)`` as module state and call ``spectral_normalize`` in their forward pass; see
 ``docs/spectral_norm.md`` for the mappings onto torch's, Keras' and Flax's built-ins.
 """
 
@@ -59,7 +62,7 @@ SN_EPSILON = 1e-12
 
 
 class SpectralNormState(NamedTuple):
-    """What :func:`spectral_normalize` returns.
+    """What ``spectral_normalize`` returns.
 
     Attributes:
         weight: ``weight / σ``, the shape and dtype of the input weight.
@@ -190,12 +193,15 @@ def spectral_normalize(
 ) -> SpectralNormState:
     r"""``weight / σ`` with σ estimated by ``n_power_iterations`` steps of the power iteration.
 
-    .. math::
-        W = \operatorname{reshape}(\operatorname{moveaxis}(\text{weight}, \text{dim}, 0),
-        (\text{out}, -1)) \\
-        \text{repeat } n \text{ times: } v \leftarrow n(W^\top u),\; u \leftarrow n(W v),
-        \quad n(x) = x / \max(\lVert x \rVert, \epsilon) \\
-        \sigma = u^\top W v \quad (\text{gradient through } W \text{ only})
+    $$
+    \begin{aligned}
+        & W = \operatorname{reshape}(\operatorname{moveaxis}(\text{weight}, \text{dim}, 0),
+          (\text{out}, -1)) \\
+        & \text{repeat } n \text{ times: } v \leftarrow n(W^\top u),\; u \leftarrow n(W v),
+          \quad n(x) = x / \max(\lVert x \rVert, \epsilon) \\
+        & \sigma = u^\top W v \quad (\text{gradient through } W \text{ only})
+    \end{aligned}
+    $$
 
     Args:
         weight: the weight, any rank >= 1, floating dtype.
@@ -210,7 +216,7 @@ def spectral_normalize(
         backend: force a framework instead of detecting it.
 
     Returns:
-        :class:`SpectralNormState` ``(weight / σ, σ, new u, new v)``; store ``u`` and ``v`` for
+        ``SpectralNormState`` ``(weight / σ, σ, new u, new v)``; store ``u`` and ``v`` for
         the next call.
 
     Examples:
@@ -252,10 +258,11 @@ def init_state(
     eps: float = SN_EPSILON,
     backend: str | None = None,
 ) -> tuple[Any, Any]:
-    r"""A starting state ``(u, v)`` for :func:`spectral_normalize`.
+    r"""A starting state ``(u, v)`` for ``spectral_normalize``.
 
-    .. math::
-        u = n(z),\; z \sim \mathcal{N}(0, I_{\text{out}}), \qquad v = n(W^\top u),
+    $$
+    u = n(z),\; z \sim \mathcal{N}(0, I_{\text{out}}), \qquad v = n(W^\top u),
+    $$
 
     followed by ``n_power_iterations`` warm-up steps (torch's
     ``parametrizations.spectral_norm`` does 15 at registration).  Both vectors are in the
@@ -266,7 +273,7 @@ def init_state(
         key: a ``torch.Generator``, a JAX key, a TF seed (int or shape-(2,) tensor) or
             ``tf.random.Generator``; ``None`` uses the framework's global generator (torch, TF;
             JAX requires a key).
-        dim: the weight's output axis, as in :func:`spectral_normalize`.
+        dim: the weight's output axis, as in ``spectral_normalize``.
         n_power_iterations: warm-up steps, an int >= 0.
         eps: ε > 0 of the normalization.
         backend: force a framework instead of detecting it.

@@ -60,7 +60,7 @@ def max_errors(actual: Any, expected: Any) -> tuple[float, float]:
 def assert_close(
     actual: Any, expected: Any, dtype: str, *, what: str = "value", scale: float = 1.0
 ) -> None:
-    """Assert ``actual`` matches ``expected`` within the ``dtype`` row of :data:`TOLERANCES`
+    """Assert ``actual`` matches ``expected`` within the ``dtype`` row of ``TOLERANCES``
     (``atol`` multiplied by ``scale``, for quantities of large magnitude)."""
     a = np.asarray(actual, dtype=np.float64)
     e = np.asarray(expected, dtype=np.float64)

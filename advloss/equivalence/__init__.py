@@ -1,4 +1,4 @@
-"""The cross-framework equivalence suite: ``python -m advloss.equivalence`` (or
+r"""The cross-framework equivalence suite: ``python -m advloss.equivalence`` (or
 ``advloss-equivalence``).
 
 It evaluates every registered loss (both sides), penalty, the spectral-norm spec and front ends,
@@ -11,17 +11,18 @@ the logits, the inputs and small discriminators' parameters.
 
 Agreement rule, per quantity (arrays compared elementwise):
 
-.. math::
-    |a - b| \\le \\text{atol}\\cdot s + \\text{rtol}\\cdot\\max(|a|, |b|), \\qquad
-    s = \\max(1, \\max|a|, \\max|b|, \\max|\\text{inputs}|)
+$$
+|a - b| \le \text{atol}\cdot s + \text{rtol}\cdot\max(|a|, |b|), \qquad
+s = \max(1, \max|a|, \max|b|, \max|\text{inputs}|)
+$$
 
-with (rtol, atol) from :data:`advloss.testing.TOLERANCES` for the dtype.  The atol term is scaled
+with (rtol, atol) from ``advloss.testing.TOLERANCES`` for the dtype.  The atol term is scaled
 by the largest magnitude of the quantity and of the case's inputs: a gradient entry near 0 next
 to entries near 100 is judged at the resolution of the tensor, and a mean of logits of ±1e4 that
 cancels to nearly 0 at the resolution of its summands (float32 rounds each of them by ~1e-3).
 Non-finite entries must coincide.
 
-Use :func:`run` from Python; ``main`` is the command line (see ``--help``).
+Use ``run`` from Python; ``main`` is the command line (see ``--help``).
 """
 
 from __future__ import annotations
@@ -235,7 +236,7 @@ def run(
     progress: Callable[[str], None] | None = None,
     reference: bool | None = None,
 ) -> Report:
-    """Run the suite and return a :class:`Report` (see the module docstring).
+    """Run the suite and return a ``Report`` (see the module docstring).
 
     ``frameworks`` (default: all three; missing ones are skipped and listed in
     ``report.skipped``), ``items`` glob patterns over item names (``"loss:*"``,

@@ -1,4 +1,4 @@
-"""What the equivalence suite compares: one :class:`Item` per registered loss side, penalty,
+"""What the equivalence suite compares: one ``Item`` per registered loss side, penalty,
 spectral-norm entry point, transform and objective — each a function of named NumPy inputs,
 evaluated in every framework."""
 

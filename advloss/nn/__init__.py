@@ -1,14 +1,14 @@
-"""Framework front ends for :mod:`advloss.spectral`: layers and wrappers that hold the
-power-iteration state ``(u, v)`` and call :func:`advloss.spectral.spectral_normalize` in their
+"""Framework front ends for ``advloss.spectral``: layers and wrappers that hold the
+power-iteration state ``(u, v)`` and call ``advloss.spectral.spectral_normalize`` in their
 forward pass.
 
-* :mod:`advloss.nn.torch` — ``spectral_norm(module)`` / ``remove_spectral_norm(module)``, a
+* ``advloss.nn.torch`` — ``spectral_norm(module)`` / ``remove_spectral_norm(module)``, a
   ``torch.nn.utils.parametrize`` parametrization with buffers ``u`` and ``v``;
-* :mod:`advloss.nn.keras` — ``SpectralNormalization(layer)``, a Keras 3 wrapper layer;
-* :mod:`advloss.nn.flax` — ``SpectralNorm(layer)`` (linen, state in ``batch_stats``) and
+* ``advloss.nn.keras`` — ``SpectralNormalization(layer)``, a Keras 3 wrapper layer;
+* ``advloss.nn.flax`` — ``SpectralNorm(layer)`` (linen, state in ``batch_stats``) and
   ``SpectralNormNNX(layer, rngs=...)`` (NNX, state in ``nnx.BatchStat`` variables).
 
-Importing :mod:`advloss.nn` imports no framework; each submodule imports its own.  The three
+Importing ``advloss.nn`` imports no framework; each submodule imports its own.  The three
 front ends share the semantics of the spec: ``n_power_iterations`` v-first steps only while
 training (then ``u``, ``v`` are stored), none in evaluation (the stored state gives the same σ as
 the last training call), gradients through σ with respect to the weight, and 15 warm-up steps

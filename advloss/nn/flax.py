@@ -1,7 +1,7 @@
-r"""Spectral normalization for Flax: :class:`SpectralNorm` (linen) and :class:`SpectralNormNNX`.
+r"""Spectral normalization for Flax: ``SpectralNorm`` (linen) and ``SpectralNormNNX``.
 
 Both wrap a layer and evaluate it with its kernel (``param_name``, ``"kernel"`` by default)
-replaced by ``kernel / σ`` from :func:`advloss.spectral.spectral_normalize` with ``dim=-1``
+replaced by ``kernel / σ`` from ``advloss.spectral.spectral_normalize`` with ``dim=-1``
 (Flax kernels are ``(..., in, out)``, transposed convolutions included).  The kernel stays the
 parameter: gradients flow through σ to it, and it is never overwritten.
 

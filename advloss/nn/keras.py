@@ -1,7 +1,7 @@
-r"""Spectral normalization for Keras 3 layers: the :class:`SpectralNormalization` wrapper.
+r"""Spectral normalization for Keras 3 layers: the ``SpectralNormalization`` wrapper.
 
 ``SpectralNormalization(layer)`` evaluates ``layer`` with its kernel replaced by
-``kernel / σ`` (:func:`advloss.spectral.spectral_normalize`, output axis ``dim``), without ever
+``kernel / σ`` (``advloss.spectral.spectral_normalize``, output axis ``dim``), without ever
 writing to the kernel: the kernel stays the trainable variable and the normalized kernel is
 substituted for the call through ``keras.StatelessScope``, so **gradients flow through σ** to the
 kernel — unlike ``keras.layers.SpectralNormalization``, which assigns ``kernel / σ`` into the
@@ -19,7 +19,7 @@ The wrapper works eagerly and inside ``tf.function`` (``model.fit``); the spec i
 framework of the kernel's tensors, so it is not tied to the TensorFlow backend of Keras.
 
 Normalization layers for discriminators trained with a gradient penalty:
-:class:`LayerNormalization` and :class:`GroupNormalization` are ``keras.layers``' layers (same
+``LayerNormalization`` and ``GroupNormalization`` are ``keras.layers``' layers (same
 arguments, weights and outputs) whose statistics keep their gradients.  On the TensorFlow
 backend Keras computes them with ``tf.nn.moments``, which stops the gradient through the mean
 inside the variance: harmless for first derivatives (the variance's derivative with respect to
@@ -143,7 +143,7 @@ class SpectralNormalization(keras.layers.Wrapper):
         )
 
     def normalize(self, training: bool = False) -> Any:
-        """:class:`advloss.spectral.SpectralNormState` of the kernel; with ``training=True``
+        """``advloss.spectral.SpectralNormState`` of the kernel; with ``training=True``
         ``power_iterations`` steps are taken (the state is not assigned here)."""
         with _no_autocast():  # the float32 kernel and state, also under a mixed policy
             return spectral_normalize(
@@ -203,14 +203,15 @@ class LayerNormalization(keras.layers.LayerNormalization):
 
     For an input ``x`` of any shape and the normalized axes ``axis``:
 
-    .. math::
-        y = \gamma \odot \frac{x - \mu}{\sqrt{\sigma^2 + \epsilon}} + \beta, \qquad
-        \mu = \operatorname{mean}_{\text{axis}} x, \qquad
-        \sigma^2 = \operatorname{mean}_{\text{axis}} (x - \mu)^2,
+    $$
+    y = \gamma \odot \frac{x - \mu}{\sqrt{\sigma^2 + \epsilon}} + \beta, \qquad
+    \mu = \operatorname{mean}_{\text{axis}} x, \qquad
+    \sigma^2 = \operatorname{mean}_{\text{axis}} (x - \mu)^2,
+    $$
 
     with ``gamma`` and ``beta`` of shape ``x.shape[axis]``.  Same arguments, weights and outputs
     as Keras' layer (``rms_scaling`` is not supported); the difference is that the gradient
-    flows through :math:`\mu` inside :math:`\sigma^2`, which ``tf.nn.moments`` (Keras'
+    flows through $\mu$ inside $\sigma^2$, which ``tf.nn.moments`` (Keras'
     TensorFlow backend) stops — see the module docstring.
 
     Examples:
@@ -252,7 +253,7 @@ class GroupNormalization(keras.layers.GroupNormalization):
     shifted per channel by ``gamma`` and ``beta`` (shape ``(C,)``).  ``groups=1`` is PyTorch's
     ``GroupNorm(1, C)`` ("layer norm" over C, H, W), ``groups=C`` is instance normalization.
     Same arguments, weights and outputs as Keras' layer; the gradient flows through the mean
-    inside the variance (see :class:`LayerNormalization`).
+    inside the variance (see ``LayerNormalization``).
 
     Examples:
         >>> import numpy as np

@@ -1,10 +1,10 @@
-r"""Spectral normalization for PyTorch modules: :func:`spectral_norm` and
-:func:`remove_spectral_norm`.
+r"""Spectral normalization for PyTorch modules: ``spectral_norm`` and
+``remove_spectral_norm``.
 
-``spectral_norm(module)`` registers a :mod:`torch.nn.utils.parametrize` parametrization on
+``spectral_norm(module)`` registers a ``torch.nn.utils.parametrize`` parametrization on
 ``module.<name>`` (``weight`` by default): the module keeps its original weight as
 ``module.parametrizations.weight.original`` (the trainable parameter) and every access to
-``module.weight`` returns ``weight / σ`` computed by :func:`advloss.spectral.spectral_normalize`.
+``module.weight`` returns ``weight / σ`` computed by ``advloss.spectral.spectral_normalize``.
 
 * State: buffers ``u`` (``(out,)``) and ``v`` (``(weight.numel() // out,)``) on the
   parametrization (``module.parametrizations.weight[0]``), so they are in the ``state_dict``,
@@ -44,7 +44,7 @@ _TRANSPOSED = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
 
 class SpectralNorm(nn.Module):
     """The parametrization ``weight ↦ weight / σ`` with buffers ``u`` and ``v``; registered on a
-    module by :func:`spectral_norm` (use that)."""
+    module by ``spectral_norm`` (use that)."""
 
     u: torch.Tensor
     v: torch.Tensor
@@ -181,7 +181,7 @@ def spectral_norm(
 
 
 def remove_spectral_norm(module: ModuleT, name: str = "weight") -> ModuleT:
-    """Undo :func:`spectral_norm`: ``module.<name>`` becomes a plain parameter holding the
+    """Undo ``spectral_norm``: ``module.<name>`` becomes a plain parameter holding the
     current ``original / σ`` (σ from the stored state, no power-iteration step).  Like
     ``torch.nn.utils.parametrize.remove_parametrizations``, this removes every parametrization
     registered on ``module.<name>``."""
