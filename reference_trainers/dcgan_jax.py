@@ -254,7 +254,7 @@ def _train(cfg: dict[str, Any]) -> dict[str, Any]:
     import optax
     import torch
 
-    from reference_trainers.dcgan import make_evaluate, metrics_for
+    from reference_trainers.dcgan_torch import make_evaluate, metrics_for
 
     dtype = np.dtype(cfg["dtype"])
     s = ArrayLoop(cfg, "dcgan", quality="fd", framework="jax", to_tensor=jnp.asarray)

@@ -184,7 +184,7 @@ def _train(cfg: dict[str, Any]) -> dict[str, Any]:
     import tensorflow as tf
     import torch
 
-    from reference_trainers.dcgan import make_evaluate, metrics_for
+    from reference_trainers.dcgan_torch import make_evaluate, metrics_for
 
     dtype = cfg["dtype"]
     s = ArrayLoop(cfg, "dcgan", quality="fd", framework="tf", to_tensor=tf.constant)
