@@ -13,7 +13,6 @@ channels-last frameworks, so each framework gets the same numbers at the same pi
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -22,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from reference_trainers import common
-from reference_trainers.common import TrainerError
+from reference_trainers.common import TrainerError, torch_only_options
 from reference_trainers.session import Loop, map_leaves
 
 STREAMS = ("init", "z", "objective")
@@ -73,19 +72,6 @@ def fixed_latents(z_dim: int) -> np.ndarray:
 def eval_latents(n: int, z_dim: int) -> np.ndarray:
     """The latents of every evaluation (float64), independent of the training streams."""
     return np.random.default_rng(777).standard_normal((n, z_dim))
-
-
-def torch_only_options(cfg: dict[str, Any], framework: str) -> None:
-    """The options only the PyTorch trainer has: one-line errors elsewhere."""
-    name = {"jax": "JAX", "tf": "TensorFlow"}[framework]
-    if cfg["amp"] != "none":
-        raise TrainerError(f"--amp {cfg['amp']}: mixed precision is PyTorch-only in this trainer")
-    if cfg.get("channels_last"):
-        raise TrainerError(f"--channels-last: the {name} trainer is channels-last already")
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        raise TrainerError(f"torchrun / DDP: the {name} trainer runs in one process")
-    if cfg["compile"] and framework == "jax":
-        raise TrainerError("--compile: the JAX trainer's steps are always jax.jit-compiled")
 
 
 class ArrayLoop(Loop):

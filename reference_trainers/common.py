@@ -1,6 +1,10 @@
 """What the trainers share: the command line and config files, the objective built from them,
 the run directory (config.json, metrics.jsonl, samples/, curves.png), atomic checkpoints with
-every random state, and one-line errors."""
+every random state, and one-line errors.
+
+This module imports no framework: the trainers parse and check their options (``--help``,
+a bad option, an unwritable ``--out``) before PyTorch, JAX or TensorFlow is imported; the
+functions that need PyTorch import it when called."""
 
 from __future__ import annotations
 
@@ -16,13 +20,15 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 import advloss
 from advloss.labels import FlipLabels, SmoothLabels
+
+if TYPE_CHECKING:
+    import torch
 
 
 class TrainerError(Exception):
@@ -32,68 +38,114 @@ class TrainerError(Exception):
 # ------------------------------------------------------------------------------ command line
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """``--help``: the module's docstring as written (examples and outputs), options wrapped."""
+
+
 def common_parser(prog: str, description: str) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=prog, description=description)
+    """The options every trainer has (help texts end in sentences; :func:`show_defaults` adds
+    the defaults once the trainer's own options are in)."""
+    p = argparse.ArgumentParser(prog=prog, description=description, formatter_class=HelpFormatter)
     a = p.add_argument
-    a("--config", help="a JSON or YAML file with any of these options (command line wins)")
-    a("--preset", choices=["cpu", "gpu"], default="cpu", help="size/steps defaults (default cpu)")
-    a(
-        "--loss",
-        default="ns",
-        help="any registered loss: minimax, ns, lsgan, hinge, wgan, ragan, ...",
-    )
-    a("--penalty", default="none", help="none, gp, r1, r2 (or a registered penalty)")
-    a("--penalty-weight", type=float, default=None, help="gp: lambda (10); r1/r2: gamma (10)")
-    a("--penalty-every", type=int, default=1, help="lazy regularization interval k")
-    a("--spectral-norm", action="store_true", help="spectral normalization on D's layers")
-    a("--real-label", type=float, default=1.0, help="one-sided label smoothing target (0.9)")
-    a("--flip-prob", type=float, default=0.0, help="label flipping probability")
-    a(
-        "--instance-noise",
-        default=None,
-        metavar="START[:END:STEPS]",
-        help="instance-noise std: constant, or linear from START to END over STEPS; 'adaptive'",
-    )
-    a("--d-steps", type=int, default=1, help="discriminator updates per iteration")
-    a("--g-steps", type=int, default=1, help="generator updates per iteration")
-    a(
-        "--adaptive-ratio",
-        action="store_true",
-        help="adapt the G:D ratio to keep D's accuracy in 40-60%% (overrides --d-steps/--g-steps)",
-    )
-    a("--lr-g", type=float, default=2e-4)
-    a("--lr-d", type=float, default=2e-4)
-    a("--beta1", type=float, default=0.5)
-    a("--beta2", type=float, default=0.999)
-    a("--batch-size", type=int, default=None)
+    a("--config", help="A JSON or YAML file of options (keys are the long option names, e.g. "
+      "lr_g or lr-g); the command line wins over it, and it wins over --preset. Default: "
+      "none.")  # fmt: skip
+    a("--preset", choices=["cpu", "gpu"], default="cpu",
+      help="Defaults for the sizes, steps and evaluations left unset: cpu (minutes on a laptop "
+      "CPU) or gpu (the paper's sizes).")  # fmt: skip
+    a("--loss", default="ns",
+      help="The adversarial loss: any registered loss (minimax, ns, lsgan, hinge, wgan, ragan, "
+      "or a plugin's).")  # fmt: skip
+    a("--penalty", default="none",
+      help="The discriminator's gradient penalty: none, gp, r1, r2 or a registered penalty.")  # fmt: skip
+    a("--penalty-weight", type=float, default=None,
+      help="The penalty's weight: lambda for gp, gamma for r1 / r2. Default: the penalty's own "
+      "(10).")  # fmt: skip
+    a("--penalty-every", type=int, default=1,
+      help="Lazy regularization: the penalty is applied every k-th discriminator step.")  # fmt: skip
+    a("--spectral-norm", action="store_true",
+      help="Spectral normalization on the discriminator's layers.")  # fmt: skip
+    a("--real-label", type=float, default=1.0,
+      help="One-sided label smoothing: the target for real samples, e.g. 0.9; 1.0 = no "
+      "smoothing.")  # fmt: skip
+    a("--flip-prob", type=float, default=0.0,
+      help="Label flipping: the probability that a sample's real / fake target is swapped in "
+      "the discriminator's loss; 0 = no flipping.")  # fmt: skip
+    a("--instance-noise", default=None, metavar="START[:END:STEPS]",
+      help="Instance noise on the discriminator's inputs: a constant std, a linear schedule "
+      "from START to END over STEPS steps, or 'adaptive'. Default: no noise.")  # fmt: skip
+    a("--d-steps", type=int, default=1, help="Discriminator updates per iteration.")
+    a("--g-steps", type=int, default=1, help="Generator updates per iteration.")
+    a("--adaptive-ratio", action="store_true",
+      help="Adapt the D:G update ratio to keep D's accuracy within 40-60%% (overrides "
+      "--d-steps / --g-steps).")  # fmt: skip
+    a("--lr-g", type=float, default=2e-4, help="The generator's Adam learning rate.")
+    a("--lr-d", type=float, default=2e-4, help="The discriminator's Adam learning rate.")
+    a("--beta1", type=float, default=0.5, help="Adam's beta1 (first-moment decay), both networks.")
+    a("--beta2", type=float, default=0.999,
+      help="Adam's beta2 (second-moment decay), both networks.")  # fmt: skip
+    a("--batch-size", type=int, default=None,
+      help="Samples per training batch (under torchrun: the global batch, split over the "
+      "processes).")  # fmt: skip
     a("--steps", type=int, default=None,
-      help="training iterations (each: --d-steps D updates, then --g-steps G updates)")  # fmt: skip
-    a("--seed", type=int, default=0)
-    a("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    a("--amp", choices=["none", "bf16", "fp16"], default="none")
-    a("--compile", action="store_true", help="torch.compile the networks")
-    a(
-        "--channels-last",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="channels_last memory format for networks and batches (gpu preset: on)",
-    )
-    a("--data", default=None, help="dataset name or folder")
-    a("--out", default=None, help="run directory (default runs/<trainer>-<loss>-...)")
-    a(
-        "--resume",
-        action="store_true",
-        help="continue from the checkpoint in --out (no checkpoint there: start the run afresh)",
-    )
-    a(
-        "--overwrite",
-        action="store_true",
-        help="start afresh in an --out that holds a run: its run files (config.json, "
-        "metrics.jsonl, the checkpoint, samples, curves.png) are deleted first",
-    )
-    a("--eval-every", type=int, default=None, help="steps between evaluations")
-    a("--log-every", type=int, default=None, help="steps between metrics rows")
+      help="Training iterations (each: --d-steps D updates, then --g-steps G updates).")  # fmt: skip
+    a("--seed", type=int, default=0,
+      help="The random seed of the initial weights, the data order, the latents and advloss's "
+      "random numbers.")  # fmt: skip
+    a("--device", choices=["auto", "cpu", "cuda"], default="auto",
+      help="Where to train: auto = a CUDA GPU when there is one, else the CPU.")  # fmt: skip
+    a("--amp", choices=["none", "bf16", "fp16"], default="none",
+      help="Mixed precision (autocast) in bfloat16 or float16; PyTorch only.")  # fmt: skip
+    a("--compile", action="store_true",
+      help="Compile the networks with torch.compile (TensorFlow: XLA).")  # fmt: skip
+    a("--channels-last", action=argparse.BooleanOptionalAction, default=None,
+      help="The channels_last memory format for networks and batches; PyTorch only. Default: "
+      "off with the cpu preset, on with the gpu preset.")  # fmt: skip
+    a("--data", default=None, help="The training data: a built-in dataset's name or a folder.")
+    a("--out", default=None,
+      help="The run folder (config.json, metrics.jsonl, samples/, curves.png, the checkpoint). "
+      "Default: a new runs/<trainer>-<loss>-<penalty>-seed<seed> folder.")  # fmt: skip
+    a("--resume", action="store_true",
+      help="Continue the run in --out from its checkpoint (no checkpoint there: start the run "
+      "afresh).")  # fmt: skip
+    a("--overwrite", action="store_true",
+      help="Start afresh in an --out that holds a run: its run files (config.json, "
+      "metrics.jsonl, the checkpoint, samples, curves.png) are deleted first.")  # fmt: skip
+    a("--eval-every", type=int, default=None,
+      help="Steps between evaluations (samples, quality metrics and a checkpoint).")  # fmt: skip
+    a("--log-every", type=int, default=None, help="Steps between metrics rows.")
     return p
+
+
+def set_help(parser: argparse.ArgumentParser, dest: str, text: str) -> None:
+    """Replace the help text of the option stored in ``dest``."""
+    next(a for a in parser._actions if a.dest == dest).help = text
+
+
+def show_defaults(
+    parser: argparse.ArgumentParser, presets: dict[str, dict] | None = None
+) -> argparse.ArgumentParser:
+    """End the help of every option that takes a value with its default: ``Default: X.``, or
+    the presets' values for an option a preset sets (``Default: 16 (cpu preset), 64 (gpu
+    preset).``).  Texts that state their default already are left as they are; flags are off
+    unless given."""
+    for action in parser._actions:
+        text = action.help
+        if not action.option_strings or not text or text == argparse.SUPPRESS:
+            continue
+        if "%(default)" in text or "Default:" in text:
+            continue
+        if action.default is None:
+            values = [f"{p[action.dest]} ({name} preset)" for name, p in (presets or {}).items()
+                      if action.dest in p]  # fmt: skip
+            given = [p[action.dest] for p in (presets or {}).values() if action.dest in p]
+            if len(given) == len(presets or {}) and len(set(map(str, given))) == 1:
+                values = [str(given[0])]  # the same in every preset
+            if values:
+                action.help = f"{text} Default: {', '.join(values)}."
+        elif action.nargs != 0:  # an option with a value (flags: off unless given)
+            action.help = f"{text} Default: %(default)s."
+    return parser
 
 
 def resolve(
@@ -221,7 +273,64 @@ def build_objective(cfg: dict[str, Any]) -> advloss.Objective:
     return advloss.Objective(cfg["loss"], penalties=penalties, labels=labels, instance_noise=noise)
 
 
+#: the options that count something (iterations, samples, steps between events): each >= 1
+COUNTS = ("steps", "batch_size", "eval_every", "log_every", "d_steps", "g_steps")
+#: the built-in datasets of --data (anything else is a folder)
+DATASETS = ("digits", "stacked-digits")
+
+
+def check_counts(cfg: dict[str, Any]) -> None:
+    for key in COUNTS:
+        if int(cfg[key]) < 1:
+            raise TrainerError(f"--{key.replace('_', '-')} must be >= 1; received {cfg[key]}")
+
+
+def d_norm_for(requested: str, has_penalty: bool, default: str = "batch") -> str:
+    """The discriminator's normalization: ``auto`` means ``default``, or layer norm with a
+    gradient penalty (batch norm mixes samples, so per-sample input gradients are wrong)."""
+    norm = requested if requested != "auto" else ("layer" if has_penalty else default)
+    if norm == "batch" and has_penalty:
+        raise TrainerError(
+            "--d-norm batch with a gradient penalty: the penalty's per-sample "
+            "gradients are wrong under batch norm; use layer, instance or none"
+        )
+    return norm
+
+
+def check_options(cfg: dict[str, Any]) -> None:
+    """The checks that need no framework, made before one is imported: the counts, the advloss
+    objective (loss, penalty, label transforms, instance noise) and ``--d-norm``."""
+    check_counts(cfg)
+    objective = build_objective(cfg)
+    if "d_norm" in cfg:
+        d_norm_for(cfg["d_norm"], bool(objective.penalties))
+
+
+def check_data_source(name: str) -> None:
+    """``--data`` of the DCGAN trainer: a built-in dataset or an existing folder."""
+    if name not in DATASETS and not Path(name).is_dir():
+        raise TrainerError(
+            f"--data {name}: no such folder (expected digits, stacked-digits or a folder of "
+            f"images, IDX files or CIFAR-10 binary batches)"
+        )
+
+
+def torch_only_options(cfg: dict[str, Any], framework: str) -> None:
+    """The options only the PyTorch trainer has: one-line errors elsewhere."""
+    name = {"jax": "JAX", "tf": "TensorFlow"}[framework]
+    if cfg["amp"] != "none":
+        raise TrainerError(f"--amp {cfg['amp']}: mixed precision is PyTorch-only in this trainer")
+    if cfg.get("channels_last"):
+        raise TrainerError(f"--channels-last: the {name} trainer is channels-last already")
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise TrainerError(f"torchrun / DDP: the {name} trainer runs in one process")
+    if cfg["compile"] and framework == "jax":
+        raise TrainerError("--compile: the JAX trainer's steps are always jax.jit-compiled")
+
+
 def pick_device(name: str) -> torch.device:
+    import torch
+
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
@@ -356,12 +465,16 @@ class Run:
     def save(self, state: dict[str, Any]) -> None:
         """Write the checkpoint (with the run's options) atomically, with its checksum: a crash
         mid-write leaves the previous one intact (:func:`save_checked`)."""
+        import torch
+
         save_checked(
             self.checkpoint_path, lambda fh: torch.save({**state, "config": self.config}, fh)
         )
 
     def load(self) -> dict[str, Any]:
         """The checkpoint, once its checksum and the options it was written with are checked."""
+        import torch
+
         verify_checksum(self.checkpoint_path)
         try:
             ck = torch.load(self.checkpoint_path, map_location="cpu", weights_only=True)
@@ -576,6 +689,8 @@ def verify_checksum(path: Path) -> None:
 
 
 def rng_state(generators: dict[str, torch.Generator]) -> dict[str, Any]:
+    import torch
+
     state = {
         "torch": torch.get_rng_state(),
         "numpy": _np_state(),
@@ -588,6 +703,8 @@ def rng_state(generators: dict[str, torch.Generator]) -> dict[str, Any]:
 
 
 def set_rng_state(state: dict[str, Any], generators: dict[str, torch.Generator]) -> None:
+    import torch
+
     torch.set_rng_state(state["torch"])
     np_state = state["numpy"]
     np.random.set_state((np_state[0], np.array(np_state[1], dtype=np.uint32), *np_state[2:]))
@@ -612,6 +729,8 @@ def _py_state() -> list[Any]:
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
+    import torch
+
     torch.manual_seed(seed)
 
 
@@ -662,6 +781,7 @@ class Progress:
 
 def save_grid(images: torch.Tensor, path: Path, nrow: int = 8) -> None:
     """Save a (N, C, H, W) batch in [-1, 1] as a PNG grid."""
+    import torch
     from PIL import Image
 
     x = ((images.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
@@ -763,9 +883,12 @@ def main(
     presets: dict[str, dict],
     train: Any,
     argv: list[str] | None,
+    check: Callable[[dict[str, Any]], None] = check_options,
 ) -> int:
     """A trainer's command: resolve the options, pick a fresh run directory unless --out is
-    given, train; user errors become one line and exit status 2."""
+    given, check the options (``check``) and that --out is writable, then train; user errors
+    become one line and exit status 2.  Everything before ``train`` imports no framework:
+    ``train`` imports the trainer's."""
     with one_line_errors():
         cfg = resolve(parser, argv, presets)
         if cfg["out"] is None:  # a fresh directory per run (an explicit --out is never reused)
@@ -776,5 +899,8 @@ def main(
             while holds_run(Path(out)) and not cfg["resume"]:
                 out, i = f"{base}-{i}", i + 1
             cfg["out"] = out
+        check(cfg)
+        if os.environ.get("RANK", "0") == "0":  # DDP: rank 0 writes the run
+            check_writable(Path(cfg["out"]))
         train(cfg)
     return 0

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from reference_trainers.common import TrainerError
+from reference_trainers.common import TrainerError, check_data_source
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
 
@@ -183,12 +183,8 @@ def load(name: str, image_size: int) -> tuple[torch.Tensor, int]:
         return digits(image_size)[0], 1
     if name == "stacked-digits":
         return stacked_digits(image_size)[0], 3
+    check_data_source(name)
     folder = Path(name)
-    if not folder.is_dir():
-        raise TrainerError(
-            f"--data {name}: no such folder (expected digits, stacked-digits or a folder of "
-            f"images, IDX files or CIFAR-10 binary batches)"
-        )
     idx = sorted(folder.glob("train-images-idx3-ubyte*")) or sorted(
         folder.glob("*-images-idx3-ubyte*")
     )

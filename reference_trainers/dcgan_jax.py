@@ -254,7 +254,7 @@ def _train(cfg: dict[str, Any]) -> dict[str, Any]:
     import optax
     import torch
 
-    from reference_trainers.dcgan import make_evaluate, metrics_for
+    from reference_trainers.dcgan_torch import make_evaluate, metrics_for
 
     dtype = np.dtype(cfg["dtype"])
     s = ArrayLoop(cfg, "dcgan", quality="fd", framework="jax", to_tensor=jnp.asarray)
@@ -293,7 +293,8 @@ def _train(cfg: dict[str, Any]) -> dict[str, Any]:
     def sample(z: Any) -> torch.Tensor:
         variables = {"params": state.g_params, "batch_stats": state.g_stats}
         x = G.apply(variables, jnp.asarray(z, dtype), train=False)
-        return torch.from_numpy(np.asarray(x, np.float32)).permute(0, 3, 1, 2)
+        # a copy: np.asarray would be a read-only view, which torch.from_numpy warns about
+        return torch.from_numpy(np.array(x, np.float32)).permute(0, 3, 1, 2)
 
     evaluate = make_evaluate(
         s.run.dir, sample, fixed_latents(z_dim), lambda: eval_latents(cfg["eval_samples"], z_dim),

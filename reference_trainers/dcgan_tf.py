@@ -184,7 +184,7 @@ def _train(cfg: dict[str, Any]) -> dict[str, Any]:
     import tensorflow as tf
     import torch
 
-    from reference_trainers.dcgan import make_evaluate, metrics_for
+    from reference_trainers.dcgan_torch import make_evaluate, metrics_for
 
     dtype = cfg["dtype"]
     s = ArrayLoop(cfg, "dcgan", quality="fd", framework="tf", to_tensor=tf.constant)
@@ -245,7 +245,8 @@ def _train(cfg: dict[str, Any]) -> dict[str, Any]:
 
     def sample(z: Any) -> torch.Tensor:
         x = G(tf.constant(np.asarray(z, dtype)), training=False)
-        return torch.from_numpy(np.asarray(x, np.float32)).permute(0, 3, 1, 2)
+        # a copy: np.asarray would be a read-only view, which torch.from_numpy warns about
+        return torch.from_numpy(np.array(x, np.float32)).permute(0, 3, 1, 2)
 
     evaluate = make_evaluate(
         s.run.dir, sample, fixed_latents(z_dim), lambda: eval_latents(cfg["eval_samples"], z_dim),

@@ -11,17 +11,15 @@ checkpoint.pt to --out.
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
 from typing import Any
 
-import torch
-from torch import nn
-
-from reference_trainers import common, data, facades
+from reference_trainers import common
 from reference_trainers.common import TrainerError
-from reference_trainers.session import Session
+
+# This module is the command line: it imports no framework, so --help and bad options answer
+# at once; the trainer (reference_trainers.pix2pix_torch) is imported by train().
 
 PRESETS = {
     "cpu": {"image_size": 64, "width": 16, "batch_size": 8, "steps": 1000, "eval_every": 250,
@@ -30,251 +28,96 @@ PRESETS = {
             "log_every": 100, "data": "synthetic-facades", "amp": "bf16", "channels_last": True},
 }  # fmt: skip
 
-
-# ---------------------------------------------------------------------------------- networks
-
-
-def _norm(kind: str, channels: int) -> nn.Module:
-    return {
-        "batch": lambda: nn.BatchNorm2d(channels),
-        "instance": lambda: nn.InstanceNorm2d(channels, affine=True),
-        "layer": lambda: nn.GroupNorm(1, channels),
-        "none": lambda: nn.Identity(),
-    }[kind]()
+#: the PyTorch side's names, importable from here as before (imported on first use)
+TORCH_NAMES = ("UNet", "PatchGAN", "patch_layers", "init_weights", "load_data")
 
 
-class UNet(nn.Module):
-    """The pix2pix U-Net: (N, C_in, S, S) → (N, C_out, S, S) in [-1, 1].  log2(S) stride-2
-    4×4 convolutions down to 1×1 (channels width·1, 2, 4, 8, 8, ...; LeakyReLU 0.2, batch norm
-    except on the first and the innermost), then as many transposed convolutions up (ReLU, batch
-    norm, dropout 0.5 on the three decoder layers after the innermost, as in the paper), each
-    concatenated with the encoder layer of the same size; Tanh out."""
+def __getattr__(name: str) -> Any:
+    if name in TORCH_NAMES:
+        from reference_trainers import pix2pix_torch
 
-    def __init__(
-        self, in_ch: int, out_ch: int, width: int, image_size: int, dropout: float = 0.5
-    ) -> None:
-        super().__init__()
-        n = int(math.log2(image_size))
-        chs = [width * min(2**i, 8) for i in range(n)]
-        self.downs = nn.ModuleList([nn.Conv2d(in_ch, chs[0], 4, 2, 1)])
-        for i in range(1, n):
-            inner = i == n - 1
-            self.downs.append(
-                nn.Sequential(
-                    nn.LeakyReLU(0.2),
-                    nn.Conv2d(chs[i - 1], chs[i], 4, 2, 1, bias=inner),
-                    nn.Identity() if inner else nn.BatchNorm2d(chs[i]),
-                )
-            )
-        self.ups = nn.ModuleList()
-        for j, i in enumerate(range(n - 1, 0, -1)):  # j = 0 is the innermost
-            layers: list[nn.Module] = [
-                nn.ReLU(),
-                nn.ConvTranspose2d(chs[i] * (1 if j == 0 else 2), chs[i - 1], 4, 2, 1, bias=False),
-                nn.BatchNorm2d(chs[i - 1]),
-            ]
-            if dropout and 1 <= j <= 3:
-                layers.append(nn.Dropout(dropout))
-            self.ups.append(nn.Sequential(*layers))
-        self.out = nn.Sequential(
-            nn.ReLU(), nn.ConvTranspose2d(2 * chs[0], out_ch, 4, 2, 1), nn.Tanh()
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        skips = []
-        for down in self.downs:
-            x = down(x)
-            skips.append(x)
-        for up, skip in zip(self.ups, reversed(skips[:-1]), strict=True):
-            x = torch.cat([up(x), skip], 1)
-        return self.out(x)
-
-
-def patch_layers(image_size: int) -> int:
-    """PatchGAN depth that keeps the receptive field near a quarter of the image: 3 strided
-    layers (70×70) at 256, 2 (34×34) at 128, 1 (16×16) at 64 and below."""
-    return max(1, min(3, int(math.log2(image_size)) - 5))
-
-
-class PatchGAN(nn.Module):
-    """The pix2pix PatchGAN: (N, C_in + C_out, S, S) → a logit per patch (N, 1, h, w).  ``layers``
-    stride-2 4×4 convolutions (width, 2·width, ... capped at 8·width; LeakyReLU 0.2; norm after
-    all but the first), one stride-1 convolution, then a stride-1 convolution to one channel.
-    Receptive field: 16, 34, 70 pixels for 1, 2, 3 layers."""
-
-    def __init__(self, in_ch: int, width: int, layers: int, norm: str) -> None:
-        super().__init__()
-        mods: list[nn.Module] = [nn.Conv2d(in_ch, width, 4, 2, 1), nn.LeakyReLU(0.2)]
-        ch = width
-        for i in range(1, layers + 1):
-            nxt = width * min(2**i, 8)
-            stride = 2 if i < layers else 1
-            mods += [
-                nn.Conv2d(ch, nxt, 4, stride, 1, bias=norm == "none"),
-                _norm(norm, nxt),
-                nn.LeakyReLU(0.2),
-            ]
-            ch = nxt
-        mods.append(nn.Conv2d(ch, 1, 4, 1, 1))
-        self.net = nn.Sequential(*mods)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
-
-
-def init_weights(m: nn.Module) -> None:
-    """pix2pix initialisation: N(0, 0.02) convolutions, N(1, 0.02) norm scales."""
-    if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
-        nn.init.normal_(m.weight, 0.0, 0.02)
-        if m.bias is not None:
-            nn.init.zeros_(m.bias)
-    elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm, nn.InstanceNorm2d)) and m.weight is not None:
-        nn.init.normal_(m.weight, 1.0, 0.02)
-        nn.init.zeros_(m.bias)
-
-
-# ---------------------------------------------------------------------------------- data
-
-
-def load_data(cfg: dict[str, Any]) -> dict[str, Any]:
-    """Train pairs (stored at the jitter size when --jitter is on), validation pairs, and --
-    for synthetic-facades -- the validation class maps and a trained segmenter."""
-    from reference_trainers.metrics import cache_dir
-
-    size, synthetic = cfg["image_size"], cfg["data"] == "synthetic-facades"
-    root = str(facades.ensure(cache_dir())) if synthetic else cfg["data"]
-    if not synthetic and not Path(root).is_dir():
-        raise TrainerError(
-            f"--data {root}: no such folder (expected synthetic-facades or a pix2pix dataset "
-            f"folder with train/ and val/ or test/)"
-        )
-    direction = cfg["direction"]
-    if synthetic and direction != "AtoB":
-        raise TrainerError("--direction BtoA: synthetic-facades maps label maps (A) to photos (B)")
-    load_size = data.jitter_size(size) if cfg["jitter"] else size
-    train = data.paired_folder(root, "train", load_size, direction=direction, nearest_a=synthetic)
-    val_split = "val" if (Path(root) / "val").is_dir() else "test"
-    val = data.paired_folder(root, val_split, size, direction=direction, nearest_a=synthetic)
-    out: dict[str, Any] = {"train": train, "val": val, "segmenter": None, "labels": None}
-    if synthetic:
-        from reference_trainers.metrics import segmenter
-
-        def classes(a: torch.Tensor) -> torch.Tensor:
-            colors = ((a.permute(0, 2, 3, 1) + 1) * 127.5).round().to(torch.uint8).numpy()
-            return torch.from_numpy(facades.labels_from_colors(colors))
-
-        seg_x, seg_y = data.paired_folder(root, "train", size, nearest_a=True)
-        out["segmenter"], out["segmenter_accuracy"] = segmenter(
-            seg_y, classes(seg_x), len(facades.CLASSES), f"facades-v{facades.VERSION}-seg-{size}"
-        )
-        out["labels"] = classes(val[0])
-    return out
-
-
-# ---------------------------------------------------------------------------------- training
+        return getattr(pix2pix_torch, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def parser() -> Any:
-    p = common.common_parser("python -m reference_trainers.pix2pix", __doc__.splitlines()[0])
-    p.add_argument("--image-size", type=int, choices=[32, 64, 128, 256], default=None)
-    p.add_argument("--width", type=int, default=None, help="base channel count (ngf = ndf)")
-    p.add_argument("--lambda-l1", type=float, default=100.0, help="L1 weight (paper: 100)")
+    p = common.common_parser("python -m reference_trainers.pix2pix", __doc__)
+    common.set_help(p, "data", "The paired data: synthetic-facades (generated offline) or a "
+                    "pix2pix dataset folder with train/ and val/ or test/ (A and B side by "
+                    "side in each image).")  # fmt: skip
+    p.add_argument("--image-size", type=int, choices=[32, 64, 128, 256], default=None,
+                   help="The side of the square images, in pixels.")  # fmt: skip
+    p.add_argument("--width", type=int, default=None,
+                   help="The base channel count of the U-Net and the PatchGAN (ngf = ndf).")  # fmt: skip
+    p.add_argument("--lambda-l1", type=float, default=100.0,
+                   help="The weight of the L1 term in G's loss (the paper: 100).")  # fmt: skip
     p.add_argument(
         "--gan-weight",
         type=float,
         default=1.0,
-        help="weight of the adversarial term in G's loss; 0 = L1 only (D still trains and is "
-        "logged, but G ignores it: the paper's 'L1 alone' baseline)",
+        help="The weight of the adversarial term in G's loss; 0 = L1 only (D still trains and "
+        "is logged, but G ignores it: the paper's 'L1 alone' baseline).",
     )
-    p.add_argument("--direction", choices=["AtoB", "BtoA"], default="AtoB")
+    p.add_argument("--direction", choices=["AtoB", "BtoA"], default="AtoB",
+                   help="Translate the A half of each pair into the B half, or back.")  # fmt: skip
     p.add_argument(
         "--jitter",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="random jitter: load at 286/256 of the size, random crop and mirror (default on)",
+        help="Random jitter: load at 286/256 of the size, then a random crop and mirror.",
     )
-    p.add_argument("--dropout", type=float, default=0.5, help="U-Net decoder dropout")
-    p.add_argument("--d-layers", type=int, default=None, help="PatchGAN depth (auto by size)")
+    p.add_argument("--dropout", type=float, default=0.5,
+                   help="The dropout probability of the U-Net's decoder.")  # fmt: skip
+    p.add_argument("--d-layers", type=int, default=None,
+                   help="The PatchGAN's strided layers. Default: by the image size (1 up to 64, "
+                   "2 at 128, 3 at 256).")  # fmt: skip
     p.add_argument(
         "--d-norm",
         choices=["auto", "batch", "layer", "instance", "none"],
         default="auto",
-        help="D's normalization; auto = batch norm, or layer norm with a gradient penalty",
+        help="D's normalization; auto = batch norm, or layer norm with a gradient penalty.",
     )
-    return p
+    return common.show_defaults(p, PRESETS)
 
 
-def train(cfg: dict[str, Any]) -> dict[str, Any]:
-    """Train with the resolved config; returns the last evaluation row."""
-    s = Session(cfg, "pix2pix", quality=["l1", "seg_pixel_acc"])
-    norm = s.d_norm(cfg["d_norm"])
+def check_data(cfg: dict[str, Any]) -> None:
+    """``--data`` and ``--direction``: a pix2pix dataset folder, or synthetic-facades AtoB."""
+    root = cfg["data"]
+    if root != "synthetic-facades" and not Path(root).is_dir():
+        raise TrainerError(
+            f"--data {root}: no such folder (expected synthetic-facades or a pix2pix dataset "
+            f"folder with train/ and val/ or test/)"
+        )
+    if root == "synthetic-facades" and cfg["direction"] != "AtoB":
+        raise TrainerError("--direction BtoA: synthetic-facades maps label maps (A) to photos (B)")
+
+
+def check_weights(cfg: dict[str, Any]) -> None:
+    """``--lambda-l1`` and ``--gan-weight``: >= 0, not both 0."""
     for name in ("lambda_l1", "gan_weight"):
         if cfg[name] < 0:
             raise TrainerError(f"--{name.replace('_', '-')} must be >= 0; received {cfg[name]}")
     if cfg["lambda_l1"] == 0 and cfg["gan_weight"] == 0:
         raise TrainerError("--lambda-l1 0 with --gan-weight 0: the generator would have no loss")
-    d = load_data(cfg)
-    batches = data.Batches(d["train"], cfg["batch_size"], cfg["seed"])
-    common.seed_everything(cfg["seed"])
-    G = UNet(3, 3, cfg["width"], cfg["image_size"], cfg["dropout"])
-    layers = cfg["d_layers"] or patch_layers(cfg["image_size"])
-    D = PatchGAN(6, cfg["width"], layers, norm)
-    G.apply(init_weights)
-    D.apply(init_weights)
-    G_run, D_run = s.setup(G, D, batches)
 
-    from reference_trainers.metrics import PairMetrics
 
-    val_x, val_y = d["val"]
-    metrics = PairMetrics(val_y, d["labels"], d["segmenter"], len(facades.CLASSES))
-    shown = torch.linspace(0, len(val_x) - 1, 8).long()  # fixed validation inputs
+def check(cfg: dict[str, Any]) -> None:
+    """The checks made before PyTorch is imported: :func:`common.check_options`, the loss
+    weights and the data."""
+    common.check_options(cfg)
+    check_weights(cfg)
+    check_data(cfg)
 
-    def evaluate(step: int) -> dict[str, Any]:
-        outputs = torch.cat(
-            [G(val_x[i : i + 50].to(s.device)).float().cpu() for i in range(0, len(val_x), 50)]
-        )
-        grid = torch.stack([val_x[shown], outputs[shown], val_y[shown]], 1).flatten(0, 1)
-        common.save_grid(grid, s.run.dir / "samples" / f"step_{step:06d}.png", nrow=6)
-        return metrics(outputs)
 
-    def next_pair() -> tuple[torch.Tensor, torch.Tensor]:
-        pair = batches.next()
-        if cfg["jitter"]:
-            pair = data.jitter(pair, cfg["image_size"], s.gens["data"])
-        return s.local(pair)
+def train(cfg: dict[str, Any]) -> dict[str, Any]:
+    """Train with the resolved config; returns the last evaluation row."""
+    from reference_trainers import pix2pix_torch
 
-    s.begin(evaluate)
-    while s.step < s.steps:
-        # ---- the training step: this is the part to copy into your own loop ----
-        d_steps, g_steps = s.plan()
-        for _ in range(d_steps):
-            x, y = next_pair()
-
-            def D_given_x(image: torch.Tensor, x: torch.Tensor = x) -> torch.Tensor:
-                return D_run(torch.cat([x, image], 1))  # conditional D: penalties act on image
-
-            with s.autocast():
-                out = s.objective.discriminator(
-                    D_given_x, y, G_run(x).detach(), step=s.step, key=s.key, noise_std=s.noise_std
-                )
-            s.update_d(out)
-        for _ in range(g_steps):
-            with s.autocast():
-                fake = G_run(x)
-                g_out = s.objective.generator(
-                    D_given_x, fake, real=y if s.needs_real else None,
-                    step=s.step, key=s.key, noise_std=s.noise_std,
-                )  # fmt: skip
-                l1 = (fake.float() - y).abs().mean()
-            s.update_g(cfg["gan_weight"] * g_out.total + cfg["lambda_l1"] * l1)
-        # ---- logging, evaluation, checkpoints ----
-        if s.end_iteration(out, g_out, extra={"l1": l1}):
-            s.evaluate(evaluate)
-    return s.finish()
+    return pix2pix_torch.train(cfg)
 
 
 def main(argv: list[str] | None = None) -> int:
-    return common.main("pix2pix", parser(), PRESETS, train, argv)
+    return common.main("pix2pix", parser(), PRESETS, train, argv, check=check)
 
 
 if __name__ == "__main__":

@@ -67,9 +67,7 @@ class Loop:
 
     def __init__(self, cfg: dict[str, Any], trainer: str, *, quality: str | list[str]) -> None:
         self.cfg, self.trainer, self.quality = cfg, trainer, quality
-        for key in ("steps", "batch_size", "eval_every", "log_every", "d_steps", "g_steps"):
-            if int(cfg[key]) < 1:
-                raise TrainerError(f"--{key.replace('_', '-')} must be >= 1; received {cfg[key]}")
+        common.check_counts(cfg)
         self.steps = int(cfg["steps"])
         # validates loss / penalty / labels / noise before anything slow happens
         self.objective = common.build_objective(cfg)
@@ -88,13 +86,7 @@ class Loop:
     def d_norm(self, requested: str, default: str = "batch") -> str:
         """The discriminator's normalization: ``auto`` means ``default``, or layer norm with a
         gradient penalty (batch norm mixes samples, so per-sample input gradients are wrong)."""
-        norm = requested if requested != "auto" else ("layer" if self.has_penalty else default)
-        if norm == "batch" and self.has_penalty:
-            raise TrainerError(
-                "--d-norm batch with a gradient penalty: the penalty's per-sample "
-                "gradients are wrong under batch norm; use layer, instance or none"
-            )
-        return norm
+        return common.d_norm_for(requested, self.has_penalty, default)
 
     def _init_controls(self, zero: Any) -> None:
         """The update-ratio scheduler, the balance monitor and adaptive noise (``zero``: a

@@ -240,25 +240,41 @@ def _info(argv: list[str]) -> dict[str, Any]:
     }
 
 
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m reference_trainers.xframework",
+                                description=__doc__, formatter_class=common.HelpFormatter)  # fmt: skip
+    p.add_argument("--configs", default=",".join(CONFIGS),
+                   help=f"The configurations to compare, comma-separated, of {', '.join(CONFIGS)} "
+                   "('' with --speed: timing only). Default: all of them.")  # fmt: skip
+    p.add_argument("--frameworks", default=",".join(FRAMEWORKS),
+                   help="The frameworks to train, comma-separated; the first is the reference "
+                   "the others are compared with.")  # fmt: skip
+    p.add_argument("--steps", type=int, default=50,
+                   help="Training iterations per configuration and framework.")  # fmt: skip
+    p.add_argument("--dtype", choices=["float32", "float64"], default="float64",
+                   help="The precision of the runs (float32: the differences are recorded, not "
+                   "checked).")  # fmt: skip
+    p.add_argument("--seed", type=int, default=0, help="The random seed of every run.")
+    p.add_argument("--tolerance", type=float, default=None,
+                   help="The largest allowed per-step difference. Default: 1e-6 in float64, "
+                   "none (not checked) in float32.")  # fmt: skip
+    p.add_argument("--tiny", action="store_true",
+                   help="Width 8, batch 8: the test's sizes.")  # fmt: skip
+    p.add_argument("--speed", action="store_true",
+                   help="Also time each trainer at the CPU preset's sizes.")  # fmt: skip
+    p.add_argument("--speed-steps", type=int, default=300,
+                   help="Training iterations of each --speed run.")  # fmt: skip
+    p.add_argument("--out", default="runs/xframework",
+                   help="The folder of the figure and the tables.")  # fmt: skip
+    p.add_argument("--work", default=None,
+                   help="The trainers' run folders. Default: OUT/runs.")  # fmt: skip
+    p.add_argument("--verbose", action="store_true", help="Show the trainers' progress.")
+    return common.show_defaults(p)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    p = argparse.ArgumentParser(prog="python -m reference_trainers.xframework",
-                                description=__doc__.splitlines()[0])  # fmt: skip
-    p.add_argument("--configs", default=",".join(CONFIGS),
-                   help=f"of {', '.join(CONFIGS)} ('' with --speed: timing only)")  # fmt: skip
-    p.add_argument("--frameworks", default=",".join(FRAMEWORKS),
-                   help="the first is the reference (default torch,jax,tf)")  # fmt: skip
-    p.add_argument("--steps", type=int, default=50)
-    p.add_argument("--dtype", choices=["float32", "float64"], default="float64")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--tolerance", type=float, default=None,
-                   help="largest allowed difference (default 1e-6 in float64, none in float32)")  # fmt: skip
-    p.add_argument("--tiny", action="store_true", help="width 8, batch 8 (the test's sizes)")
-    p.add_argument("--speed", action="store_true", help="also time each trainer at the CPU preset")
-    p.add_argument("--speed-steps", type=int, default=300)
-    p.add_argument("--out", default="runs/xframework", help="figure and tables")
-    p.add_argument("--work", default=None, help="the trainers' run folders (default OUT/runs)")
-    p.add_argument("--verbose", action="store_true", help="show the trainers' progress")
+    p = parser()
     args = p.parse_args(argv)
     configs = [c for c in args.configs.split(",") if c]
     unknown = [c for c in configs if c not in CONFIGS]

@@ -23,7 +23,7 @@ pytest.importorskip("sklearn")
 pytest.importorskip("PIL")
 pytest.importorskip("matplotlib")
 
-from reference_trainers import common, data, dcgan  # noqa: E402
+from reference_trainers import common, data, dcgan, dcgan_torch  # noqa: E402
 from reference_trainers.common import TrainerError  # noqa: E402
 from tests.trainer_checks import rows  # noqa: E402
 
@@ -331,7 +331,7 @@ def test_an_unwritable_out_is_one_line_before_anything_is_built(tmp_path, capsys
     def no_data(*args, **kwargs):
         raise AssertionError("the data was loaded before --out was checked")
 
-    monkeypatch.setattr(dcgan, "load", no_data)
+    monkeypatch.setattr(dcgan_torch, "load", no_data)  # the PyTorch trainer's data loader
     a_file = tmp_path / "file"
     a_file.write_text("x")
     cases = [(a_file, f"--out {a_file}: is a file, not a folder"),

@@ -5,6 +5,7 @@ bad input, the data loaders and the metrics' sanity."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -309,3 +310,97 @@ def test_ddp_two_cpu_processes(tmp_path):
     last = rows(out)[-1]
     assert last == {"step": 4, "ddp_world_size": 2, "ddp_params_in_sync": True}
     assert len([r for r in rows(out) if r.get("eval")]) == 2  # written once (rank 0)
+
+
+# ------------------------------------------------------------------------- the command line
+
+#: runs each trainer module as ``python -m`` does (runpy, as __main__) with the arguments of
+#: argv[1] (JSON: [module, args] pairs), in one fresh process; prints, per command, its exit
+#: status, its last line of stderr and the frameworks imported by then
+CLI_PROBE = """
+import contextlib, io, json, runpy, sys
+out = []
+for module, args in json.loads(sys.argv[1]):
+    sys.argv = [module, *args]
+    err, code = io.StringIO(), 0
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            runpy.run_module(module, run_name="__main__")
+        except SystemExit as exc:
+            code = exc.code
+    lines = err.getvalue().strip().splitlines()
+    loaded = [m for m in ("torch", "tensorflow", "jax", "keras", "flax") if m in sys.modules]
+    out.append([code, lines[-1] if lines else "", loaded])
+print(json.dumps(out))
+"""
+
+
+def test_help_and_bad_options_answer_before_any_framework_is_imported(tmp_path):
+    """``--help`` and every option error come before PyTorch, JAX or TensorFlow is imported
+    (issue 16 item 13): the trainers parse and check their options in framework-free code."""
+    from pathlib import Path
+
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    out = str(tmp_path / "run")
+    dc, p2p, xf = ("reference_trainers." + m for m in ("dcgan", "pix2pix", "xframework"))
+    cases = [
+        (dc, ["--help"], 0, ""),
+        (p2p, ["--help"], 0, ""),
+        (xf, ["--help"], 0, ""),
+        (dc, ["--out", out, "--loss", "nope"], 2, "unknown loss name 'nope'"),
+        (dc, ["--out", out, "--steps", "0"], 2, "--steps must be >= 1"),
+        (dc, ["--out", out, "--image-size", "24"], 2, "invalid choice: 24"),
+        (dc, ["--out", out, "--penalty", "r1", "--d-norm", "batch"], 2, "batch norm"),
+        (dc, ["--out", out, "--loss", "hinge", "--flip-prob", "0.1"], 2, "class targets"),
+        (dc, ["--out", out, "--instance-noise", "fast"], 2, "unknown name 'fast'"),
+        (dc, ["--out", out, "--framework", "jax", "--amp", "bf16"], 2, "PyTorch-only"),
+        (dc, ["--out", out, "--data", str(tmp_path / "missing")], 2, "no such folder"),
+        (dc, ["--out", out, "--config", str(tmp_path / "missing.json")], 2, "no such file"),
+        (dc, ["--out", str(a_file)], 2, "is a file, not a folder"),
+        (p2p, ["--out", out, "--lambda-l1", "-1"], 2, "--lambda-l1 must be >= 0"),
+        (p2p, ["--out", out, "--direction", "BtoA"], 2, "synthetic-facades maps label maps"),
+        (xf, ["--out", out, "--frameworks", "torch"], 2, "two or more of"),
+    ]
+    root = Path(__file__).resolve().parents[1]
+    probe = json.dumps([[m, args] for m, args, _, _ in cases])
+    proc = subprocess.run(
+        [sys.executable, "-c", CLI_PROBE, probe], capture_output=True, text=True, timeout=300,
+        cwd=root, env={**os.environ, "PYTHONPATH": str(root)},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads(proc.stdout.strip().splitlines()[-1])
+    for (module, args, code, message), (got_code, last, loaded) in zip(cases, results, strict=True):
+        assert loaded == [], f"{module} {args} imported {loaded}"
+        assert got_code == code and message in last, (module, args, got_code, last)
+    assert not (tmp_path / "run").exists()  # a bad option creates no run folder
+
+
+def _parsers():
+    from reference_trainers import pix2pix, xframework
+
+    return {"dcgan": dcgan.parser(), "pix2pix": pix2pix.parser(), "xframework": xframework.parser()}
+
+
+@pytest.mark.parametrize("name", ["dcgan", "pix2pix", "xframework"])
+def test_every_option_has_a_sentence_of_help_and_its_default(name):
+    """Every option's help is a sentence (BooleanOptionalAction may add its own '(default:
+    ...)'); every option that takes a value shows its default (or the presets')."""
+    parser = _parsers()[name]
+    for action in parser._actions:
+        if action.dest == "help":
+            continue
+        text = (action.help or "").replace(" (default: %(default)s)", "")
+        assert text[:1].isupper() and text.endswith("."), (action.option_strings, text)
+        if action.nargs != 0:
+            assert "Default: " in text, (action.option_strings, text)
+    shown = " ".join(parser.format_help().split())
+    assert parser.description.rstrip().endswith(".")  # the whole docstring, not its first line
+    if name == "xframework":
+        assert "on the same numbers and compare the curves step for step." in shown
+        return
+    assert "The generator's Adam learning rate. Default: 0.0002." in shown
+    assert "e.g. 0.9; 1.0 = no smoothing. Default: 1.0." in shown
+    assert "(0.9)" not in shown
+    if name == "dcgan":
+        assert "Samples per training batch" in shown and "Default: 64 (cpu preset), 128" in shown

@@ -1,0 +1,217 @@
+"""The PyTorch side of the pix2pix trainer (:mod:`reference_trainers.pix2pix` is its command
+line, which imports this module once the options are parsed and checked): the U-Net, the
+PatchGAN, the data and the training loop."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from reference_trainers import common, data, facades
+from reference_trainers.pix2pix import check_data, check_weights
+from reference_trainers.session import Session
+
+# ---------------------------------------------------------------------------------- networks
+
+
+def _norm(kind: str, channels: int) -> nn.Module:
+    return {
+        "batch": lambda: nn.BatchNorm2d(channels),
+        "instance": lambda: nn.InstanceNorm2d(channels, affine=True),
+        "layer": lambda: nn.GroupNorm(1, channels),
+        "none": lambda: nn.Identity(),
+    }[kind]()
+
+
+class UNet(nn.Module):
+    """The pix2pix U-Net: (N, C_in, S, S) → (N, C_out, S, S) in [-1, 1].  log2(S) stride-2
+    4×4 convolutions down to 1×1 (channels width·1, 2, 4, 8, 8, ...; LeakyReLU 0.2, batch norm
+    except on the first and the innermost), then as many transposed convolutions up (ReLU, batch
+    norm, dropout 0.5 on the three decoder layers after the innermost, as in the paper), each
+    concatenated with the encoder layer of the same size; Tanh out."""
+
+    def __init__(
+        self, in_ch: int, out_ch: int, width: int, image_size: int, dropout: float = 0.5
+    ) -> None:
+        super().__init__()
+        n = int(math.log2(image_size))
+        chs = [width * min(2**i, 8) for i in range(n)]
+        self.downs = nn.ModuleList([nn.Conv2d(in_ch, chs[0], 4, 2, 1)])
+        for i in range(1, n):
+            inner = i == n - 1
+            self.downs.append(
+                nn.Sequential(
+                    nn.LeakyReLU(0.2),
+                    nn.Conv2d(chs[i - 1], chs[i], 4, 2, 1, bias=inner),
+                    nn.Identity() if inner else nn.BatchNorm2d(chs[i]),
+                )
+            )
+        self.ups = nn.ModuleList()
+        for j, i in enumerate(range(n - 1, 0, -1)):  # j = 0 is the innermost
+            layers: list[nn.Module] = [
+                nn.ReLU(),
+                nn.ConvTranspose2d(chs[i] * (1 if j == 0 else 2), chs[i - 1], 4, 2, 1, bias=False),
+                nn.BatchNorm2d(chs[i - 1]),
+            ]
+            if dropout and 1 <= j <= 3:
+                layers.append(nn.Dropout(dropout))
+            self.ups.append(nn.Sequential(*layers))
+        self.out = nn.Sequential(
+            nn.ReLU(), nn.ConvTranspose2d(2 * chs[0], out_ch, 4, 2, 1), nn.Tanh()
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skips = []
+        for down in self.downs:
+            x = down(x)
+            skips.append(x)
+        for up, skip in zip(self.ups, reversed(skips[:-1]), strict=True):
+            x = torch.cat([up(x), skip], 1)
+        return self.out(x)
+
+
+def patch_layers(image_size: int) -> int:
+    """PatchGAN depth that keeps the receptive field near a quarter of the image: 3 strided
+    layers (70×70) at 256, 2 (34×34) at 128, 1 (16×16) at 64 and below."""
+    return max(1, min(3, int(math.log2(image_size)) - 5))
+
+
+class PatchGAN(nn.Module):
+    """The pix2pix PatchGAN: (N, C_in + C_out, S, S) → a logit per patch (N, 1, h, w).  ``layers``
+    stride-2 4×4 convolutions (width, 2·width, ... capped at 8·width; LeakyReLU 0.2; norm after
+    all but the first), one stride-1 convolution, then a stride-1 convolution to one channel.
+    Receptive field: 16, 34, 70 pixels for 1, 2, 3 layers."""
+
+    def __init__(self, in_ch: int, width: int, layers: int, norm: str) -> None:
+        super().__init__()
+        mods: list[nn.Module] = [nn.Conv2d(in_ch, width, 4, 2, 1), nn.LeakyReLU(0.2)]
+        ch = width
+        for i in range(1, layers + 1):
+            nxt = width * min(2**i, 8)
+            stride = 2 if i < layers else 1
+            mods += [
+                nn.Conv2d(ch, nxt, 4, stride, 1, bias=norm == "none"),
+                _norm(norm, nxt),
+                nn.LeakyReLU(0.2),
+            ]
+            ch = nxt
+        mods.append(nn.Conv2d(ch, 1, 4, 1, 1))
+        self.net = nn.Sequential(*mods)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def init_weights(m: nn.Module) -> None:
+    """pix2pix initialisation: N(0, 0.02) convolutions, N(1, 0.02) norm scales."""
+    if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+        nn.init.normal_(m.weight, 0.0, 0.02)
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
+    elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm, nn.InstanceNorm2d)) and m.weight is not None:
+        nn.init.normal_(m.weight, 1.0, 0.02)
+        nn.init.zeros_(m.bias)
+
+
+# ---------------------------------------------------------------------------------- data
+
+
+def load_data(cfg: dict[str, Any]) -> dict[str, Any]:
+    """Train pairs (stored at the jitter size when --jitter is on), validation pairs, and --
+    for synthetic-facades -- the validation class maps and a trained segmenter."""
+    from reference_trainers.metrics import cache_dir
+
+    check_data(cfg)
+    size, synthetic = cfg["image_size"], cfg["data"] == "synthetic-facades"
+    root = str(facades.ensure(cache_dir())) if synthetic else cfg["data"]
+    direction = cfg["direction"]
+    load_size = data.jitter_size(size) if cfg["jitter"] else size
+    train = data.paired_folder(root, "train", load_size, direction=direction, nearest_a=synthetic)
+    val_split = "val" if (Path(root) / "val").is_dir() else "test"
+    val = data.paired_folder(root, val_split, size, direction=direction, nearest_a=synthetic)
+    out: dict[str, Any] = {"train": train, "val": val, "segmenter": None, "labels": None}
+    if synthetic:
+        from reference_trainers.metrics import segmenter
+
+        def classes(a: torch.Tensor) -> torch.Tensor:
+            colors = ((a.permute(0, 2, 3, 1) + 1) * 127.5).round().to(torch.uint8).numpy()
+            return torch.from_numpy(facades.labels_from_colors(colors))
+
+        seg_x, seg_y = data.paired_folder(root, "train", size, nearest_a=True)
+        out["segmenter"], out["segmenter_accuracy"] = segmenter(
+            seg_y, classes(seg_x), len(facades.CLASSES), f"facades-v{facades.VERSION}-seg-{size}"
+        )
+        out["labels"] = classes(val[0])
+    return out
+
+
+# ---------------------------------------------------------------------------------- training
+
+
+def train(cfg: dict[str, Any]) -> dict[str, Any]:
+    """Train with the resolved config; returns the last evaluation row."""
+    s = Session(cfg, "pix2pix", quality=["l1", "seg_pixel_acc"])
+    norm = s.d_norm(cfg["d_norm"])
+    check_weights(cfg)
+    d = load_data(cfg)
+    batches = data.Batches(d["train"], cfg["batch_size"], cfg["seed"])
+    common.seed_everything(cfg["seed"])
+    G = UNet(3, 3, cfg["width"], cfg["image_size"], cfg["dropout"])
+    layers = cfg["d_layers"] or patch_layers(cfg["image_size"])
+    D = PatchGAN(6, cfg["width"], layers, norm)
+    G.apply(init_weights)
+    D.apply(init_weights)
+    G_run, D_run = s.setup(G, D, batches)
+
+    from reference_trainers.metrics import PairMetrics
+
+    val_x, val_y = d["val"]
+    metrics = PairMetrics(val_y, d["labels"], d["segmenter"], len(facades.CLASSES))
+    shown = torch.linspace(0, len(val_x) - 1, 8).long()  # fixed validation inputs
+
+    def evaluate(step: int) -> dict[str, Any]:
+        outputs = torch.cat(
+            [G(val_x[i : i + 50].to(s.device)).float().cpu() for i in range(0, len(val_x), 50)]
+        )
+        grid = torch.stack([val_x[shown], outputs[shown], val_y[shown]], 1).flatten(0, 1)
+        common.save_grid(grid, s.run.dir / "samples" / f"step_{step:06d}.png", nrow=6)
+        return metrics(outputs)
+
+    def next_pair() -> tuple[torch.Tensor, torch.Tensor]:
+        pair = batches.next()
+        if cfg["jitter"]:
+            pair = data.jitter(pair, cfg["image_size"], s.gens["data"])
+        return s.local(pair)
+
+    s.begin(evaluate)
+    while s.step < s.steps:
+        # ---- the training step: this is the part to copy into your own loop ----
+        d_steps, g_steps = s.plan()
+        for _ in range(d_steps):
+            x, y = next_pair()
+
+            def D_given_x(image: torch.Tensor, x: torch.Tensor = x) -> torch.Tensor:
+                return D_run(torch.cat([x, image], 1))  # conditional D: penalties act on image
+
+            with s.autocast():
+                out = s.objective.discriminator(
+                    D_given_x, y, G_run(x).detach(), step=s.step, key=s.key, noise_std=s.noise_std
+                )
+            s.update_d(out)
+        for _ in range(g_steps):
+            with s.autocast():
+                fake = G_run(x)
+                g_out = s.objective.generator(
+                    D_given_x, fake, real=y if s.needs_real else None,
+                    step=s.step, key=s.key, noise_std=s.noise_std,
+                )  # fmt: skip
+                l1 = (fake.float() - y).abs().mean()
+            s.update_g(cfg["gan_weight"] * g_out.total + cfg["lambda_l1"] * l1)
+        # ---- logging, evaluation, checkpoints ----
+        if s.end_iteration(out, g_out, extra={"l1": l1}):
+            s.evaluate(evaluate)
+    return s.finish()
