@@ -94,8 +94,9 @@ def common_parser(prog: str, description: str) -> argparse.ArgumentParser:
       "random numbers.")  # fmt: skip
     a("--device", choices=["auto", "cpu", "cuda"], default="auto",
       help="Where to train: auto = a CUDA GPU when there is one, else the CPU.")  # fmt: skip
-    a("--amp", choices=["none", "bf16", "fp16"], default="none",
-      help="Mixed precision (autocast) in bfloat16 or float16; PyTorch only.")  # fmt: skip
+    a("--amp", choices=["none", "bf16", "fp16"], default=None,
+      help="Mixed precision (autocast) in bfloat16 or float16; PyTorch only. Default: none with "
+      "the cpu preset, bf16 with the gpu preset.")  # fmt: skip
     a("--compile", action="store_true",
       help="Compile the networks with torch.compile (TensorFlow: XLA).")  # fmt: skip
     a("--channels-last", action=argparse.BooleanOptionalAction, default=None,
@@ -163,14 +164,26 @@ def resolve(
         if unknown:
             raise TrainerError(f"--config {args.config}: unknown options {unknown}")
     preset = presets[args.preset]
+    torch_run = config.get("framework", "torch") == "torch"
     for key, value in preset.items():
+        if key in TORCH_ONLY and not torch_run:
+            continue  # the gpu preset's AMP / channels_last are PyTorch's: not an error in JAX/TF
         if key not in explicit and key not in file_values and config.get(key) is None:
             config[key] = value
     actions = {a.dest: a for a in parser._actions}
     for key, value in file_values.items():
         if key not in explicit:
             config[key] = _checked(args.config, actions[key], value)
+    for key, value in FALLBACKS.items():  # options no preset set: their plain default
+        if key in config and config[key] is None:
+            config[key] = value
     return config
+
+
+#: Preset options that only the PyTorch trainer has.
+TORCH_ONLY = ("amp", "channels_last")
+#: The default of an option whose parser default is None so that a preset can set it.
+FALLBACKS = {"amp": "none"}
 
 
 def _checked(path: str, action: argparse.Action, value: Any) -> Any:

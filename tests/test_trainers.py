@@ -404,3 +404,22 @@ def test_every_option_has_a_sentence_of_help_and_its_default(name):
     assert "(0.9)" not in shown
     if name == "dcgan":
         assert "Samples per training batch" in shown and "Default: 64 (cpu preset), 128" in shown
+
+
+def test_the_gpu_preset_turns_on_bf16_autocast_for_torch_only():
+    """The gpu preset's amp: bf16 was never applied (the --amp default "none" was not None, so
+    the preset could not fill it); JAX/TF runs with the gpu preset were refused for it."""
+    from reference_trainers import common, pix2pix
+
+    def resolved(module, *argv):
+        return common.resolve(module.parser(), list(argv), module.PRESETS)
+
+    assert resolved(dcgan, "--preset", "gpu")["amp"] == "bf16"
+    assert resolved(dcgan, "--preset", "gpu")["channels_last"] is True
+    assert resolved(pix2pix, "--preset", "gpu")["amp"] == "bf16"
+    assert resolved(dcgan, "--preset", "cpu")["amp"] == "none"
+    assert resolved(dcgan, "--preset", "gpu", "--amp", "none")["amp"] == "none"
+    for framework in ("jax", "tf"):
+        cfg = resolved(dcgan, "--preset", "gpu", "--framework", framework)
+        assert cfg["amp"] == "none" and not cfg["channels_last"]
+        common.torch_only_options(cfg, framework)  # no error
