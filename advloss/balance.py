@@ -200,7 +200,7 @@ _REMEDIES = {
 
 
 def _already_done(remedy: str, objective: Any) -> bool:
-    """Whether ``objective`` (an :class:`advloss.Objective`) already does what ``remedy``
+    """Whether ``objective`` (an ``advloss.Objective``) already does what ``remedy``
     suggests, so a verdict does not recommend it."""
     loss = getattr(objective, "loss", None)
     name = getattr(loss, "name", None)
@@ -349,7 +349,7 @@ class BalanceMonitor:
     ) -> Verdict:
         """The regime of the averages (reads them on the host).  With the ``previous`` verdict,
         leaving a dominating regime needs the accuracy to move ``hysteresis`` back inside.  With
-        the run's ``objective`` (an :class:`advloss.Objective`), the remedies leave out what it
+        the run's ``objective`` (an ``advloss.Objective``), the remedies leave out what it
         already does (e.g. no "non-saturating loss" advice to a run that uses ``ns``)."""
         verdict = self._verdict(state, previous)
         if objective is None or not verdict.remedies:

@@ -28,12 +28,20 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 collect_ignore = ["equivalence_plugin.py"]
 
 
-@pytest.fixture(autouse=True)
-def _trainer_cache(tmp_path_factory, monkeypatch):
+@pytest.fixture(autouse=True, scope="session")
+def _trainer_cache(tmp_path_factory):
     """The reference trainers' cache (digit classifier, procedural facades, segmenter), built
     once per test session and shared by pytest-xdist workers (their base temp dirs are siblings;
-    the cache is built under a file lock)."""
+    the cache is built under a file lock).  Session-scoped, so module-scoped fixtures that run a
+    trainer see it too (they used the user's ~/.cache/advloss, whose classifier may have been
+    trained with another thread count: different, though deterministic, numbers)."""
     base = tmp_path_factory.getbasetemp()
     if os.environ.get("PYTEST_XDIST_WORKER"):
         base = base.parent
-    monkeypatch.setenv("ADVLOSS_CACHE", str(base / "advloss-cache"))
+    previous = os.environ.get("ADVLOSS_CACHE")
+    os.environ["ADVLOSS_CACHE"] = str(base / "advloss-cache")
+    yield
+    if previous is None:
+        os.environ.pop("ADVLOSS_CACHE", None)
+    else:
+        os.environ["ADVLOSS_CACHE"] = previous

@@ -50,6 +50,7 @@ def test_toy2d_command_writes_tables_and_reuses_runs(tmp_path, capsys):
         toy2d.main(["--losses", "nonsaturating"])
 
 
+@pytest.mark.slow
 def test_trainer_benchmarks_write_tables_and_reuse_finished_runs(tmp_path, capsys):
     pytest.importorskip("sklearn")
     pytest.importorskip("skimage")
@@ -113,6 +114,7 @@ def test_quality_summary_and_plot_from_known_rows(tmp_path):
     assert (tmp_path / "q.png").stat().st_size > 1000
 
 
+@pytest.mark.slow
 def test_speed_sweep_and_collation(tmp_path):
     from pathlib import Path
 

@@ -86,7 +86,9 @@ for line, code in blocks:
 
 def _param(path: Path):
     name = path.relative_to(ROOT).as_posix()
-    marks = []
+    # The README's blocks in the default tier (what a newcomer pastes first); every page's in
+    # the slow tier (~3 min of framework imports and first traces).
+    marks = [] if name == "README.md" else [pytest.mark.slow]
     if name in PENDING:
         marks.append(pytest.mark.xfail(reason=PENDING[name], strict=False))
     return pytest.param(path, id=name, marks=marks)
@@ -145,7 +147,6 @@ def test_the_runner_reports_the_failing_block(tmp_path: Path) -> None:
     assert 'page.md", line 23' in result.stdout and "ValueError: boom" in result.stdout
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("path", [_param(p) for p in RUNNABLE])
 def test_python_blocks_run(path: Path) -> None:
     doc = path.relative_to(ROOT).as_posix()

@@ -57,6 +57,7 @@ def test_every_registered_item_is_listed(capsys):
 
 
 @needs_two
+@pytest.mark.slow
 def test_quick_eager_run_passes_and_writes_json(tmp_path, capsys):
     path = tmp_path / "records.json"
     code = main(["--quick", "--modes", "eager", "--json", str(path)])
@@ -79,6 +80,7 @@ def test_quick_eager_run_passes_and_writes_json(tmp_path, capsys):
 
 
 @needs_two
+@pytest.mark.slow
 def test_compiled_mode_passes_on_a_subset(capsys):
     code = main(
         [
@@ -123,6 +125,7 @@ def test_plugin_wrong_in_one_framework_is_caught_and_named(capsys):
     assert "loss:skewed_ns.generator" not in out.split("MISMATCH", 1)[1]  # the right side passes
 
 
+@pytest.mark.slow
 def test_missing_framework_is_skipped_with_a_message():
     """In a fresh process where TensorFlow cannot be imported, the run skips it, says so, and
     compares the others."""

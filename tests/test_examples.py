@@ -27,6 +27,7 @@ def load(name: str):
     [("train_torch", ["torch"]), ("train_lightning", ["torch", "lightning"]),
      ("train_keras", ["tensorflow", "keras"]), ("train_flax", ["jax", "flax", "optax"])],
 )  # fmt: skip
+@pytest.mark.slow
 def test_integration_example_trains(name, needs, capsys):
     for module in needs:
         pytest.importorskip(module)

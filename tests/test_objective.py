@@ -214,8 +214,14 @@ CROSS_SPECS = [
 
 # torch.compile is covered by test_torch_compile_objective_equals_eager (a cold compile per case
 # would cost ~20 s); jax.jit and tf.function(jit_compile=True) are compared here.
-MODES = [
-    pytest.param(a, b, compiled, id=f"{a.name}-{b.name}-{'compiled' if compiled else 'eager'}")
+MODES = [  # compiled pairs in the slow tier (a compile each); eager pairs in the default one
+    pytest.param(
+        a,
+        b,
+        compiled,
+        id=f"{a.name}-{b.name}-{'compiled' if compiled else 'eager'}",
+        marks=[pytest.mark.slow] if compiled else [],
+    )
     for a, b in (p.values for p in PAIRS)
     for compiled in (False, True)
     if not (compiled and "torch" in (a.name, b.name))

@@ -54,6 +54,7 @@ def ab_folder(root, split, n, size=16, seed=0):
     ids=["ns", "lsgan-r1-labels-noise", "hinge-gp-sn", "wgan-gp-no-l1", "l1-only", "minimax-flip",
          "ragan-r2-adaptive"],
 )  # fmt: skip
+@pytest.mark.slow
 def test_smoke_run_per_loss_family(tmp_path, options):
     out = tmp_path / "run"
     assert run(out, "--steps", "4", "--eval-every", "4", *options) == 0
@@ -69,6 +70,7 @@ def test_smoke_run_per_loss_family(tmp_path, options):
     )
 
 
+@pytest.mark.slow
 def test_resume_reproduces_the_uninterrupted_run(tmp_path):
     """Jitter, dropout, flips, lazy R1 and instance noise all draw random numbers: the resumed
     run must continue every stream exactly."""

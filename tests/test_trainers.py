@@ -81,6 +81,7 @@ def test_smoke_run_per_loss_family(tmp_path, options):
 @pytest.mark.parametrize(
     "rng", [[], ["--numpy-rng", "--dtype", "float64"]], ids=["torch-rng", "numpy-rng"]
 )
+@pytest.mark.slow
 def test_resume_reproduces_the_uninterrupted_run(tmp_path, rng):
     common = ["--loss", "ns", "--penalty", "r1", "--penalty-every", "2", "--flip-prob", "0.2",
               "--instance-noise", "0.2:0:8", "--eval-every", "3", *rng]  # fmt: skip
@@ -285,6 +286,7 @@ def test_stacked_digits_run(tmp_path):
     assert {"modes", "mode_kl", "modes_baseline", "mode_kl_baseline", "fd"} <= set(last)
 
 
+@pytest.mark.slow
 def test_ddp_two_cpu_processes(tmp_path):
     """torchrun --nproc_per_node=2 on gloo: the run completes with R1 + spectral norm + the
     adaptive ratio (statistics averaged across ranks, so both plan the same steps), rank 0 alone

@@ -41,6 +41,7 @@ def _x64():
 
 
 @pytest.mark.parametrize("norm", ["batch", "layer", "instance", "none"])
+@pytest.mark.slow
 def test_the_three_networks_compute_the_same_function(norm):
     """G and D built from one layer list, loaded with one set of NumPy weights: equal outputs
     (float64; PyTorch in NCHW, Flax and Keras in NHWC), in training mode."""
@@ -143,6 +144,7 @@ AGREEMENT = {
 
 
 @pytest.mark.parametrize("name", list(AGREEMENT))
+@pytest.mark.slow
 def test_the_three_trainers_agree_step_for_step_in_float64(tmp_path, name):
     result = xframework.compare(
         name, AGREEMENT[name], ["torch", "jax", "tf"], steps=8, dtype="float64",
@@ -171,6 +173,7 @@ def test_xframework_command_writes_the_figure_and_the_tables(tmp_path):
 
 
 @pytest.mark.parametrize("framework", ["jax", "tf"])
+@pytest.mark.slow
 def test_resume_reproduces_the_uninterrupted_run(tmp_path, framework):
     """Split at step 3 (a checkpoint) and resumed: the same weights, optimizer states and rows
     as the straight run — with a lazy penalty (two compiled variants), label flips, the
@@ -245,6 +248,7 @@ def test_relative_difference_never_hides_a_non_finite_loss():
         assert xframework.relative(a, b) == float("inf")
 
 
+@pytest.mark.slow
 def test_jax_and_tf_runs_print_no_numpy_not_writable_warning(tmp_path):
     """The JAX and TensorFlow trainers hand their samples to the shared (PyTorch) evaluation as
     writable copies: PyTorch's 'The given NumPy array is not writable' UserWarning (issue 16
