@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> float:
         state = monitor.update(state, out.stats, d_loss=out.total, g_loss=g_out.total)
         if (step + 1) % max(args.steps // 5, 1) == 0:  # host reads only when printing
             verdict = monitor.verdict(state, previous=verdict)
-            print(f"step {step + 1}: d {float(out.total):.3f} g {float(g_out.total):.3f} "
+            print(f"step {step + 1}: d {out.total.item():.3f} g {g_out.total.item():.3f} "
                   f"acc real/fake {float(out.stats['real_acc']):.2f}/"
                   f"{float(out.stats['fake_acc']):.2f} [{verdict.regime}]")  # fmt: skip
 

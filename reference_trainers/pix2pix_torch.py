@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from reference_trainers import common, data, facades
+from reference_trainers.dcgan_torch import init_weights  # pix2pix initialises as DCGAN does
 from reference_trainers.pix2pix import check_data, check_weights
 from reference_trainers.session import Session
 
@@ -104,17 +105,6 @@ class PatchGAN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
-
-
-def init_weights(m: nn.Module) -> None:
-    """pix2pix initialisation: N(0, 0.02) convolutions, N(1, 0.02) norm scales."""
-    if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
-        nn.init.normal_(m.weight, 0.0, 0.02)
-        if m.bias is not None:
-            nn.init.zeros_(m.bias)
-    elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm, nn.InstanceNorm2d)) and m.weight is not None:
-        nn.init.normal_(m.weight, 1.0, 0.02)
-        nn.init.zeros_(m.bias)
 
 
 # ---------------------------------------------------------------------------------- data

@@ -168,3 +168,11 @@ def test_a_result_names_the_commit_and_the_hash_of_an_uncommitted_change(tmp_pat
     (tmp_path / "advloss" / "new.py").write_text("y = 1\n")  # an untracked file counts too
     assert git_commit(tmp_path).startswith(clean + "+diff.")
     assert git_commit(tmp_path / "docs" / "no-such") == "?"
+
+
+def test_timings_refuses_unknown_parts(capsys):
+    from benchmarks import timings
+
+    with pytest.raises(SystemExit):
+        timings.main(["--parts", "demo,nope"])
+    assert "unknown ['nope']" in capsys.readouterr().err
