@@ -88,7 +88,13 @@ def main(argv: list[str] | None = None) -> int:
     report.run_options(p, quick="1 seed, 400 steps", steps="default 1500; quick: 400",
                        work="runs/benchmarks/balance")  # fmt: skip
     p.add_argument("--configs", default=",".join(CONFIGS))
+    report.replot_option(p, "balance")
     args = p.parse_args(argv)
+    if args.replot:
+        data, png = report.replot_data("balance", args)
+        plot(data["runs"], list(dict.fromkeys(r["config"] for r in data["runs"])), png)
+        report.publish(png)
+        return 0
     configs = report.pick(p, "configs", args.configs, list(CONFIGS))
     seeds = report.seeds(args)
     steps = args.steps or (400 if args.quick else 1500)
@@ -110,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     report.write_json(out["json"], {"machine": info, "runs": results})
     report.write(out["md"], markdown(results, info, configs, seeds, steps))
     plot(results, configs, out["png"])
+    report.publish(out["png"])
     print(f"wrote {out['md']}, {out['json'].name}, {out['png'].name}", file=sys.stderr)
     return 0
 
@@ -141,32 +148,58 @@ def markdown(results: list[dict[str, Any]], info: dict[str, Any], configs: list[
 
 
 def plot(results: list[dict[str, Any]], configs: list[str], path: Path) -> None:
+    """D's real and fake accuracy over training per configuration: mean over seeds (a moving
+    average over ~1/15 of the run), shaded ± sd over seeds, the 40–60 % band in green."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    cols = min(4, len(configs))
+    cols = min(3, len(configs))
     nrows = (len(configs) + cols - 1) // cols
-    fig, axes = plt.subplots(nrows, cols, figsize=(4 * cols, 2.8 * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, cols, figsize=(4.6 * cols, 3.2 * nrows), squeeze=False,
+                             sharex=True, sharey=True)  # fmt: skip
+    n_seeds = 0
     for ax, c in zip(axes.flat, configs, strict=False):
-        for r in (r for r in results if r["config"] == c):
-            curve = np.asarray(r["curve"])
-            k = max(1, len(curve) // 15)  # moving average over ~1/15 of the run
-            smooth = lambda v, k=k: np.convolve(v, np.ones(k) / k, mode="valid")  # noqa: E731
-            x = curve[k - 1 :, 0]
-            ax.plot(x, smooth(curve[:, 1]), color="C0", alpha=0.7)
-            ax.plot(x, smooth(curve[:, 2]), color="C1", alpha=0.7, ls="--")
-        ax.axhspan(0.4, 0.6, color="green", alpha=0.08)
+        curves = [np.asarray(r["curve"]) for r in results if r["config"] == c]
+        n = min(len(v) for v in curves)
+        stack = np.stack([v[:n] for v in curves])  # seeds × rows × (step, real, fake)
+        n_seeds = max(n_seeds, len(curves))
+        k = max(1, n // 15)  # moving average over ~1/15 of the run
+        smooth = lambda v, k=k: np.convolve(v, np.ones(k) / k, mode="valid")  # noqa: E731
+        x = stack[0, k - 1 :, 0]
+        ax.axhspan(0.4, 0.6, color="green", alpha=0.1)
+        for col, color, ls in ((1, "C0", "-"), (2, "C1", "--")):
+            s = np.stack([smooth(v[:, col]) for v in stack])
+            m, sd = s.mean(0), (s.std(0, ddof=1) if len(s) > 1 else np.zeros_like(s[0]))
+            ax.plot(x, m, color=color, ls=ls, lw=1.5)
+            ax.fill_between(x, m - sd, m + sd, color=color, alpha=0.25, lw=0)
         ax.set_ylim(0, 1.02)
-        ax.set_title(c, fontsize=9)
+        ax.set_title(c, fontsize=10)
+        ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(configs) :]:
         ax.axis("off")
-    axes[0][0].plot([], [], color="C0", label="real acc")
-    axes[0][0].plot([], [], color="C1", ls="--", label="fake acc")
-    axes[0][0].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("D accuracy (fraction of patches)")
+    for ax in axes[-1]:
+        ax.set_xlabel("training step")
+        ax.xaxis.set_tick_params(labelbottom=True)
+    for i in range(len(configs), nrows * cols):  # the last row's empty panels: label the row above
+        above = axes.flat[i - cols]
+        above.set_xlabel("training step")
+        above.xaxis.set_tick_params(labelbottom=True)
+    from matplotlib.patches import Patch
+
+    handles = [
+        plt.Line2D([], [], color="C0", lw=1.5, label=f"real acc (mean ± sd, {n_seeds} seeds)"),
+        plt.Line2D(
+            [], [], color="C1", lw=1.5, ls="--", label=f"fake acc (mean ± sd, {n_seeds} seeds)"
+        ),
+        Patch(color="green", alpha=0.2, label="40–60 % (the advice's target)"),
+    ]
+    fig.legend(handles=handles, loc="upper center", ncol=3, fontsize=9, frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 0.96))
+    fig.savefig(path, dpi=110)
     plt.close(fig)
 
 

@@ -63,7 +63,13 @@ def main(argv: list[str] | None = None) -> int:
                        steps="default 3000; quick: 600", work="runs/benchmarks/modes")  # fmt: skip
     p.add_argument("--configs", default=",".join(CONFIGS))
     p.add_argument("--eval-samples", type=int, default=None, help="default 10000; quick: 2000")
+    report.replot_option(p, "modes")
     args = p.parse_args(argv)
+    if args.replot:
+        data, png = report.replot_data("modes", args)
+        plot(data["runs"], list(dict.fromkeys(r["config"] for r in data["runs"])), png)
+        report.publish(png)
+        return 0
     configs = report.pick(p, "configs", args.configs, list(CONFIGS))
     seeds = report.seeds(args)
     steps = args.steps or (600 if args.quick else 3000)
@@ -102,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     lines += ["", f"Figure: [{out['png'].name}]({out['png'].name})."]
     report.write(out["md"], "\n".join(lines) + "\n")
     plot(results, configs, out["png"])
+    report.publish(out["png"])
     print(f"wrote {out['md']}, {out['json'].name}, {out['png'].name}", file=sys.stderr)
     return 0
 
@@ -115,20 +122,24 @@ def plot(results: list[dict[str, Any]], configs: list[str], path: Path) -> None:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 0.35 * len(configs) + 1.6))
+    n_seeds = len({r["seed"] for r in results})
+    fig, axes = plt.subplots(1, 2, figsize=(12, 0.4 * len(configs) + 2))
     y = np.arange(len(configs))[::-1]
     for ax, key, label in zip(axes, ("modes", "mode_kl"),
-                              ("modes covered (of 1,000) ↑", "KL to uniform ↓"), strict=True):  # fmt: skip
+                              ("modes covered (of 1,000; higher is better)",
+                               "KL of the mode histogram to uniform (lower is better)"),
+                              strict=True):  # fmt: skip
         vals = [[r[key] for r in results if r["config"] == c] for c in configs]
         m, sd = zip(*(report.mean_sd(v) for v in vals), strict=True)
-        ax.barh(y, m, xerr=sd, capsize=2, color="C0")
-        ax.axvline(results[0][f"{key}_baseline"], color="k", ls="--", lw=1,
-                   label="real stacked digits")  # fmt: skip
+        ax.barh(y, m, xerr=sd, capsize=3, color="C0", label=f"mean ± sd, {n_seeds} seeds")
+        base = results[0][f"{key}_baseline"]
+        ax.axvline(base, color="k", ls="--", lw=1, label=f"real stacked digits ({base:.4g})")
         ax.set_yticks(y, configs)
         ax.set_xlabel(label)
-        ax.legend(fontsize=8)
+        ax.set_ylabel("loss + regularizer")
+        ax.legend(fontsize=8, loc="lower left", bbox_to_anchor=(0, 1.0), ncol=2, frameon=False)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
 
 

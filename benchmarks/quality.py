@@ -83,7 +83,13 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="default: none,ln,r1,gp,sn (dcgan; ln = layer norm in D, no penalty); none,r1,sn (pix2pix)",
     )
+    report.replot_option(p, "quality")
     args = p.parse_args(argv)
+    if args.replot:
+        data, png = report.replot_data("quality", args)
+        plot(data["runs"], list(dict.fromkeys(r["trainer"] for r in data["runs"])), png)
+        report.publish(png)
+        return 0
     trainers = report.pick(p, "trainers", args.trainers, list(REGS))
     losses = report.pick(p, "losses", args.losses, LOSSES)
     seeds = report.seeds(args)
@@ -114,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     report.write_json(out["json"], {"machine": info, "runs": results})
     report.write(out["md"], markdown(results, info, trainers, seeds, steps, out["png"].name))
     plot(results, trainers, out["png"])
+    report.publish(out["png"])
     print(f"wrote {out['md']}, {out['json'].name}, {out['png'].name}", file=sys.stderr)
     return 0
 
@@ -183,15 +190,25 @@ def markdown(results: list[dict[str, Any]], info: dict[str, Any], trainers: list
 
 def plot(results: list[dict[str, Any]], trainers: list[str], path: Path) -> None:
     """DCGAN: final fd per loss, one bar per regularizer (log scale, real-vs-real baseline
-    dashed). pix2pix: l1 against segmentation pixel accuracy per configuration, L1 only marked."""
+    dashed). pix2pix: l1 against segmentation pixel accuracy per configuration, L1 only marked.
+    Error bars: sd over seeds, as in the tables. The pix2pix points carry no text labels (they
+    overlap where configurations end equal): colour is the loss, the marker the regularizer, and
+    the configurations that end equal to L1 only are named once, with an arrow."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
 
-    fig, axes = plt.subplots(1, len(trainers), figsize=(6.5 * len(trainers), 4.2), squeeze=False)
+    def sd(v: list[dict[str, Any]], key: str) -> float:
+        return report.mean_sd([r[key] for r in v if key in r])[1]
+
+    n_seeds = len({r["seed"] for r in results})
+    fig, axes = plt.subplots(1, len(trainers), figsize=(7.2 * len(trainers), 5.4), squeeze=False)
     for ax, t in zip(axes[0], trainers, strict=True):
-        g = groups([r for r in results if r["trainer"] == t])
+        rs = [r for r in results if r["trainer"] == t]
+        g = groups(rs)
+        steps = f", {rs[0]['steps']} steps" if "steps" in rs[0] else ""
         if t == "dcgan":
             losses = list(dict.fromkeys(lo for lo, _ in g))
             regs = list(dict.fromkeys(r for _, r in g))
@@ -200,34 +217,70 @@ def plot(results: list[dict[str, Any]], trainers: list[str], path: Path) -> None
                 xs = [i + (j - (len(regs) - 1) / 2) * width for i, lo in enumerate(losses)
                       if (lo, reg) in g]  # fmt: skip
                 vals = [g[lo, reg] for lo in losses if (lo, reg) in g]
-                ax.bar(xs, [mean(v, "fd") for v in vals], width,
-                       yerr=[report.mean_sd([r["fd"] for r in v])[1] for v in vals], label=reg, capsize=2)  # fmt: skip
+                ax.bar(xs, [mean(v, "fd") for v in vals], width, label=reg, color=f"C{j}",
+                       yerr=[sd(v, "fd") for v in vals], capsize=2,
+                       error_kw={"elinewidth": 0.8})  # fmt: skip
             base = next(iter(g.values()))[0].get("fd_baseline")
             if base is not None:
-                ax.axhline(base, color="k", ls="--", lw=1, label="real vs real")
+                ax.axhline(base, color="k", ls="--", lw=1, label=f"real vs real ({base:.2f})")
             ax.set_xticks(range(len(losses)), losses)
             ax.set_yscale("log")
-            ax.set_ylabel("final Fréchet distance (lower is better)")
-            ax.legend(fontsize=8, ncol=2)
+            ax.set_ylim(1, 3000)  # room for the legend above the bars
+            ax.set_xlabel("loss")
+            ax.set_ylabel("final Fréchet distance (log scale; lower is better)")
+            ax.legend(title="regularizer in D", fontsize=8, title_fontsize=8, ncol=3,
+                      loc="upper left")  # fmt: skip
+            ax.set_title(f"DCGAN, digits 16×16{steps}: fd (mean ± sd, {n_seeds} seeds)",
+                         fontsize=10)  # fmt: skip
         else:
             markers = {"none": "o", "r1": "s", "sn": "^"}
+            base_runs = g.get((L1_ONLY, "none"))
+            same: list[str] = []
             for (lo, reg), v in g.items():
                 x, y = mean(v, "l1"), mean(v, "seg_pixel_acc")
+                xe, ye = sd(v, "l1"), sd(v, "seg_pixel_acc")
                 if lo == L1_ONLY:
-                    ax.scatter(x, y, color="k", marker="*", s=160, zorder=3, label="L1 only")
-                else:
-                    ax.scatter(x, y, marker=markers.get(reg, "D"), color=f"C{LOSSES.index(lo)}")
-                    ax.annotate(f"{lo}+{reg}", (x, y), fontsize=6, xytext=(3, 2),
-                                textcoords="offset points")  # fmt: skip
+                    ax.errorbar(x, y, xerr=xe, yerr=ye, color="k", marker="*", ms=14, zorder=4,
+                                elinewidth=0.8, capsize=2, ls="none")  # fmt: skip
+                    continue
+                color = f"C{LOSSES.index(lo)}"
+                ax.errorbar(x, y, xerr=xe, yerr=ye, marker=markers.get(reg, "D"), color=color,
+                            ms=7, mec="k", mew=0.5, elinewidth=0.8, capsize=2, ls="none",
+                            alpha=0.85)  # fmt: skip
+                if base_runs and abs(x - mean(base_runs, "l1")) < 0.0015:
+                    same.append(f"{lo}+{reg}")
+            if base_runs:
+                x0, y0 = mean(base_runs, "l1"), mean(base_runs, "seg_pixel_acc")
+                text = "L1 only (★)"
+                if same:
+                    text += " and, within 0.0015 of its L1:\n" + "\n".join(
+                        ", ".join(same[i : i + 3]) for i in range(0, len(same), 3)
+                    )
+                ax.annotate(text, (x0, y0), xytext=(0.35, 0.93), textcoords="axes fraction",
+                            fontsize=8, va="top", bbox={"fc": "white", "ec": "0.7", "pad": 3},
+                            arrowprops={"arrowstyle": "->", "color": "0.3"})  # fmt: skip
             base = next(iter(g.values()))[0].get("seg_pixel_acc_baseline")
             if base is not None:
-                ax.axhline(base, color="k", ls="--", lw=1, label="real photos")
-            ax.set_xlabel("final validation l1 (lower is better)")
-            ax.set_ylabel("segmentation pixel accuracy (higher is better)")
-            ax.legend(fontsize=8)
-        ax.set_title(t)
+                ax.axhline(base, color="k", ls="--", lw=1)
+            used = list(dict.fromkeys(lo for lo, _ in g if lo != L1_ONLY))
+            regs_used = list(dict.fromkeys(reg for lo, reg in g if lo != L1_ONLY))
+            handles = [Line2D([], [], color=f"C{LOSSES.index(lo)}", marker="o", ls="none",
+                              label=lo) for lo in used]  # fmt: skip
+            handles += [Line2D([], [], color="0.4", marker=markers.get(r, "D"), ls="none",
+                               label=f"+ {r}") for r in regs_used]  # fmt: skip
+            handles += [Line2D([], [], color="k", marker="*", ms=10, ls="none", label="L1 only")]
+            if base is not None:
+                handles.append(
+                    Line2D([], [], color="k", ls="--", label=f"real photos ({base:.3f})")
+                )
+            ax.legend(handles=handles, fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5),
+                      title="loss (colour), reg. (marker)", title_fontsize=8)  # fmt: skip
+            ax.set_xlabel("final validation L1 distance to the target (lower is better)")
+            ax.set_ylabel("segmentation pixel accuracy of the outputs (higher is better)")
+            ax.set_title(f"pix2pix, facades 64×64{steps} (mean ± sd, {n_seeds} seeds)",
+                         fontsize=10)  # fmt: skip
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
 
 

@@ -84,6 +84,31 @@ def run_options(
     p.add_argument("--out", default=None, help="results folder (default benchmarks/results)")
 
 
+def replot_option(p: Any, name: str) -> None:
+    """``--replot``: redraw ``<name>.png`` from the committed ``<name>.json``, without training."""
+    p.add_argument("--replot", action="store_true",
+                   help=f"redraw {name}.png from {name}.json (no runs); the committed figure is "
+                        f"also copied to docs/results/{name}.png")  # fmt: skip
+
+
+def replot_data(name: str, args: Any) -> tuple[dict[str, Any], Path]:
+    """The raw results a ``--replot`` reads and the figure it writes (``--quick`` and ``--out``
+    pick the files as for a run)."""
+    out = paths(name, getattr(args, "quick", False), args.out)
+    return json.loads(out["json"].read_text()), out["png"]
+
+
+def publish(png: Path) -> None:
+    """Copy a committed figure to the docs (``docs/results/<name>.png``, which the results pages
+    show beside the table that the page includes); figures written elsewhere stay where they are."""
+    import shutil
+
+    if png.parent.resolve() == RESULTS.resolve() and "-quick" not in png.stem:
+        docs = RESULTS.parents[1] / "docs" / "results"
+        docs.mkdir(exist_ok=True)
+        shutil.copyfile(png, docs / png.name)
+
+
 def seeds(args: Any) -> list[int]:
     return [int(s) for s in (args.seeds or ("0" if args.quick else "0,1,2")).split(",")]
 

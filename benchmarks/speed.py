@@ -83,7 +83,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batches", default=None, help="sweep batch sizes (default 8,16,32,64,128,256)")
     p.add_argument("--out", default=None, help="results folder (default benchmarks/results)")
     p.add_argument("--sweep-worker", default=None, help=argparse.SUPPRESS)  # internal
+    report.replot_option(p, "speed")
     args = p.parse_args(argv)
+    if args.replot:
+        data, png = report.replot_data("speed", args)
+        plot(data["sweep"], png)
+        report.publish(png)
+        return 0
     batches = [
         int(b)
         for b in (args.batches or ("8,32,128" if args.quick else "8,16,32,64,128,256")).split(",")
@@ -123,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     report.write_json(out["json"], {"machine": info, "sweep": sweep})
     if sweep:
         plot(sweep, out["png"])
+        report.publish(out["png"])
     report.write(out["md"], markdown(info, sweep, folder, args.quick))
     print(f"wrote {out['md']}", file=sys.stderr)
     return 0
@@ -184,24 +191,34 @@ def markdown(info: dict[str, Any], sweep: list[dict[str, Any]], folder: Path, qu
 
 
 def plot(sweep: list[dict[str, Any]], path: Path) -> None:
+    """ms per D step against batch size (log-log), one panel per framework, one line per
+    variant; a dotted line of slope 1 (linear cost) for reference. Each point is one median over
+    interleaved rounds (no seeds, so no error bars)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(sweep), figsize=(4.5 * len(sweep), 3.6), squeeze=False)
+    labels = {"plain": "plain D step", "gp": "+ GP", "r1_fused": "+ R1 (fused)",
+              "sn": "+ spectral norm"}  # fmt: skip
+    fig, axes = plt.subplots(1, len(sweep), figsize=(5 * len(sweep), 4.4), squeeze=False,
+                             sharey=True)  # fmt: skip
     for ax, s in zip(axes[0], sweep, strict=True):
-        batches = [int(b) for b in s["ms"]]
+        batches = sorted(int(b) for b in s["ms"])
         for v in SWEEP_VARIANTS:
-            ax.plot(batches, [s["ms"][str(b)][v] for b in batches], "o-", label=v)
+            ax.plot(batches, [s["ms"][str(b)][v] for b in batches], "o-", label=labels.get(v, v))
+        b0, t0 = batches[0], s["ms"][str(batches[0])]["plain"]
+        ax.plot(batches, [t0 * b / b0 for b in batches], "k:", lw=1, label="slope 1 (linear)")
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
-        ax.set_xlabel("batch size")
-        ax.set_ylabel("ms per D step")
-        ax.set_title(f"{s['framework']} ({s['mode']})")
-        ax.legend(fontsize=7)
+        ax.set_xticks(batches, [str(b) for b in batches])
+        ax.set_xlabel("batch size (log scale)")
+        ax.set_title(f"{s['framework']} ({s['mode']})", fontsize=10)
+        ax.grid(alpha=0.3, which="both")
+    axes[0][0].set_ylabel("median ms per D step (log scale)")
+    axes[0][0].legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
 
 

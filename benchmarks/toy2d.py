@@ -208,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         {k: v for k, v in r.items() if k != "samples"} for r in runs]})  # fmt: skip
     report.write(out["md"], markdown(runs, info, lists, seeds, steps))
     plot(runs, lists, out["png"])
+    report.publish(out["png"])
     print(f"wrote {out['md']}, {out['json'].name}, {out['png'].name}", file=sys.stderr)
     return 0
 
