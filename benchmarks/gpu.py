@@ -1,6 +1,6 @@
 """GPU throughput: the reference trainers' gpu presets against a plain PyTorch loop.
 
-    bash benchmarks/gpu.sh                       # on a CUDA machine: ~6-7 min, writes results/gpu.*
+    bash benchmarks/gpu.sh                       # CUDA: <= 8 min (--budget 450 s), results/gpu.*
     bash benchmarks/gpu.sh --dry-run --out /tmp/gpu   # CPU, tiny sizes, no compile: the smoke test
     python -m benchmarks.gpu --seconds 10 --rounds 5  # what gpu.sh runs (after its checks)
 

@@ -4,7 +4,7 @@
 # writes gpu.md, gpu.json and gpu.log (benchmarks/results/ by default).  See benchmarks/README.md
 # ("GPU: one command") and `python -m benchmarks.gpu --help`.
 #
-#   bash benchmarks/gpu.sh                          # CUDA machine: ~6-7 min on an H100/H200
+#   bash benchmarks/gpu.sh                          # CUDA machine: <= 8 min (--budget 450 s); not yet run on one
 #   bash benchmarks/gpu.sh --out "$OUT"             # results elsewhere (a device machine's $OUT)
 #   bash benchmarks/gpu.sh --dry-run --out /tmp/g   # CPU smoke test at tiny sizes (< 1 min)
 #
