@@ -272,8 +272,11 @@ def jitter(
     same random ``size`` crop and the same random horizontal mirror for input and target."""
     a, b = pair
     n, big = len(a), a.shape[-1]
-    offsets = torch.randint(0, big - size + 1, (n, 2), generator=generator).tolist()
-    flips = (torch.rand(n, generator=generator) < 0.5).tolist()
+    # drawn on the generator's device (the trainer's generators live on the training device:
+    # a CUDA generator cannot fill a CPU tensor); on the CPU the numbers are unchanged
+    where = generator.device
+    offsets = torch.randint(0, big - size + 1, (n, 2), generator=generator, device=where).tolist()
+    flips = (torch.rand(n, generator=generator, device=where) < 0.5).tolist()
     out_a, out_b = [], []
     for i, ((y, x), flip) in enumerate(zip(offsets, flips, strict=True)):
         ca, cb = a[i, :, y : y + size, x : x + size], b[i, :, y : y + size, x : x + size]
