@@ -212,7 +212,15 @@ def available_backends() -> list[str]:
     """
     from importlib.util import find_spec
 
-    return [name for name, (mod, _) in _FRAMEWORKS.items() if find_spec(mod)]
+    def importable(module: str) -> bool:
+        if module in sys.modules:
+            return sys.modules[module] is not None  # None: an import blocked on purpose
+        try:
+            return find_spec(module) is not None
+        except (ImportError, ValueError):  # a broken or blocked installation
+            return False
+
+    return [name for name, (mod, _) in _FRAMEWORKS.items() if importable(mod)]
 
 
 def _backend_of_type(cls: type) -> Backend | None:

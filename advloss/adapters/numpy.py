@@ -115,8 +115,13 @@ def _generator(rng: Any) -> Any:
 
 def _np_dtype(name: str) -> Any:
     if name == "bfloat16":  # NumPy has no bfloat16; ml_dtypes (a JAX dependency) provides one.
-        import ml_dtypes
-
+        try:
+            import ml_dtypes
+        except ImportError:
+            raise AdvlossTypeError(
+                "bfloat16 on NumPy arrays needs the ml_dtypes package (installed with JAX or "
+                "TensorFlow): pip install ml_dtypes."
+            ) from None
         return ml_dtypes.bfloat16
     return np.dtype(name)
 
