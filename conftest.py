@@ -7,10 +7,9 @@ missing framework is skipped with the reason, instead of failing at collection.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-
 import pytest
+
+from advloss.backend import _importable
 
 # The modules under advloss/ that import a framework at the top.
 _NEEDS = {
@@ -21,16 +20,7 @@ _NEEDS = {
 }
 
 
-def _missing(module: str) -> bool:
-    if module in sys.modules:
-        return sys.modules[module] is None  # an import blocked on purpose
-    try:
-        return importlib.util.find_spec(module) is None
-    except (ImportError, ValueError):
-        return True
-
-
-MISSING = sorted(m for m in _NEEDS if _missing(m))
+MISSING = sorted(m for m in _NEEDS if not _importable(m))
 collect_ignore = sorted({path for m in MISSING for path in _NEEDS[m]})
 
 

@@ -63,6 +63,16 @@ def flag(where: str, name: str, value: Any) -> bool:
     return value
 
 
+def not_a_number(where: str, name: str, value: Any) -> None:
+    """Refuse a Python number where a batch tensor is expected (framework detection skips
+    numbers, so without this they would fail later inside a framework call)."""
+    if isinstance(value, (int, float, complex)):
+        raise AdvlossTypeError(
+            f"{where}: {name} must be a tensor of shape (N, ...); received the Python "
+            f"{type(value).__name__} {value!r}."
+        )
+
+
 def batch_shape(where: str, name: str, shape: tuple[Any, ...], what: str = "tensor") -> None:
     """A static shape ``(N, ...)`` with ``N >= 1`` (``N`` may be unknown at trace time): a 0-d
     value has no batch dimension, and an empty batch would give a silent NaN mean."""

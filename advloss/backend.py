@@ -210,17 +210,21 @@ def available_backends() -> list[str]:
         >>> "numpy" in advloss.available_backends()          # always; torch/tensorflow/jax if installed
         True
     """
+    return [name for name, (mod, _) in _FRAMEWORKS.items() if _importable(mod)]
+
+
+def _importable(module: str) -> bool:
+    """Whether ``module`` can be imported, without importing it (a ``None`` entry in
+    ``sys.modules`` is an import blocked on purpose; a broken or blocked installation counts as
+    missing)."""
+    if module in sys.modules:
+        return sys.modules[module] is not None
     from importlib.util import find_spec
 
-    def importable(module: str) -> bool:
-        if module in sys.modules:
-            return sys.modules[module] is not None  # None: an import blocked on purpose
-        try:
-            return find_spec(module) is not None
-        except (ImportError, ValueError):  # a broken or blocked installation
-            return False
-
-    return [name for name, (mod, _) in _FRAMEWORKS.items() if importable(mod)]
+    try:
+        return find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def _backend_of_type(cls: type) -> Backend | None:

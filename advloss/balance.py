@@ -199,21 +199,17 @@ _REMEDIES = {
 }
 
 
-def _already_done(remedy: str, objective: Any) -> bool:
-    """Whether ``objective`` (an ``advloss.Objective``) already does what ``remedy``
-    suggests, so a verdict does not recommend it."""
-    loss = getattr(objective, "loss", None)
-    name = getattr(loss, "name", None)
-    if remedy.startswith("a non-saturating loss"):
-        return name is not None and name != "minimax"
-    if remedy.startswith("one-sided label smoothing"):
-        smoothing = getattr(loss, "real_label", 1.0) != 1.0
-        return smoothing or any(
-            getattr(t, "name", "") == "smooth" for t in getattr(objective, "labels", ())
-        )
-    if remedy.startswith("instance noise"):
-        return getattr(objective, "instance_noise", None) is not None
-    return False
+#: The remedies an objective can already apply, and how to tell that it does.
+_DONE_BY: dict[str, Any] = {
+    _REMEDIES[DISCRIMINATOR_DOMINATING][0]: lambda o: (
+        getattr(o.loss, "name", "minimax") != "minimax"
+    ),
+    _REMEDIES[DISCRIMINATOR_DOMINATING][1]: lambda o: (
+        getattr(o.loss, "real_label", 1.0) != 1.0
+        or any(getattr(t, "name", "") == "smooth" for t in o.labels)
+    ),
+    _REMEDIES[DISCRIMINATOR_DOMINATING][2]: lambda o: o.instance_noise is not None,
+}
 
 
 def _host(x: Any) -> float:
@@ -354,7 +350,9 @@ class BalanceMonitor:
         verdict = self._verdict(state, previous)
         if objective is None or not verdict.remedies:
             return verdict
-        remedies = tuple(r for r in verdict.remedies if not _already_done(r, objective))
+        remedies = tuple(
+            r for r in verdict.remedies if not (r in _DONE_BY and _DONE_BY[r](objective))
+        )
         return dataclasses.replace(verdict, remedies=remedies)
 
     def _verdict(self, state: MonitorState, previous: Verdict | None) -> Verdict:

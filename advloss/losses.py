@@ -36,6 +36,7 @@ from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 from advloss._checks import batch_shape as _batch_shape
 from advloss._checks import hyperparameter as _hyperparameter
+from advloss._checks import not_a_number as _not_a_number
 from advloss.backend import FLOATING_DTYPES, LOW_PRECISION_DTYPES, Backend, backend_for
 from advloss.errors import AdvlossTypeError, AdvlossValueError
 
@@ -139,11 +140,8 @@ class _Call:
             import numpy as np
 
             x = b.from_numpy(np.asarray(x))
-        elif isinstance(x, (int, float, complex)):  # skipped by detection: not a tensor
-            raise AdvlossTypeError(
-                f"{self.where}: {name} must be a tensor of logits, shape (N, ...); received the "
-                f"Python {type(x).__name__} {x!r}. Pass the discriminator's outputs as a tensor."
-            )
+        else:
+            _not_a_number(self.where, name, x)
         _batch_shape(self.where, name, b.shape(x))
         dtype = b.dtype(x)
         if dtype not in FLOATING_DTYPES:

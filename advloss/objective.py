@@ -154,13 +154,9 @@ def _term_name(node: ast.expr) -> str | None:
         return node.id
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         return node.value
-    if isinstance(node, ast.Attribute):
+    if isinstance(node, ast.Attribute) and isinstance(node.value, (ast.Name, ast.Attribute)):
         prefix = _term_name(node.value)
-        return (
-            None
-            if prefix is None or not isinstance(node.value, (ast.Name, ast.Attribute))
-            else f"{prefix}.{node.attr}"
-        )
+        return None if prefix is None else f"{prefix}.{node.attr}"
     return None
 
 

@@ -28,7 +28,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from advloss._checks import batch_shape, flag, interval, non_negative
+from advloss._checks import batch_shape, flag, interval, non_negative, not_a_number
 from advloss._checks import step as check_step
 from advloss.backend import FLOATING_DTYPES, LOW_PRECISION_DTYPES, Backend, backend_for
 from advloss.errors import AdvlossTypeError, AdvlossValueError
@@ -63,11 +63,7 @@ def _inputs(where: str, discriminator: Any, backend: str | None, **tensors: Any)
     for name, x in tensors.items():
         if x is None:
             raise AdvlossTypeError(f"{where}: {name} is required; received None.")
-        if isinstance(x, (int, float, complex)):
-            raise AdvlossTypeError(
-                f"{where}: {name} must be a batch tensor, shape (N, ...); received the Python "
-                f"{type(x).__name__} {x!r}."
-            )
+        not_a_number(where, name, x)
         dtype = b.dtype(x)
         if dtype not in FLOATING_DTYPES:
             raise AdvlossTypeError(

@@ -131,20 +131,24 @@ def _check_name(where: str, name: Any) -> str:
     return name
 
 
-def _warn(message: str) -> None:
-    """An ``AdvlossPluginWarning`` attributed to the first caller outside this module."""
+def _caller() -> tuple[FrameType | None, int]:
+    """The first frame outside this module, and its ``stacklevel`` as seen from the caller of
+    this function's caller (for ``warnings.warn``)."""
     level = 2
-    frame: FrameType | None = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(2)
     while frame is not None and frame.f_code.co_filename == __file__:
         frame, level = frame.f_back, level + 1
-    warnings.warn(message, AdvlossPluginWarning, stacklevel=level)
+    return frame, level
+
+
+def _warn(message: str) -> None:
+    """An ``AdvlossPluginWarning`` attributed to the first caller outside this module."""
+    warnings.warn(message, AdvlossPluginWarning, stacklevel=_caller()[1])
 
 
 def _caller_module() -> str:
     """The ``__name__`` of the first caller outside this module (who registered a name)."""
-    frame: FrameType | None = sys._getframe(1)
-    while frame is not None and frame.f_code.co_filename == __file__:
-        frame = frame.f_back
+    frame = _caller()[0]
     return "?" if frame is None else str(frame.f_globals.get("__name__", "?"))
 
 
@@ -210,7 +214,7 @@ class _Registry:
     def lookup(self, name: Any) -> _Entry | None:
         if not isinstance(name, str):
             return None
-        entry = self.registered.get(name) or self.builtins.get(name)
+        entry = self.lookup_local(name)
         if entry is None:
             with _LOCK:  # waits for a scan under way in another thread
                 if not self.scanned:

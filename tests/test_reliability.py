@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import advloss
-from advloss.errors import AdvlossError, AdvlossTypeError, AdvlossValueError
+from advloss.errors import AdvlossTypeError, AdvlossValueError
 from tests.frameworks import FRAMEWORK_PARAMS
 
 LOSSES = ["minimax", "ns", "lsgan", "hinge", "wgan", "ragan"]
@@ -133,11 +133,18 @@ def test_input_independent_discriminator_is_an_error(h):
 def test_python_number_beside_a_tensor(h):
     batch = h.tensor(np.zeros(3), "float32")
     ns = advloss.get_loss("ns")
-    with pytest.raises(AdvlossTypeError, match=r"real_logits must be a tensor.*Python float 0.5"):
+    with pytest.raises(
+        AdvlossTypeError,
+        match=r"real_logits must be a tensor of shape \(N, ...\); received the Python float 0.5",
+    ):
         ns.discriminator(0.5, batch)
-    with pytest.raises(AdvlossTypeError, match=r"fake_logits must be a tensor.*Python int 1"):
+    with pytest.raises(
+        AdvlossTypeError, match=r"fake_logits must be a tensor of shape .*Python int 1"
+    ):
         ns.discriminator(batch, 1)
-    with pytest.raises(AdvlossTypeError, match=r"real must be a batch tensor.*Python float"):
+    with pytest.raises(
+        AdvlossTypeError, match=r"gradient_penalty: real must be a tensor of shape .*Python float"
+    ):
         advloss.gradient_penalty(linear_d(h), 0.5, h.tensor(np.zeros((3, 2)), "float32"))
 
 
@@ -298,12 +305,6 @@ def test_plugin_names_with_dash_and_dot_round_trip(name):
         assert quoted == objective
     finally:
         advloss.unregister_loss(name)
-
-
-def test_every_error_is_an_advloss_error():
-    """The classes above are AdvlossError subclasses (and the matching builtin exception)."""
-    assert issubclass(AdvlossTypeError, (AdvlossError, TypeError))
-    assert issubclass(AdvlossValueError, (AdvlossError, ValueError))
 
 
 def test_the_reliability_page_names_tests_that_exist():

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
 import json
 import os
 import sys
 import time
 from collections import defaultdict
+
+from advloss import backend
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("JAX_ENABLE_X64", "1")
@@ -103,17 +104,7 @@ def _table(report) -> str:
 
 
 _NOT_BUILT_IN = "[not built in: "
-
-
-def _importable(module: str) -> bool:
-    """Whether ``module`` can be imported, without importing it (a ``None`` entry in
-    ``sys.modules`` is an import blocked on purpose)."""
-    if module in sys.modules:
-        return sys.modules[module] is not None
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        return False
+_importable = backend._importable  # a seam for tests
 
 
 def main(argv: list[str] | None = None) -> int:

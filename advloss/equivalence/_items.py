@@ -75,7 +75,7 @@ def _logit_cases(quick: bool, needs_real: bool, side: str) -> list[Case]:
 
 
 def _provided_by(registry: Any, name: str) -> str:
-    """`` (provided by ...)`` for a name that is not built in: a user running the suite sees
+    """`` [not built in: <origin>]`` for a name that is not built in: a user running the suite sees
     which plugin or registration each non-built-in item verifies."""
     origin = registry.origin(name)
     return "" if origin == "built-in" else f" [not built in: {origin}]"
