@@ -18,10 +18,15 @@ configuration and seed:
 | lr_d/4 | ``--lr-d 5e-5`` |
 | noise | ``--instance-noise 0.1:0:<half the steps>`` |
 | combined | all of the above together (with the 3:1 ratio) |
+| adaptive_noise | ``--instance-noise adaptive`` (advloss's ``AdaptiveNoise``: ADA's r_t heuristic, target 0.6) |
+| adaptive_ratio | ``--adaptive-ratio`` (advloss's ``AdaptiveRatio``: D:G steps set to keep D's mean accuracy in 40–60 %) |
+| adaptive_both | both controllers together |
 
 Recorded per run: the discriminator's real and fake accuracy (per patch, at the loss's
-decision threshold) averaged over the last 20 % of training and over the first 20 %, and the
-final validation l1, psnr, ssim and segmentation score.  The table gives the mean ± sd over
+decision threshold) averaged over the last 20 % of training and over the first 20 %, the
+fraction of logged steps whose mean accuracy ((real + fake) / 2, what ``AdaptiveRatio``
+steers) lies in the 40–60 % band and the fraction with both accuracies in it, and the final
+validation l1, psnr, ssim and segmentation score.  The table gives the mean ± sd over
 seeds; the figure plots the accuracy curves.
 
 Runs are separate trainer processes (``--workers`` at a time, one thread each), each in its own
@@ -51,16 +56,41 @@ CONFIGS: dict[str, list[str]] = {
     "noise": ["--instance-noise", "NOISE"],
     "combined": ["--loss", "lsgan", "--lambda-l1", "300", "--g-steps", "3", "--real-label", "0.9",
                  "--lr-d", "5e-5", "--instance-noise", "NOISE"],
+    "adaptive_noise": ["--instance-noise", "adaptive"],
+    "adaptive_ratio": ["--adaptive-ratio"],
+    "adaptive_both": ["--instance-noise", "adaptive", "--adaptive-ratio"],
 }  # fmt: skip
+BAND = (0.4, 0.6)
 QUALITY = ["l1", "psnr", "ssim", "seg_pixel_acc", "seg_iou"]
 
 
-def run_one(job: dict[str, Any]) -> dict[str, Any]:
+def options(job: dict[str, Any]) -> list[str]:
+    """The trainer options of a job (the configuration's, then the seed and evaluation
+    interval)."""
     steps = job["steps"]
-    options = [o.replace("NOISE", f"0.1:0:{steps // 2}") for o in CONFIGS[job["config"]]]
-    options += ["--seed", str(job["seed"]), "--eval-every", str(max(steps // 4, 1))]
-    seconds = trainer_runs.run_trainer("pix2pix", options, job["out"], steps)
+    opts = [o.replace("NOISE", f"0.1:0:{steps // 2}") for o in CONFIGS[job["config"]]]
+    return [*opts, "--seed", str(job["seed"]), "--eval-every", str(max(steps // 4, 1))]
+
+
+def run_one(job: dict[str, Any]) -> dict[str, Any]:
+    seconds = trainer_runs.run_trainer("pix2pix", options(job), job["out"], job["steps"])
     return summarize(job, trainer_runs.rows(job["out"]), seconds)
+
+
+def band_fractions(curve: list[list[float]]) -> tuple[float, float]:
+    """Of the logged (step, real acc, fake acc) rows: the fraction whose mean accuracy lies in
+    the band, and the fraction with both accuracies in it."""
+    low, high = BAND
+    c = np.asarray(curve, dtype=float)
+    inside = (c[:, 1:] >= low) & (c[:, 1:] <= high)
+    mean = c[:, 1:].mean(1)
+    return float(((mean >= low) & (mean <= high)).mean()), float(inside.all(1).mean())
+
+
+def with_band(row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` with its band fractions (computed from its curve: also for reused rows)."""
+    mean_in, both_in = band_fractions(row["curve"])
+    return {**row, "band_mean": mean_in, "band_both": both_in}
 
 
 def summarize(job: dict[str, Any], rs: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
@@ -72,6 +102,7 @@ def summarize(job: dict[str, Any], rs: list[dict[str, Any]], seconds: float) -> 
     mean = trainer_runs.mean_of
     return {
         "config": job["config"], "seed": job["seed"], "steps": steps, "seconds": seconds,
+        "options": options(job),
         "run_seconds": trainer_runs.run_seconds(job["out"]),
         "real_acc_last": mean(last, "d_real_acc"), "fake_acc_last": mean(last, "d_fake_acc"),
         "real_acc_first": mean(first, "d_real_acc"), "fake_acc_first": mean(first, "d_fake_acc"),
@@ -87,7 +118,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     report.run_options(p, quick="1 seed, 400 steps", steps="default 1500; quick: 400",
                        work="runs/benchmarks/balance")  # fmt: skip
-    p.add_argument("--configs", default=",".join(CONFIGS))
+    p.add_argument("--configs", default=",".join(CONFIGS),
+                   help="Comma-separated configurations (default: all).")  # fmt: skip
+    p.add_argument("--reuse", action=argparse.BooleanOptionalAction, default=True,
+                   help="Take the runs that the committed result file already holds (same "
+                   "configuration, seed, steps and options) instead of running them again.")  # fmt: skip
     report.replot_option(p, "balance")
     args = p.parse_args(argv)
     if args.replot:
@@ -102,17 +137,21 @@ def main(argv: list[str] | None = None) -> int:
     jobs = [{"config": c, "seed": s, "steps": steps,
              "out": work / f"{trainer_runs.folder_name(c)}-seed{s}"}
             for c in configs for s in seeds]  # fmt: skip
-    cached = sum(trainer_runs.finished(j["out"], steps) for j in jobs)
-    print(f"balance: {len(jobs)} runs ({cached} finished before), {args.workers} workers, "
-          f"runs in {work}", file=sys.stderr)  # fmt: skip
-    results = trainer_runs.run_all(
-        jobs, run_one, args.workers, lambda r: (
+    out = report.paths("balance", args.quick, args.out)
+    key = lambda r: (r["config"], r["seed"], r["steps"])  # noqa: E731
+    todo, reused = trainer_runs.reuse_committed(jobs, out["json"], key, options, args.reuse)
+    cached = sum(trainer_runs.finished(j["out"], steps) for j in todo)
+    print(f"balance: {len(jobs)} runs ({cached} finished before, {len(reused)} taken from "
+          f"{out['json'].name}), {args.workers} workers, runs in {work}", file=sys.stderr)  # fmt: skip
+    ran = trainer_runs.run_all(
+        todo, run_one, args.workers, lambda r: (
             f"{r['config']} seed {r['seed']}: real/fake acc {r['real_acc_last']:.2f}/"
             f"{r['fake_acc_last']:.2f}, l1 {r.get('l1', 0):.3f}, seg {r.get('seg_pixel_acc', 0):.3f}"
         ), "balance",
     )  # fmt: skip
-    out = report.paths("balance", args.quick, args.out)
     info = report.machine("benchmarks.balance", seeds=seeds, steps=steps, quick=args.quick)
+    fresh = {key(r): {**r, "commit": info.get("commit")} for r in ran}
+    results = [with_band({**reused, **fresh}[key(j)]) for j in jobs]
     report.write_json(out["json"], {"machine": info, "runs": results})
     report.write(out["md"], markdown(results, info, configs, seeds, steps))
     plot(results, configs, out["png"])
@@ -128,17 +167,19 @@ def markdown(results: list[dict[str, Any]], info: dict[str, Any], configs: list[
         f"{'s' * (len(seeds) > 1)}, {steps} steps)", "", report.header(info), "",
         "Protocol: `benchmarks/balance.py` (module docstring). Accuracies are per PatchGAN patch, "
         "averaged over the first and the last 20 % of training; quality on the 100 validation "
-        "pairs at the end. Mean ± sd over seeds.", "",
-        "| configuration | real acc (first → last) | fake acc (first → last) | l1 ↓ | psnr ↑ "
-        "| ssim ↑ | seg pixel acc ↑ | seg IoU ↑ |",
-        "|---|---|---|---|---|---|---|---|",
+        "pairs at the end. Mean ± sd over seeds. In band: the fraction of logged steps (every "
+        "20) whose mean accuracy (real + fake) / 2 lies in 40–60 %, and with both accuracies "
+        "in it.", "", trainer_runs.provenance_note(results, info.get("commit")), "",
+        "| configuration | real acc (first → last) | fake acc (first → last) | in band: mean "
+        "| in band: both | l1 ↓ | psnr ↑ | ssim ↑ | seg pixel acc ↑ | seg IoU ↑ |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]  # fmt: skip
     for c in configs:
         rs = [r for r in results if r["config"] == c]
         f = lambda k, d=2, rs=rs: report.fmt_mean_sd([r[k] for r in rs], d)  # noqa: E731
         lines.append(
             f"| {c} | {f('real_acc_first')} → {f('real_acc_last')} | {f('fake_acc_first')} → "
-            f"{f('fake_acc_last')} | {f('l1', 3)} | {f('psnr')} | {f('ssim', 3)} | "
+            f"{f('fake_acc_last')} | {f('band_mean')} | {f('band_both')} | {f('l1', 3)} | {f('psnr')} | {f('ssim', 3)} | "
             f"{f('seg_pixel_acc', 3)} | {f('seg_iou', 3)} |"
         )
     base = [r["seg_pixel_acc_baseline"] for r in results if r.get("seg_pixel_acc_baseline")]

@@ -92,3 +92,46 @@ def mean_of(rows: Iterable[dict[str, Any]], key: str) -> float:
 
 def folder_name(label: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_.=" else "_" for ch in label)
+
+
+def reuse_committed(
+    jobs: list[dict[str, Any]],
+    path: Path,
+    key: Callable[[dict[str, Any]], tuple[Any, ...]],
+    options: Callable[[dict[str, Any]], list[str]],
+    enabled: bool = True,
+) -> tuple[list[dict[str, Any]], dict[tuple[Any, ...], dict[str, Any]]]:
+    """Split ``jobs`` into those to run and the rows to take from the committed result file
+    ``path`` (a JSON with ``machine`` and ``runs``): a job whose run folder is not finished here
+    but whose (key, options) row is committed is not run again -- a fresh clone regenerates a
+    table by running only its new cells.  Each reused row keeps the commit it was computed at
+    (``commit``; rows from files that predate per-row commits get the file's commit).  Rows
+    that recorded other options than the job's are not reused."""
+    if not enabled or not path.exists():
+        return jobs, {}
+    data = json.loads(path.read_text())
+    file_commit = data.get("machine", {}).get("commit")
+    committed = {key(r): r for r in data.get("runs", [])}
+    todo, reused = [], {}
+    for job in jobs:
+        row = committed.get(key(job))
+        same = row is not None and row.get("options", options(job)) == options(job)
+        if same and not finished(job["out"], job["steps"]):
+            reused[key(job)] = {**row, "commit": row.get("commit", file_commit), "reused": True}
+        else:
+            todo.append(job)
+    return todo, reused
+
+
+def provenance_note(results: list[dict[str, Any]], commit: str | None) -> str:
+    """One sentence on where a table's runs were computed: all now, or how many were reused
+    from which earlier commits."""
+    reused = [r for r in results if r.get("reused")]
+    if not reused:
+        return f"All {len(results)} runs computed at commit {commit}."
+    commits = sorted({str(r.get("commit")) for r in reused})
+    return (
+        f"{len(results) - len(reused)} of {len(results)} runs computed at commit {commit}; "
+        f"{len(reused)} reused from the committed results (computed at {', '.join(commits)}; "
+        "`--no-reuse` recomputes them)."
+    )
