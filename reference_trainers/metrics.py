@@ -102,14 +102,17 @@ def _train_classifier(image_size: int) -> tuple[DigitClassifier, float]:
     return model, accuracy
 
 
-def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
-    """Fréchet distance between Gaussians fitted to feature sets ``a`` and ``b`` (N, D)."""
+def frechet_distance(a: np.ndarray, b: np.ndarray, ridge: float = 1e-6) -> float:
+    """Fréchet distance between Gaussians fitted to feature sets ``a`` and ``b`` (N, D):
+    |μ₁ − μ₂|² + tr(Σ₁ + Σ₂ − 2 (Σ₁Σ₂)^½), as torchmetrics and clean-fid compute it (equal to
+    1e-6 with ``ridge=0``: tests/test_realism.py).  ``ridge`` is added to both covariances'
+    diagonals: it keeps sqrtm stable where ReLU features make them singular (the digit
+    metrics)."""
     from scipy import linalg
 
     mu1, mu2 = a.mean(0), b.mean(0)
-    # A tiny ridge keeps sqrtm stable where ReLU features make the covariances singular.
-    ridge = 1e-6 * np.eye(a.shape[1])
-    s1, s2 = np.cov(a, rowvar=False) + ridge, np.cov(b, rowvar=False) + ridge
+    eye = ridge * np.eye(a.shape[1])
+    s1, s2 = np.cov(a, rowvar=False) + eye, np.cov(b, rowvar=False) + eye
     with np.errstate(all="ignore"):
         covmean = np.real(linalg.sqrtm(s1 @ s2))
     return float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean))
@@ -331,7 +334,9 @@ class PairMetrics:
     scale, as in the loss), ``psnr`` (dB) and ``ssim`` on the [0, 1] scale, and -- when class
     maps are known (synthetic-facades) -- the segmentation score: a segmenter trained on real
     photos labels G(x), scored against the true classes (``seg_pixel_acc``, ``seg_class_acc``,
-    ``seg_iou``), beside the same scores on the real photos (``*_baseline``: the ceiling)."""
+    ``seg_iou``), beside the same scores on the real photos (``*_baseline``: the ceiling); and
+    with ``realism`` (multimodal-facades) its distribution scores (fd, kid, prdc, spectrum,
+    hf_ratio, c2st and their ``*_real`` floors)."""
 
     def __init__(
         self,
@@ -339,8 +344,10 @@ class PairMetrics:
         labels: torch.Tensor | None = None,
         segment: Segmenter | None = None,
         classes: int = 0,
+        realism: Any = None,
     ) -> None:
         self.targets, self.labels, self.segment, self.classes = targets, labels, segment, classes
+        self.realism = realism  # reference_trainers.realism.RealismMetrics, or None
         self.baseline = self._segmentation(targets) if segment is not None else {}
 
     @torch.no_grad()
@@ -362,4 +369,6 @@ class PairMetrics:
         if self.segment is not None:
             row.update(self._segmentation(outputs))
             row.update({f"{k}_baseline": v for k, v in self.baseline.items()})
+        if self.realism is not None:
+            row.update(self.realism(outputs))
         return row

@@ -42,9 +42,10 @@ def __getattr__(name: str) -> Any:
 
 def parser() -> Any:
     p = common.common_parser("python -m reference_trainers.pix2pix", __doc__)
-    common.set_help(p, "data", "The paired data: synthetic-facades (generated offline) or a "
-                    "pix2pix dataset folder with train/ and val/ or test/ (A and B side by "
-                    "side in each image).")  # fmt: skip
+    common.set_help(p, "data", "The paired data: synthetic-facades or multimodal-facades "
+                    "(generated offline; the second draws every part's look at random, so L1 "
+                    "alone blurs) or a pix2pix dataset folder with train/ and val/ or test/ (A "
+                    "and B side by side in each image).")  # fmt: skip
     p.add_argument("--image-size", type=int, choices=[32, 64, 128, 256], default=None,
                    help="The side of the square images, in pixels.")  # fmt: skip
     p.add_argument("--width", type=int, default=None,
@@ -80,16 +81,21 @@ def parser() -> Any:
     return common.show_defaults(p, PRESETS)
 
 
+#: the generated paired sets (reference_trainers.facades.DATASETS; named here so that the
+#: command line checks --data without importing the generator)
+GENERATED = ("synthetic-facades", "multimodal-facades")
+
+
 def check_data(cfg: dict[str, Any]) -> None:
-    """``--data`` and ``--direction``: a pix2pix dataset folder, or synthetic-facades AtoB."""
+    """``--data`` and ``--direction``: a pix2pix dataset folder, or a generated set AtoB."""
     root = cfg["data"]
-    if root != "synthetic-facades" and not Path(root).is_dir():
+    if root not in GENERATED and not Path(root).is_dir():
         raise TrainerError(
-            f"--data {root}: no such folder (expected synthetic-facades or a pix2pix dataset "
-            f"folder with train/ and val/ or test/)"
+            f"--data {root}: no such folder (expected {' or '.join(GENERATED)} or a pix2pix "
+            f"dataset folder with train/ and val/ or test/)"
         )
-    if root == "synthetic-facades" and cfg["direction"] != "AtoB":
-        raise TrainerError("--direction BtoA: synthetic-facades maps label maps (A) to photos (B)")
+    if root in GENERATED and cfg["direction"] != "AtoB":
+        raise TrainerError(f"--direction BtoA: {root} maps label maps (A) to photos (B)")
 
 
 def check_weights(cfg: dict[str, Any]) -> None:

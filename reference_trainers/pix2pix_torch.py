@@ -112,18 +112,20 @@ class PatchGAN(nn.Module):
 
 def load_data(cfg: dict[str, Any]) -> dict[str, Any]:
     """Train pairs (stored at the jitter size when --jitter is on), validation pairs, and --
-    for synthetic-facades -- the validation class maps and a trained segmenter."""
+    for the generated sets -- the validation class maps and a trained segmenter; for
+    multimodal-facades also the realism metrics (:mod:`reference_trainers.realism`)."""
     from reference_trainers.metrics import cache_dir
 
     check_data(cfg)
-    size, synthetic = cfg["image_size"], cfg["data"] == "synthetic-facades"
-    root = str(facades.ensure(cache_dir())) if synthetic else cfg["data"]
+    size, synthetic = cfg["image_size"], cfg["data"] in facades.DATASETS
+    root = str(facades.ensure(cache_dir(), cfg["data"])) if synthetic else cfg["data"]
     direction = cfg["direction"]
     load_size = data.jitter_size(size) if cfg["jitter"] else size
     train = data.paired_folder(root, "train", load_size, direction=direction, nearest_a=synthetic)
     val_split = "val" if (Path(root) / "val").is_dir() else "test"
     val = data.paired_folder(root, val_split, size, direction=direction, nearest_a=synthetic)
-    out: dict[str, Any] = {"train": train, "val": val, "segmenter": None, "labels": None}
+    out: dict[str, Any] = {"train": train, "val": val, "segmenter": None, "labels": None,
+                           "realism": None}  # fmt: skip
     if synthetic:
         from reference_trainers.metrics import segmenter
 
@@ -131,11 +133,17 @@ def load_data(cfg: dict[str, Any]) -> dict[str, Any]:
             colors = ((a.permute(0, 2, 3, 1) + 1) * 127.5).round().to(torch.uint8).numpy()
             return torch.from_numpy(facades.labels_from_colors(colors))
 
+        stem = "facades" if cfg["data"] == "synthetic-facades" else cfg["data"]
+        version = facades.DATASETS[cfg["data"]][0]
         seg_x, seg_y = data.paired_folder(root, "train", size, nearest_a=True)
         out["segmenter"], out["segmenter_accuracy"] = segmenter(
-            seg_y, classes(seg_x), len(facades.CLASSES), f"facades-v{facades.VERSION}-seg-{size}"
+            seg_y, classes(seg_x), len(facades.CLASSES), f"{stem}-v{version}-seg-{size}"
         )
         out["labels"] = classes(val[0])
+    if cfg["data"] == "multimodal-facades":
+        from reference_trainers import realism
+
+        out["realism"], out["appearance_accuracy"] = realism.for_dataset(Path(root), size)
     return out
 
 
@@ -160,7 +168,9 @@ def train(cfg: dict[str, Any]) -> dict[str, Any]:
     from reference_trainers.metrics import PairMetrics
 
     val_x, val_y = d["val"]
-    metrics = PairMetrics(val_y, d["labels"], d["segmenter"], len(facades.CLASSES))
+    metrics = PairMetrics(
+        val_y, d["labels"], d["segmenter"], len(facades.CLASSES), realism=d["realism"]
+    )
     shown = torch.linspace(0, len(val_x) - 1, 8).long()  # fixed validation inputs
 
     def evaluate(step: int) -> dict[str, Any]:

@@ -1,0 +1,250 @@
+"""pix2pix's central claim on a multimodal set: does L1 + cGAN beat L1 alone in realism?
+
+    python -m benchmarks.cgan                   # full: 10 configurations x 3 seeds x 1,000 steps
+    python -m benchmarks.cgan --quick           # 1 seed, 300 steps
+    python -m benchmarks.cgan --configs l1-only,ns --seeds 0
+
+The pix2pix reference trainer's CPU preset (64×64, batch 8, width 16, λ_L1 = 100, 1,000
+steps) on ``--data multimodal-facades`` (:mod:`reference_trainers.facades`): every part of a
+photo draws its look at random from several choices that the label map does not determine, so
+the L1-optimal output is the per-pixel median over them -- blurred and greyed.  pix2pix's paper
+(Isola et al. 2017, Fig. 4 and Table 1) reports that L1 alone gives blurry results and that the
+adversarial term makes them sharp and realistic while L1 gets worse.
+
+| configuration | options |
+|---|---|
+| l1-only | ``--gan-weight 0`` (G ignores D: the paper's "L1" row) |
+| minimax, ns, lsgan, hinge, wgan, ragan | ``--loss <name>`` (the paper's "L1 + cGAN" uses ns) |
+| ns+r1(γ=0.1), ns+r1(γ=1), ns+r1(γ=10) | ``--penalty r1 --penalty-weight γ`` (R1's strength curve) |
+
+Recorded per run, on the 200 validation pairs at the end: l1, psnr, ssim, the segmentation
+score (fidelity to the label map), and the realism metrics of :mod:`reference_trainers.realism`
+(fd, kid, precision / recall / density / coverage, spectrum distance, high-frequency power
+ratio, the classifier two-sample test).  Beside them, the same metrics for reference image
+sets computed without training: another real draw of each validation label map's appearance
+(an ideal generator's output), that draw blurred (σ = 1 and 2 px) and the conditional median of
+9 draws (the L1-optimal output) -- each realism metric must rank the last three below the
+first.
+
+Runs are trainer processes (``--workers`` at a time, one thread each) in ``--work`` (default
+``runs/benchmarks/cgan``): finished runs are reused, interrupted ones resumed, and runs that
+the committed ``cgan.json`` holds are taken from it (``--no-reuse`` recomputes them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks import report, trainer_runs
+
+CONFIGS: dict[str, list[str]] = {
+    "l1-only": ["--gan-weight", "0"],
+    **{loss: ["--loss", loss] for loss in ("minimax", "ns", "lsgan", "hinge", "wgan", "ragan")},
+    **{f"ns+r1(γ={g})": ["--loss", "ns", "--penalty", "r1", "--penalty-weight", g]
+       for g in ("0.1", "1", "10")},
+}  # fmt: skip
+FIDELITY = [("l1", "l1 ↓", 3), ("psnr", "psnr ↑", 2), ("ssim", "ssim ↑", 3),
+            ("seg_pixel_acc", "seg acc ↑", 3)]  # fmt: skip
+REALISM = [("fd", "fd ↓", 1), ("kid", "kid ↓", 3), ("precision", "precision ↑", 2),
+           ("recall", "recall ↑", 2), ("density", "density ↑", 2), ("coverage", "coverage ↑", 2),
+           ("spectrum", "spectrum ↓", 3), ("hf_ratio", "hf ratio (1 = real)", 2),
+           ("c2st", "c2st acc (0.5 = real)", 2)]  # fmt: skip
+DATA = "multimodal-facades"
+SIZE = 64
+
+
+def options(job: dict[str, Any]) -> list[str]:
+    return [*CONFIGS[job["config"]], "--data", DATA, "--seed", str(job["seed"]),
+            "--eval-every", str(job["steps"])]  # fmt: skip
+
+
+def run_one(job: dict[str, Any]) -> dict[str, Any]:
+    seconds = trainer_runs.run_trainer("pix2pix", options(job), job["out"], job["steps"])
+    final = next(
+        r for r in trainer_runs.rows(job["out"]) if r.get("eval") and r["step"] == job["steps"]
+    )
+    keep = {k: v for k, v in final.items() if k not in ("step", "eval")}
+    return {"config": job["config"], "seed": job["seed"], "steps": job["steps"],
+            "options": options(job), "seconds": seconds,
+            "run_seconds": trainer_runs.run_seconds(job["out"]), **keep}  # fmt: skip
+
+
+def references(draws: int = 9) -> dict[str, dict[str, float]]:
+    """The realism (and fidelity) metrics of image sets made without training, against the
+    validation photos."""
+    import torch
+
+    from reference_trainers import facades, realism
+    from reference_trainers.data import paired_folder
+    from reference_trainers.metrics import PairMetrics, cache_dir
+
+    folder = facades.ensure(cache_dir(), DATA)
+    metric_set, accuracy = realism.for_dataset(folder, SIZE)
+    _, val = paired_folder(str(folder), "val", SIZE, nearest_a=True)
+    other = realism.photos(folder / "val-redraw", SIZE)
+    pair = PairMetrics(val, realism=metric_set)
+    textures = facades._textures()
+    from PIL import Image
+
+    medians = np.stack([
+        np.asarray(Image.fromarray(facades.conditional_median("val", i, textures, draws))
+                   .resize((SIZE, SIZE), Image.Resampling.BICUBIC))
+        for i in range(len(val))
+    ])  # fmt: skip
+    median = torch.from_numpy(medians.astype(np.float32) / 127.5 - 1).permute(0, 3, 1, 2)
+    sets = {
+        "real: another draw per label map": other,
+        "that draw blurred, σ = 1 px": realism.degraded(other, 1.0),
+        "that draw blurred, σ = 2 px": realism.degraded(other, 2.0),
+        f"conditional median of {draws} draws (L1-optimal)": median,
+    }
+    out = {name: pair(images) for name, images in sets.items()}
+    out["_feature_net_accuracy"] = {"accuracy": accuracy}
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.cgan", description=__doc__.splitlines()[0]
+    )
+    report.run_options(p, quick="1 seed, 300 steps", steps="default 1000; quick: 300",
+                       work="runs/benchmarks/cgan")  # fmt: skip
+    p.add_argument("--configs", default=",".join(CONFIGS),
+                   help="Comma-separated configurations (default: all).")  # fmt: skip
+    p.add_argument("--reuse", action=argparse.BooleanOptionalAction, default=True,
+                   help="Take the runs that the committed result file already holds (same "
+                   "configuration, seed, steps and options) instead of running them again.")  # fmt: skip
+    report.replot_option(p, "cgan")
+    args = p.parse_args(argv)
+    if args.replot:
+        data, png = report.replot_data("cgan", args)
+        plot(data["runs"], data["references"], png)
+        report.publish(png)
+        return 0
+    configs = report.pick(p, "configs", args.configs, list(CONFIGS))
+    seeds = report.seeds(args)
+    steps = args.steps or (300 if args.quick else 1000)
+    work = Path(args.work) / f"steps{steps}"
+    jobs = [{"config": c, "seed": s, "steps": steps,
+             "out": work / f"{trainer_runs.folder_name(c)}-seed{s}"}
+            for c in configs for s in seeds]  # fmt: skip
+    out = report.paths("cgan", args.quick, args.out)
+    key = lambda r: (r["config"], r["seed"], r["steps"])  # noqa: E731
+    todo, reused = trainer_runs.reuse_committed(jobs, out["json"], key, options, args.reuse)
+    print(f"cgan: {len(jobs)} runs ({len(reused)} taken from {out['json'].name}), "
+          f"{args.workers} workers, runs in {work}; reference sets first", file=sys.stderr)  # fmt: skip
+    refs = references()
+    for name, row in refs.items():
+        print(f"  {name}: {_describe(row)}", file=sys.stderr)
+    ran = trainer_runs.run_all(
+        todo, run_one, args.workers,
+        lambda r: f"{r['config']} seed {r['seed']}: {_describe(r)}", "cgan",
+    )  # fmt: skip
+    info = report.machine("benchmarks.cgan", seeds=seeds, steps=steps, quick=args.quick)
+    fresh = {key(r): {**r, "commit": info.get("commit")} for r in ran}
+    results = [{**reused, **fresh}[key(j)] for j in jobs]
+    report.write_json(out["json"], {"machine": info, "runs": results, "references": refs})
+    report.write(out["md"], markdown(results, refs, info, configs, seeds, steps))
+    plot(results, refs, out["png"])
+    report.publish(out["png"])
+    print(f"wrote {out['md']}, {out['json'].name}, {out['png'].name}", file=sys.stderr)
+    return 0
+
+
+def _describe(row: dict[str, Any]) -> str:
+    keys = ("l1", "fd", "hf_ratio", "c2st")
+    return ", ".join(f"{k} {row[k]:.3g}" for k in keys if k in row)
+
+
+def markdown(results: list[dict[str, Any]], refs: dict[str, dict[str, float]],
+             info: dict[str, Any], configs: list[str], seeds: list[int], steps: int) -> str:  # fmt: skip
+    n = len(seeds)
+    lines = [
+        f"# pix2pix on multimodal-facades: L1 alone vs L1 + cGAN ({n} seed{'s' * (n > 1)}, "
+        f"{steps} steps)", "", report.header(info), "",
+        "Protocol: `benchmarks/cgan.py` (module docstring). Mean ± sd over seeds of the final "
+        "evaluation on the 200 validation pairs (64×64). kid is ×10³.", "",
+        trainer_runs.provenance_note(results, info.get("commit")), "",
+    ]  # fmt: skip
+    for title, metrics in (("Fidelity to the target", FIDELITY), ("Realism", REALISM)):
+        lines += [f"## {title}", "", "| configuration | " + " | ".join(m[1] for m in metrics)
+                  + " |", "|---|" + "---|" * len(metrics)]  # fmt: skip
+        for c in configs:
+            rs = [r for r in results if r["config"] == c]
+            cells = [report.fmt_mean_sd([_scale(k, r[k]) for r in rs if k in r], d)
+                     for k, _, d in metrics]  # fmt: skip
+            lines.append(f"| {c} | " + " | ".join(cells) + " |")
+        for name, row in refs.items():
+            if name.startswith("_"):
+                continue
+            cells = [f"{_scale(k, row[k]):.{d}f}" if k in row else "—" for k, _, d in metrics]
+            lines.append(f"| *{name}* | " + " | ".join(cells) + " |")
+        lines.append("")
+    acc = refs.get("_feature_net_accuracy", {}).get("accuracy")
+    if acc is not None:
+        lines += [f"The feature network (reference_trainers.realism.AppearanceNet) recognises "
+                  f"the held-out real photos' part appearances with accuracy {acc:.3f}.", ""]  # fmt: skip
+    return "\n".join(lines)
+
+
+def _scale(key: str, value: float) -> float:
+    return value * 1e3 if key == "kid" else value
+
+
+def plot(results: list[dict[str, Any]], refs: dict[str, dict[str, float]], path: Path) -> None:
+    """Left: l1 (fidelity) against fd (realism) per configuration, mean ± sd over seeds, with
+    the reference sets as grey crosses. Right: the high-frequency power ratio and the
+    two-sample test's accuracy per configuration (bars, ± sd), the real photos' values dashed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    configs = list(dict.fromkeys(r["config"] for r in results))
+    n_seeds = len({r["seed"] for r in results})
+
+    def stat(c: str, k: str) -> tuple[float, float]:
+        return report.mean_sd([r[k] for r in results if r["config"] == c and k in r])
+
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(13, 5.2))
+    for i, c in enumerate(configs):
+        (x, xe), (y, ye) = stat(c, "l1"), stat(c, "fd")
+        ax.errorbar(x, y, xerr=xe, yerr=ye, ls="none", marker="*" if c == "l1-only" else "o",
+                    ms=13 if c == "l1-only" else 7, color="k" if c == "l1-only" else f"C{i}",
+                    capsize=2, elinewidth=0.8, label=c)  # fmt: skip
+    for name, row in refs.items():
+        if "fd" in row and not name.startswith("_"):
+            ax.scatter(row["l1"], row["fd"], marker="x", color="0.5")
+            ax.annotate(name, (row["l1"], row["fd"]), fontsize=7, color="0.35",
+                        xytext=(4, 4), textcoords="offset points")  # fmt: skip
+    ax.set_xlabel("validation L1 distance to the target (lower = closer)")
+    ax.set_ylabel("Fréchet distance to real photos (lower = more realistic)")
+    ax.set_yscale("log")
+    ax.set_title(f"fidelity vs realism (mean ± sd, {n_seeds} seeds)", fontsize=10)
+    ax.legend(fontsize=7, loc="best", title="configuration", title_fontsize=7)
+    ax.grid(alpha=0.3)
+    xs = np.arange(len(configs))
+    for j, (k, label) in enumerate((("hf_ratio", "high-frequency power / real's"),
+                                    ("c2st", "two-sample test accuracy"))):  # fmt: skip
+        vals = [stat(c, k) for c in configs]
+        bx.bar(xs + (j - 0.5) * 0.4, [v[0] for v in vals], 0.4, yerr=[v[1] for v in vals],
+               capsize=2, color=f"C{j}", label=label)  # fmt: skip
+    bx.axhline(1.0, color="C0", ls="--", lw=1, label="real photos: hf ratio 1")
+    bx.axhline(0.5, color="C1", ls="--", lw=1, label="indistinguishable: accuracy 0.5")
+    bx.set_xticks(xs, configs, rotation=35, ha="right", fontsize=8)
+    bx.set_ylabel("ratio / accuracy")
+    bx.set_title("fine detail and distinguishability (mean ± sd)", fontsize=10)
+    bx.legend(fontsize=7, loc="upper right")
+    bx.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
