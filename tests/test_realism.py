@@ -25,7 +25,7 @@ def test_frechet_distance_matches_torchmetrics() -> None:
     fid = pytest.importorskip("torchmetrics.image.fid")
     a, b = features(0), features(1, shift=0.3)
     ours = frechet_distance(a, b, ridge=0.0)
-    t = lambda x: torch.from_numpy(x).double()  # noqa: E731
+    t = lambda x: torch.from_numpy(x).double()
     theirs = fid._compute_fid(
         t(a.mean(0)), t(np.cov(a, rowvar=False)), t(b.mean(0)), t(np.cov(b, rowvar=False))
     )
@@ -111,7 +111,8 @@ def test_realism_metrics_end_to_end_on_a_tiny_set(tmp_path, monkeypatch) -> None
     monkeypatch.setattr(realism, "TRAIN_STEPS", 20)
     monkeypatch.setenv("ADVLOSS_CACHE", str(tmp_path))
     folder = facades.ensure(tmp_path, "multimodal-facades")
-    assert (folder / "train-looks.json").is_file() and len(list((folder / "val-redraw").iterdir())) == 24
+    assert (folder / "train-looks.json").is_file()
+    assert len(list((folder / "val-redraw").iterdir())) == 24
     metric_set, accuracy = realism.for_dataset(folder, 32)
     assert 0 <= accuracy <= 1
     other = realism.photos(folder / "val-redraw", 32)
