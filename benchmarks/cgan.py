@@ -34,6 +34,7 @@ the committed ``cgan.json`` holds are taken from it (``--no-reuse`` recomputes t
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -65,13 +66,7 @@ def options(job: dict[str, Any]) -> list[str]:
 
 def run_one(job: dict[str, Any]) -> dict[str, Any]:
     seconds = trainer_runs.run_trainer("pix2pix", options(job), job["out"], job["steps"])
-    final = next(
-        r for r in trainer_runs.rows(job["out"]) if r.get("eval") and r["step"] == job["steps"]
-    )
-    keep = {k: v for k, v in final.items() if k not in ("step", "eval")}
-    return {"config": job["config"], "seed": job["seed"], "steps": job["steps"],
-            "options": options(job), "seconds": seconds,
-            "run_seconds": trainer_runs.run_seconds(job["out"]), **keep}  # fmt: skip
+    return trainer_runs.final_row(job, options(job), seconds)
 
 
 def references(draws: int = 9) -> dict[str, dict[str, float]]:
@@ -116,9 +111,7 @@ def main(argv: list[str] | None = None) -> int:
                        work="runs/benchmarks/cgan")  # fmt: skip
     p.add_argument("--configs", default=",".join(CONFIGS),
                    help="Comma-separated configurations (default: all).")  # fmt: skip
-    p.add_argument("--reuse", action=argparse.BooleanOptionalAction, default=True,
-                   help="Take the runs that the committed result file already holds (same "
-                   "configuration, seed, steps and options) instead of running them again.")  # fmt: skip
+    trainer_runs.reuse_option(p)
     report.replot_option(p, "cgan")
     args = p.parse_args(argv)
     if args.replot:
@@ -129,25 +122,18 @@ def main(argv: list[str] | None = None) -> int:
     configs = report.pick(p, "configs", args.configs, list(CONFIGS))
     seeds = report.seeds(args)
     steps = args.steps or (300 if args.quick else 1000)
-    work = Path(args.work) / f"steps{steps}"
-    jobs = [{"config": c, "seed": s, "steps": steps,
-             "out": work / f"{trainer_runs.folder_name(c)}-seed{s}"}
-            for c in configs for s in seeds]  # fmt: skip
-    out = report.paths("cgan", args.quick, args.out)
-    key = lambda r: (r["config"], r["seed"], r["steps"])  # noqa: E731
-    todo, reused = trainer_runs.reuse_committed(jobs, out["json"], key, options, args.reuse)
-    print(f"cgan: {len(jobs)} runs ({len(reused)} taken from {out['json'].name}), "
-          f"{args.workers} workers, runs in {work}; reference sets first", file=sys.stderr)  # fmt: skip
-    refs = references()
+    jobs = trainer_runs.config_jobs(configs, seeds, steps, Path(args.work) / f"steps{steps}")
+    committed = report.paths("cgan", args.quick, args.out)["json"]
+    if args.reuse and committed.exists() and "references" in json.loads(committed.read_text()):
+        refs = json.loads(committed.read_text())["references"]  # ~5 min of rendering saved
+    else:
+        refs = references()  # first: a broken metric shows before an hour of training
     for name, row in refs.items():
         print(f"  {name}: {_describe(row)}", file=sys.stderr)
-    ran = trainer_runs.run_all(
-        todo, run_one, args.workers,
-        lambda r: f"{r['config']} seed {r['seed']}: {_describe(r)}", "cgan",
+    results, info, out = trainer_runs.run_table(
+        "cgan", args, jobs, options, run_one,
+        lambda r: f"{r['config']} seed {r['seed']}: {_describe(r)}", seeds=seeds, steps=steps,
     )  # fmt: skip
-    info = report.machine("benchmarks.cgan", seeds=seeds, steps=steps, quick=args.quick)
-    fresh = {key(r): {**r, "commit": info.get("commit")} for r in ran}
-    results = [{**reused, **fresh}[key(j)] for j in jobs]
     report.write_json(out["json"], {"machine": info, "runs": results, "references": refs})
     report.write(out["md"], markdown(results, refs, info, configs, seeds, steps))
     plot(results, refs, out["png"])

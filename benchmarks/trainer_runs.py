@@ -135,3 +135,55 @@ def provenance_note(results: list[dict[str, Any]], commit: str | None) -> str:
         f"{len(reused)} reused from the committed results (computed at {', '.join(commits)}; "
         "`--no-reuse` recomputes them)."
     )
+
+
+def reuse_option(p: Any) -> None:
+    """``--reuse`` / ``--no-reuse`` (see :func:`reuse_committed`)."""
+    import argparse
+
+    p.add_argument("--reuse", action=argparse.BooleanOptionalAction, default=True,
+                   help="Take the runs that the committed result file already holds (same "
+                   "configuration, seed, steps and options) instead of running them again.")  # fmt: skip
+
+
+def config_jobs(
+    configs: list[str], seeds: list[int], steps: int, work: Path
+) -> list[dict[str, Any]]:
+    """One job per configuration and seed, each with its run folder under ``work``."""
+    return [{"config": c, "seed": s, "steps": steps, "out": work / f"{folder_name(c)}-seed{s}"}
+            for c in configs for s in seeds]  # fmt: skip
+
+
+def run_table(
+    name: str,
+    args: Any,
+    jobs: list[dict[str, Any]],
+    options: Callable[[dict[str, Any]], list[str]],
+    work: Callable[[dict[str, Any]], dict[str, Any]],
+    describe: Callable[[dict[str, Any]], str],
+    **extra: Any,
+) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Path]]:
+    """The body every configuration-table benchmark shares: reuse the committed rows
+    (``args.reuse``), run the rest on ``args.workers``, stamp each fresh row with the commit.
+    Returns (rows in job order, the machine record, the output paths)."""
+    from benchmarks import report
+
+    out = report.paths(name, args.quick, args.out)
+    key = lambda r: (r["config"], r["seed"], r["steps"])  # noqa: E731
+    todo, reused = reuse_committed(jobs, out["json"], key, options, args.reuse)
+    print(f"{name}: {len(jobs)} runs ({len(reused)} taken from {out['json'].name}), "
+          f"{args.workers} workers", file=sys.stderr)  # fmt: skip
+    ran = run_all(todo, work, args.workers, describe, name)
+    info = report.machine(f"benchmarks.{name}", quick=args.quick, **extra)
+    fresh = {key(r): {**r, "commit": info.get("commit")} for r in ran}
+    return [{**reused, **fresh}[key(j)] for j in jobs], info, out
+
+
+def final_row(job: dict[str, Any], options: list[str], seconds: float) -> dict[str, Any]:
+    """A finished run's summary: the job's identity, its options and wall times, and its final
+    evaluation row."""
+    final = next(r for r in rows(job["out"]) if r.get("eval") and r["step"] == job["steps"])
+    keep = {k: v for k, v in final.items() if k not in ("step", "eval")}
+    return {"config": job["config"], "seed": job["seed"], "steps": job["steps"],
+            "options": options, "seconds": seconds, "run_seconds": run_seconds(job["out"]),
+            **keep}  # fmt: skip
