@@ -194,9 +194,14 @@ def c2st(real: np.ndarray, fake: np.ndarray) -> float:
 
 def prdc_scores(real: np.ndarray, fake: np.ndarray, k: int = 5) -> dict[str, float]:
     """Precision, recall, density and coverage (Naeem et al. 2020) by the ``prdc`` package."""
+    import contextlib
+    import io
+
     from prdc import compute_prdc
 
-    return {key: float(v) for key, v in compute_prdc(real, fake, nearest_k=k).items()}
+    with contextlib.redirect_stdout(io.StringIO()):  # it prints the set sizes
+        scores = compute_prdc(real, fake, nearest_k=k)
+    return {key: float(v) for key, v in scores.items()}
 
 
 # ---------------------------------------------------------------------------- the metric set
