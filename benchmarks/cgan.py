@@ -51,7 +51,7 @@ CONFIGS: dict[str, list[str]] = {
 }  # fmt: skip
 FIDELITY = [("l1", "l1 ↓", 3), ("psnr", "psnr ↑", 2), ("ssim", "ssim ↑", 3),
             ("seg_pixel_acc", "seg acc ↑", 3)]  # fmt: skip
-REALISM = [("fd", "fd ↓", 1), ("kid", "kid ↓", 3), ("precision", "precision ↑", 2),
+REALISM = [("fd", "fd ↓", 1), ("kid", "kid ↓", 1), ("precision", "precision ↑", 2),
            ("recall", "recall ↑", 2), ("density", "density ↑", 2), ("coverage", "coverage ↑", 2),
            ("spectrum", "spectrum ↓", 3), ("hf_ratio", "hf ratio (1 = real)", 2),
            ("c2st", "c2st acc (0.5 = real)", 2)]  # fmt: skip
@@ -154,7 +154,7 @@ def markdown(results: list[dict[str, Any]], refs: dict[str, dict[str, float]],
         f"# pix2pix on multimodal-facades: L1 alone vs L1 + cGAN ({n} seed{'s' * (n > 1)}, "
         f"{steps} steps)", "", report.header(info), "",
         "Protocol: `benchmarks/cgan.py` (module docstring). Mean ± sd over seeds of the final "
-        "evaluation on the 200 validation pairs (64×64). kid is ×10³.", "",
+        "evaluation on the 200 validation pairs (64×64).", "",
         trainer_runs.provenance_note(results, info.get("commit")), "",
     ]  # fmt: skip
     for title, metrics in (("Fidelity to the target", FIDELITY), ("Realism", REALISM)):
@@ -162,13 +162,12 @@ def markdown(results: list[dict[str, Any]], refs: dict[str, dict[str, float]],
                   + " |", "|---|" + "---|" * len(metrics)]  # fmt: skip
         for c in configs:
             rs = [r for r in results if r["config"] == c]
-            cells = [report.fmt_mean_sd([_scale(k, r[k]) for r in rs if k in r], d)
-                     for k, _, d in metrics]  # fmt: skip
+            cells = [report.fmt_mean_sd([r[k] for r in rs if k in r], d) for k, _, d in metrics]
             lines.append(f"| {c} | " + " | ".join(cells) + " |")
         for name, row in refs.items():
             if name.startswith("_"):
                 continue
-            cells = [f"{_scale(k, row[k]):.{d}f}" if k in row else "—" for k, _, d in metrics]
+            cells = [f"{row[k]:.{d}f}" if k in row else "—" for k, _, d in metrics]
             lines.append(f"| *{name}* | " + " | ".join(cells) + " |")
         lines.append("")
     acc = refs.get("_feature_net_accuracy", {}).get("accuracy")
@@ -176,10 +175,6 @@ def markdown(results: list[dict[str, Any]], refs: dict[str, dict[str, float]],
         lines += [f"The feature network (reference_trainers.realism.AppearanceNet) recognises "
                   f"the held-out real photos' part appearances with accuracy {acc:.3f}.", ""]  # fmt: skip
     return "\n".join(lines)
-
-
-def _scale(key: str, value: float) -> float:
-    return value * 1e3 if key == "kid" else value
 
 
 def plot(results: list[dict[str, Any]], refs: dict[str, dict[str, float]], path: Path) -> None:
