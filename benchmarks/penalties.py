@@ -18,23 +18,23 @@ each framework and written functionally.  Variants:
   steps in torch/TF; a traced step under jax.jit, so lax.cond skips the work);
 * sn: every weight passed through advloss.spectral_normalize (one power iteration) each step.
 
-Modes: torch eager, TF tf.function, JAX jax.jit.  Timing: median over rounds of the per-step time,
-variants interleaved within each round.  Results: benchmarks/results/penalties[-quick].{md,json}.
+The discriminator is built by :mod:`advloss.testing` (the harness the tests use) from
+``D_LAYERS``; its gradient by ``Harness.gradient``.  Modes: torch eager, TF tf.function, JAX
+jax.jit.  Timing: median over rounds of the per-step time, variants interleaved within each round
+(``benchmarks.report.interleaved_rounds``, on ``timeit``).  Results: benchmarks/results/penalties[-quick].{md,json}.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import statistics
 import sys
-import time
-from datetime import datetime, timezone
-from pathlib import Path
 
 import numpy as np
+
+from advloss.testing import get_harness
+from benchmarks import report
 
 VARIANTS = ["plain", "gp", "gp_hand", "r1_separate", "r1_fused", "r1_hand", "r1_lazy16", "sn"]
 
@@ -51,6 +51,17 @@ def weights(seed: int = 0) -> dict[str, np.ndarray]:
     }
 
 
+#: The discriminator, as layers of :mod:`advloss.testing.nets` (built by the harness).
+D_LAYERS = (
+    ("conv", "k1", "b1", 2, 1),
+    ("act", "leaky_relu", 0.2),
+    ("conv", "k2", "b2", 2, 1),
+    ("act", "leaky_relu", 0.2),
+    ("flatten",),
+    ("dense", "w", "b"),
+)
+
+
 # ------------------------------------------------------------------------------- frameworks
 
 
@@ -59,16 +70,13 @@ class TorchBench:
 
     def __init__(self, params_np, batch):
         import torch
-        import torch.nn.functional as F
 
-        self.torch, self.F = torch, F
-        self.p = {
-            k: torch.tensor(v, dtype=torch.float32, requires_grad=True)
-            for k, v in params_np.items()
-        }
+        self.torch, self.h = torch, get_harness("torch")
+        self.net = self.h.net(D_LAYERS)
+        self.p = self.h.params(params_np)
         rng = np.random.default_rng(1)
-        self.real = torch.tensor(rng.normal(size=(batch, 3, 32, 32)), dtype=torch.float32)
-        self.fake = torch.tensor(rng.normal(size=(batch, 3, 32, 32)), dtype=torch.float32)
+        self.real = self.h.tensor(rng.normal(size=(batch, 3, 32, 32)))
+        self.fake = self.h.tensor(rng.normal(size=(batch, 3, 32, 32)))
         self.alpha = torch.rand(batch)
         self.sn_state = {}
         import advloss
@@ -79,27 +87,20 @@ class TorchBench:
             )
 
     def d(self, p):
-        F = self.F
-
-        def fn(x):
-            h = F.leaky_relu(F.conv2d(x, p["k1"], p["b1"], stride=2, padding=1), 0.2)
-            h = F.leaky_relu(F.conv2d(h, p["k2"], p["b2"], stride=2, padding=1), 0.2)
-            return h.flatten(1) @ p["w"] + p["b"]
-
-        return fn
+        return lambda x: self.net(p, x)
 
     def step_fn(self, variant):
         import advloss
 
         torch, ns = self.torch, advloss.get_loss("ns")
-        params = list(self.p.values())
         real, fake, alpha = self.real, self.fake, self.alpha
-
-        def grads(loss):
-            return torch.autograd.grad(loss, params)
+        grad = self.h.gradient(lambda t: {"loss": loss_fn(t)}, list(self.p))
 
         def run(step):
-            p = self.p
+            return grad({**self.p, "step": step})[1]
+
+        def loss_fn(t):
+            p, step = {k: t[k] for k in self.p}, t["step"]
             if variant == "sn":
                 p = dict(p)
                 for k, (u, v) in self.sn_state.items():
@@ -107,12 +108,12 @@ class TorchBench:
             d = self.d(p)
             if variant == "r1_fused":
                 r1, real_logits = advloss.r1_penalty(d, real, return_outputs=True)
-                return grads(ns.discriminator(real_logits, d(fake)) + r1)
+                return ns.discriminator(real_logits, d(fake)) + r1
             if variant == "r1_lazy16":
                 r1, real_logits = advloss.r1_penalty(
                     d, real, every=16, step=step, return_outputs=True
                 )
-                return grads(ns.discriminator(real_logits, d(fake)) + r1)
+                return ns.discriminator(real_logits, d(fake)) + r1
             if variant == "r1_hand":  # StyleGAN2-ADA loss.py style
                 real_ = real.detach().requires_grad_(True)
                 logits = d(real_)
@@ -120,7 +121,7 @@ class TorchBench:
                     outputs=[logits.sum()], inputs=[real_], create_graph=True
                 )
                 penalty = g.square().sum([1, 2, 3])
-                return grads(ns.discriminator(logits, d(fake)) + (penalty * 5.0).mean())
+                return ns.discriminator(logits, d(fake)) + (penalty * 5.0).mean()
             loss = ns.discriminator(d(real), d(fake))
             if variant == "gp":
                 loss = loss + advloss.gradient_penalty(d, real, fake, alpha=alpha)
@@ -135,7 +136,7 @@ class TorchBench:
                 loss = loss + (((g + 1e-16).norm(2, dim=1) - 1.0) ** 2).mean() * 10.0
             elif variant == "r1_separate":
                 loss = loss + advloss.r1_penalty(d, real)
-            return grads(loss)
+            return loss
 
         return run
 
@@ -158,16 +159,18 @@ class TorchBench:
 
 class JaxBench:
     name, mode = "jax", "jit"
+    DATA = ("real", "fake", "alpha", "step")  # traced arguments of the jitted step
 
     def __init__(self, params_np, batch):
         import jax
         import jax.numpy as jnp
 
-        self.jax, self.jnp = jax, jnp
-        self.p = {k: jnp.asarray(v, jnp.float32) for k, v in params_np.items()}
+        self.jax, self.jnp, self.h = jax, jnp, get_harness("jax")
+        self.net = self.h.net(D_LAYERS)
+        self.p = self.h.params(params_np)
         rng = np.random.default_rng(1)
-        self.real = jnp.asarray(rng.normal(size=(batch, 3, 32, 32)), jnp.float32)
-        self.fake = jnp.asarray(rng.normal(size=(batch, 3, 32, 32)), jnp.float32)
+        self.real = self.h.tensor(rng.normal(size=(batch, 3, 32, 32)))
+        self.fake = self.h.tensor(rng.normal(size=(batch, 3, 32, 32)))
         self.alpha = jax.random.uniform(jax.random.key(0), (batch,))
         import advloss
 
@@ -177,19 +180,7 @@ class JaxBench:
         }
 
     def d(self, p):
-        jax, jnp = self.jax, self.jnp
-
-        def conv(x, k, b):
-            y = jax.lax.conv_general_dilated(
-                x, k, (2, 2), ((1, 1), (1, 1)), dimension_numbers=("NCHW", "OIHW", "NCHW")
-            )
-            return jax.nn.leaky_relu(y + b[None, :, None, None], 0.2)
-
-        def fn(x):
-            h = conv(conv(x, p["k1"], p["b1"]), p["k2"], p["b2"])
-            return jnp.reshape(h, (h.shape[0], -1)) @ p["w"] + p["b"]
-
-        return fn
+        return lambda x: self.net(p, x)
 
     def step_fn(self, variant):
         import advloss
@@ -197,7 +188,8 @@ class JaxBench:
         jax, jnp, ns = self.jax, self.jnp, advloss.get_loss("ns")
         sn_state = self.sn_state
 
-        def loss_fn(p, real, fake, alpha, step):
+        def loss_fn(t):
+            p, real, fake, alpha, step = {k: t[k] for k in self.p}, *(t[k] for k in self.DATA)
             if variant == "sn":
                 p = dict(p)
                 for k, (u, v) in sn_state.items():
@@ -228,10 +220,11 @@ class JaxBench:
                 loss = loss + advloss.r1_penalty(d, real)
             return loss
 
-        grad = jax.jit(jax.grad(loss_fn))
+        grad = self.h.gradient(lambda t: {"loss": loss_fn(t)}, list(self.p), compiled=True)
+        data = {"real": self.real, "fake": self.fake, "alpha": self.alpha}
 
         def run(step):
-            out = grad(self.p, self.real, self.fake, self.alpha, jnp.asarray(step, jnp.int32))
+            out = grad({**self.p, **data, "step": jnp.asarray(step, jnp.int32)})[1]
             jax.block_until_ready(out)
             return out
 
@@ -244,15 +237,13 @@ class TensorflowBench:
     def __init__(self, params_np, batch):
         import tensorflow as tf
 
-        self.tf = tf
-        conv = {"k1": (2, 3, 1, 0), "k2": (2, 3, 1, 0)}  # OIHW -> HWIO
-        self.p = {
-            k: tf.Variable(np.transpose(v, conv[k]) if k in conv else v, dtype=tf.float32)
-            for k, v in params_np.items()
-        }
+        self.tf, self.h = tf, get_harness("tensorflow")
+        # NHWC data and HWIO kernels: TF's CPU convolution layout, as a TF user writes it.
+        self.net = self.h.net(D_LAYERS, channels_last=True)
+        self.p = self.h.params(params_np, channels_last=True)
         rng = np.random.default_rng(1)
-        self.real = tf.constant(rng.normal(size=(batch, 32, 32, 3)), tf.float32)  # NHWC
-        self.fake = tf.constant(rng.normal(size=(batch, 32, 32, 3)), tf.float32)
+        self.real = self.h.tensor(rng.normal(size=(batch, 32, 32, 3)))  # NHWC
+        self.fake = self.h.tensor(rng.normal(size=(batch, 32, 32, 3)))
         self.alpha = tf.random.uniform((batch,), seed=0)
         import advloss
 
@@ -262,28 +253,16 @@ class TensorflowBench:
         }
 
     def d(self, p):
-        tf = self.tf
-
-        def fn(x):
-            h = tf.nn.leaky_relu(
-                tf.nn.conv2d(x, p["k1"], 2, [[0, 0], [1, 1], [1, 1], [0, 0]]) + p["b1"], 0.2
-            )
-            h = tf.nn.leaky_relu(
-                tf.nn.conv2d(h, p["k2"], 2, [[0, 0], [1, 1], [1, 1], [0, 0]]) + p["b2"], 0.2
-            )
-            return tf.reshape(h, (tf.shape(h)[0], -1)) @ p["w"] + p["b"]
-
-        return fn
+        return lambda x: self.net(p, x)
 
     def step_fn(self, variant):
         import advloss
 
         tf, ns = self.tf, advloss.get_loss("ns")
-        variables = list(self.p.values())
         real, fake, alpha = self.real, self.fake, self.alpha
 
-        def loss_fn(step):
-            p = dict(self.p)
+        def loss_fn(t):
+            p, step = {k: t[k] for k in self.p}, t["step"]
             if variant == "sn":
                 for k, (u, v) in self.sn_state.items():
                     p[k] = advloss.spectral_normalize(p[k], u, v, dim=-1 if k != "w" else 1).weight
@@ -319,17 +298,14 @@ class TensorflowBench:
                 loss = loss + advloss.r1_penalty(d, real)
             return loss
 
-        @tf.function(reduce_retracing=True)
-        def step_graph(step):
-            with tf.GradientTape() as tape:
-                loss = loss_fn(step)
-            return tape.gradient(
-                loss, variables, unconnected_gradients=tf.UnconnectedGradients.ZERO
-            )
+        step_graph = self.h.gradient(
+            lambda t: {"loss": loss_fn(t)}, list(self.p), compiled=True, mode="function",
+            reduce_retracing=True,
+        )  # fmt: skip
 
         def run(step):
             # A Python int step would retrace per value: pass a tensor (tf.cond skips the work).
-            return [g.numpy() for g in step_graph(tf.constant(step))][:1]
+            return [g.numpy() for g in step_graph({**self.p, "step": tf.constant(step)})[1]][:1]
 
         return run
 
@@ -341,22 +317,63 @@ BENCHES = {"torch": TorchBench, "tensorflow": TensorflowBench, "jax": JaxBench}
 
 
 def measure(bench, rounds: int, steps_per_round: int) -> dict[str, float]:
+    """Median ms per step of every variant over ``rounds`` interleaved rounds."""
     runs = {v: bench.step_fn(v) for v in VARIANTS}
     for v, run in runs.items():  # warm-up: compile / trace every variant and lazy phase
         for i in range(2 if v != "r1_lazy16" else 17):
             run(i)
-    times: dict[str, list[float]] = {v: [] for v in VARIANTS}
-    order = list(VARIANTS)
-    for r in range(rounds):
-        order = order[::-1] if r % 2 else order
-        for v in order:
-            n = 16 if v == "r1_lazy16" else steps_per_round
-            t0 = time.perf_counter()
-            for i in range(n):
-                runs[v](i)
-            times[v].append((time.perf_counter() - t0) / n)
-        print(f"   round {r + 1}/{rounds}", flush=True)
+    # The i-th call of a variant is step i (a lazy penalty's 16 calls per round: one period).
+    timers = {v: report.with_step(run) for v, run in runs.items()}
+    times = report.interleaved_rounds(
+        timers, rounds, {v: 16 if v == "r1_lazy16" else steps_per_round for v in VARIANTS},
+        progress=lambda r: print(f"   round {r + 1}/{rounds}", flush=True),
+    )  # fmt: skip
     return {v: statistics.median(t) * 1e3 for v, t in times.items()}
+
+
+def markdown(info: dict, rows: list[dict], checks: list, batch: int, threads: int) -> list[str]:
+    lines = [
+        "# Penalty and spectral-norm cost per discriminator step",
+        "",
+        report.header(info),
+        "",
+        f"{threads} threads per framework. D step = forward on real and fake (batch "
+        f"{batch}, 32×32×3), NS loss, penalty, gradients w.r.t. all D parameters. "
+        "Median ms per step over interleaved rounds.",
+        "",
+    ]
+    lines += report.table(
+        ["framework", "mode", *VARIANTS],
+        (
+            [r["framework"], r["mode"]]
+            + [f"{ms[v]:.2f} (×{ms[v] / ms['plain']:.2f})" for v in VARIANTS]
+            for r in rows
+            for ms in [r["ms_per_step"]]
+        ),
+        "ll" + "r" * len(VARIANTS),
+    )
+    lines += ["", "## Targets", ""]
+    lines += report.table(
+        ["framework", "GP advloss/hand", "R1 fused advloss/hand (StyleGAN2)",
+         "fused < separate R1", "lazy R1 / plain"],
+        (
+            [r["framework"], f"{ms['gp'] / ms['gp_hand']:.3f}",
+             f"{ms['r1_fused'] / ms['r1_hand']:.3f}",
+             f"{'yes' if ms['r1_fused'] < ms['r1_separate'] else 'no'} "
+             f"({ms['r1_fused'] / ms['r1_separate']:.3f})",
+             f"{ms['r1_lazy16'] / ms['plain']:.3f}"]
+            for r in rows
+            for ms in [r["ms_per_step"]]
+        ),
+        "lrrlr",
+    )  # fmt: skip
+    if checks:
+        lines += [
+            "",
+            f"Values (torch, float32): advloss GP {checks[0][0]:.6g} vs pix2pix-style "
+            f"{checks[0][1]:.6g}; advloss R1 {checks[1][0]:.6g} vs StyleGAN2-style {checks[1][1]:.6g}.",
+        ]
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -391,54 +408,12 @@ def main(argv: list[str] | None = None) -> int:
         for v in VARIANTS:
             print(f"   {v:12s} {ms[v]:8.2f} ms/step  x{ms[v] / ms['plain']:.3f} plain", flush=True)
 
-    lines = [
-        "# Penalty and spectral-norm cost per discriminator step",
-        "",
-        f"Command: `python -m benchmarks.penalties{' --quick' if args.quick else ''}`; "
-        f"{datetime.now(timezone.utc).isoformat(timespec='seconds')}; "
-        f"CPU: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-        f"{args.threads} threads per framework; Python {sys.version.split()[0]}.",
-        "",
-        "D step = forward on real and fake (batch "
-        f"{batch}, 32×32×3), NS loss, penalty, gradients w.r.t. all D parameters. "
-        "Median ms per step over interleaved rounds.",
-        "",
-        "| framework | mode | " + " | ".join(VARIANTS) + " |",
-        "|---|---|" + "---:|" * len(VARIANTS),
-    ]
-    for r in rows:
-        ms = r["ms_per_step"]
-        lines.append(
-            f"| {r['framework']} | {r['mode']} | "
-            + " | ".join(f"{ms[v]:.2f} (×{ms[v] / ms['plain']:.2f})" for v in VARIANTS)
-            + " |"
-        )
-    lines += [
-        "",
-        "## Targets",
-        "",
-        "| framework | GP advloss/hand | R1 fused advloss/hand (StyleGAN2) | fused < separate R1 | lazy R1 / plain |",
-        "|---|---:|---:|---|---:|",
-    ]
-    for r in rows:
-        ms = r["ms_per_step"]
-        lines.append(
-            f"| {r['framework']} | {ms['gp'] / ms['gp_hand']:.3f} | {ms['r1_fused'] / ms['r1_hand']:.3f} | "
-            f"{'yes' if ms['r1_fused'] < ms['r1_separate'] else 'no'} "
-            f"({ms['r1_fused'] / ms['r1_separate']:.3f}) | {ms['r1_lazy16'] / ms['plain']:.3f} |"
-        )
-    if checks:
-        lines += [
-            "",
-            f"Values (torch, float32): advloss GP {checks[0][0]:.6g} vs pix2pix-style "
-            f"{checks[0][1]:.6g}; advloss R1 {checks[1][0]:.6g} vs StyleGAN2-style {checks[1][1]:.6g}.",
-        ]
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    stem = "penalties-quick" if args.quick else "penalties"
-    (out / f"{stem}.md").write_text("\n".join(lines) + "\n")
-    (out / f"{stem}.json").write_text(
-        json.dumps({"rows": rows, "value_checks": checks, "batch": batch}, indent=2)
+    info = report.machine("benchmarks.penalties", threads=args.threads, quick=args.quick)
+    lines = markdown(info, rows, checks, batch, args.threads)
+    out = report.paths("penalties", args.quick, args.out)
+    report.write(out["md"], "\n".join(lines) + "\n")
+    report.write_json(
+        out["json"], {"machine": info, "rows": rows, "value_checks": checks, "batch": batch}
     )
     print("\n".join(lines))
     return 0

@@ -5,8 +5,13 @@ overwrites the committed full results)."""
 
 from __future__ import annotations
 
+import gc
+import itertools
 import json
 import os
+import statistics
+import timeit
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +69,74 @@ def mean_sd(values: list[float]) -> tuple[float, float]:
 def fmt_mean_sd(values: list[float], digits: int = 2) -> str:
     m, s = mean_sd(values)
     return f"{m:.{digits}f} ± {s:.{digits}f}" if len(values) > 1 else f"{m:.{digits}f}"
+
+
+# ------------------------------------------------------------------------------------ tables
+
+
+def table(header: Sequence[str], rows: Iterable[Sequence[Any]], align: str = "") -> list[str]:
+    """A markdown table as lines: ``header``, then one line per row (cells as given, ``str()``
+    of anything else); ``align`` one letter per column, ``l`` (default) or ``r``.
+
+    Not ``tabulate``: it pads every cell to the column's width and writes the alignment row
+    differently, which would rewrite every committed results file (and the numbers the docs
+    quote from them are checked by line, tests/test_doc_claims.py); this is all the format needs."""
+    align = align.ljust(len(header), "l")
+    lines = [
+        "| " + " | ".join(header) + " |",
+        "|" + "".join("---:|" if a == "r" else "---|" for a in align),
+    ]
+    lines += ["| " + " | ".join(map(str, row)) + " |" for row in rows]
+    return lines
+
+
+# ------------------------------------------------------------------------------------ timing
+
+
+def as_timer(fn: Callable[[], Any] | timeit.Timer) -> timeit.Timer:
+    return fn if isinstance(fn, timeit.Timer) else timeit.Timer(fn)
+
+
+def with_step(run: Callable[[int], Any]) -> Callable[[], Any]:
+    """``run`` as a timer's call: the i-th call passes ``i`` (a training step's index)."""
+    steps = itertools.count()
+    return lambda: run(next(steps))
+
+
+def interleaved_rounds(
+    timers: Mapping[str, Callable[[], Any] | timeit.Timer],
+    rounds: int,
+    number: int | Mapping[str, int],
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, list[float]]:
+    """Seconds per call of each timer, one value per round: in every round each timer makes
+    ``number`` calls (``timeit``: garbage collector off), the order reversed every other round
+    so that no side always goes first.
+
+    The timing itself is :mod:`timeit`'s; what no library does is this interleaving, which the
+    benchmarks compare by: ``torch.utils.benchmark`` (torch only) and ``timeit.repeat`` time one
+    statement after the other, so a change in the machine's load between them biases the ratio,
+    while within a round both sides see the same load (and per-round paired ratios give the
+    spread, :func:`median_iqr`)."""
+    ts = {name: as_timer(t) for name, t in timers.items()}
+    counts = {name: number if isinstance(number, int) else number[name] for name in ts}
+    times: dict[str, list[float]] = {name: [] for name in ts}
+    order = list(ts)
+    gc.collect()
+    for r in range(rounds):
+        for name in order if r % 2 == 0 else order[::-1]:
+            times[name].append(ts[name].timeit(counts[name]) / counts[name])
+        if progress is not None:
+            progress(r)
+    return times
+
+
+def median_iqr(values: Sequence[float]) -> tuple[float, float, float]:
+    """``(median, first quartile, third quartile)`` (all three the value itself for one)."""
+    if len(values) < 2:
+        return values[0], values[0], values[0]
+    q = statistics.quantiles(values, n=4)
+    return statistics.median(values), q[0], q[2]
 
 
 # ------------------------------------------------------------------------------ command line

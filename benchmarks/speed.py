@@ -27,7 +27,6 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -58,15 +57,10 @@ def sweep_framework(name: str, batches: list[int], rounds: int, threads: int) ->
         for run in runs.values():  # warm-up / compile
             run(0)
             run(1)
-        times: dict[str, list[float]] = {v: [] for v in SWEEP_VARIANTS}
-        for r in range(rounds):
-            for v in SWEEP_VARIANTS if r % 2 == 0 else SWEEP_VARIANTS[::-1]:
-                n = max(2, int(256 / batch))  # ~constant work per round
-                t0 = time.perf_counter()
-                for i in range(n):
-                    runs[v](i)
-                times[v].append((time.perf_counter() - t0) / n * 1e3)
-        out["ms"][str(batch)] = {v: statistics.median(t) for v, t in times.items()}
+        n = max(2, int(256 / batch))  # ~constant work per round
+        timers = {v: report.with_step(run) for v, run in runs.items()}
+        times = report.interleaved_rounds(timers, rounds, n)
+        out["ms"][str(batch)] = {v: statistics.median(t) * 1e3 for v, t in times.items()}
         print(f"   {name} batch {batch}: " + ", ".join(
             f"{v} {ms:.2f} ms" for v, ms in out["ms"][str(batch)].items()), file=sys.stderr)  # fmt: skip
     return out
@@ -146,28 +140,30 @@ def markdown(info: dict[str, Any], sweep: list[dict[str, Any]], folder: Path, qu
     if overhead:
         lines += [f"## advloss vs hand-written losses ([overhead{sfx}.md](overhead{sfx}.md))", "",
                   "Ratio = advloss time / hand-written time per loss call (1.00 = no overhead); "
-                  "median and worst over the 12 cases × shapes measured.", "",
-                  "| framework | mode | median ratio | worst ratio | median extra µs per call |",
-                  "|---|---|---:|---:|---:|"]  # fmt: skip
+                  "median and worst over the 12 cases × shapes measured.", ""]  # fmt: skip
         groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
         for r in overhead["records"]:
             groups.setdefault((r["framework"], r["mode"]), []).append(r)
+        rows = []
         for (fw, mode), rs in groups.items():
             ratios = [r["ratio"] for r in rs]
-            lines.append(f"| {fw} | {mode} | {statistics.median(ratios):.3f} | {max(ratios):.3f} | "
-                         f"{statistics.median(r['delta_us'] for r in rs):.2f} |")  # fmt: skip
+            rows.append([fw, mode, f"{statistics.median(ratios):.3f}", f"{max(ratios):.3f}",
+                         f"{statistics.median(r['delta_us'] for r in rs):.2f}"])  # fmt: skip
+        lines += report.table(["framework", "mode", "median ratio", "worst ratio",
+                               "median extra µs per call"], rows, "llrrr")  # fmt: skip
         lines.append("")
     pen = _load(folder / f"penalties{sfx}.json")
     if pen:
         lines += [f"## Penalty and spectral-norm cost ([penalties{sfx}.md](penalties{sfx}.md))", "",
-                  f"ms per D step at batch {pen['batch']} and × the plain step.", "",
-                  "| framework | mode | plain | gp | r1 separate | r1 fused | r1 lazy/16 | sn |",
-                  "|---|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+                  f"ms per D step at batch {pen['batch']} and × the plain step.", ""]  # fmt: skip
+        rows = []
         for r in pen["rows"]:
             ms = r["ms_per_step"]
             cells = [f"{ms['plain']:.2f}"] + [f"{ms[v]:.2f} (×{ms[v] / ms['plain']:.2f})" for v in
                                                ("gp", "r1_separate", "r1_fused", "r1_lazy16", "sn")]  # fmt: skip
-            lines.append(f"| {r['framework']} | {r['mode']} | " + " | ".join(cells) + " |")
+            rows.append([r["framework"], r["mode"], *cells])
+        lines += report.table(["framework", "mode", "plain", "gp", "r1 separate", "r1 fused",
+                               "r1 lazy/16", "sn"], rows, "llrrrrrr")  # fmt: skip
         lines.append("")
     if sweep:
         batches = list(sweep[0]["ms"])
@@ -175,17 +171,19 @@ def markdown(info: dict[str, Any], sweep: list[dict[str, Any]], folder: Path, qu
                   "ms per D step (32×32×3 inputs, the `benchmarks/penalties.py` discriminator); "
                   f"the log-log plot is [speed{sfx}.png](speed{sfx}.png). The last column is the "
                   "slope of log(time) on log(batch) between the two largest batches (1 = linear).",
-                  "", "| framework | variant | " + " | ".join(f"b={b}" for b in batches) + " | slope |",
-                  "|---|---|" + "---:|" * (len(batches) + 1)]  # fmt: skip
+                  ""]  # fmt: skip
         import math
 
+        rows = []
         for s in sweep:
             for v in SWEEP_VARIANTS:
                 ms = [s["ms"][b][v] for b in batches]
                 slope = (math.log(ms[-1] / ms[-2]) / math.log(int(batches[-1]) / int(batches[-2]))
                          if len(ms) > 1 else float("nan"))  # fmt: skip
-                lines.append(f"| {s['framework']} ({s['mode']}) | {v} | "
-                             + " | ".join(f"{m:.2f}" for m in ms) + f" | {slope:.2f} |")  # fmt: skip
+                rows.append([f"{s['framework']} ({s['mode']})", v, *(f"{m:.2f}" for m in ms),
+                             f"{slope:.2f}"])  # fmt: skip
+        lines += report.table(["framework", "variant", *(f"b={b}" for b in batches), "slope"],
+                              rows, "ll" + "r" * (len(batches) + 1))  # fmt: skip
         lines.append("")
     return "\n".join(lines) + "\n"
 

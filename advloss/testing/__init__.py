@@ -1,4 +1,11 @@
-"""Tolerances for comparing advloss results across frameworks, and a NumPy assertion using them.
+"""Testing helpers: the per-framework harness and the tolerances for comparing results.
+
+* :mod:`advloss.testing.harness` — one harness per framework (``get_harness("torch")``,
+  ``available_harnesses()``): tensors from NumPy, value and gradient of a function, eagerly or
+  compiled, and a small network from NumPy weights (:mod:`advloss.testing.nets`).  The test
+  suite, ``python -m advloss.equivalence`` and the benchmarks use it; so can a plugin's tests.
+  Importing ``advloss.testing`` imports no framework.
+* The tolerance table below and :func:`assert_close`.
 
 One table, per dtype, used by the test suite and by ``python -m advloss.equivalence``.  A value
 ``a`` matches ``b`` when ``|a - b| <= atol + rtol * |b|`` elementwise.
@@ -20,7 +27,21 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-__all__ = ["TOLERANCES", "Tolerance", "assert_close", "max_errors", "tolerance"]
+from advloss.testing import nets
+from advloss.testing.harness import FRAMEWORKS, Harness, available_harnesses, get_harness
+
+__all__ = [
+    "FRAMEWORKS",
+    "TOLERANCES",
+    "Harness",
+    "Tolerance",
+    "assert_close",
+    "available_harnesses",
+    "get_harness",
+    "max_errors",
+    "nets",
+    "tolerance",
+]
 
 
 class Tolerance(NamedTuple):
