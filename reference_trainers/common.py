@@ -53,6 +53,12 @@ def common_parser(prog: str, description: str) -> argparse.ArgumentParser:
     a("--preset", choices=["cpu", "gpu"], default="cpu",
       help="Defaults for the sizes, steps and evaluations left unset: cpu (minutes on a laptop "
       "CPU) or gpu (the paper's sizes).")  # fmt: skip
+    a("--objective", default=None, metavar="SPEC",
+      help="The whole adversarial objective as one advloss.Objective.parse string, e.g. "
+      "\"ns + r1(gamma=10, every=16) + smooth(real=0.9) + noise('0.1:0:500')\"; it replaces "
+      "--loss, --penalty, --penalty-weight, --penalty-every, --real-label, --flip-prob and "
+      "--instance-noise (giving one of them as well is an error). Default: built from those "
+      "options.")  # fmt: skip
     a("--loss", default="ns",
       help="The adversarial loss: any registered loss (minimax, ns, lsgan, hinge, wgan, ragan, "
       "or a plugin's).")  # fmt: skip
@@ -269,8 +275,28 @@ def _load_yaml(text: str) -> Any:
     return yaml.load(text, Loader=Loader)  # a SafeLoader subclass: no Python objects
 
 
+#: the options --objective replaces, with their defaults
+OBJECTIVE_OPTIONS = {"loss": "ns", "penalty": "none", "penalty_weight": None, "penalty_every": 1,
+                     "real_label": 1.0, "flip_prob": 0.0, "instance_noise": None}  # fmt: skip
+
+
 def build_objective(cfg: dict[str, Any]) -> advloss.Objective:
-    """The advloss objective the options describe (clear errors for impossible combinations)."""
+    """The advloss objective the options describe: ``--objective``'s spec parsed by
+    :meth:`advloss.Objective.parse`, or built from the separate options (clear errors for
+    impossible combinations)."""
+    spec = cfg.get("objective")
+    if spec is not None:
+        given = [k for k, default in OBJECTIVE_OPTIONS.items() if cfg.get(k, default) != default]
+        if given:
+            flags = ", ".join("--" + k.replace("_", "-") for k in given)
+            raise TrainerError(
+                f"--objective with {flags}: the spec already says the whole objective; put "
+                f'those terms in it instead (e.g. "{cfg.get("loss", "ns")} + r1(gamma=10)")'
+            )
+        try:
+            return advloss.Objective.parse(spec)
+        except advloss.AdvlossError as err:
+            raise TrainerError(f"--objective {spec!r}: {err}") from None
     penalties: list[Any] = []
     if cfg["penalty"] != "none":
         kwargs: dict[str, Any] = {"every": cfg["penalty_every"]}

@@ -72,6 +72,10 @@ class Loop:
         # validates loss / penalty / labels / noise before anything slow happens
         self.objective = common.build_objective(cfg)
         self.has_penalty = bool(self.objective.penalties)
+        everys = {int(getattr(pen, "every", 1)) for pen in self.objective.penalties} or {1}
+        #: the lazy penalty's interval (the JAX and TF trainers decide "due" on the host)
+        self.penalty_every = max(everys)
+        self.one_interval = len(everys) == 1
         # the generator loss of a relativistic loss needs D(real)
         self.needs_real = getattr(self.objective.loss, "generator_needs_real", False)
         self.step = 0

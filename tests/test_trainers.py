@@ -114,6 +114,10 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path, rng):
         (["--data", "/nonexistent/folder"], "no such folder"),
         (["--steps", "0"], "--steps must be >= 1"),
         (["--instance-noise", "fast"], "unknown name 'fast'"),
+        (["--objective", "ns + r1(gamma=10)", "--loss", "hinge"], "--objective with --loss"),
+        (["--objective", "ns + r1(gamma=10)", "--real-label", "0.9"], "--real-label"),
+        (["--objective", "ns + + r1"], "--objective 'ns + + r1'"),
+        (["--objective", "nonsaturating"], "unknown term 'nonsaturating'"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, message):
@@ -123,6 +127,32 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, message):
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("error: ") and message in err[-1]
     assert "Traceback" not in "\n".join(err)
+
+
+def test_objective_spec_builds_the_objective_the_separate_options_build():
+    from reference_trainers.common import build_objective, resolve
+
+    def objective(*args: str):
+        return build_objective(resolve(dcgan.parser(), list(args), dcgan.PRESETS))
+
+    flags = objective("--loss", "lsgan", "--penalty", "r1", "--penalty-weight", "5",
+                      "--penalty-every", "4", "--real-label", "0.9", "--instance-noise", "0.1:0:50")  # fmt: skip
+    spec = objective("--objective", "lsgan + r1(gamma=5, every=4) + smooth(real=0.9) + "
+                     "noise('0.1:0:50')")  # fmt: skip
+    assert repr(spec) == repr(flags)
+
+
+def test_objective_spec_trains_like_the_separate_options(tmp_path):
+    """Four steps with --objective write the same rows as with the separate options."""
+    common = ["--steps", "4", "--eval-every", "4"]
+    assert run(tmp_path / "a", *common, "--loss", "ns", "--penalty", "r1", "--penalty-every",
+               "2", "--real-label", "0.9") == 0  # fmt: skip
+    assert run(tmp_path / "b", *common, "--objective",
+               "ns + r1(every=2) + smooth(real=0.9)") == 0  # fmt: skip
+    a, b = rows(tmp_path / "a"), rows(tmp_path / "b")
+    drop = ("seconds", "it_s", "elapsed")
+    strip = lambda rs: [{k: v for k, v in r.items() if not any(d in k for d in drop)} for r in rs]
+    assert strip(a) == strip(b)
 
 
 def test_resume_with_other_options_is_one_line_and_keeps_the_run(tmp_path, capsys):
