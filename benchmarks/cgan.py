@@ -1,6 +1,6 @@
 """pix2pix's central claim on a multimodal set: does L1 + cGAN beat L1 alone in realism?
 
-    python -m benchmarks.cgan                   # full: 10 configurations x 3 seeds x 1,000 steps
+    python -m benchmarks.cgan                   # full: 7 configurations x 3 seeds x 1,000 steps
     python -m benchmarks.cgan --quick           # 1 seed, 300 steps
     python -m benchmarks.cgan --configs l1-only,ns --seeds 0
 
@@ -14,8 +14,12 @@ adversarial term makes them sharp and realistic while L1 gets worse.
 | configuration | options |
 |---|---|
 | l1-only | ``--gan-weight 0`` (G ignores D: the paper's "L1" row) |
-| minimax, ns, lsgan, hinge, wgan, ragan | ``--loss <name>`` (the paper's "L1 + cGAN" uses ns) |
-| ns+r1(γ=0.1), ns+r1(γ=1), ns+r1(γ=10) | ``--penalty r1 --penalty-weight γ`` (R1's strength curve) |
+| ns, lsgan, hinge, ragan (minimax, wgan) | ``--loss <name>`` (the paper's "L1 + cGAN" uses ns) |
+| ns+r1(γ=0.1), ns+r1(γ=1) (ns+r1(γ=10)) | ``--loss ns --penalty r1 --penalty-weight γ`` (R1's strength curve) |
+
+The configurations in parentheses are available (``--configs``) but not in the default set,
+which is what the committed table ran: ``benchmarks.quality`` already shows minimax ending
+equal to L1 only and R1 at γ = 10 turning the PatchGAN into a constant on synthetic-facades.
 
 Recorded per run, on the 200 validation pairs at the end: l1, psnr, ssim, the segmentation
 score (fidelity to the label map), and the realism metrics of :mod:`reference_trainers.realism`
@@ -45,10 +49,12 @@ from benchmarks import report, trainer_runs
 
 CONFIGS: dict[str, list[str]] = {
     "l1-only": ["--gan-weight", "0"],
-    **{loss: ["--loss", loss] for loss in ("minimax", "ns", "lsgan", "hinge", "wgan", "ragan")},
+    **{loss: ["--loss", loss] for loss in ("ns", "lsgan", "hinge", "ragan", "minimax", "wgan")},
     **{f"ns+r1(γ={g})": ["--loss", "ns", "--penalty", "r1", "--penalty-weight", g]
        for g in ("0.1", "1", "10")},
 }  # fmt: skip
+#: what the committed table ran (the others: --configs); CPU time bounded what one session ran
+DEFAULT = ["l1-only", "ns", "lsgan", "hinge", "ragan", "ns+r1(γ=0.1)", "ns+r1(γ=1)"]
 FIDELITY = [("l1", "l1 ↓", 3), ("psnr", "psnr ↑", 2), ("ssim", "ssim ↑", 3),
             ("seg_pixel_acc", "seg acc ↑", 3)]  # fmt: skip
 REALISM = [("fd", "fd ↓", 1), ("kid", "kid ↓", 1), ("precision", "precision ↑", 2),
@@ -109,8 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     report.run_options(p, quick="1 seed, 300 steps", steps="default 1000; quick: 300",
                        work="runs/benchmarks/cgan")  # fmt: skip
-    p.add_argument("--configs", default=",".join(CONFIGS),
-                   help="Comma-separated configurations (default: all).")  # fmt: skip
+    p.add_argument("--configs", default=",".join(DEFAULT),
+                   help=f"Comma-separated configurations of {', '.join(CONFIGS)} (default: "
+                   f"{', '.join(DEFAULT)}).")  # fmt: skip
     trainer_runs.reuse_option(p)
     report.replot_option(p, "cgan")
     args = p.parse_args(argv)
@@ -124,10 +131,15 @@ def main(argv: list[str] | None = None) -> int:
     steps = args.steps or (300 if args.quick else 1000)
     jobs = trainer_runs.config_jobs(configs, seeds, steps, Path(args.work) / f"steps{steps}")
     committed = report.paths("cgan", args.quick, args.out)["json"]
+    cached = Path(args.work) / "references.json"  # survives an interrupted benchmark
     if args.reuse and committed.exists() and "references" in json.loads(committed.read_text()):
-        refs = json.loads(committed.read_text())["references"]  # ~5 min of rendering saved
+        refs = json.loads(committed.read_text())["references"]  # minutes of rendering saved
+    elif args.reuse and cached.exists():
+        refs = json.loads(cached.read_text())
     else:
         refs = references()  # first: a broken metric shows before an hour of training
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        report.write_json(cached, refs)
     for name, row in refs.items():
         print(f"  {name}: {_describe(row)}", file=sys.stderr)
     results, info, out = trainer_runs.run_table(
