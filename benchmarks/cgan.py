@@ -121,10 +121,14 @@ def main(argv: list[str] | None = None) -> int:
     trainer_runs.reuse_option(p)
     report.replot_option(p, "cgan")
     args = p.parse_args(argv)
-    if args.replot:
+    if args.replot:  # the figure and the tables, from the committed JSON
         data, png = report.replot_data("cgan", args)
         plot(data["runs"], data["references"], png)
         report.publish(png)
+        runs, info = data["runs"], data["machine"]
+        configs = list(dict.fromkeys(r["config"] for r in runs))
+        report.write(png.with_suffix(".md"), markdown(runs, data["references"], info, configs,
+                                                      info["seeds"], info["steps"]))  # fmt: skip
         return 0
     configs = report.pick(p, "configs", args.configs, list(CONFIGS))
     seeds = report.seeds(args)
@@ -152,6 +156,34 @@ def main(argv: list[str] | None = None) -> int:
     report.publish(out["png"])
     print(f"wrote {out['md']}, {out['json'].name}, {out['png'].name}", file=sys.stderr)
     return 0
+
+
+def badness(key: str, value: float) -> float:
+    """How far from real a metric value is, larger = worse (the direction each metric reads)."""
+    if key == "hf_ratio":
+        return abs(float(np.log(max(value, 1e-12))))
+    if key == "c2st":
+        return abs(value - 0.5)
+    return -value if key in ("precision", "recall", "density", "coverage") else value
+
+
+def sanity(refs: dict[str, dict[str, float]]) -> list[str]:
+    """Which realism metrics rank each degraded reference set below the real draw."""
+    names = [n for n in refs if not n.startswith("_")]
+    if len(names) < 2:
+        return []
+    real, degraded = refs[names[0]], names[1:]
+    lines = ["**Does each metric see the degradation?** For each reference set, the metrics that "
+             f"rank it below *{names[0]}*, each read in its own direction (fd, kid, spectrum: "
+             "lower is better; precision, recall, density, coverage: higher is better; hf ratio: "
+             "best at 1; c2st: best at 0.5):", ""]  # fmt: skip
+    for n in degraded:
+        keys = [k for k, _, _ in REALISM if k in refs[n] and k in real]
+        seen = [k for k in keys if badness(k, refs[n][k]) > badness(k, real[k])]
+        missed = [k for k in keys if k not in seen]
+        lines.append(f"- *{n}*: {len(seen)} of {len(keys)} ({', '.join(seen)})"
+                     + (f"; not: {', '.join(missed)}" if missed else "") + ".")  # fmt: skip
+    return [*lines, ""]
 
 
 def _describe(row: dict[str, Any]) -> str:
@@ -182,6 +214,7 @@ def markdown(results: list[dict[str, Any]], refs: dict[str, dict[str, float]],
             cells = [f"{row[k]:.{d}f}" if k in row else "—" for k, _, d in metrics]
             lines.append(f"| *{name}* | " + " | ".join(cells) + " |")
         lines.append("")
+    lines += sanity(refs)
     acc = refs.get("_feature_net_accuracy", {}).get("accuracy")
     if acc is not None:
         lines += [f"The feature network (reference_trainers.realism.AppearanceNet) recognises "
