@@ -562,50 +562,34 @@ _HELD: dict[str, Any] = {}  # the run folders this process has locked (resolved 
 
 
 class _FolderLock:
-    """An exclusive lock on ``folder/run.lock`` (POSIX ``flock``, else the ``filelock``
-    package), held until :meth:`release` or the process ends (a killed run leaves no stale
-    lock).  The holder's process id is in ``run.lock`` (``run.lock.pid`` without ``flock``)."""
+    """An exclusive lock on ``folder/run.lock`` (the ``filelock`` package: ``flock`` on POSIX,
+    ``msvcrt`` on Windows), held until :meth:`release` or the process ends (a killed run leaves
+    no stale lock).  The holder's process id is in ``run.lock.pid``, for the error message."""
 
     def __init__(self, folder: Path) -> None:
-        self.key = str(folder.resolve())
-        self.path = folder / LOCK
-        self.fd: int | None = None
-        self.other: Any = None
-        if self.key in _HELD:
-            raise self._busy(str(os.getpid()))
-        try:
-            import fcntl
-        except ImportError:
-            self._acquire_portable()
-        else:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                pid = _read_pid(fd)
-                os.close(fd)
-                raise self._busy(pid) from None
-            os.ftruncate(fd, 0)
-            os.write(fd, f"{os.getpid()}\n".encode())
-            self.fd = fd
-        _HELD[self.key] = self
-
-    def _acquire_portable(self) -> None:
         import filelock
 
-        lock = filelock.FileLock(str(self.path), timeout=0)
-        pid_path = self.dir_pid_path
+        self.key = str(folder.resolve())
+        self.path = folder / LOCK
+        self.pid_path = self.path.with_name(LOCK + ".pid")
+        if self.key in _HELD:
+            raise self._busy(str(os.getpid()))
+        self.lock: Any = filelock.FileLock(str(self.path), timeout=0)
         try:
-            lock.acquire()
+            self.lock.acquire()
         except filelock.Timeout:
-            pid = pid_path.read_text().strip() if pid_path.exists() else "?"
-            raise self._busy(pid or "?") from None
-        pid_path.write_text(f"{os.getpid()}\n")
-        self.other = lock
+            raise self._busy(self._holder()) from None
+        self.pid_path.write_text(f"{os.getpid()}\n")
+        _HELD[self.key] = self
 
-    @property
-    def dir_pid_path(self) -> Path:
-        return self.path.with_name(LOCK + ".pid")
+    def _holder(self) -> str:
+        """The holder's pid (it writes it just after locking: read twice)."""
+        for _ in range(2):
+            pid = self.pid_path.read_text().strip() if self.pid_path.exists() else ""
+            if pid:
+                return pid
+            time.sleep(0.2)
+        return "?"
 
     def _busy(self, pid: str) -> TrainerError:
         return TrainerError(
@@ -615,23 +599,9 @@ class _FolderLock:
 
     def release(self) -> None:
         _HELD.pop(self.key, None)
-        if self.fd is not None:
-            os.close(self.fd)  # closing the descriptor releases the flock
-            self.fd = None
-        if self.other is not None:
-            self.other.release()
-            self.other = None
-
-
-def _read_pid(fd: int) -> str:
-    """The holder's pid from a lock file (it writes it just after locking: read twice)."""
-    for _ in range(2):
-        os.lseek(fd, 0, os.SEEK_SET)
-        pid = os.read(fd, 32).decode(errors="replace").strip()
-        if pid:
-            return pid
-        time.sleep(0.2)
-    return "?"
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
 
 
 def lock_folder(folder: Path) -> _FolderLock:
@@ -775,47 +745,36 @@ def seed_everything(seed: int) -> None:
 
 @contextlib.contextmanager
 def file_lock(path: Path) -> Iterator[None]:
-    """An exclusive lock on ``path`` (POSIX ``flock``), so that processes that start together
-    build a shared cache once; without POSIX locks the work may run twice (still atomic)."""
-    try:
-        import fcntl
-    except ImportError:
-        yield
-        return
+    """An exclusive, blocking lock on ``path`` (the ``filelock`` package), so that processes
+    that start together build a shared cache once."""
+    import filelock
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    with filelock.FileLock(str(path)):
+        yield
 
 
 # ------------------------------------------------------------------------------------ output
 
 
 class Progress:
-    """A one-line progress bar with live values (a plain line per update when not a TTY)."""
+    """The training progress bar (``tqdm``, on stderr): steps, it/s, ETA and the latest logged
+    values.  Without a terminal tqdm still redraws in place; ``TQDM_DISABLE=1`` turns it off."""
 
     def __init__(self, total: int, start: int = 0) -> None:
-        self.total, self.t0, self.start = total, time.perf_counter(), start
-        self.tty = sys.stderr.isatty()
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, initial=start, file=sys.stderr, unit="it", dynamic_ncols=True,
+                        mininterval=1.0)  # fmt: skip
+        self.step = start
 
     def update(self, step: int, values: dict[str, float]) -> None:
-        done = step / max(self.total, 1)
-        rate = (step - self.start) / max(time.perf_counter() - self.t0, 1e-9)
-        eta = (self.total - step) / max(rate, 1e-9)
-        bar = "#" * int(24 * done) + "-" * (24 - int(24 * done))
-        text = " ".join(f"{k} {v:.3g}" for k, v in values.items())
-        line = f"[{bar}] {step}/{self.total} {rate:.1f} it/s eta {eta:.0f}s {text}"
-        if self.tty:
-            print("\r" + line[:160], end="", file=sys.stderr, flush=True)
-        else:
-            print(line, file=sys.stderr, flush=True)
+        self.bar.set_postfix({k: f"{v:.3g}" for k, v in values.items()}, refresh=False)
+        self.bar.update(step - self.step)
+        self.step = step
 
     def close(self) -> None:
-        if self.tty:
-            print(file=sys.stderr)
+        self.bar.close()
 
 
 def save_grid(images: torch.Tensor, path: Path, nrow: int = 8) -> None:
