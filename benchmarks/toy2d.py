@@ -20,9 +20,28 @@ its nearest centre; ``modes`` = centres that are the nearest centre of at least 
 high-quality sample; ``hq`` = % of high-quality samples; ``rkl`` = KL(q ‖ uniform), q the
 histogram of every sample's nearest centre (0 is perfect, log K when all samples share one).
 
-Every finished run is appended to ``results/toy2d[-quick].runs.jsonl`` and reused by the next
+Every finished run is appended to ``results/<name>[-quick].runs.jsonl`` and reused by the next
 invocation with the same settings (``--fresh`` to recompute), so an interrupted benchmark loses
 at most the runs in flight.  Runs go to ``--workers`` processes (one thread each).
+
+Options for the spectral-norm study (their defaults are the protocol above, and a run at the
+defaults has the same cache key as before they existed):
+
+* ``--scale K`` multiplies the data -- centres and σ -- by K (default 1).  The metrics are those
+  of the scaled mixture (high quality = within 3Kσ of a scaled centre), computed as the
+  identical metrics of the samples divided by K; the stored samples and the figure are in the
+  original units.  With SN's 1-Lipschitz D, scaling the data by K is the same as allowing D a
+  Lipschitz constant of K on the original data.
+* ``--sn-power-iterations N``: power-iteration steps per D forward (default 1, SN-GAN's).
+* ``--sn-layers all|all-but-last``: which D layers SN normalizes (default all).
+* ``--variants base,lr=2e-4,scale=10,...``: one table row per variant, each the options above
+  with some overridden (``+`` joins several: ``scale=10+lr=2e-4``; keys ``lr``, ``scale``,
+  ``sn_iters``, ``sn_layers`` and ``steps``; ``base`` changes nothing).  The SN keys change
+  only ``sn`` runs: a ``none`` run of an SN variant is the base's run (reused, not rerun).
+* ``--name NAME`` writes ``results/NAME.{md,json,png}`` (default ``toy2d``), e.g.
+  ``python -m benchmarks.toy2d --name toy2d-sn --datasets ring --losses ns,hinge --regs none,sn
+  --seeds 0,1 --steps 2000 --variants base,scale=10,lr=2e-4,sn_iters=5,scale=10+steps=8000
+  --workers 1`` (``results/toy2d-sn.md``, the spectral-norm study).
 """
 
 from __future__ import annotations
@@ -45,6 +64,10 @@ REGS = ["none", "gp", "r1", "sn", "noise"]
 DATASETS = ["ring", "grid"]
 VERSION = 1  # bump when the protocol changes: cached runs of another version are ignored
 N_EVAL = 2500
+#: The SN-study settings at their defaults (absent from the cache key when at these values).
+DEFAULTS: dict[str, Any] = {"scale": 1.0, "sn_iters": 1, "sn_layers": "all"}
+SN_LAYERS = ["all", "all-but-last"]
+VARIANT_KEYS = {"lr": float, "scale": float, "sn_iters": int, "sn_layers": str, "steps": int}
 
 
 def centres(dataset: str) -> tuple[np.ndarray, float]:
@@ -82,7 +105,9 @@ def train_one(job: dict[str, Any]) -> dict[str, Any]:
 
     torch.set_num_threads(1)
     dataset, loss, reg, seed, steps = (job[k] for k in ("dataset", "loss", "reg", "seed", "steps"))
+    scale = float(job.get("scale", DEFAULTS["scale"]))
     c, sigma = centres(dataset)
+    c, sigma = c * scale, sigma * scale
     c_t = torch.tensor(c, dtype=torch.float32)
     torch.manual_seed(seed)
     G = nn.Sequential(nn.Linear(16, 128), nn.ReLU(), nn.Linear(128, 128), nn.ReLU(),
@@ -93,9 +118,11 @@ def train_one(job: dict[str, Any]) -> dict[str, Any]:
     if reg == "sn":
         from advloss.nn.torch import spectral_norm
 
-        for m in D:
-            if isinstance(m, nn.Linear):
-                spectral_norm(m)
+        linears = [m for m in D if isinstance(m, nn.Linear)]
+        if job.get("sn_layers", DEFAULTS["sn_layers"]) == "all-but-last":
+            linears = linears[:-1]
+        for m in linears:
+            spectral_norm(m, n_power_iterations=job.get("sn_iters", DEFAULTS["sn_iters"]))
     penalties = {"gp": [advloss.get_penalty("gp", weight=0.1)],
                  "r1": [advloss.get_penalty("r1", gamma=0.1)]}.get(reg, [])  # fmt: skip
     noise = f"0.1:0:{steps // 2}" if reg == "noise" else None
@@ -129,7 +156,7 @@ def train_one(job: dict[str, Any]) -> dict[str, Any]:
             break
     with torch.no_grad():
         eval_gen = torch.Generator().manual_seed(10_000 + seed)
-        samples = G(torch.randn(N_EVAL, 16, generator=eval_gen)).double().numpy()
+        samples = G(torch.randn(N_EVAL, 16, generator=eval_gen)).double().numpy() / scale
     finite = np.isfinite(samples).all(1)
     result = {**job, "version": VERSION, "seconds": time.perf_counter() - t0}
     if nonfinite or not finite.all():
@@ -142,8 +169,35 @@ def train_one(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def key(job: dict[str, Any]) -> str:
+    """The cache key: the protocol's fields, then only the SN-study settings that differ from
+    ``DEFAULTS`` and matter for the run (the SN ones for ``sn`` runs), so that a run at the
+    defaults keeps the key it had before those options existed."""
     fields = ("dataset", "loss", "reg", "seed", "steps", "batch", "lr")
-    return json.dumps([job.get("version", VERSION), *(job.get(k) for k in fields)])
+    base = [job.get("version", VERSION), *(job.get(k) for k in fields)]
+    relevant = ("scale", "sn_iters", "sn_layers") if job.get("reg") == "sn" else ("scale",)
+    extra = {k: job[k] for k in relevant if k in job and job[k] != DEFAULTS[k]}
+    return json.dumps([*base, extra] if extra else base)
+
+
+def parse_variants(p: argparse.ArgumentParser, text: str, base: dict[str, Any]) -> dict[str, dict]:
+    """``base,lr=2e-4,scale=10+sn_iters=5`` -> {label: settings} (see the module doc)."""
+    variants: dict[str, dict[str, Any]] = {}
+    for label in (v.strip() for v in text.split(",")):
+        settings = dict(base)
+        for item in label.split("+") if label != "base" else []:
+            name, _, value = item.partition("=")
+            if name not in VARIANT_KEYS or not value:
+                p.error(f"--variants: {item!r} is not KEY=VALUE with KEY in {list(VARIANT_KEYS)}")
+            try:
+                settings[name] = VARIANT_KEYS[name](value)
+            except ValueError:
+                p.error(f"--variants: {item!r}: {value!r} is not a {VARIANT_KEYS[name].__name__}")
+        if settings["sn_layers"] not in SN_LAYERS:
+            p.error(f"--variants: sn_layers must be one of {SN_LAYERS}")
+        if settings["scale"] <= 0 or settings["sn_iters"] < 1 or settings["steps"] < 1:
+            p.error(f"--variants: {label!r}: scale must be > 0, sn_iters and steps >= 1")
+        variants[label] = settings
+    return variants
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -157,13 +211,27 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--regs", default=",".join(REGS))
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate for G and D")
+    p.add_argument("--scale", type=float, default=DEFAULTS["scale"],
+                   help="multiply the data (centres and σ) by this; metrics in the scaled space")  # fmt: skip
+    p.add_argument("--sn-power-iterations", type=int, default=DEFAULTS["sn_iters"],
+                   help="SN power-iteration steps per D forward (default 1)")  # fmt: skip
+    p.add_argument("--sn-layers", choices=SN_LAYERS, default=DEFAULTS["sn_layers"],
+                   help="D layers SN normalizes (default all)")  # fmt: skip
+    p.add_argument("--variants", default="base",
+                   help="comma-separated settings, one table row each: base, lr=2e-4, scale=10, "
+                        "sn_iters=5, sn_layers=all-but-last, scale=10+lr=2e-4 (see the doc)")  # fmt: skip
+    p.add_argument("--name", default="toy2d", help="results file stem (default toy2d)")
     p.add_argument("--fresh", action="store_true", help="ignore cached runs")
     args = p.parse_args(argv)
     seeds = report.seeds(args)
     steps = args.steps or (2000 if args.quick else 8000)
     lists = {name: report.pick(p, name, getattr(args, name), allowed)
              for name, allowed in (("datasets", DATASETS), ("losses", LOSSES), ("regs", REGS))}  # fmt: skip
-    out = report.paths("toy2d", args.quick, args.out)
+    base = {"lr": args.lr, "scale": args.scale, "sn_iters": args.sn_power_iterations,
+            "sn_layers": args.sn_layers, "steps": steps}  # fmt: skip
+    variants = parse_variants(p, args.variants, base)
+    lists["variants"] = list(variants)
+    out = report.paths(args.name, args.quick, args.out)
     cache = out["md"].with_suffix(".runs.jsonl")
     done: dict[str, dict[str, Any]] = {}
     if cache.exists() and not args.fresh:
@@ -172,11 +240,16 @@ def main(argv: list[str] | None = None) -> int:
                 r = json.loads(line)
                 done[key(r)] = r
     jobs = [
-        {"dataset": d, "loss": lo, "reg": r, "seed": s, "steps": steps, "batch": args.batch,
-         "lr": args.lr}
-        for d in lists["datasets"] for lo in lists["losses"] for r in lists["regs"] for s in seeds
+        {"dataset": d, "loss": lo, "reg": r, "seed": s, "steps": v["steps"], "batch": args.batch,
+         "lr": v["lr"], **{k: v[k] for k in DEFAULTS if v[k] != DEFAULTS[k]}, "variant": label}
+        for d in lists["datasets"] for label, v in variants.items() for lo in lists["losses"]
+        for r in lists["regs"] for s in seeds
     ]  # fmt: skip
-    todo = [j for j in jobs if key(j) not in done]
+    pending: dict[str, dict[str, Any]] = {}
+    for j in jobs:  # a run two variants share (see the module doc) runs once, as the first's
+        if key(j) not in done:
+            pending.setdefault(key(j), j)
+    todo = list(pending.values())
     print(f"toy2d: {len(jobs)} runs ({len(jobs) - len(todo)} cached), {args.workers} workers",
           file=sys.stderr)  # fmt: skip
     t0 = time.perf_counter()
@@ -194,17 +267,21 @@ def main(argv: list[str] | None = None) -> int:
                 done[key(r)] = r
                 rate = (time.perf_counter() - t0) / i
                 print(
-                    f"[{i}/{len(todo)}] {r['dataset']} {r['loss']}+{r['reg']} seed {r['seed']}: "
+                    f"[{i}/{len(todo)}] {r['dataset']} {r['loss']}+{r['reg']} "
+                    f"{r.get('variant', 'base')} seed {r['seed']}: "
                     f"modes {r['modes']}/{r['n_modes']}, hq {r['hq']:.1f}%, rkl {r['rkl']:.3f} "
                     f"({r['seconds']:.0f} s; eta {rate * (len(todo) - i):.0f} s)",
                     file=sys.stderr,
                 )
         if pool:
             pool.shutdown()
-    runs = [done[key(j)] for j in jobs]
+    # a run shared by two variants (a none run of an SN-only variant) is listed under each
+    runs = [{**done[key(j)], "variant": j["variant"]} for j in jobs]
     info = report.machine("benchmarks.toy2d", seeds=seeds, steps=steps, batch=args.batch,
                           quick=args.quick, workers=args.workers)  # fmt: skip
-    report.write_json(out["json"], {"machine": info, "runs": [
+    if lists["variants"] != ["base"] or any(base[k] != DEFAULTS[k] for k in DEFAULTS):
+        info["variants"] = variants
+    report.write_json(out["json"], {"machine": info, "cells": cells(runs, lists), "runs": [
         {k: v for k, v in r.items() if k != "samples"} for r in runs]})  # fmt: skip
     report.write(out["md"], markdown(runs, info, lists, seeds, steps))
     plot(runs, lists, out["png"])
@@ -213,62 +290,93 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _group(runs: list[dict[str, Any]], dataset: str, variant: str, loss: str, reg: str) -> list:
+    return [
+        r
+        for r in runs
+        if (r["dataset"], r.get("variant", "base"), r["loss"], r["reg"])
+        == (dataset, variant, loss, reg)
+    ]
+
+
+def cells(runs: list[dict[str, Any]], lists: dict[str, list[str]]) -> list[dict[str, Any]]:
+    """Per dataset × variant × loss × regularizer: mean and sd over seeds of each metric."""
+    out = []
+    for dataset in lists["datasets"]:
+        for variant in lists["variants"]:
+            for loss in lists["losses"]:
+                for reg in lists["regs"]:
+                    group = _group(runs, dataset, variant, loss, reg)
+                    cell: dict[str, Any] = {"dataset": dataset, "variant": variant, "loss": loss,
+                                            "reg": reg, "n": len(group)}  # fmt: skip
+                    for metric in ("modes", "hq", "rkl"):
+                        cell[metric], cell[metric + "_sd"] = report.mean_sd(
+                            [r[metric] for r in group]
+                        )
+                    out.append(cell)
+    return out
+
+
 def markdown(runs: list[dict[str, Any]], info: dict[str, Any], lists: dict[str, list[str]],
              seeds: list[int], steps: int) -> str:  # fmt: skip
+    variants = lists.get("variants", ["base"])
+    several = variants != ["base"]
     lines = [f"# 2D mixtures: loss × regularizer ({len(seeds)} seed{'s' * (len(seeds) > 1)}, "
              f"{steps} steps)", "", report.header(info), "",
              "Protocol: `benchmarks/toy2d.py` (module docstring). Cells: mean ± sd over seeds. "
              "modes = modes captured by at least one high-quality sample (of 8 / 25); hq = % "
              "of samples within 3σ of the nearest centre; rkl = KL(mode histogram ‖ uniform), "
              "0 is perfect.", ""]  # fmt: skip
+    if several:
+        lines += ["Settings (rows): `base` is the protocol (lr 1e-3, scale 1, SN on all layers "
+                  "with 1 power iteration); each other row overrides what its name says "
+                  "(`scale=K`: data and σ × K, metrics in the scaled space; `sn_iters`: SN power "
+                  "iterations; `sn_layers`: which D layers SN normalizes; `steps`: training "
+                  "steps). SN settings change only the `sn` column.", ""]  # fmt: skip
     for dataset in lists["datasets"]:
         n_modes = centres(dataset)[0].shape[0]
         for metric, title, digits in (("modes", f"modes captured (of {n_modes})", 1),
                                       ("hq", "% high-quality samples", 1),
                                       ("rkl", "reverse KL", 3)):  # fmt: skip
+            first = "| loss | setting | " if several else "| loss | "
             lines += [f"## {dataset}: {title}", "",
-                      "| loss | " + " | ".join(lists["regs"]) + " |",
-                      "|---|" + "---|" * len(lists["regs"])]  # fmt: skip
+                      first + " | ".join(lists["regs"]) + " |",
+                      "|---|" + "---|" * (len(lists["regs"]) + several)]  # fmt: skip
             for loss in lists["losses"]:
-                cells = []
-                for reg in lists["regs"]:
-                    vals = [
-                        r[metric]
-                        for r in runs
-                        if (r["dataset"], r["loss"], r["reg"]) == (dataset, loss, reg)
-                    ]
-                    bad = sum(
-                        bool(r.get("nonfinite"))
-                        for r in runs
-                        if (r["dataset"], r["loss"], r["reg"]) == (dataset, loss, reg)
-                    )
-                    cells.append(
-                        report.fmt_mean_sd(vals, digits) + (f" ({bad} NaN)" if bad else "")
-                    )
-                lines.append(f"| {loss} | " + " | ".join(cells) + " |")
+                for variant in variants:
+                    cells_ = []
+                    for reg in lists["regs"]:
+                        group = _group(runs, dataset, variant, loss, reg)
+                        bad = sum(bool(r.get("nonfinite")) for r in group)
+                        cells_.append(
+                            report.fmt_mean_sd([r[metric] for r in group], digits)
+                            + (f" ({bad} NaN)" if bad else "")
+                        )
+                    row = f"| {loss} | {variant} | " if several else f"| {loss} | "
+                    lines.append(row + " | ".join(cells_) + " |")
             lines.append("")
     return "\n".join(lines) + "\n"
 
 
 def plot(runs: list[dict[str, Any]], lists: dict[str, list[str]], path: Any) -> None:
-    """One panel per loss × regularizer (first seed), one figure column block per dataset."""
+    """One panel per loss × regularizer (first seed), one column block per dataset (× setting)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    losses, regs, datasets = lists["losses"], lists["regs"], lists["datasets"]
-    fig, axes = plt.subplots(len(losses), len(regs) * len(datasets), squeeze=False,
-                             figsize=(1.6 * len(regs) * len(datasets), 1.6 * len(losses)))  # fmt: skip
-    for di, dataset in enumerate(datasets):
+    losses, regs = lists["losses"], lists["regs"]
+    variants = lists.get("variants", ["base"])
+    blocks = [(d, v) for d in lists["datasets"] for v in variants]
+    fig, axes = plt.subplots(len(losses), len(regs) * len(blocks), squeeze=False,
+                             figsize=(1.6 * len(regs) * len(blocks), 1.6 * len(losses)))  # fmt: skip
+    for bi, (dataset, variant) in enumerate(blocks):
         c, _ = centres(dataset)
         lim = 1.6 if dataset == "ring" else 5.5
         for li, loss in enumerate(losses):
             for ri, reg in enumerate(regs):
-                ax = axes[li][di * len(regs) + ri]
-                first = next(
-                    r for r in runs if (r["dataset"], r["loss"], r["reg"]) == (dataset, loss, reg)
-                )
+                ax = axes[li][bi * len(regs) + ri]
+                first = _group(runs, dataset, variant, loss, reg)[0]
                 s = np.asarray(first["samples"])
                 ax.scatter(c[:, 0], c[:, 1], s=6, c="red", marker="x", linewidths=0.6)
                 ax.scatter(s[:, 0], s[:, 1], s=0.5, alpha=0.5)
@@ -277,8 +385,9 @@ def plot(runs: list[dict[str, Any]], lists: dict[str, list[str]], path: Any) -> 
                 ax.set_xticks([])
                 ax.set_yticks([])
                 if li == 0:
-                    ax.set_title(f"{dataset}: {reg}", fontsize=7)
-                if ri == 0 and di == 0:
+                    title = f"{dataset}: {reg}" if variants == ["base"] else f"{variant}: {reg}"
+                    ax.set_title(title, fontsize=7)
+                if ri == 0 and bi == 0:
                     ax.set_ylabel(loss, fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -50,6 +50,40 @@ def test_toy2d_command_writes_tables_and_reuses_runs(tmp_path, capsys):
         toy2d.main(["--losses", "nonsaturating"])
 
 
+def test_toy2d_sn_study_options(tmp_path, capsys):
+    """--name, --variants (scale, SN power iterations and layers): one row per setting, a
+    none run an SN-only variant shares is run once, and a run at the defaults keeps the cache
+    key it had before these options existed (the committed toy2d runs stay valid)."""
+    legacy = {"dataset": "ring", "loss": "ns", "reg": "sn", "seed": 0, "steps": 8000,
+              "batch": 256, "lr": 1e-3}  # fmt: skip
+    assert toy2d.key(legacy) == json.dumps([1, "ring", "ns", "sn", 0, 8000, 256, 1e-3])
+    assert toy2d.key({**legacy, **toy2d.DEFAULTS}) == toy2d.key(legacy)
+    assert toy2d.key({**legacy, "scale": 10.0}) != toy2d.key(legacy)
+    none = {**legacy, "reg": "none"}
+    assert toy2d.key({**none, "sn_iters": 5}) == toy2d.key(none)  # SN settings: sn runs only
+    args = ["--name", "study", "--datasets", "ring", "--losses", "ns", "--regs", "none,sn",
+            "--seeds", "0", "--steps", "5", "--workers", "1", "--out", str(tmp_path),
+            "--variants", "base,scale=10,sn_iters=2+sn_layers=all-but-last"]  # fmt: skip
+    assert toy2d.main(args) == 0
+    assert "6 runs (1 cached)" in capsys.readouterr().err  # the shared none run
+    assert len((tmp_path / "study.runs.jsonl").read_text().splitlines()) == 5
+    md = (tmp_path / "study.md").read_text()
+    assert "| loss | setting | none | sn |" in md and "| ns | scale=10 |" in md
+    assert "| ns | sn_iters=2+sn_layers=all-but-last |" in md
+    data = json.loads((tmp_path / "study.json").read_text())
+    assert data["machine"]["variants"]["scale=10"]["scale"] == 10.0
+    cell = next(c for c in data["cells"] if (c["variant"], c["reg"]) == ("scale=10", "sn"))
+    assert cell["n"] == 1 and 0 <= cell["hq"] <= 100
+    runs = {(r["variant"], r["reg"]): r for r in data["runs"]}
+    assert runs["scale=10", "none"]["scale"] == 10.0 and "scale" not in runs["base", "none"]
+    assert runs["sn_iters=2+sn_layers=all-but-last", "sn"]["sn_iters"] == 2
+    assert (tmp_path / "study.png").is_file() and not (tmp_path / "toy2d.md").exists()
+    with pytest.raises(SystemExit):
+        toy2d.main([*args[:-1], "scale=-1"])
+    with pytest.raises(SystemExit):
+        toy2d.main([*args[:-1], "lr"])
+
+
 @pytest.mark.slow
 def test_trainer_benchmarks_write_tables_and_reuse_finished_runs(tmp_path, capsys):
     pytest.importorskip("sklearn")
