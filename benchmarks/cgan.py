@@ -144,8 +144,8 @@ def main(argv: list[str] | None = None) -> int:
         refs = references()  # first: a broken metric shows before an hour of training
         cached.parent.mkdir(parents=True, exist_ok=True)
         report.write_json(cached, refs)
-    for name, row in refs.items():
-        print(f"  {name}: {_describe(row)}", file=sys.stderr)
+    for name in reference_names(refs):
+        print(f"  {name}: {_describe(refs[name])}", file=sys.stderr)
     results, info, out = trainer_runs.run_table(
         "cgan", args, jobs, options, run_one,
         lambda r: f"{r['config']} seed {r['seed']}: {_describe(r)}", seeds=seeds, steps=steps,
@@ -167,9 +167,16 @@ def badness(key: str, value: float) -> float:
     return -value if key in ("precision", "recall", "density", "coverage") else value
 
 
+def reference_names(refs: dict[str, dict[str, float]]) -> list[str]:
+    """The reference sets in reading order (the real draw, the blurred ones, the median), also
+    when read back from a JSON file with sorted keys."""
+    names = [n for n in refs if not n.startswith("_")]
+    return sorted(names, key=lambda n: (not n.startswith("real"), "median" in n, n))
+
+
 def sanity(refs: dict[str, dict[str, float]]) -> list[str]:
     """Which realism metrics rank each degraded reference set below the real draw."""
-    names = [n for n in refs if not n.startswith("_")]
+    names = reference_names(refs)
     if len(names) < 2:
         return []
     real, degraded = refs[names[0]], names[1:]
@@ -208,9 +215,8 @@ def markdown(results: list[dict[str, Any]], refs: dict[str, dict[str, float]],
             rs = [r for r in results if r["config"] == c]
             cells = [report.fmt_mean_sd([r[k] for r in rs if k in r], d) for k, _, d in metrics]
             lines.append(f"| {c} | " + " | ".join(cells) + " |")
-        for name, row in refs.items():
-            if name.startswith("_"):
-                continue
+        for name in reference_names(refs):
+            row = refs[name]
             cells = [f"{row[k]:.{d}f}" if k in row else "—" for k, _, d in metrics]
             lines.append(f"| *{name}* | " + " | ".join(cells) + " |")
         lines.append("")
@@ -237,22 +243,22 @@ def plot(results: list[dict[str, Any]], refs: dict[str, dict[str, float]], path:
     def stat(c: str, k: str) -> tuple[float, float]:
         return report.mean_sd([r[k] for r in results if r["config"] == c and k in r])
 
-    fig, (ax, bx) = plt.subplots(1, 2, figsize=(13, 5.2))
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(15, 5.4), gridspec_kw={"width_ratios": [1.25, 1]})
     for i, c in enumerate(configs):
         (x, xe), (y, ye) = stat(c, "l1"), stat(c, "fd")
         ax.errorbar(x, y, xerr=xe, yerr=ye, ls="none", marker="*" if c == "l1-only" else "o",
                     ms=13 if c == "l1-only" else 7, color="k" if c == "l1-only" else f"C{i}",
                     capsize=2, elinewidth=0.8, label=c)  # fmt: skip
-    for name, row in refs.items():
-        if "fd" in row and not name.startswith("_"):
-            ax.scatter(row["l1"], row["fd"], marker="x", color="0.5")
-            ax.annotate(name, (row["l1"], row["fd"]), fontsize=7, color="0.35",
-                        xytext=(4, 4), textcoords="offset points")  # fmt: skip
+    for name, marker in zip(reference_names(refs), "xP^v", strict=False):
+        row = refs[name]  # reference sets: grey markers named in the legend (no overlapping text)
+        if "fd" in row:
+            ax.scatter(row["l1"], row["fd"], marker=marker, color="0.45", s=40, label=name)
     ax.set_xlabel("validation L1 distance to the target (lower = closer)")
     ax.set_ylabel("Fréchet distance to real photos (lower = more realistic)")
     ax.set_yscale("log")
     ax.set_title(f"fidelity vs realism (mean ± sd, {n_seeds} seeds)", fontsize=10)
-    ax.legend(fontsize=7, loc="best", title="configuration", title_fontsize=7)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5),
+              title="configuration (mean ± sd) / reference set", title_fontsize=7)  # fmt: skip
     ax.grid(alpha=0.3)
     xs = np.arange(len(configs))
     for j, (k, label) in enumerate((("hf_ratio", "high-frequency power / real's"),
