@@ -390,25 +390,38 @@ def r2_penalty(
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class _Penalty:
     """Shared by the built-in penalty values.  Besides their own call signature they implement
-    the penalty protocol of ``advloss.Objective`` (and of plugins):
-    ``term(discriminator, real, fake, *, step=None, key=None, draws=None)`` → the weighted
-    penalty, a 0-d tensor."""
+    the penalty protocol of ``advloss.Objective`` (and of plugins, see ``docs/plugins.md``):
+
+    * ``term(discriminator, real, fake, *, step=None, key=None, draws=None)`` → the weighted
+      penalty, a 0-d tensor;
+    * ``draw_specs(n_real, n_fake)`` → the random numbers ``term`` consumes;
+    * ``term_and_logits(...)`` → ``(penalty, D(real) or None, D(fake) or None)``.
+
+    A template: ``term_and_logits`` is written once, here, from two class attributes — the
+    batches the penalty's ``__call__`` takes (``_batches``) and the batch whose logits its
+    forward pass computes (``_logits_of``) — and the draws of ``draw_specs``."""
 
     name: ClassVar[str] = ""
+    #: The batches ``__call__`` takes after the discriminator, in order.
+    _batches: ClassVar[tuple[str, ...]] = ("real", "fake")
+    #: "real" or "fake": the batch ``D`` runs on in the penalty's forward pass, whose logits
+    #: the adversarial loss can reuse; None where the penalty runs ``D`` on other inputs.
+    _logits_of: ClassVar[str | None] = None
     every: int = 1
+
+    def __post_init__(self) -> None:
+        interval(type(self).__name__, "every", self.every)
 
     def config(self) -> dict[str, Any]:
         """The penalty as a plain dict: ``get_penalty(**p.config())`` rebuilds it."""
         return {"name": self.name, **dataclasses.asdict(self)}
 
-    def _check_every(self) -> None:
-        interval(type(self).__name__, "every", self.every)
-
     def draw_specs(
         self, n_real: int | None, n_fake: int | None
     ) -> dict[str, tuple[str, tuple[int | None, ...]]]:
-        """The random draws ``term`` consumes, ``{name: (distribution, shape)}``; explicit
-        values can be passed as ``draws={name: tensor}``."""
+        """The random draws ``term`` consumes, ``{name: (distribution, shape)}`` with
+        distribution ``"uniform"`` (U[0, 1)) or ``"normal"`` (N(0, 1)) and ``None`` for a size
+        unknown at trace time; explicit values can be passed as ``draws={name: tensor}``."""
         return {}
 
     def term(
@@ -434,9 +447,26 @@ class _Penalty:
         key: Any = None,
         draws: Any = None,
     ) -> tuple[Any, Any, Any]:
-        """``(penalty, D(real) or None, D(fake) or None)``: the logits the penalty's forward
-        pass produced, for the adversarial loss to reuse."""
-        raise NotImplementedError
+        """``(penalty, D(real) or None, D(fake) or None)``: the penalty and the logits its
+        forward pass produced, for the adversarial loss to reuse (R1 runs ``D(real)``, R2
+        ``D(fake)``; the gradient penalty runs ``D`` on interpolates, so returns neither).
+        ``key`` is the randomness of the draws of ``draw_specs`` not given in ``draws``."""
+        batches = {"real": real, "fake": fake}
+        options: dict[str, Any] = {}
+        specs = self.draw_specs(None, None)
+        if specs:
+            given = draws or {}
+            options = {name: given.get(name) for name in specs}
+            options["key"] = key
+        value, outputs = self(  # type: ignore[operator]
+            discriminator,
+            *(batches[name] for name in self._batches),
+            step=step,
+            return_outputs=True,
+            **options,
+        )
+        side = self._logits_of
+        return value, outputs if side == "real" else None, outputs if side == "fake" else None
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -463,7 +493,7 @@ class GradientPenalty(_Penalty):
         object.__setattr__(self, "weight", non_negative(where, "weight", self.weight))
         object.__setattr__(self, "center", non_negative(where, "center", self.center))
         flag(where, "one_sided", self.one_sided)
-        self._check_every()
+        super().__post_init__()
 
     def __call__(self, discriminator: Discriminator, real: Any, fake: Any, **options: Any) -> Any:
         return gradient_penalty(
@@ -482,23 +512,20 @@ class GradientPenalty(_Penalty):
     ) -> dict[str, tuple[str, tuple[int | None, ...]]]:
         return {"alpha": ("uniform", (n_real,))}
 
-    def term_and_logits(
-        self,
-        discriminator: Discriminator,
-        real: Any,
-        fake: Any,
-        *,
-        step: Any = None,
-        key: Any = None,
-        draws: Any = None,
-    ) -> tuple[Any, Any, Any]:
-        alpha = (draws or {}).get("alpha")
-        value = self(discriminator, real, fake, alpha=alpha, key=key, step=step)
-        return value, None, None
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class _ZeroCentredPenalty(_Penalty):
+    """R1 and R2: ``gamma`` and one batch, whose logits the loss reuses."""
+
+    gamma: float = 10.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "gamma", non_negative(type(self).__name__, "gamma", self.gamma))
+        super().__post_init__()
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class R1Penalty(_Penalty):
+class R1Penalty(_ZeroCentredPenalty):
     """``r1_penalty`` with ``gamma`` and ``every`` bound; call with
     ``(discriminator, real, *, step=None, return_outputs=False)``.
 
@@ -512,31 +539,15 @@ class R1Penalty(_Penalty):
     """
 
     name: ClassVar[str] = "r1"
-    gamma: float = 10.0
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "gamma", non_negative(type(self).__name__, "gamma", self.gamma))
-        self._check_every()
+    _batches: ClassVar[tuple[str, ...]] = ("real",)
+    _logits_of: ClassVar[str | None] = "real"
 
     def __call__(self, discriminator: Discriminator, real: Any, **options: Any) -> Any:
         return r1_penalty(discriminator, real, gamma=self.gamma, every=self.every, **options)
 
-    def term_and_logits(
-        self,
-        discriminator: Discriminator,
-        real: Any,
-        fake: Any,
-        *,
-        step: Any = None,
-        key: Any = None,
-        draws: Any = None,
-    ) -> tuple[Any, Any, Any]:
-        value, outputs = self(discriminator, real, step=step, return_outputs=True)
-        return value, outputs, None
-
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class R2Penalty(_Penalty):
+class R2Penalty(_ZeroCentredPenalty):
     """``r2_penalty`` with ``gamma`` and ``every`` bound; call with
     ``(discriminator, fake, *, step=None, return_outputs=False)``.
 
@@ -549,24 +560,8 @@ class R2Penalty(_Penalty):
     """
 
     name: ClassVar[str] = "r2"
-    gamma: float = 10.0
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "gamma", non_negative(type(self).__name__, "gamma", self.gamma))
-        self._check_every()
+    _batches: ClassVar[tuple[str, ...]] = ("fake",)
+    _logits_of: ClassVar[str | None] = "fake"
 
     def __call__(self, discriminator: Discriminator, fake: Any, **options: Any) -> Any:
         return r2_penalty(discriminator, fake, gamma=self.gamma, every=self.every, **options)
-
-    def term_and_logits(
-        self,
-        discriminator: Discriminator,
-        real: Any,
-        fake: Any,
-        *,
-        step: Any = None,
-        key: Any = None,
-        draws: Any = None,
-    ) -> tuple[Any, Any, Any]:
-        value, outputs = self(discriminator, fake, step=step, return_outputs=True)
-        return value, None, outputs

@@ -22,7 +22,9 @@ object itself, which then takes no hyperparameters).  A loss object has callable
 ``discriminator(real_logits, fake_logits, **options)`` and ``generator(fake_logits, **options)``
 (``advloss.losses.AdversarialLoss``); a penalty object has a callable
 ``term(discriminator, real, fake, *, step=None, key=None)`` returning the weighted penalty as a
-0-d tensor.  See ``docs/plugins.md``.
+0-d tensor, and optionally ``draw_specs(n_real, n_fake)`` (the random numbers it consumes) and
+``term_and_logits(...)`` (the penalty and the logits its forward pass computed, for the loss to
+reuse).  See ``docs/plugins.md``.
 """
 
 from __future__ import annotations
