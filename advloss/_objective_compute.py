@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from advloss._checks import discriminator as check_discriminator
 from advloss._objective_plan import noise_std, penalty_randomness, randomness, term_names
 from advloss.backend import Backend, backend_for
 from advloss.balance import balance_stats, loss_threshold
-from advloss.errors import AdvlossTypeError, AdvlossValueError
+from advloss.errors import AdvlossValueError
 from advloss.labels import apply_labels
 from advloss.noise import instance_noise
 
@@ -143,11 +144,7 @@ def _prepare(
     backend: str | None,
 ) -> tuple[Backend, Any, dict[str, Any], dict[str, Any]]:
     """The backend, the noise std, the random sources and the explicit draws of a call."""
-    if not callable(d):
-        raise AdvlossTypeError(
-            f"{where}: discriminator must be callable (a batch -> logits); received "
-            f"{type(d).__name__}."
-        )
+    check_discriminator(where, d)
     b = backend_for(*values, backend=backend, where=where)
     std = noise_std(where, objective.instance_noise, step, std)
     real_shape = None if real is None else b.shape(real)

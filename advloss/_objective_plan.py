@@ -120,10 +120,11 @@ def randomness(
     noise_off = std is None or (isinstance(std, float) and std == 0.0)
     needed = [n for n in missing if not (noise_off and n.startswith("noise."))]
     if key is None:
-        if needed and b.name == "jax":
+        if needed and b.needs_explicit_key:
             raise AdvlossValueError(
-                f"{where}: this objective draws random numbers ({needed}) and JAX has no "
-                f"global random state: pass key=jax.random.fold_in(key, step) (or draws=)."
+                f"{where}: this objective draws random numbers ({needed}) and the {b.name} "
+                f"backend has no global random state: pass key= (for JAX "
+                f"key=jax.random.fold_in(key, step)) or draws=."
             )
     elif missing:
         keys = dict(zip(missing, b.split_key(key, len(missing)), strict=True))

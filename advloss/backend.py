@@ -49,6 +49,14 @@ class Backend(Protocol):
     """
 
     name: str
+    #: Capabilities the core asks for instead of naming a framework:
+    #: tensors are host arrays whose values Python may read freely, with no device to
+    #: synchronise (NumPy): schedules then compute in Python and return Python floats.
+    host_values: bool
+    #: Random draws need an explicit key: the framework has no global random state (JAX).
+    needs_explicit_key: bool
+    #: The framework differentiates, so the penalties (input gradients) run on it.
+    has_autodiff: bool
 
     def is_tensor_type(self, cls: type) -> bool:
         """Whether instances of ``cls`` are tensors of this framework."""
@@ -266,7 +274,7 @@ def backend_for(*values: Any, backend: str | None = None, where: object = "advlo
             if value is None or isinstance(value, (int, float, list, tuple)):
                 continue
             owner = _backend_of_type(type(value))
-            if owner is not None and owner is not chosen and owner.name != "numpy":
+            if owner is not None and owner is not chosen and not owner.host_values:
                 raise AdvlossTypeError(
                     f"{where}: backend={backend!r} was requested but an argument is a "
                     f"{owner.name} tensor ({_describe(value)}). Pass tensors of one framework."

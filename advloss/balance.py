@@ -26,8 +26,8 @@ import math
 from collections.abc import Mapping
 from typing import Any, ClassVar, NamedTuple
 
-from advloss._checks import hyperparameter, interval
-from advloss.backend import FLOATING_DTYPES, LOW_PRECISION_DTYPES, backend_for
+from advloss._checks import floating, hyperparameter, integer, interval
+from advloss.backend import LOW_PRECISION_DTYPES, backend_for
 from advloss.errors import AdvlossTypeError, AdvlossValueError
 
 __all__ = [
@@ -113,11 +113,7 @@ def balance_stats(
     for side, logits in (("real", real_logits), ("fake", fake_logits)):
         if logits is None:
             continue
-        dtype = b.dtype(logits)
-        if dtype not in FLOATING_DTYPES:
-            raise AdvlossTypeError(
-                f"{where}: {side}_logits must be a floating-point tensor; received dtype {dtype}."
-            )
+        dtype = floating(where, f"{side}_logits", b, logits)
         x = b.stop_gradient(logits)
         compute = "float32" if dtype in LOW_PRECISION_DTYPES else dtype
         if compute != dtype:
@@ -271,10 +267,7 @@ class BalanceMonitor:
         if not 0.0 <= decay < 1.0:
             raise AdvlossValueError(f"{where}: decay must lie in [0, 1); received {decay}.")
         object.__setattr__(self, "decay", decay)
-        if isinstance(self.warmup, bool) or not isinstance(self.warmup, int) or self.warmup < 0:
-            raise AdvlossValueError(
-                f"{where}: warmup must be an int >= 0; received {self.warmup!r}."
-            )
+        object.__setattr__(self, "warmup", integer(where, "warmup", self.warmup, minimum=0))
         for field in ("dominating", "fooled"):
             value = hyperparameter(where, field, getattr(self, field))
             if not 0.0 <= value <= 1.0:

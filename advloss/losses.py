@@ -35,9 +35,10 @@ import math
 from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 from advloss._checks import batch_shape as _batch_shape
+from advloss._checks import floating as _floating
 from advloss._checks import hyperparameter as _hyperparameter
 from advloss._checks import not_a_number as _not_a_number
-from advloss.backend import FLOATING_DTYPES, LOW_PRECISION_DTYPES, Backend, backend_for
+from advloss.backend import LOW_PRECISION_DTYPES, Backend, backend_for
 from advloss.errors import AdvlossTypeError, AdvlossValueError
 
 __all__ = [
@@ -52,6 +53,7 @@ __all__ = [
 ]
 
 Reduction = Literal["mean", "sum", "none"]
+_CAST_LOGITS = "Logits are the discriminator's raw outputs; cast them, e.g. x.float()."
 _REDUCTIONS = ("mean", "sum", "none")
 
 
@@ -143,13 +145,7 @@ class _Call:
         else:
             _not_a_number(self.where, name, x)
         _batch_shape(self.where, name, b.shape(x))
-        dtype = b.dtype(x)
-        if dtype not in FLOATING_DTYPES:
-            raise AdvlossTypeError(
-                f"{self.where}: {name} must be a floating-point tensor (float16, bfloat16, "
-                f"float32 or float64); received a {b.name} tensor of dtype {dtype}. Logits are "
-                f"the discriminator's raw outputs; cast them, e.g. x.float()."
-            )
+        dtype = _floating(self.where, name, b, x, hint=_CAST_LOGITS)
         compute = "float32" if dtype in LOW_PRECISION_DTYPES else dtype
         if not self.dtype:
             self.dtype = compute

@@ -24,8 +24,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, NamedTuple
 
-from advloss._checks import hyperparameter, interval, non_negative
-from advloss.backend import FLOATING_DTYPES, LOW_PRECISION_DTYPES, backend_for
+from advloss._checks import floating, hyperparameter, interval, non_negative
+from advloss.backend import LOW_PRECISION_DTYPES, backend_for
 from advloss.errors import AdvlossTypeError, AdvlossValueError
 
 __all__ = ["AdaptiveNoise", "AdaptiveNoiseState", "instance_noise"]
@@ -62,11 +62,7 @@ def instance_noise(
     """
     where = "instance_noise"
     b = backend_for(inputs, std, noise, backend=backend, where=where)
-    dtype = b.dtype(inputs)
-    if dtype not in FLOATING_DTYPES:
-        raise AdvlossTypeError(
-            f"{where}: inputs must be a floating-point tensor; received dtype {dtype}."
-        )
+    dtype = floating(where, "inputs", b, inputs)
     if isinstance(std, (int, float)) and not isinstance(std, bool):
         std = non_negative(where, "std", std)
         if std == 0.0:

@@ -28,9 +28,18 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from advloss._checks import batch_shape, flag, interval, non_negative, not_a_number
+from advloss._checks import (
+    NoAutodiff,
+    batch_shape,
+    flag,
+    floating,
+    interval,
+    non_negative,
+    not_a_number,
+)
+from advloss._checks import discriminator as check_discriminator
 from advloss._checks import step as check_step
-from advloss.backend import FLOATING_DTYPES, LOW_PRECISION_DTYPES, Backend, backend_for
+from advloss.backend import LOW_PRECISION_DTYPES, Backend, backend_for
 from advloss.errors import AdvlossTypeError, AdvlossValueError
 
 __all__ = [
@@ -52,23 +61,14 @@ Discriminator = Callable[[Any], Any]
 
 
 def _inputs(where: str, discriminator: Any, backend: str | None, **tensors: Any) -> Backend:
-    if not callable(discriminator):
-        raise AdvlossTypeError(
-            f"{where}: discriminator must be a callable mapping a batch to logits (an nn.Module, "
-            f"a Keras model, functools.partial(model.apply, params), ...); received "
-            f"{type(discriminator).__name__}."
-        )
+    check_discriminator(where, discriminator)
     b = backend_for(*tensors.values(), backend=backend, where=where)
     shapes = {}
     for name, x in tensors.items():
         if x is None:
             raise AdvlossTypeError(f"{where}: {name} is required; received None.")
         not_a_number(where, name, x)
-        dtype = b.dtype(x)
-        if dtype not in FLOATING_DTYPES:
-            raise AdvlossTypeError(
-                f"{where}: {name} must be a floating-point tensor; received dtype {dtype}."
-            )
+        floating(where, name, b, x)
         shape = b.shape(x)
         batch_shape(where, name, shape)
         shapes[name] = shape
@@ -105,12 +105,7 @@ def _checked_discriminator(
                 f"{where}: the discriminator must return a {b.name} tensor of logits, shape "
                 f"(N, ...) with N = {n} (the batch size); it returned an object of type {kind}{hint}."
             )
-        dtype = b.dtype(out)
-        if dtype not in FLOATING_DTYPES:
-            raise AdvlossTypeError(
-                f"{where}: the discriminator must return floating-point logits; it returned "
-                f"dtype {dtype}."
-            )
+        floating(where, "the discriminator's output (the logits)", b, out)
         shape = b.shape(out)
         if len(shape) == 0 or (n is not None and shape[0] is not None and shape[0] != n):
             raise AdvlossValueError(
@@ -123,8 +118,20 @@ def _checked_discriminator(
     return checked
 
 
-def _input_gradient(where: str, b: Backend, discriminator: Discriminator, x: Any) -> Any:
-    """``b.input_gradient`` with a clear error where the output does not depend on the input."""
+def _input_gradient(
+    where: str, names: str, b: Backend, discriminator: Discriminator, x: Any
+) -> Any:
+    """``b.input_gradient`` with a clear error where the backend has no autodiff (``names``:
+    the arguments ``x`` comes from, e.g. "real" or "real and fake") or the output does not
+    depend on the input."""
+    if not b.has_autodiff:
+        raise NoAutodiff(
+            f"{where}: {names} must be {'tensors' if ' and ' in names else 'a tensor'} of a "
+            f"framework with automatic differentiation (e.g. torch, tensorflow, jax); received "
+            f"{b.name} data: the {b.name} backend "
+            f"has no automatic differentiation, so the penalty (which needs the "
+            f"discriminator's input gradient) cannot run on it."
+        )
     outputs, grad = b.input_gradient(discriminator, x)
     if grad is None:
         raise AdvlossValueError(
@@ -268,7 +275,7 @@ def gradient_penalty(
     x_hat = real + alpha * (fake - real)
 
     def compute() -> tuple[Any, Any]:
-        outputs, grad = _input_gradient(where, b, discriminator, x_hat)
+        outputs, grad = _input_gradient(where, "real and fake", b, discriminator, x_hat)
         norms = b.sqrt(_squared_norms(b, grad) + GP_EPSILON)
         excess = b.relu(norms - center) if one_sided else norms - center
         return weight * b.mean(excess * excess), outputs
@@ -295,7 +302,7 @@ def _zero_centred(
     discriminator = _checked_discriminator(where, b, discriminator, b.shape(inputs)[0])
 
     def compute() -> tuple[Any, Any]:
-        outputs, grad = _input_gradient(where, b, discriminator, inputs)
+        outputs, grad = _input_gradient(where, name, b, discriminator, inputs)
         return (0.5 * gamma) * b.mean(_squared_norms(b, grad)), outputs
 
     penalty, outputs = _lazy(

@@ -41,7 +41,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from advloss._checks import hyperparameter, non_negative
+from advloss._checks import hyperparameter, integer, non_negative
 from advloss.backend import backend_for
 from advloss.errors import AdvlossTypeError, AdvlossValueError
 
@@ -70,19 +70,7 @@ def _is_number(step: Any) -> bool:
 
 
 def _steps(where: str, name: str, value: Any, *, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        import numpy as np
-
-        if isinstance(value, np.integer):
-            value = int(value)
-        else:
-            raise AdvlossTypeError(
-                f"{where}: {name} must be an int; received {value!r} of type "
-                f"{type(value).__name__}."
-            )
-    if value < minimum:
-        raise AdvlossValueError(f"{where}: {name} must be >= {minimum}; received {value}.")
-    return value
+    return integer(where, name, value, minimum=minimum)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -102,7 +90,7 @@ class Schedule:
                 )
             return float(self._python(t))
         b = backend_for(step, where=type(self).__name__)
-        if b.name == "numpy":
+        if b.host_values:  # NumPy: the value is on the host, so compute it in Python
             return float(self._python(float(step)))
         t = b.cast(step, "float32")
         return self._tensor(b, t)

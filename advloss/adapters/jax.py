@@ -17,6 +17,9 @@ from advloss.errors import AdvlossTypeError, AdvlossValueError
 
 class JaxBackend:
     name = "jax"
+    host_values = False
+    needs_explicit_key = True
+    has_autodiff = True
 
     def is_tensor_type(self, cls: type) -> bool:
         # Tracer types are not subclasses of jax.Array (only instances pass its isinstance hook).
