@@ -9,53 +9,51 @@ import contextlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from advloss import registry
 from advloss._objective_plan import is_adaptive
 from advloss.errors import AdvlossTypeError, AdvlossValueError
-from advloss.noise import AdaptiveNoise
-from advloss.registry import get_loss, get_penalty
+from advloss.registry import get_loss
 from advloss.schedules import get_schedule
 
 
+def _of(kind: str, spec: Any, expected: str) -> Any:
+    """An object of ``kind`` from a name, a config dict or such an object (the registry)."""
+    reg = registry._KINDS[kind]
+    if isinstance(spec, (str, Mapping)) or (not isinstance(spec, type) and reg.is_object(spec)):
+        return reg.build(f"get_{kind}", spec, {})
+    raise AdvlossTypeError(f"Objective: {expected}; received {type(spec).__name__}.")
+
+
 def loss_of(spec: Any) -> Any:
-    if isinstance(spec, str):
-        return get_loss(spec)
-    if isinstance(spec, Mapping):
-        config = dict(spec)
-        return get_loss(config.pop("name", None), **config)
-    if callable(getattr(spec, "discriminator", None)) and callable(
-        getattr(spec, "generator", None)
-    ):
-        return spec
-    raise AdvlossTypeError(
-        f"Objective: loss must be a loss name, a config dict ({{'name': 'ns', ...}}) or a loss "
-        f"object with discriminator() and generator(); received {type(spec).__name__}."
+    return _of(
+        "loss",
+        spec,
+        "loss must be a loss name, a config dict ({'name': 'ns', ...}) or a loss object with "
+        "discriminator() and generator()",
     )
 
 
 def penalty_of(spec: Any) -> Any:
-    if isinstance(spec, str):
-        return get_penalty(spec)
-    if isinstance(spec, Mapping):
-        config = dict(spec)
-        return get_penalty(config.pop("name", None), **config)
-    if callable(getattr(spec, "term", None)):
-        return spec
-    raise AdvlossTypeError(
-        f"Objective: each penalty must be a penalty name, a config dict ({{'name': 'r1', "
-        f"'gamma': 10}}) or an object with term(discriminator, real, fake, *, step, key); "
-        f"received {type(spec).__name__}."
+    return _of(
+        "penalty",
+        spec,
+        "each penalty must be a penalty name, a config dict ({'name': 'r1', 'gamma': 10}) or "
+        "an object with term(discriminator, real, fake, *, step, key)",
     )
 
 
 def noise_of(spec: Any) -> Any:
+    """The instance noise: None, a noise controller (by name, config dict or object: the
+    registry's ``"noise"`` kind, e.g. ``"adaptive"``) or a schedule of the std."""
     if spec is None or is_adaptive(spec):
         return spec
-    if isinstance(spec, Mapping) and spec.get("name") == "adaptive":
-        config = dict(spec)
-        config.pop("name")
-        return AdaptiveNoise(**config)
-    if spec == "adaptive":
-        return AdaptiveNoise()
+    name = spec.get("name") if isinstance(spec, Mapping) else spec
+    controllers, schedules = registry._KINDS["noise"], registry._KINDS["schedule"]
+    if isinstance(name, str) and (
+        controllers.lookup_local(name) is not None
+        or (schedules.lookup_local(name) is None and controllers.lookup(name) is not None)
+    ):
+        return controllers.build("Objective: instance_noise", spec, {})
     schedule = get_schedule(spec)
     # A standard deviation is >= 0.  Every built-in schedule moves between the values named in
     # its config (value, start, end, values), so checking those bounds the whole schedule.
@@ -89,21 +87,13 @@ def term_name(node: ast.expr) -> str | None:
 
 
 def kind_of(name: str) -> str | None:
-    """ "loss", "penalty", "labels" or None; built-in and registered names are found without
-    reading the installed plugins' entry points (which imports them)."""
-    from advloss.labels import available_label_transforms
-    from advloss.registry import _LOSS_REGISTRY, _PENALTY_REGISTRY
-
-    if _LOSS_REGISTRY.lookup_local(name) is not None:
-        return "loss"
-    if _PENALTY_REGISTRY.lookup_local(name) is not None:
-        return "penalty"
-    if name in available_label_transforms():
-        return "labels"
-    if _LOSS_REGISTRY.lookup(name) is not None:
-        return "loss"
-    if _PENALTY_REGISTRY.lookup(name) is not None:
-        return "penalty"
+    """ "loss", "penalty", "label_transform" or None; built-in and registered names are found
+    without reading the installed plugins' entry points (which imports them)."""
+    kinds = ("loss", "penalty", "label_transform")
+    for lookup in ("lookup_local", "lookup"):
+        for kind in kinds:
+            if getattr(registry._KINDS[kind], lookup)(name) is not None:
+                return kind
     return None
 
 
@@ -172,7 +162,7 @@ def parse(text: str) -> tuple[Any, list[Any], list[Any], Any]:
             losses.append(config)
         elif kind == "penalty":
             penalties.append(config)
-        elif kind == "labels":
+        elif kind == "label_transform":
             labels.append(config)
         else:
             raise AdvlossValueError(

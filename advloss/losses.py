@@ -38,8 +38,10 @@ from advloss._checks import batch_shape as _batch_shape
 from advloss._checks import floating as _floating
 from advloss._checks import hyperparameter as _hyperparameter
 from advloss._checks import not_a_number as _not_a_number
+from advloss._config import Configurable
 from advloss.backend import LOW_PRECISION_DTYPES, Backend, backend_for
 from advloss.errors import AdvlossTypeError, AdvlossValueError
+from advloss.registry import _register_builtins
 
 __all__ = [
     "AdversarialLoss",
@@ -288,7 +290,7 @@ def _label(
 
 
 @dataclasses.dataclass(frozen=True)
-class _Loss:
+class _Loss(Configurable):
     """Shared by the built-in losses: hyperparameters are dataclass fields (keyword-only).
 
     A template: ``discriminator`` and ``generator`` validate and prepare the call (backend,
@@ -318,10 +320,6 @@ class _Loss:
     def higher_is_real(self) -> bool:
         """Whether outputs above ``decision_threshold`` are classified real."""
         return True
-
-    def config(self) -> dict[str, Any]:
-        """The loss as a plain dict: ``get_loss(**loss.config())`` rebuilds it."""
-        return {"name": self.name, **dataclasses.asdict(self)}
 
     def _where(self, method: str) -> str:
         return f"{type(self).__name__}.{method}"
@@ -802,3 +800,14 @@ class RelativisticAverageLoss(_Loss):
         r"""$\operatorname{softplus}(r - \bar f)$ and $\operatorname{softplus}(\bar r - f)$
         (the labels swapped)."""
         return b.softplus(r - b.mean(f)), b.softplus(b.mean(r) - f)
+
+
+_register_builtins(
+    "loss",
+    MinimaxLoss,
+    NonSaturatingLoss,
+    LeastSquaresLoss,
+    HingeLoss,
+    WassersteinLoss,
+    RelativisticAverageLoss,
+)

@@ -39,8 +39,10 @@ from advloss._checks import (
 )
 from advloss._checks import discriminator as check_discriminator
 from advloss._checks import step as check_step
+from advloss._config import Configurable
 from advloss.backend import LOW_PRECISION_DTYPES, Backend, backend_for
 from advloss.errors import AdvlossTypeError, AdvlossValueError
+from advloss.registry import _register_builtins
 
 __all__ = [
     "GP_EPSILON",
@@ -395,7 +397,7 @@ def r2_penalty(
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class _Penalty:
+class _Penalty(Configurable):
     """Shared by the built-in penalty values.  Besides their own call signature they implement
     the penalty protocol of ``advloss.Objective`` (and of plugins, see ``docs/plugins.md``):
 
@@ -418,10 +420,6 @@ class _Penalty:
 
     def __post_init__(self) -> None:
         interval(type(self).__name__, "every", self.every)
-
-    def config(self) -> dict[str, Any]:
-        """The penalty as a plain dict: ``get_penalty(**p.config())`` rebuilds it."""
-        return {"name": self.name, **dataclasses.asdict(self)}
 
     def draw_specs(
         self, n_real: int | None, n_fake: int | None
@@ -572,3 +570,6 @@ class R2Penalty(_ZeroCentredPenalty):
 
     def __call__(self, discriminator: Discriminator, fake: Any, **options: Any) -> Any:
         return r2_penalty(discriminator, fake, gamma=self.gamma, every=self.every, **options)
+
+
+_register_builtins("penalty", GradientPenalty, R1Penalty, R2Penalty)

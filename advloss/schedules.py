@@ -41,9 +41,12 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
+from advloss import registry
 from advloss._checks import hyperparameter, integer, non_negative
+from advloss._config import Configurable
 from advloss.backend import backend_for
 from advloss.errors import AdvlossTypeError, AdvlossValueError
+from advloss.registry import _register_builtins
 
 __all__ = [
     "Constant",
@@ -74,7 +77,7 @@ def _steps(where: str, name: str, value: Any, *, minimum: int) -> int:
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class Schedule:
+class Schedule(Configurable):
     """Base class of the schedules: ``schedule(step)`` and ``config()``."""
 
     name: ClassVar[str] = ""
@@ -100,14 +103,6 @@ class Schedule:
 
     def _tensor(self, b: Any, t: Any) -> Any:
         raise NotImplementedError
-
-    def config(self) -> dict[str, Any]:
-        """The schedule as plain data: ``get_schedule(s.config()) == s``."""
-        out: dict[str, Any] = {"name": self.name}
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            out[field.name] = list(value) if isinstance(value, tuple) else value
-        return out
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -292,9 +287,7 @@ class Piecewise(Schedule):
         return value
 
 
-_SCHEDULES: dict[str, type[Schedule]] = {
-    cls.name: cls for cls in (Constant, Linear, Cosine, Exponential, Piecewise)
-}
+_register_builtins("schedule", Constant, Linear, Cosine, Exponential, Piecewise)
 # Positional fields of the compact string form, per schedule.
 _STRING_FIELDS = {
     "constant": ("value",),
@@ -305,8 +298,12 @@ _STRING_FIELDS = {
 
 
 def available_schedules() -> list[str]:
-    """Names ``get_schedule`` accepts."""
-    return sorted(_SCHEDULES)
+    """Names ``get_schedule`` accepts (``advloss.registry.available("schedule")``).
+
+    >>> available_schedules()
+    ['constant', 'cosine', 'exponential', 'linear', 'piecewise']
+    """
+    return registry.available("schedule")
 
 
 def _parse(text: str) -> Schedule:
@@ -338,7 +335,7 @@ def _parse(text: str) -> Schedule:
         kwargs[field] = (
             int(number) if field in ("steps", "begin") and number.is_integer() else number
         )
-    return _SCHEDULES[name](**kwargs)
+    return registry._KINDS["schedule"].get(where, name, kwargs)
 
 
 def _looks_numeric(text: str) -> bool:
@@ -347,13 +344,6 @@ def _looks_numeric(text: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _is_schedule(obj: Any) -> bool:
-    """A schedule object: this module's, or any callable ``step -> value`` with ``config()``."""
-    return isinstance(obj, Schedule) or (
-        callable(obj) and not isinstance(obj, type) and callable(getattr(obj, "config", None))
-    )
 
 
 def get_schedule(spec: Any, **hyperparameters: Any) -> Schedule:
@@ -370,30 +360,13 @@ def get_schedule(spec: Any, **hyperparameters: Any) -> Schedule:
     Exponential(start=0.1, half_life=500.0, end=0.0, begin=0)
     """
     where = "get_schedule"
-    if _is_schedule(spec) and not hyperparameters:
-        return spec
     if _is_number(spec) and not hyperparameters:
         return Constant(value=float(spec))
-    if isinstance(spec, Mapping):
-        config = dict(spec)
-        return get_schedule(config.pop("name", None), **config, **hyperparameters)
-    if isinstance(spec, str) and spec in _SCHEDULES:
-        cls = _SCHEDULES[spec]
-        accepted = [f.name for f in dataclasses.fields(cls)]
-        unknown = sorted(set(hyperparameters) - set(accepted))
-        if unknown:
-            raise AdvlossTypeError(
-                f"{where}: schedule {spec!r} has no hyperparameter "
-                f"{', '.join(map(repr, unknown))}; it accepts {accepted}."
-            )
-        try:
-            return cls(**hyperparameters)
-        except TypeError as err:  # a required field is missing
-            raise AdvlossTypeError(
-                f"{where}: schedule {spec!r}: {err}; it takes {accepted}."
-            ) from None
-    if isinstance(spec, str) and not hyperparameters:
+    if isinstance(spec, str) and not hyperparameters and (":" in spec or _looks_numeric(spec)):
         return _parse(spec)
+    schedules = registry._KINDS["schedule"]
+    if isinstance(spec, (str, Mapping)) or schedules.is_object(spec):
+        return schedules.build(where, spec, hyperparameters)
     raise AdvlossValueError(
         f"{where}: expected a number, a schedule, a config dict with a 'name', a string such as "
         f"'0.1:0:10000', or one of {available_schedules()}; received {spec!r}."
