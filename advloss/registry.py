@@ -195,6 +195,12 @@ class _Registry:
         self.registered: dict[str, _Entry] = {}
         self.plugins: dict[str, _Entry] = {}
         self.scanned = False
+        #: Called with no argument after every change of the names (caches to empty).
+        self.listeners: list[Callable[[], None]] = []
+
+    def changed(self) -> None:
+        for listener in self.listeners:
+            listener()
 
     def add_builtin(self, name: str, obj: Any) -> None:
         """Make the factory ``obj`` the built-in ``name`` (called by the defining module)."""
@@ -349,6 +355,7 @@ class _Registry:
                 )
             self.registered[name] = entry
             shadowed = self.plugins.pop(name, None)
+        self.changed()
         if existing is not None and existing.builtin:
             _warn(
                 f"advloss: {self.api('register', repr(name), '...', 'overwrite=True')} replaces the built-in "
@@ -365,6 +372,7 @@ class _Registry:
         with _LOCK:
             if isinstance(name, str) and name in self.registered:
                 del self.registered[name]
+                self.changed()
                 return
         if isinstance(name, str) and name in self.builtins:
             raise AdvlossValueError(
@@ -403,6 +411,7 @@ class _Registry:
             except BaseException:  # e.g. a plugin warning turned into an error: read again later
                 self.scanned = False
                 raise
+        self.changed()
 
     def _load_entry_points(self) -> dict[str, _Entry]:
         found: dict[str, _Entry] = {}
@@ -554,6 +563,20 @@ _LOSS_REGISTRY = _KINDS["loss"]
 _PENALTY_REGISTRY = _KINDS["penalty"]
 
 
+def _define_kind(
+    kind: str,
+    noun: str,
+    plural: str,
+    group: str,
+    is_object: Callable[[Any], bool],
+    protocol: str,
+) -> _Registry:
+    """Add a kind whose protocol is defined elsewhere (the backends: ``advloss.backend``)."""
+    registry = _KINDS[kind] = _Registry(kind, noun, plural, group, is_object, protocol)
+    ENTRY_POINT_GROUPS[kind] = group
+    return registry
+
+
 def _kind(where: str, kind: Any) -> _Registry:
     try:
         return _KINDS[kind]
@@ -575,12 +598,13 @@ def _register_builtins(kind: str, *factories: Any) -> None:
 
 
 def kinds() -> list[str]:
-    """The kinds of pluggable objects: ``"loss"``, ``"penalty"``, ``"label_transform"``, ...
+    """The kinds of pluggable objects: ``"loss"``, ``"penalty"``, ``"label_transform"``, ...,
+    and ``"backend"`` (defined by ``advloss.backend``).
 
     Examples:
         >>> import advloss
         >>> advloss.registry.kinds()
-        ['augmentation', 'label_transform', 'loss', 'noise', 'penalty', 'ratio', 'schedule']
+        ['augmentation', 'backend', 'label_transform', 'loss', 'noise', 'penalty', 'ratio', 'schedule']
     """
     return sorted(_KINDS)
 
@@ -861,3 +885,4 @@ def refresh_plugins() -> None:
         if registry not in (_LOSS_REGISTRY, _PENALTY_REGISTRY):
             with _LOCK:
                 registry.scanned = False
+            registry.changed()

@@ -17,6 +17,7 @@ from advloss.errors import AdvlossTypeError, AdvlossValueError
 
 class JaxBackend:
     name = "jax"
+    module = "jax"
     host_values = False
     needs_explicit_key = True
     has_autodiff = True

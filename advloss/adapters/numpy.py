@@ -13,6 +13,7 @@ from advloss.errors import AdvlossTypeError
 
 class NumpyBackend:
     name = "numpy"
+    module = "numpy"
     host_values = True
     needs_explicit_key = False
     has_autodiff = False

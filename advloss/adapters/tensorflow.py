@@ -12,6 +12,7 @@ from advloss.errors import AdvlossTypeError
 
 class TensorflowBackend:
     name = "tensorflow"
+    module = "tensorflow"
     host_values = False
     needs_explicit_key = False
     has_autodiff = True
