@@ -362,9 +362,15 @@ def get_schedule(spec: Any, **hyperparameters: Any) -> Schedule:
     where = "get_schedule"
     if _is_number(spec) and not hyperparameters:
         return Constant(value=float(spec))
-    if isinstance(spec, str) and not hyperparameters and (":" in spec or _looks_numeric(spec)):
-        return _parse(spec)
     schedules = registry._KINDS["schedule"]
+    # The compact form ("0.1", "0.1:0:10000", "cosine:0.1:0:5000"); its error for an unknown
+    # name shows that syntax too (the form a command-line user typed).
+    if (
+        isinstance(spec, str)
+        and not hyperparameters
+        and (":" in spec or _looks_numeric(spec) or schedules.lookup(spec) is None)
+    ):
+        return _parse(spec)
     if isinstance(spec, (str, Mapping)) or schedules.is_object(spec):
         return schedules.build(where, spec, hyperparameters)
     raise AdvlossValueError(
