@@ -12,7 +12,7 @@ arguments (see ``advloss.backend``).
 
 from advloss import schedules
 from advloss._version import __version__
-from advloss.backend import available_backends, get_backend
+from advloss.backend import available_backends, get_backend, register_backend, unregister_backend
 from advloss.balance import (
     AdaptiveRatio,
     BalanceMonitor,
@@ -102,10 +102,12 @@ __all__ = [
     "r1_penalty",
     "r2_penalty",
     "refresh_plugins",
+    "register_backend",
     "register_loss",
     "register_penalty",
     "schedules",
     "spectral_normalize",
+    "unregister_backend",
     "unregister_loss",
     "unregister_penalty",
 ]

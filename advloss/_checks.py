@@ -1,11 +1,15 @@
-"""Validation shared by losses and penalties.  Hyperparameters are Python numbers, checked once
-at construction, so no check ever needs a value from a device (no host synchronisation)."""
+"""Validation shared by every module: one helper per kind of check, so each is written once and
+its message reads the same everywhere (the argument, what was expected, what was received).
+Hyperparameters are Python numbers, checked once at construction, and tensors are checked on
+static attributes (dtype, shape) only, so no check ever needs a value from a device (no host
+synchronisation)."""
 
 from __future__ import annotations
 
 import math
 from typing import Any
 
+from advloss.backend import FLOATING_DTYPES
 from advloss.errors import AdvlossTypeError, AdvlossValueError
 
 
@@ -42,15 +46,74 @@ def non_negative(where: str, name: str, value: Any) -> float:
 MAX_INTERVAL = 2**31 - 1
 
 
+class _NotAnInt(AdvlossTypeError, AdvlossValueError):
+    """A non-integer where an int is expected: an ``AdvlossTypeError``, and also the
+    ``AdvlossValueError`` some of these checks raised before they were written once here."""
+
+
+def integer(
+    where: str,
+    name: str,
+    value: Any,
+    *,
+    minimum: int = 0,
+    maximum: int | None = None,
+    note: str = "",
+) -> int:
+    """A Python int (a NumPy integer is converted; a bool is refused) in ``[minimum, maximum]``.
+
+    A value that is not an integer raises ``AdvlossTypeError`` (also an ``AdvlossValueError``), one out
+    of range ``AdvlossValueError``; ``note`` (e.g. ``"(1 = every step)"``) follows the range in
+    the message."""
+    if type(value).__module__ == "numpy":
+        import numpy as np
+
+        if isinstance(value, np.integer):
+            value = int(value)
+    expected = f"an int >= {minimum}" if maximum is None else f"an int from {minimum} to {maximum}"
+    expected += f" {note}" if note else ""
+    if isinstance(value, bool) or not isinstance(value, int):
+        text = repr(value) if len(repr(value)) <= 40 else f"{repr(value)[:37]}..."
+        raise _NotAnInt(
+            f"{where}: {name} must be an int; received {text} of type {type(value).__name__} "
+            f"(expected {expected})."
+        )
+    if value < minimum or (maximum is not None and value > maximum):
+        text = repr(value) if len(repr(value)) <= 40 else f"an int of {len(str(value))} digits"
+        raise AdvlossValueError(f"{where}: {name} must be {expected}; received {text}.")
+    return value
+
+
 def interval(where: str, name: str, value: Any) -> int:
     """A lazy-regularization interval: a Python int in [1, ``MAX_INTERVAL``]."""
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_INTERVAL:
-        text = repr(value) if len(repr(value)) <= 40 else f"an int of {len(str(value))} digits"
-        raise AdvlossValueError(
-            f"{where}: {name} must be an int from 1 to {MAX_INTERVAL} (1 = every step); "
-            f"received {text}."
+    return integer(where, name, value, minimum=1, maximum=MAX_INTERVAL, note="(1 = every step)")
+
+
+def floating(where: str, name: str, b: Any, x: Any, *, hint: str = "") -> str:
+    """The dtype of ``x``, a tensor of backend ``b``, which must be a floating dtype (float16,
+    bfloat16, float32 or float64); ``hint`` ends the message (e.g. how to cast)."""
+    dtype = b.dtype(x)
+    if dtype not in FLOATING_DTYPES:
+        raise AdvlossTypeError(
+            f"{where}: {name} must be a floating-point tensor (float16, bfloat16, float32 or "
+            f"float64); received a {b.name} tensor of dtype {dtype}.{' ' + hint if hint else ''}"
         )
-    return value
+    return dtype
+
+
+class NoAutodiff(AdvlossTypeError, NotImplementedError):
+    """A tensor of a backend without automatic differentiation where a gradient is needed (an
+    ``AdvlossTypeError``, and also the ``NotImplementedError`` raised here before)."""
+
+
+def discriminator(where: str, value: Any) -> None:
+    """A discriminator: any callable from a batch to logits."""
+    if not callable(value):
+        raise AdvlossTypeError(
+            f"{where}: discriminator must be a callable mapping a batch to logits (an nn.Module, "
+            f"a Keras model, functools.partial(model.apply, params), ...); received "
+            f"{type(value).__name__}."
+        )
 
 
 def flag(where: str, name: str, value: Any) -> bool:

@@ -12,7 +12,13 @@ decided per call from the *types* of its tensor arguments:
   ``AdvlossTypeError`` naming both.
 
 There is no global backend switch: a process can hold tensors of every framework at once, which is
-what the cross-framework tests do.  ``backend="torch"`` (or ``"tensorflow"``/``"tf"``, ``"jax"``,
+what the cross-framework tests do.
+
+The list of backends is open, as einops' is: the adapters are the ``"backend"`` kind of
+``advloss.registry``.  A third party adds one for another array library (MLX, CuPy, ...) with
+``register_backend(name, adapter)`` or an entry point in the group ``advloss.backends``
+(``BACKEND_ENTRY_POINT_GROUP``); the adapter declares the top-level ``module`` of its
+framework, and is considered for detection only while that module is imported.  ``backend="torch"`` (or ``"tensorflow"``/``"tf"``, ``"jax"``,
 ``"numpy"``) skips detection; arguments that are not tensors of that framework (NumPy arrays,
 lists, scalars) are then converted with the framework's own ``asarray``.
 """
@@ -22,16 +28,23 @@ from __future__ import annotations
 import sys
 from typing import Any, Protocol, runtime_checkable
 
+from advloss import registry
 from advloss.errors import AdvlossTypeError, AdvlossValueError
 
 __all__ = [
+    "BACKEND_ENTRY_POINT_GROUP",
     "FLOATING_DTYPES",
     "LOW_PRECISION_DTYPES",
     "Backend",
     "available_backends",
     "backend_for",
     "get_backend",
+    "register_backend",
+    "unregister_backend",
 ]
+
+#: The entry-point group third-party distributions use to provide backends (adapters).
+BACKEND_ENTRY_POINT_GROUP = "advloss.backends"
 
 #: Normalized dtype names the losses accept.
 FLOATING_DTYPES = frozenset({"float16", "bfloat16", "float32", "float64"})
@@ -49,6 +62,17 @@ class Backend(Protocol):
     """
 
     name: str
+    #: The framework's top-level module (``"torch"``, ``"mlx"``): the adapter is a candidate
+    #: for detection only while it is in ``sys.modules``, so detection imports no framework.
+    module: str
+    #: Capabilities the core asks for instead of naming a framework:
+    #: tensors are host arrays whose values Python may read freely, with no device to
+    #: synchronise (NumPy): schedules then compute in Python and return Python floats.
+    host_values: bool
+    #: Random draws need an explicit key: the framework has no global random state (JAX).
+    needs_explicit_key: bool
+    #: The framework differentiates, so the penalties (input gradients) run on it.
+    has_autodiff: bool
 
     def is_tensor_type(self, cls: type) -> bool:
         """Whether instances of ``cls`` are tensors of this framework."""
@@ -136,22 +160,64 @@ class Backend(Protocol):
         """A tensor of this framework holding the NumPy array ``a``."""
 
 
-# name -> (module whose presence in sys.modules makes the framework a candidate, pip extra)
-_FRAMEWORKS: dict[str, tuple[str, str]] = {
-    "torch": ("torch", "torch"),
-    "tensorflow": ("tensorflow", "tf"),
-    "jax": ("jax", "jax"),
-    "numpy": ("numpy", "all"),
-}
+#: The primitives (methods) and attributes an adapter must have.
+_PRIMITIVES = tuple(n for n, v in vars(Backend).items() if callable(v) and not n.startswith("_"))
+_ATTRIBUTES = ("name", "module", "host_values", "needs_explicit_key", "has_autodiff")
+
+
+def _is_adapter(obj: Any) -> bool:
+    return all(callable(getattr(obj, m, None)) for m in _PRIMITIVES) and all(
+        hasattr(obj, a) for a in _ATTRIBUTES
+    )
+
+
+class _BuiltinAdapter:
+    """The factory of a built-in adapter: imports the adapter (and its framework) when called."""
+
+    def __init__(self, name: str, module: str, extra: str) -> None:
+        self.name, self.module, self.extra = name, module, extra
+
+    def __call__(self) -> Backend:
+        return _import_adapter(self.name).BACKEND
+
+    def __repr__(self) -> str:
+        return f"<the built-in {self.name} adapter, advloss.adapters.{self.name}>"
+
+
+_KIND = registry._define_kind(
+    "backend",
+    "backend",
+    "backends",
+    BACKEND_ENTRY_POINT_GROUP,
+    _is_adapter,
+    f"an adapter with the primitives of advloss.backend.Backend ({', '.join(_PRIMITIVES)}) "
+    f"and the attributes {', '.join(_ATTRIBUTES)}",
+)
+for _name, _module, _extra in (
+    ("torch", "torch", "torch"),
+    ("tensorflow", "tensorflow", "tf"),
+    ("jax", "jax", "jax"),
+    ("numpy", "numpy", "all"),
+):
+    _KIND.add_builtin(_name, _BuiltinAdapter(_name, _module, _extra))
 _ALIASES = {"tf": "tensorflow", "pytorch": "torch", "np": "numpy"}
 
+# Caches, emptied whenever a backend is registered or unregistered or plugins are read again.
 _BACKENDS: dict[str, Backend] = {}
 _BACKEND_OF_TYPE: dict[type, Backend | None] = {}
 
 
+def _forget() -> None:
+    _BACKENDS.clear()
+    _BACKEND_OF_TYPE.clear()
+
+
+_KIND.listeners.append(_forget)
+
+
 def get_backend(name: str) -> Backend:
     """The adapter for framework ``name`` (``"torch"``, ``"tensorflow"``/``"tf"``, ``"jax"``,
-    ``"numpy"``); imports that framework.
+    ``"numpy"``, or a registered backend); imports that framework.
 
     Examples:
         >>> import numpy as np, advloss
@@ -164,22 +230,64 @@ def get_backend(name: str) -> Backend:
         return _BACKENDS[key]
     except (KeyError, TypeError):
         pass
-    if key not in _FRAMEWORKS:
+    entry = _KIND.lookup(key)
+    if entry is None:
         raise AdvlossValueError(
             f"backend={name!r} is not a known framework; expected one of "
-            f"{sorted(_FRAMEWORKS)} (or the aliases {sorted(_ALIASES)})."
+            f"{_KIND.available()} (or the aliases {sorted(_ALIASES)})."
         )
-    module_name, _ = _FRAMEWORKS[key]
     try:
-        module = _import_adapter(key)
+        backend: Backend = _KIND.get(f"backend={name!r}", key, {})
     except ImportError as err:
+        module = getattr(entry.obj, "module", key)
+        extra = getattr(entry.obj, "extra", None)
+        install = f"`pip install advloss[{extra}]`" if extra else f"`pip install {module}`"
         raise AdvlossValueError(
-            f"backend={name!r} needs the {module_name!r} package, which cannot be imported "
-            f"({err}). Install it, e.g. `pip install advloss[{_FRAMEWORKS[key][1]}]`."
+            f"backend={name!r} needs the {module!r} package, which cannot be imported "
+            f"({err}). Install it, e.g. {install}."
         ) from None
-    backend: Backend = module.BACKEND
     _BACKENDS[key] = backend
     return backend
+
+
+def register_backend(name: str, adapter: Any, *, overwrite: bool = False) -> None:
+    """Add a backend: ``adapter`` is an adapter class (or other factory called with no
+    arguments) or an adapter instance with the primitives of ``Backend`` and the attributes
+    ``name``, ``module`` (the framework's top-level module: the adapter is considered for
+    detection only while it is imported), ``host_values``, ``needs_explicit_key`` and
+    ``has_autodiff``.  ``registry.register("backend", ...)`` with the registry's rules
+    (``overwrite=True`` replaces a built-in; ``unregister_backend`` restores it).
+
+    Examples:
+        >>> import advloss
+        >>> from advloss.adapters.numpy import NumpyBackend
+        >>> class Float64Numpy(NumpyBackend):   # NumPy, under another name (a toy)
+        ...     name = "np64"
+        >>> advloss.register_backend("np64", Float64Numpy)
+        >>> advloss.get_backend("np64").name
+        'np64'
+        >>> advloss.unregister_backend("np64")
+    """
+    where = "register_backend"
+    module = getattr(adapter, "module", None)
+    if not isinstance(module, str) or not module:
+        raise AdvlossTypeError(
+            f"{where}: the adapter must name its framework's top-level module in a `module` "
+            f"attribute (a str such as 'mlx'), so that detection considers it only once that "
+            f"module is imported; received {adapter!r:.60} with module={module!r}."
+        )
+    _KIND.register(where, "adapter", name, adapter, overwrite)
+
+
+def unregister_backend(name: str) -> None:
+    """Remove a backend added with ``register_backend`` (a built-in it replaced comes back).
+
+    Examples:
+        >>> import advloss
+        >>> "numpy" in advloss.registry.available("backend")
+        True
+    """
+    _KIND.unregister("unregister_backend", name)
 
 
 def _import_adapter(key: str) -> Any:
@@ -203,14 +311,30 @@ def _import_adapter(key: str) -> Any:
 
 
 def available_backends() -> list[str]:
-    """Names of the frameworks whose packages can be imported in this environment.
+    """Names of the backends whose framework can be imported in this environment (the
+    built-in ones first, then registered and installed ones).
 
     Examples:
         >>> import advloss
         >>> "numpy" in advloss.available_backends()          # always; torch/tensorflow/jax if installed
         True
     """
-    return [name for name, (mod, _) in _FRAMEWORKS.items() if _importable(mod)]
+    return [name for name, module in _candidates(scan=True) if _importable(module)]
+
+
+def _candidates(scan: bool) -> list[tuple[str, str]]:
+    """``(name, framework module)`` of every backend, in the order detection tries them:
+    built-ins, in-process registrations, then (with ``scan``) installed plugins."""
+    names = list(_KIND.builtins) + [n for n in _KIND.registered if n not in _KIND.builtins]
+    if scan:
+        names += [n for n in _KIND.available() if n not in names]
+    out = []
+    for name in names:
+        entry = _KIND.lookup_local(name) or _KIND.plugins.get(name)
+        module = getattr(entry.obj, "module", None) if entry is not None else None
+        if isinstance(module, str):
+            out.append((name, module))
+    return out
 
 
 def _importable(module: str) -> bool:
@@ -233,17 +357,26 @@ def _backend_of_type(cls: type) -> Backend | None:
     except KeyError:
         pass
     found = None
-    for name, (module_name, _) in _FRAMEWORKS.items():
-        if sys.modules.get(module_name) is not None:  # None: an import blocked on purpose
-            candidate = get_backend(name)
-            if candidate.is_tensor_type(cls):
-                found = candidate
-                break
+    # Installed plugins are read only for a type no built-in or registered backend knows.
+    for scan in (False, True):
+        for name, module in _candidates(scan):
+            if sys.modules.get(module) is not None:  # None: an import blocked on purpose
+                candidate = get_backend(name)
+                if candidate.is_tensor_type(cls):
+                    found = candidate
+                    break
+        if found is not None:
+            break
     # Only cache positive answers and types of frameworks already loaded: a type unknown now may
     # become known after the user imports its framework.
     if found is not None:
         _BACKEND_OF_TYPE[cls] = found
     return found
+
+
+def _loaded() -> list[str]:
+    """The backends whose framework is imported now."""
+    return [n for n, m in _candidates(scan=False) if sys.modules.get(m) is not None]
 
 
 def _describe(value: Any) -> str:
@@ -266,7 +399,7 @@ def backend_for(*values: Any, backend: str | None = None, where: object = "advlo
             if value is None or isinstance(value, (int, float, list, tuple)):
                 continue
             owner = _backend_of_type(type(value))
-            if owner is not None and owner is not chosen and owner.name != "numpy":
+            if owner is not None and owner is not chosen and not owner.host_values:
                 raise AdvlossTypeError(
                     f"{where}: backend={backend!r} was requested but an argument is a "
                     f"{owner.name} tensor ({_describe(value)}). Pass tensors of one framework."
@@ -280,7 +413,7 @@ def backend_for(*values: Any, backend: str | None = None, where: object = "advlo
             continue
         owner = _backend_of_type(type(value))
         if owner is None:
-            loaded = [n for n, (m, _) in _FRAMEWORKS.items() if sys.modules.get(m) is not None]
+            loaded = _loaded()
             raise AdvlossTypeError(
                 f"{where}: received a {_describe(value)}, which is not a tensor of a supported "
                 f"framework. Expected a torch.Tensor, tf.Tensor/tf.Variable, jax.Array or "

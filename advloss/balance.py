@@ -26,9 +26,12 @@ import math
 from collections.abc import Mapping
 from typing import Any, ClassVar, NamedTuple
 
-from advloss._checks import hyperparameter, interval
-from advloss.backend import FLOATING_DTYPES, LOW_PRECISION_DTYPES, backend_for
+from advloss import registry
+from advloss._checks import floating, hyperparameter, integer, interval
+from advloss._config import Configurable
+from advloss.backend import LOW_PRECISION_DTYPES, backend_for
 from advloss.errors import AdvlossTypeError, AdvlossValueError
+from advloss.registry import _register_builtins
 
 __all__ = [
     "BALANCED",
@@ -113,11 +116,7 @@ def balance_stats(
     for side, logits in (("real", real_logits), ("fake", fake_logits)):
         if logits is None:
             continue
-        dtype = b.dtype(logits)
-        if dtype not in FLOATING_DTYPES:
-            raise AdvlossTypeError(
-                f"{where}: {side}_logits must be a floating-point tensor; received dtype {dtype}."
-            )
+        dtype = floating(where, f"{side}_logits", b, logits)
         x = b.stop_gradient(logits)
         compute = "float32" if dtype in LOW_PRECISION_DTYPES else dtype
         if compute != dtype:
@@ -220,7 +219,7 @@ def _host(x: Any) -> float:
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class BalanceMonitor:
+class BalanceMonitor(Configurable):
     """Exponential moving averages of the balance statistics, and a verdict on the regime.
 
     Args:
@@ -271,10 +270,7 @@ class BalanceMonitor:
         if not 0.0 <= decay < 1.0:
             raise AdvlossValueError(f"{where}: decay must lie in [0, 1); received {decay}.")
         object.__setattr__(self, "decay", decay)
-        if isinstance(self.warmup, bool) or not isinstance(self.warmup, int) or self.warmup < 0:
-            raise AdvlossValueError(
-                f"{where}: warmup must be an int >= 0; received {self.warmup!r}."
-            )
+        object.__setattr__(self, "warmup", integer(where, "warmup", self.warmup, minimum=0))
         for field in ("dominating", "fooled"):
             value = hyperparameter(where, field, getattr(self, field))
             if not 0.0 <= value <= 1.0:
@@ -294,10 +290,6 @@ class BalanceMonitor:
                 f"{where}: hysteresis must lie in [0, 0.5); received {hysteresis}."
             )
         object.__setattr__(self, "hysteresis", hysteresis)
-
-    def config(self) -> dict[str, Any]:
-        """The monitor's settings as plain data; ``BalanceMonitor(**rest)`` rebuilds it."""
-        return {"name": self.name, **dataclasses.asdict(self)}
 
     def init(self) -> MonitorState:
         """The empty state (Python zeros: the first update makes them tensors)."""
@@ -418,7 +410,7 @@ class BalanceMonitor:
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class FixedRatio:
+class FixedRatio(Configurable):
     """``d_steps`` discriminator updates then ``g_steps`` generator updates per iteration
     (k:1 — WGAN's 5:1 — or 1:k).  Stateless: ``init``/``update`` exist for a uniform API.
 
@@ -433,9 +425,6 @@ class FixedRatio:
     def __post_init__(self) -> None:
         interval("FixedRatio", "d_steps", self.d_steps)
         interval("FixedRatio", "g_steps", self.g_steps)
-
-    def config(self) -> dict[str, Any]:
-        return {"name": self.name, **dataclasses.asdict(self)}
 
     def init(self) -> Any:
         return None
@@ -456,7 +445,7 @@ class RatioState(NamedTuple):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class AdaptiveRatio:
+class AdaptiveRatio(Configurable):
     r"""Keep the discriminator's accuracy (the mean of real and fake accuracy, EMA) in a band.
 
     With $a$ the averaged accuracy: above ``high`` the generator gets
@@ -499,9 +488,6 @@ class AdaptiveRatio:
             raise AdvlossValueError(f"{where}: decay must lie in [0, 1); received {decay}.")
         object.__setattr__(self, "decay", decay)
 
-    def config(self) -> dict[str, Any]:
-        return {"name": self.name, **dataclasses.asdict(self)}
-
     def init(self) -> RatioState:
         return RatioState(0.0, 0.0)
 
@@ -534,27 +520,28 @@ class AdaptiveRatio:
 
 
 def get_ratio(spec: Any) -> FixedRatio | AdaptiveRatio:
-    """A ratio scheduler from ``"k:m"`` (fixed), ``"adaptive"``, a config dict or an object.
+    """A ratio scheduler from ``"k:m"`` (fixed), a name (``"fixed"``, ``"adaptive"`` or one
+    registered with ``advloss.registry.register("ratio", ...)``), a config dict (its name
+    defaults to ``"fixed"``) or a ratio object (returned as it is).
 
     >>> get_ratio("5:1"), get_ratio({"name": "adaptive", "low": 0.3, "high": 0.7})
     (FixedRatio(d_steps=5, g_steps=1), AdaptiveRatio(low=0.3, high=0.7, max_steps=5, decay=0.9))
     """
-    if isinstance(spec, (FixedRatio, AdaptiveRatio)):
-        return spec
-    if isinstance(spec, Mapping):
-        config = dict(spec)
-        name = config.pop("name", "fixed")
-        if name == "fixed":
-            return FixedRatio(**config)
-        if name == "adaptive":
-            return AdaptiveRatio(**config)
-    elif isinstance(spec, str):
-        if spec == "adaptive":
-            return AdaptiveRatio()
+    ratios = registry._KINDS["ratio"]
+    if isinstance(spec, str):
         parts = spec.split(":")
         if len(parts) == 2 and all(p.strip().isdigit() for p in parts):
             return FixedRatio(d_steps=int(parts[0]), g_steps=int(parts[1]))
+        if ratios.lookup(spec) is not None:
+            return ratios.build("get_ratio", spec, {})
+    elif isinstance(spec, Mapping):
+        return ratios.build("get_ratio", {"name": "fixed", **spec}, {})
+    elif ratios.is_object(spec) and not isinstance(spec, type):
+        return spec
     raise AdvlossValueError(
-        f"get_ratio: expected 'D:G' (e.g. '5:1'), 'adaptive', a config dict with name 'fixed' or "
-        f"'adaptive', or a ratio object; received {spec!r}."
+        f"get_ratio: expected 'D:G' (e.g. '5:1'), a ratio name ({ratios.available()}), a config "
+        f"dict or a ratio object; received {spec!r}."
     )
+
+
+_register_builtins("ratio", FixedRatio, AdaptiveRatio)

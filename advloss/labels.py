@@ -30,13 +30,17 @@ can be fed the same draws.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
+from advloss import registry
 from advloss._checks import hyperparameter
+from advloss._config import Configurable
 from advloss.backend import LOW_PRECISION_DTYPES, Backend
 from advloss.errors import AdvlossTypeError, AdvlossValueError
+from advloss.registry import _register_builtins
 
 __all__ = [
     "FlipLabels",
@@ -51,25 +55,38 @@ __all__ = [
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class LabelTransform:
-    """Base class: a frozen value with ``name`` and ``config()``."""
+class LabelTransform(Configurable):
+    """Base class: a frozen value with ``name``, ``config()`` and ``transform``.
+
+    The protocol of a label transform (built-in, or registered with
+    ``advloss.registry.register("label_transform", name, factory)``): ``name``, ``kind``,
+    ``stochastic``, ``config()``, ``check_range`` and ``transform``.
+
+    Examples:
+        >>> import advloss
+        >>> t = advloss.registry.get("label_transform", {"name": "flip", "p": 0.1})
+        >>> t, t.kind, t.stochastic, t.config()
+        (FlipLabels(p=0.1), 'flip', True, {'name': 'flip', 'p': 0.1})
+    """
 
     name: ClassVar[str] = ""
     #: "value" transforms set the labels; "flip" transforms swap some of them afterwards.
     kind: ClassVar[str] = "value"
-    #: Whether the transform draws random numbers.
+    #: Whether the transform draws random numbers (one U[0, 1) number per sample and side,
+    #: named ``"<name>.real"`` and ``"<name>.fake"``).
     stochastic: ClassVar[bool] = False
-
-    def config(self) -> dict[str, Any]:
-        """The transform as a plain dict: ``get_label_transform(t.config())`` rebuilds it."""
-        out: dict[str, Any] = {"name": self.name}
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            out[field.name] = list(value) if isinstance(value, tuple) else value
-        return out
 
     def check_range(self, where: str, low: float, high: float) -> None:
         """Raise if labels this transform produces can leave ``[low, high]`` (the loss's range)."""
+
+    def transform(
+        self, b: Backend, y_real: Any, y_fake: Any, uniform: Callable[[str], Any]
+    ) -> tuple[Any, Any]:
+        """The labels after this transform, from the labels before it: each a Python float or
+        a per-sample tensor of shape ``(N, 1, ..., 1)``.  ``uniform("real")`` /
+        ``uniform("fake")`` return this transform's U[0, 1) draws for a side, in that shape and
+        the computation dtype (stochastic transforms only)."""
+        raise NotImplementedError
 
 
 def _probability(where: str, name: str, value: Any, *, closed: bool = False) -> float:
@@ -125,6 +142,11 @@ class SmoothLabels(LabelTransform):
             )
         object.__setattr__(self, "real", value)
 
+    def transform(
+        self, b: Backend, y_real: Any, y_fake: Any, uniform: Callable[[str], Any]
+    ) -> tuple[Any, Any]:
+        return self.real, y_fake
+
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class NoisyLabels(LabelTransform):
@@ -167,6 +189,14 @@ class NoisyLabels(LabelTransform):
                     f"unbounded below); use a range inside it, or the lsgan loss."
                 )
 
+    def transform(
+        self, b: Backend, y_real: Any, y_fake: Any, uniform: Callable[[str], Any]
+    ) -> tuple[Any, Any]:
+        (r0, r1), (f0, f1) = self.real, self.fake
+        y_real = r0 + (r1 - r0) * uniform("real")
+        y_fake = f0 + (f1 - f0) * uniform("fake")
+        return y_real, y_fake
+
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class FlipLabels(LabelTransform):
@@ -193,15 +223,32 @@ class FlipLabels(LabelTransform):
     def __post_init__(self) -> None:
         object.__setattr__(self, "p", _probability(type(self).__name__, "p", self.p))
 
+    def transform(
+        self, b: Backend, y_real: Any, y_fake: Any, uniform: Callable[[str], Any]
+    ) -> tuple[Any, Any]:
+        if self.p == 0.0:
+            return y_real, y_fake
+        u_real = uniform("real")
+        flip_real = b.cast(u_real < self.p, b.dtype(u_real))
+        u_fake = uniform("fake")
+        flip_fake = b.cast(u_fake < self.p, b.dtype(u_fake))
+        y_real = y_real * (1.0 - flip_real)  # flipped reals: hard fake label 0
+        y_fake = y_fake * (1.0 - flip_fake) + flip_fake  # flipped fakes: hard real label 1
+        return y_real, y_fake
 
-_TRANSFORMS: dict[str, type[LabelTransform]] = {
-    cls.name: cls for cls in (SmoothLabels, NoisyLabels, FlipLabels)
-}
+
+_register_builtins("label_transform", SmoothLabels, NoisyLabels, FlipLabels)
 
 
 def available_label_transforms() -> list[str]:
-    """Names ``get_label_transform`` accepts."""
-    return sorted(_TRANSFORMS)
+    """Names ``get_label_transform`` accepts (``advloss.registry.available("label_transform")``).
+
+    Examples:
+        >>> from advloss.labels import available_label_transforms
+        >>> available_label_transforms()
+        ['flip', 'noisy', 'smooth']
+    """
+    return registry.available("label_transform")
 
 
 def get_label_transform(spec: Any, **hyperparameters: Any) -> LabelTransform:
@@ -215,33 +262,7 @@ def get_label_transform(spec: Any, **hyperparameters: Any) -> LabelTransform:
         >>> get_label_transform({"name": "noisy", "real": [0.7, 1.0], "fake": [0.0, 0.3]})
         NoisyLabels(real=(0.7, 1.0), fake=(0.0, 0.3))
     """
-    if isinstance(spec, LabelTransform) or (
-        not isinstance(spec, (str, Mapping)) and getattr(spec, "name", None) in _TRANSFORMS
-    ):
-        if hyperparameters:
-            raise AdvlossTypeError(
-                "get_label_transform: hyperparameters were given with a transform object; "
-                "pass a name or a dict instead."
-            )
-        return spec
-    if isinstance(spec, Mapping):
-        config = dict(spec)
-        name = config.pop("name", None)
-        return get_label_transform(name, **config, **hyperparameters)
-    if not isinstance(spec, str) or spec not in _TRANSFORMS:
-        raise AdvlossValueError(
-            f"get_label_transform: unknown label transform {spec!r}; known: "
-            f"{available_label_transforms()}."
-        )
-    cls = _TRANSFORMS[spec]
-    accepted = [f.name for f in dataclasses.fields(cls)]
-    unknown = sorted(set(hyperparameters) - set(accepted))
-    if unknown:
-        raise AdvlossTypeError(
-            f"get_label_transform: {spec!r} has no hyperparameter "
-            f"{', '.join(map(repr, unknown))}; it accepts {accepted}."
-        )
-    return cls(**hyperparameters)
+    return registry._KINDS["label_transform"].build("get_label_transform", spec, hyperparameters)
 
 
 def check_transforms(where: str, transforms: Sequence[LabelTransform]) -> None:
@@ -322,24 +343,10 @@ def apply_labels(
             u = b.uniform(keys.get(name), (shape[0],), dtype, logits)
         return b.reshape(u, (-1,) + (1,) * (len(shape) - 1))
 
-    t: Any
+    logits = {"real": real_logits, "fake": fake_logits}
     for t in sorted(transforms, key=lambda t: t.kind != "value"):
-        # Dispatch on the name (not the class): robust to a module imported twice.
-        if t.name == "smooth":
-            y_real = t.real
-        elif t.name == "noisy":
-            (r0, r1), (f0, f1) = t.real, t.fake
-            y_real = r0 + (r1 - r0) * uniform("noisy.real", real_logits)
-            y_fake = f0 + (f1 - f0) * uniform("noisy.fake", fake_logits)
-        elif t.name == "flip":
-            if t.p == 0.0:
-                continue
-            flip_real = b.cast(uniform("flip.real", real_logits) < t.p, dtype)
-            flip_fake = b.cast(uniform("flip.fake", fake_logits) < t.p, dtype)
-            y_real = y_real * (1.0 - flip_real)  # flipped reals: hard fake label 0
-            y_fake = y_fake * (1.0 - flip_fake) + flip_fake  # flipped fakes: hard real label 1
-        else:  # pragma: no cover - the classes above are the only ones
-            raise AdvlossTypeError(f"{where}: unknown label transform {t!r}.")
+        draw = functools.partial(lambda name, side: uniform(f"{name}.{side}", logits[side]), t.name)
+        y_real, y_fake = t.transform(b, y_real, y_fake, draw)
     return y_real, y_fake
 
 

@@ -35,10 +35,13 @@ import math
 from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 from advloss._checks import batch_shape as _batch_shape
+from advloss._checks import floating as _floating
 from advloss._checks import hyperparameter as _hyperparameter
 from advloss._checks import not_a_number as _not_a_number
-from advloss.backend import FLOATING_DTYPES, LOW_PRECISION_DTYPES, Backend, backend_for
+from advloss._config import Configurable
+from advloss.backend import LOW_PRECISION_DTYPES, Backend, backend_for
 from advloss.errors import AdvlossTypeError, AdvlossValueError
+from advloss.registry import _register_builtins
 
 __all__ = [
     "AdversarialLoss",
@@ -52,6 +55,7 @@ __all__ = [
 ]
 
 Reduction = Literal["mean", "sum", "none"]
+_CAST_LOGITS = "Logits are the discriminator's raw outputs; cast them, e.g. x.float()."
 _REDUCTIONS = ("mean", "sum", "none")
 
 
@@ -143,13 +147,7 @@ class _Call:
         else:
             _not_a_number(self.where, name, x)
         _batch_shape(self.where, name, b.shape(x))
-        dtype = b.dtype(x)
-        if dtype not in FLOATING_DTYPES:
-            raise AdvlossTypeError(
-                f"{self.where}: {name} must be a floating-point tensor (float16, bfloat16, "
-                f"float32 or float64); received a {b.name} tensor of dtype {dtype}. Logits are "
-                f"the discriminator's raw outputs; cast them, e.g. x.float()."
-            )
+        dtype = _floating(self.where, name, b, x, hint=_CAST_LOGITS)
         compute = "float32" if dtype in LOW_PRECISION_DTYPES else dtype
         if not self.dtype:
             self.dtype = compute
@@ -292,8 +290,13 @@ def _label(
 
 
 @dataclasses.dataclass(frozen=True)
-class _Loss:
-    """Shared by the built-in losses: hyperparameters are dataclass fields (keyword-only)."""
+class _Loss(Configurable):
+    """Shared by the built-in losses: hyperparameters are dataclass fields (keyword-only).
+
+    A template: ``discriminator`` and ``generator`` validate and prepare the call (backend,
+    logits in the computation dtype, weights, reduction) once, here; a loss supplies only its
+    elementwise terms — ``_discriminator_terms`` (real and fake) and ``_generator_term`` (or, for
+    a generator that also uses real logits, ``_generator_terms``)."""
 
     name: ClassVar[str] = ""
     #: Whether ``generator`` needs ``real_logits`` (the relativistic loss).
@@ -301,6 +304,10 @@ class _Loss:
     #: Whether ``discriminator`` takes ``real_label``/``fake_label`` (label transforms:
     #: smoothing, flipping, noisy labels).  Only losses with class targets have labels.
     supports_labels: ClassVar[bool] = False
+    #: The discriminator loss is ``scale * (reduce(real) + reduce(fake))``, or
+    #: ``scale * (reduce(fake) - reduce(real))`` where ``_subtract_real``.
+    _scale: ClassVar[float] = 1.0
+    _subtract_real: ClassVar[bool] = False
 
     @property
     def decision_threshold(self) -> float:
@@ -314,12 +321,68 @@ class _Loss:
         """Whether outputs above ``decision_threshold`` are classified real."""
         return True
 
-    def config(self) -> dict[str, Any]:
-        """The loss as a plain dict: ``get_loss(**loss.config())`` rebuilds it."""
-        return {"name": self.name, **dataclasses.asdict(self)}
-
     def _where(self, method: str) -> str:
         return f"{type(self).__name__}.{method}"
+
+    def discriminator(
+        self,
+        real_logits: Any,
+        fake_logits: Any,
+        *,
+        reduction: Reduction = "mean",
+        weights: Any = None,
+        real_weights: Any = None,
+        fake_weights: Any = None,
+        real_label: Any = None,
+        fake_label: Any = None,
+        backend: str | None = None,
+    ) -> Any:
+        r"""The discriminator's loss (see the class docstring for the formula): its real term
+        on ``real_logits`` and its fake term on ``fake_logits``, each reduced on its own.
+
+        Args:
+            real_logits: ``D(x)``, shape ``(N, ...)``, floating dtype.
+            fake_logits: ``D(G(z))``, shape ``(M, ...)``, same dtype.
+            reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (elementwise real + fake
+                terms; needs equal shapes).
+            weights: per-element weights for both terms, broadcastable to the logits; or
+            real_weights, fake_weights: one per term (TF-GAN's ``real_weights``/``generated_weights``).
+            real_label, fake_label: the labels of this call, only for losses with class
+                targets (``supports_labels``): a number or a tensor of per-element labels
+                broadcastable to the logits (its values are not checked: that would synchronise
+                with the host).  For minimax and ns they are the cross-entropy targets:
+                ``real_label`` in (0, 1] (one-sided smoothing; defaults to the loss's own),
+                ``fake_label`` in [0, 1) (0 by default; flipped labels are tensors).  For lsgan
+                they are in *label space* (1 = real, 0 = fake), mapped to the targets
+                $a + y\,(b - a)$, and numbers may lie anywhere (noisy targets such as
+                [0.7, 1.2] are meaningful).
+            backend: force a framework instead of detecting it from the arguments.
+
+        Returns:
+            A 0-d tensor (elementwise values for ``reduction="none"``) of the logits'
+            framework, in their dtype (float32 for float16/bfloat16 logits).
+        """
+        if not self.supports_labels and (real_label is not None or fake_label is not None):
+            given = "real_label" if real_label is not None else "fake_label"
+            raise AdvlossTypeError(
+                f"{self._where('discriminator')}: {given} is only for losses with class targets "
+                f"(minimax, ns, lsgan); the {self.name!r} loss has none (its outputs are margins "
+                f"or critic scores, not class predictions). Expected {given}=None."
+            )
+        call, r, f, wr, wf = self._prepare(
+            "discriminator",
+            real_logits,
+            fake_logits,
+            reduction,
+            weights,
+            real_weights,
+            fake_weights,
+            backend,
+        )
+        real_term, fake_term = self._discriminator_terms(call, r, f, real_label, fake_label)
+        return call.add(
+            real_term, wr, fake_term, wf, scale=self._scale, subtract_real=self._subtract_real
+        )
 
     def generator(
         self,
@@ -328,33 +391,71 @@ class _Loss:
         reduction: Reduction = "mean",
         weights: Any = None,
         real_logits: Any = None,
+        real_weights: Any = None,
         backend: str | None = None,
     ) -> Any:
         """The generator's loss (see the class docstring for the formula).
 
         Args:
-            fake_logits: ``D(G(z))``, shape ``(N, ...)``, floating dtype.
-            reduction: ``"mean"`` (default), ``"sum"`` or ``"none"``.
+            fake_logits: ``D(G(z))``, shape ``(M, ...)``, floating dtype.
+            reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (for the relativistic
+                loss: elementwise real + fake terms, which needs equal shapes).
             weights: optional per-element weights broadcastable to ``fake_logits``.
-            real_logits: accepted (and ignored) so that one call works for every loss; only the
-                relativistic loss uses it.
+            real_logits: ``D(x)``, shape ``(N, ...)``, same dtype: required by the losses whose
+                generator compares fake with real logits (``generator_needs_real``: ragan),
+                accepted and ignored by the others, so that one call works for every loss.
+            real_weights: per-element weights of the real term (``generator_needs_real`` only).
             backend: force a framework instead of detecting it from the arguments.
 
         Returns:
             A 0-d tensor (or elementwise values for ``reduction="none"``) of the logits'
             framework, in their dtype (float32 for float16/bfloat16 logits).
         """
+        if self.generator_needs_real:
+            call, r, f, wr, wf = self._prepare(
+                "generator",
+                real_logits,
+                fake_logits,
+                reduction,
+                None,
+                real_weights,
+                weights,
+                backend,
+                weight_names=("real_weights", "weights"),
+            )
+            real_term, fake_term = self._generator_terms(call.b, r, f)
+            return call.add(real_term, wr, fake_term, wf)
+        if real_weights is not None:
+            raise AdvlossTypeError(
+                f"{self._where('generator')}: real_weights weighs the real term of a generator "
+                f"loss that uses real logits (ragan); the {self.name!r} loss's generator has "
+                f"none; received real_weights of type {type(real_weights).__name__}."
+            )
         call = _Call(self, "generator", backend, reduction, (fake_logits, weights))
         f = call.logits("fake_logits", fake_logits)
         w = call.weights("weights", weights, "fake_logits", f)
         term, scale = self._generator_term(call.b, f)
         return call.reduce(term, w, scale)
 
+    # ---------------------------------------------------------------- what a loss supplies
+
+    def _discriminator_terms(
+        self, call: _Call, r: Any, f: Any, real_label: Any, fake_label: Any
+    ) -> tuple[Any, Any]:
+        """The elementwise real and fake terms of the discriminator's loss, from prepared
+        logits (labels: ``None`` unless given, and only for ``supports_labels`` losses)."""
+        raise NotImplementedError
+
     def _generator_term(self, b: Backend, f: Any) -> tuple[Any, float]:
         """The elementwise generator term and the constant factor applied after reducing it."""
         raise NotImplementedError
 
-    def _discriminator_call(
+    def _generator_terms(self, b: Backend, r: Any, f: Any) -> tuple[Any, Any]:
+        """The elementwise real and fake terms of a generator loss that uses real logits
+        (``generator_needs_real``)."""
+        raise NotImplementedError
+
+    def _prepare(
         self,
         method: str,
         real_logits: Any,
@@ -392,70 +493,31 @@ class _BinaryCrossEntropyLoss(_Loss):
     def __post_init__(self) -> None:
         object.__setattr__(self, "real_label", _real_label(type(self).__name__, self.real_label))
 
-    def discriminator(
-        self,
-        real_logits: Any,
-        fake_logits: Any,
-        *,
-        reduction: Reduction = "mean",
-        weights: Any = None,
-        real_weights: Any = None,
-        fake_weights: Any = None,
-        real_label: Any = None,
-        fake_label: Any = None,
-        backend: str | None = None,
-    ) -> Any:
-        r"""The discriminator's loss: binary cross-entropy with target ``real_label`` on real
-        logits and ``fake_label`` (0 by default) on fake logits.
-
-        $$
-        L_D = \operatorname{mean}\big[\operatorname{softplus}(-r) + (1-y)\,r\big]
-            + \operatorname{mean}\big[\operatorname{softplus}(f)\big]
-        $$
-
-        With per-element label tensors $y_r, y_f$ (label transforms: flipping, noisy
-        labels) each term is the full cross-entropy
+    def _discriminator_terms(
+        self, call: _Call, r: Any, f: Any, real_label: Any, fake_label: Any
+    ) -> tuple[Any, Any]:
+        r"""Binary cross-entropy with target ``real_label`` on real logits and ``fake_label``
+        (0 by default) on fake logits: $\operatorname{softplus}(-r) + (1-y)\,r$ and
+        $\operatorname{softplus}(f)$.  With per-element label tensors $y_r, y_f$ (label
+        transforms: flipping, noisy labels) each term is the full cross-entropy
         $y\operatorname{softplus}(-x) + (1-y)\operatorname{softplus}(x)$.
 
-        Args:
-            real_logits: ``D(x)``, shape ``(N, ...)``, floating dtype.
-            fake_logits: ``D(G(z))``, shape ``(M, ...)``, same dtype.
-            reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (elementwise real + fake
-                terms; needs equal shapes).
-            weights: per-element weights for both terms, broadcastable to the logits; or
-            real_weights, fake_weights: one per term (TF-GAN's ``real_weights``/``generated_weights``).
-            real_label: the real target ``y`` for this call: a number in (0, 1] (one-sided
-                label smoothing; defaults to the loss's ``real_label``) or a tensor of targets
-                in [0, 1] broadcastable to ``real_logits`` (its values are not checked: that
-                would synchronise with the host).
-            fake_label: the fake target, 0 by default; a number in [0, 1) or a tensor as above.
-                The usual advice is never to smooth fake labels; flipped labels are tensors.
-            backend: force a framework instead of detecting it from the arguments.
-
-        Returns:
-            A 0-d tensor (elementwise values for ``reduction="none"``) of the logits' framework.
-        """
-        where = self._where("discriminator")
+        ``real_label``: a number in (0, 1] (one-sided label smoothing; defaults to the loss's
+        ``real_label``) or a tensor of targets in [0, 1]; ``fake_label``: a number in [0, 1)
+        or a tensor.  The usual advice is never to smooth fake labels; flipped labels are
+        tensors."""
+        b = call.b
         y = self.real_label if real_label is None else real_label
         if isinstance(y, (int, float)) and not isinstance(y, bool):
-            y = _real_label(where, y)
-        call, r, f, wr, wf = self._discriminator_call(
-            "discriminator",
-            real_logits,
-            fake_logits,
-            reduction,
-            weights,
-            real_weights,
-            fake_weights,
-            backend,
-        )
-        b = call.b
-        if not isinstance(y, float):
+            y = _real_label(call.where, y)
+        else:
             y = _label(call, "real_label", y, "real_logits", r, 0.0, 1.0)
         if fake_label is not None:
             fake_label = _label(call, "fake_label", fake_label, "fake_logits", f, 0.0, 1.0)
             if isinstance(fake_label, float) and fake_label == 1.0:
-                raise AdvlossValueError(f"{where}: fake_label must lie in [0, 1); received 1.0.")
+                raise AdvlossValueError(
+                    f"{call.where}: fake_label must lie in [0, 1); received 1.0."
+                )
         real_term = _bce_real(b, r, y) if isinstance(y, float) else _bce(b, r, y)
         if fake_label is None or (isinstance(fake_label, float) and fake_label == 0.0):
             fake_term = b.softplus(f)
@@ -463,7 +525,7 @@ class _BinaryCrossEntropyLoss(_Loss):
             fake_term = b.softplus(f) - fake_label * f
         else:
             fake_term = _bce(b, f, fake_label)
-        return call.add(real_term, wr, fake_term, wf)
+        return real_term, fake_term
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -575,41 +637,20 @@ class LeastSquaresLoss(_Loss):
                 f"nothing to learn); received a = b = {self.a}."
             )
 
-    def discriminator(
-        self,
-        real_logits: Any,
-        fake_logits: Any,
-        *,
-        reduction: Reduction = "mean",
-        weights: Any = None,
-        real_weights: Any = None,
-        fake_weights: Any = None,
-        real_label: Any = None,
-        fake_label: Any = None,
-        backend: str | None = None,
-    ) -> Any:
-        r"""The discriminator's loss $\tfrac12(r-b)^2 + \tfrac12(f-a)^2$, each term reduced.
+    _scale: ClassVar[float] = 0.5
 
-        Arguments as in ``NonSaturatingLoss.discriminator``.  ``real_label`` and
+    def _discriminator_terms(
+        self, call: _Call, r: Any, f: Any, real_label: Any, fake_label: Any
+    ) -> tuple[Any, Any]:
+        r"""$(r-b)^2$ and $(f-a)^2$ (halved after the reduction).  ``real_label`` and
         ``fake_label`` are in *label space* (1 = real, 0 = fake) and map to the targets
-        $a + y\,(b - a)$: ``real_label=0.9`` with the default coding targets 0.9, a
-        flipped real sample (label 0) targets ``a``.  Numbers may lie anywhere (noisy LSGAN
-        targets such as [0.7, 1.2] are meaningful); tensors broadcast to the logits.
-        """
-        call, r, f, wr, wf = self._discriminator_call(
-            "discriminator",
-            real_logits,
-            fake_logits,
-            reduction,
-            weights,
-            real_weights,
-            fake_weights,
-            backend,
-        )
+        $a + y\,(b - a)$: ``real_label=0.9`` with the default coding targets 0.9, a flipped
+        real sample (label 0) targets ``a``.  Numbers may lie anywhere (noisy LSGAN targets such
+        as [0.7, 1.2] are meaningful); tensors broadcast to the logits."""
         tr = self.b if real_label is None else self._target(call, "real_label", real_label, r)
         tf_ = self.a if fake_label is None else self._target(call, "fake_label", fake_label, f)
         dr, df = _minus(r, tr), _minus(f, tf_)
-        return call.add(dr * dr, wr, df * df, wf, scale=0.5)
+        return dr * dr, df * df
 
     def _target(self, call: _Call, name: str, label: Any, logits: Any) -> Any:
         y = _label(call, name, label, name.replace("label", "logits"), logits, -math.inf, math.inf)
@@ -669,32 +710,12 @@ class HingeLoss(_Loss):
                 )
             object.__setattr__(self, field, value)
 
-    def discriminator(
-        self,
-        real_logits: Any,
-        fake_logits: Any,
-        *,
-        reduction: Reduction = "mean",
-        weights: Any = None,
-        real_weights: Any = None,
-        fake_weights: Any = None,
-        backend: str | None = None,
-    ) -> Any:
-        r"""The discriminator's loss $\operatorname{relu}(m_r - r) +
-        \operatorname{relu}(m_f + f)$, each term reduced.  Arguments as in
-        ``LeastSquaresLoss.discriminator``."""
-        call, r, f, wr, wf = self._discriminator_call(
-            "discriminator",
-            real_logits,
-            fake_logits,
-            reduction,
-            weights,
-            real_weights,
-            fake_weights,
-            backend,
-        )
+    def _discriminator_terms(
+        self, call: _Call, r: Any, f: Any, real_label: Any, fake_label: Any
+    ) -> tuple[Any, Any]:
+        r"""$\operatorname{relu}(m_r - r)$ and $\operatorname{relu}(m_f + f)$."""
         b = call.b
-        return call.add(b.relu(self.real_margin - r), wr, b.relu(self.fake_margin + f), wf)
+        return b.relu(self.real_margin - r), b.relu(self.fake_margin + f)
 
     def _generator_term(self, b: Backend, f: Any) -> tuple[Any, float]:
         return f, -1.0
@@ -724,30 +745,13 @@ class WassersteinLoss(_Loss):
 
     name: ClassVar[str] = "wgan"
 
-    def discriminator(
-        self,
-        real_logits: Any,
-        fake_logits: Any,
-        *,
-        reduction: Reduction = "mean",
-        weights: Any = None,
-        real_weights: Any = None,
-        fake_weights: Any = None,
-        backend: str | None = None,
-    ) -> Any:
-        r"""The critic's loss $f - r$, each term reduced.  Arguments as in
-        ``LeastSquaresLoss.discriminator``."""
-        call, r, f, wr, wf = self._discriminator_call(
-            "discriminator",
-            real_logits,
-            fake_logits,
-            reduction,
-            weights,
-            real_weights,
-            fake_weights,
-            backend,
-        )
-        return call.add(r, wr, f, wf, subtract_real=True)
+    _subtract_real: ClassVar[bool] = True
+
+    def _discriminator_terms(
+        self, call: _Call, r: Any, f: Any, real_label: Any, fake_label: Any
+    ) -> tuple[Any, Any]:
+        """The critic's loss is $f - r$: the real term is subtracted (``_subtract_real``)."""
+        return r, f
 
     def _generator_term(self, b: Backend, f: Any) -> tuple[Any, float]:
         return f, -1.0
@@ -785,61 +789,25 @@ class RelativisticAverageLoss(_Loss):
     name: ClassVar[str] = "ragan"
     generator_needs_real: ClassVar[bool] = True
 
-    def discriminator(
-        self,
-        real_logits: Any,
-        fake_logits: Any,
-        *,
-        reduction: Reduction = "mean",
-        weights: Any = None,
-        real_weights: Any = None,
-        fake_weights: Any = None,
-        backend: str | None = None,
-    ) -> Any:
-        r"""The discriminator's loss (class docstring).  Arguments as in
-        ``LeastSquaresLoss.discriminator``."""
-        call, r, f, wr, wf = self._discriminator_call(
-            "discriminator",
-            real_logits,
-            fake_logits,
-            reduction,
-            weights,
-            real_weights,
-            fake_weights,
-            backend,
-        )
+    def _discriminator_terms(
+        self, call: _Call, r: Any, f: Any, real_label: Any, fake_label: Any
+    ) -> tuple[Any, Any]:
+        r"""$\operatorname{softplus}(\bar f - r)$ and $\operatorname{softplus}(f - \bar r)$."""
         b = call.b
-        return call.add(b.softplus(b.mean(f) - r), wr, b.softplus(f - b.mean(r)), wf)
+        return b.softplus(b.mean(f) - r), b.softplus(f - b.mean(r))
 
-    def generator(  # type: ignore[override]
-        self,
-        fake_logits: Any,
-        *,
-        real_logits: Any,
-        reduction: Reduction = "mean",
-        weights: Any = None,
-        real_weights: Any = None,
-        backend: str | None = None,
-    ) -> Any:
-        r"""The generator's loss (class docstring).
+    def _generator_terms(self, b: Backend, r: Any, f: Any) -> tuple[Any, Any]:
+        r"""$\operatorname{softplus}(r - \bar f)$ and $\operatorname{softplus}(\bar r - f)$
+        (the labels swapped)."""
+        return b.softplus(r - b.mean(f)), b.softplus(b.mean(r) - f)
 
-        Args:
-            fake_logits: ``D(G(z))``, shape ``(M, ...)``.
-            real_logits: ``D(x)``, shape ``(N, ...)``, same dtype (required).
-            reduction: ``"mean"``, ``"sum"`` or ``"none"`` (elementwise sum; equal shapes).
-            weights: per-element weights of the fake term; real_weights: of the real term.
-            backend: force a framework instead of detecting it from the arguments.
-        """
-        call, r, f, wr, wf = self._discriminator_call(
-            "generator",
-            real_logits,
-            fake_logits,
-            reduction,
-            None,
-            real_weights,
-            weights,
-            backend,
-            weight_names=("real_weights", "weights"),
-        )
-        b = call.b
-        return call.add(b.softplus(r - b.mean(f)), wr, b.softplus(b.mean(r) - f), wf)
+
+_register_builtins(
+    "loss",
+    MinimaxLoss,
+    NonSaturatingLoss,
+    LeastSquaresLoss,
+    HingeLoss,
+    WassersteinLoss,
+    RelativisticAverageLoss,
+)

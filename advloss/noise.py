@@ -22,11 +22,13 @@ clamped to ``[0, max_std]``.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
-from advloss._checks import hyperparameter, interval, non_negative
-from advloss.backend import FLOATING_DTYPES, LOW_PRECISION_DTYPES, backend_for
+from advloss._checks import floating, hyperparameter, interval, non_negative
+from advloss._config import Configurable
+from advloss.backend import LOW_PRECISION_DTYPES, backend_for
 from advloss.errors import AdvlossTypeError, AdvlossValueError
+from advloss.registry import _register_builtins
 
 __all__ = ["AdaptiveNoise", "AdaptiveNoiseState", "instance_noise"]
 
@@ -62,11 +64,7 @@ def instance_noise(
     """
     where = "instance_noise"
     b = backend_for(inputs, std, noise, backend=backend, where=where)
-    dtype = b.dtype(inputs)
-    if dtype not in FLOATING_DTYPES:
-        raise AdvlossTypeError(
-            f"{where}: inputs must be a floating-point tensor; received dtype {dtype}."
-        )
+    dtype = floating(where, "inputs", b, inputs)
     if isinstance(std, (int, float)) and not isinstance(std, bool):
         std = non_negative(where, "std", std)
         if std == 0.0:
@@ -118,7 +116,7 @@ class AdaptiveNoiseState(NamedTuple):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class AdaptiveNoise:
+class AdaptiveNoise(Configurable):
     r"""Steer the instance-noise std with ADA's overfitting heuristic.
 
     Every ``interval`` updates, with $\bar r$ the mean of the ``r_t`` values received since
@@ -151,7 +149,7 @@ class AdaptiveNoise:
         0.01
     """
 
-    name = "adaptive"
+    name: ClassVar[str] = "adaptive"
     target: float = 0.6
     step_size: float = 0.005
     interval: int = 4
@@ -174,10 +172,6 @@ class AdaptiveNoise:
             raise AdvlossValueError(
                 f"{where}: initial ({self.initial}) must not exceed max_std ({self.max_std})."
             )
-
-    def config(self) -> dict[str, Any]:
-        """``{"name": "adaptive", **hyperparameters}``; ``AdaptiveNoise(**rest)`` rebuilds it."""
-        return {"name": self.name, **dataclasses.asdict(self)}
 
     def init(self, like: Any, *, backend: str | None = None) -> AdaptiveNoiseState:
         """The initial state, as 0-d float32 tensors of ``like``'s framework and device."""
@@ -210,3 +204,6 @@ class AdaptiveNoise:
         std = b.minimum(b.maximum(std, 0.0), self.max_std)
         keep = 1.0 - due
         return AdaptiveNoiseState(std, total * keep, count * keep)
+
+
+_register_builtins("noise", AdaptiveNoise)

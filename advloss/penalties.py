@@ -28,10 +28,21 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from advloss._checks import batch_shape, flag, interval, non_negative, not_a_number
+from advloss._checks import (
+    NoAutodiff,
+    batch_shape,
+    flag,
+    floating,
+    interval,
+    non_negative,
+    not_a_number,
+)
+from advloss._checks import discriminator as check_discriminator
 from advloss._checks import step as check_step
-from advloss.backend import FLOATING_DTYPES, LOW_PRECISION_DTYPES, Backend, backend_for
+from advloss._config import Configurable
+from advloss.backend import LOW_PRECISION_DTYPES, Backend, backend_for
 from advloss.errors import AdvlossTypeError, AdvlossValueError
+from advloss.registry import _register_builtins
 
 __all__ = [
     "GP_EPSILON",
@@ -52,23 +63,14 @@ Discriminator = Callable[[Any], Any]
 
 
 def _inputs(where: str, discriminator: Any, backend: str | None, **tensors: Any) -> Backend:
-    if not callable(discriminator):
-        raise AdvlossTypeError(
-            f"{where}: discriminator must be a callable mapping a batch to logits (an nn.Module, "
-            f"a Keras model, functools.partial(model.apply, params), ...); received "
-            f"{type(discriminator).__name__}."
-        )
+    check_discriminator(where, discriminator)
     b = backend_for(*tensors.values(), backend=backend, where=where)
     shapes = {}
     for name, x in tensors.items():
         if x is None:
             raise AdvlossTypeError(f"{where}: {name} is required; received None.")
         not_a_number(where, name, x)
-        dtype = b.dtype(x)
-        if dtype not in FLOATING_DTYPES:
-            raise AdvlossTypeError(
-                f"{where}: {name} must be a floating-point tensor; received dtype {dtype}."
-            )
+        floating(where, name, b, x)
         shape = b.shape(x)
         batch_shape(where, name, shape)
         shapes[name] = shape
@@ -105,12 +107,7 @@ def _checked_discriminator(
                 f"{where}: the discriminator must return a {b.name} tensor of logits, shape "
                 f"(N, ...) with N = {n} (the batch size); it returned an object of type {kind}{hint}."
             )
-        dtype = b.dtype(out)
-        if dtype not in FLOATING_DTYPES:
-            raise AdvlossTypeError(
-                f"{where}: the discriminator must return floating-point logits; it returned "
-                f"dtype {dtype}."
-            )
+        floating(where, "the discriminator's output (the logits)", b, out)
         shape = b.shape(out)
         if len(shape) == 0 or (n is not None and shape[0] is not None and shape[0] != n):
             raise AdvlossValueError(
@@ -123,8 +120,20 @@ def _checked_discriminator(
     return checked
 
 
-def _input_gradient(where: str, b: Backend, discriminator: Discriminator, x: Any) -> Any:
-    """``b.input_gradient`` with a clear error where the output does not depend on the input."""
+def _input_gradient(
+    where: str, names: str, b: Backend, discriminator: Discriminator, x: Any
+) -> Any:
+    """``b.input_gradient`` with a clear error where the backend has no autodiff (``names``:
+    the arguments ``x`` comes from, e.g. "real" or "real and fake") or the output does not
+    depend on the input."""
+    if not b.has_autodiff:
+        raise NoAutodiff(
+            f"{where}: {names} must be {'tensors' if ' and ' in names else 'a tensor'} of a "
+            f"framework with automatic differentiation (e.g. torch, tensorflow, jax); received "
+            f"{b.name} data: the {b.name} backend "
+            f"has no automatic differentiation, so the penalty (which needs the "
+            f"discriminator's input gradient) cannot run on it."
+        )
     outputs, grad = b.input_gradient(discriminator, x)
     if grad is None:
         raise AdvlossValueError(
@@ -268,7 +277,7 @@ def gradient_penalty(
     x_hat = real + alpha * (fake - real)
 
     def compute() -> tuple[Any, Any]:
-        outputs, grad = _input_gradient(where, b, discriminator, x_hat)
+        outputs, grad = _input_gradient(where, "real and fake", b, discriminator, x_hat)
         norms = b.sqrt(_squared_norms(b, grad) + GP_EPSILON)
         excess = b.relu(norms - center) if one_sided else norms - center
         return weight * b.mean(excess * excess), outputs
@@ -295,7 +304,7 @@ def _zero_centred(
     discriminator = _checked_discriminator(where, b, discriminator, b.shape(inputs)[0])
 
     def compute() -> tuple[Any, Any]:
-        outputs, grad = _input_gradient(where, b, discriminator, inputs)
+        outputs, grad = _input_gradient(where, name, b, discriminator, inputs)
         return (0.5 * gamma) * b.mean(_squared_norms(b, grad)), outputs
 
     penalty, outputs = _lazy(
@@ -388,27 +397,36 @@ def r2_penalty(
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class _Penalty:
+class _Penalty(Configurable):
     """Shared by the built-in penalty values.  Besides their own call signature they implement
-    the penalty protocol of ``advloss.Objective`` (and of plugins):
-    ``term(discriminator, real, fake, *, step=None, key=None, draws=None)`` → the weighted
-    penalty, a 0-d tensor."""
+    the penalty protocol of ``advloss.Objective`` (and of plugins, see ``docs/plugins.md``):
+
+    * ``term(discriminator, real, fake, *, step=None, key=None, draws=None)`` → the weighted
+      penalty, a 0-d tensor;
+    * ``draw_specs(n_real, n_fake)`` → the random numbers ``term`` consumes;
+    * ``term_and_logits(...)`` → ``(penalty, D(real) or None, D(fake) or None)``.
+
+    A template: ``term_and_logits`` is written once, here, from two class attributes — the
+    batches the penalty's ``__call__`` takes (``_batches``) and the batch whose logits its
+    forward pass computes (``_logits_of``) — and the draws of ``draw_specs``."""
 
     name: ClassVar[str] = ""
+    #: The batches ``__call__`` takes after the discriminator, in order.
+    _batches: ClassVar[tuple[str, ...]] = ("real", "fake")
+    #: "real" or "fake": the batch ``D`` runs on in the penalty's forward pass, whose logits
+    #: the adversarial loss can reuse; None where the penalty runs ``D`` on other inputs.
+    _logits_of: ClassVar[str | None] = None
     every: int = 1
 
-    def config(self) -> dict[str, Any]:
-        """The penalty as a plain dict: ``get_penalty(**p.config())`` rebuilds it."""
-        return {"name": self.name, **dataclasses.asdict(self)}
-
-    def _check_every(self) -> None:
+    def __post_init__(self) -> None:
         interval(type(self).__name__, "every", self.every)
 
     def draw_specs(
         self, n_real: int | None, n_fake: int | None
     ) -> dict[str, tuple[str, tuple[int | None, ...]]]:
-        """The random draws ``term`` consumes, ``{name: (distribution, shape)}``; explicit
-        values can be passed as ``draws={name: tensor}``."""
+        """The random draws ``term`` consumes, ``{name: (distribution, shape)}`` with
+        distribution ``"uniform"`` (U[0, 1)) or ``"normal"`` (N(0, 1)) and ``None`` for a size
+        unknown at trace time; explicit values can be passed as ``draws={name: tensor}``."""
         return {}
 
     def term(
@@ -434,9 +452,26 @@ class _Penalty:
         key: Any = None,
         draws: Any = None,
     ) -> tuple[Any, Any, Any]:
-        """``(penalty, D(real) or None, D(fake) or None)``: the logits the penalty's forward
-        pass produced, for the adversarial loss to reuse."""
-        raise NotImplementedError
+        """``(penalty, D(real) or None, D(fake) or None)``: the penalty and the logits its
+        forward pass produced, for the adversarial loss to reuse (R1 runs ``D(real)``, R2
+        ``D(fake)``; the gradient penalty runs ``D`` on interpolates, so returns neither).
+        ``key`` is the randomness of the draws of ``draw_specs`` not given in ``draws``."""
+        batches = {"real": real, "fake": fake}
+        options: dict[str, Any] = {}
+        specs = self.draw_specs(None, None)
+        if specs:
+            given = draws or {}
+            options = {name: given.get(name) for name in specs}
+            options["key"] = key
+        value, outputs = self(  # type: ignore[operator]
+            discriminator,
+            *(batches[name] for name in self._batches),
+            step=step,
+            return_outputs=True,
+            **options,
+        )
+        side = self._logits_of
+        return value, outputs if side == "real" else None, outputs if side == "fake" else None
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -463,7 +498,7 @@ class GradientPenalty(_Penalty):
         object.__setattr__(self, "weight", non_negative(where, "weight", self.weight))
         object.__setattr__(self, "center", non_negative(where, "center", self.center))
         flag(where, "one_sided", self.one_sided)
-        self._check_every()
+        super().__post_init__()
 
     def __call__(self, discriminator: Discriminator, real: Any, fake: Any, **options: Any) -> Any:
         return gradient_penalty(
@@ -482,23 +517,20 @@ class GradientPenalty(_Penalty):
     ) -> dict[str, tuple[str, tuple[int | None, ...]]]:
         return {"alpha": ("uniform", (n_real,))}
 
-    def term_and_logits(
-        self,
-        discriminator: Discriminator,
-        real: Any,
-        fake: Any,
-        *,
-        step: Any = None,
-        key: Any = None,
-        draws: Any = None,
-    ) -> tuple[Any, Any, Any]:
-        alpha = (draws or {}).get("alpha")
-        value = self(discriminator, real, fake, alpha=alpha, key=key, step=step)
-        return value, None, None
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class _ZeroCentredPenalty(_Penalty):
+    """R1 and R2: ``gamma`` and one batch, whose logits the loss reuses."""
+
+    gamma: float = 10.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "gamma", non_negative(type(self).__name__, "gamma", self.gamma))
+        super().__post_init__()
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class R1Penalty(_Penalty):
+class R1Penalty(_ZeroCentredPenalty):
     """``r1_penalty`` with ``gamma`` and ``every`` bound; call with
     ``(discriminator, real, *, step=None, return_outputs=False)``.
 
@@ -512,31 +544,15 @@ class R1Penalty(_Penalty):
     """
 
     name: ClassVar[str] = "r1"
-    gamma: float = 10.0
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "gamma", non_negative(type(self).__name__, "gamma", self.gamma))
-        self._check_every()
+    _batches: ClassVar[tuple[str, ...]] = ("real",)
+    _logits_of: ClassVar[str | None] = "real"
 
     def __call__(self, discriminator: Discriminator, real: Any, **options: Any) -> Any:
         return r1_penalty(discriminator, real, gamma=self.gamma, every=self.every, **options)
 
-    def term_and_logits(
-        self,
-        discriminator: Discriminator,
-        real: Any,
-        fake: Any,
-        *,
-        step: Any = None,
-        key: Any = None,
-        draws: Any = None,
-    ) -> tuple[Any, Any, Any]:
-        value, outputs = self(discriminator, real, step=step, return_outputs=True)
-        return value, outputs, None
-
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class R2Penalty(_Penalty):
+class R2Penalty(_ZeroCentredPenalty):
     """``r2_penalty`` with ``gamma`` and ``every`` bound; call with
     ``(discriminator, fake, *, step=None, return_outputs=False)``.
 
@@ -549,24 +565,11 @@ class R2Penalty(_Penalty):
     """
 
     name: ClassVar[str] = "r2"
-    gamma: float = 10.0
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "gamma", non_negative(type(self).__name__, "gamma", self.gamma))
-        self._check_every()
+    _batches: ClassVar[tuple[str, ...]] = ("fake",)
+    _logits_of: ClassVar[str | None] = "fake"
 
     def __call__(self, discriminator: Discriminator, fake: Any, **options: Any) -> Any:
         return r2_penalty(discriminator, fake, gamma=self.gamma, every=self.every, **options)
 
-    def term_and_logits(
-        self,
-        discriminator: Discriminator,
-        real: Any,
-        fake: Any,
-        *,
-        step: Any = None,
-        key: Any = None,
-        draws: Any = None,
-    ) -> tuple[Any, Any, Any]:
-        value, outputs = self(discriminator, fake, step=step, return_outputs=True)
-        return value, None, outputs
+
+_register_builtins("penalty", GradientPenalty, R1Penalty, R2Penalty)

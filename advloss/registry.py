@@ -1,28 +1,37 @@
-"""Names -> losses and penalties: ``get_loss``, ``get_penalty``, and plugins.
+"""Names -> objects: one registry for every kind of pluggable object, and plugins.
 
-Three sources of names, looked up in this order:
+Kinds (``kinds()``): ``"loss"``, ``"penalty"``, ``"label_transform"``, ``"schedule"``,
+``"ratio"`` (D:G update ratios), ``"noise"`` (instance-noise controllers), ``"augmentation"``
+and ``"backend"`` (framework adapters, see ``advloss.backend``).  Each kind has the same three
+sources of names, looked up in this order:
 
-1. **in-process registrations** (``register_loss``, ``register_penalty``);
-2. **built-ins**: the losses ``minimax``, ``ns``, ``lsgan``, ``hinge``, ``wgan``, ``ragan`` and
-   the penalties ``gp``, ``r1``, ``r2`` (a registration replaces one only with
-   ``overwrite=True``);
-3. **entry points** of installed distributions, in the groups ``advloss.losses`` and
-   ``advloss.penalties`` (``LOSS_ENTRY_POINT_GROUP``, ``PENALTY_ENTRY_POINT_GROUP``).
+1. **in-process registrations** (``register(kind, name, obj)``; ``register_loss``,
+   ``register_penalty``);
+2. **built-ins**, registered by the module that defines them (the losses ``minimax``, ``ns``,
+   ``lsgan``, ``hinge``, ``wgan``, ``ragan``, the penalties ``gp``, ``r1``, ``r2``, ...); a
+   registration replaces one only with ``overwrite=True``;
+3. **entry points** of installed distributions, in the kind's group (``ENTRY_POINT_GROUPS``:
+   ``advloss.losses``, ``advloss.penalties``, ``advloss.label_transforms``, ...).
 
 Entry points are read lazily: ``import advloss`` reads none, and neither does a lookup of a
 built-in or registered name.  They are read, and their objects imported, on the first lookup
-of any other name and on the first ``available_losses`` / ``available_penalties``;
-``refresh_plugins`` reads them again (after installing a plugin in a running process).  A
-plugin that cannot be used is skipped with an ``AdvlossPluginWarning``
-naming it; it never breaks advloss or the other plugins.
+of any other name of that kind and on the first ``available(kind)``; ``refresh_plugins``
+reads them again (after installing a plugin in a running process).  A plugin that cannot be
+used is skipped with an ``AdvlossPluginWarning`` naming it; it never breaks advloss or the
+other plugins.
 
 What each name maps to is either a **factory** (a class or callable that returns the object
 when called with keyword hyperparameters, as the built-in classes do) or an **instance** (the
-object itself, which then takes no hyperparameters).  A loss object has callable
-``discriminator(real_logits, fake_logits, **options)`` and ``generator(fake_logits, **options)``
-(``advloss.losses.AdversarialLoss``); a penalty object has a callable
-``term(discriminator, real, fake, *, step=None, key=None)`` returning the weighted penalty as a
-0-d tensor.  See ``docs/plugins.md``.
+object itself, which then takes no hyperparameters).  ``get(kind, spec)`` takes a name (with
+keyword hyperparameters), a config dict ``{"name": ..., **hyperparameters}`` (what the
+built-ins' ``config()`` returns) or an object of the kind (returned as it is).
+
+A loss object has callable ``discriminator(real_logits, fake_logits, **options)`` and
+``generator(fake_logits, **options)`` (``advloss.losses.AdversarialLoss``); a penalty object has
+a callable ``term(discriminator, real, fake, *, step=None, key=None)`` returning the weighted
+penalty as a 0-d tensor, and optionally ``draw_specs(n_real, n_fake)`` (the random numbers it
+consumes) and ``term_and_logits(...)`` (the penalty and the logits its forward pass computed,
+for the loss to reuse).  See ``docs/plugins.md`` for every kind's protocol.
 """
 
 from __future__ import annotations
@@ -34,32 +43,31 @@ import re
 import sys
 import threading
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from advloss.errors import AdvlossPluginWarning, AdvlossTypeError, AdvlossValueError
-from advloss.losses import (
-    AdversarialLoss,
-    HingeLoss,
-    LeastSquaresLoss,
-    MinimaxLoss,
-    NonSaturatingLoss,
-    RelativisticAverageLoss,
-    WassersteinLoss,
-)
-from advloss.penalties import GradientPenalty, R1Penalty, R2Penalty
+from advloss.errors import AdvlossError, AdvlossPluginWarning, AdvlossTypeError, AdvlossValueError
+
+if TYPE_CHECKING:  # the losses register themselves here: no import at run time
+    from advloss.losses import AdversarialLoss
 
 __all__ = [
+    "ENTRY_POINT_GROUPS",
     "LOSS_ENTRY_POINT_GROUP",
     "PENALTY_ENTRY_POINT_GROUP",
+    "available",
     "available_losses",
     "available_penalties",
+    "get",
     "get_loss",
     "get_penalty",
+    "kinds",
     "refresh_plugins",
+    "register",
     "register_loss",
     "register_penalty",
+    "unregister",
     "unregister_loss",
     "unregister_penalty",
 ]
@@ -169,27 +177,41 @@ def _describe_entry_point(ep: Any) -> str:
 
 
 class _Registry:
-    """One namespace (losses or penalties): built-ins, registrations and entry points."""
+    """One kind's namespace: built-ins, registrations and entry points."""
 
     def __init__(
         self,
+        kind: str,
         noun: str,
         plural: str,
         group: str,
-        builtins: dict[str, Any],
         is_object: Callable[[Any], bool],
         protocol: str,
     ) -> None:
-        self.noun, self.plural, self.group = noun, plural, group
-        self.builtins = {
-            name: _Entry(cls, False, "built-in", True, _accepted_hyperparameters(cls))
-            for name, cls in builtins.items()
-        }
+        self.kind, self.noun, self.plural, self.group = kind, noun, plural, group
+        self.builtins: dict[str, _Entry] = {}
         self.is_object = is_object
         self.protocol = protocol
         self.registered: dict[str, _Entry] = {}
         self.plugins: dict[str, _Entry] = {}
         self.scanned = False
+        #: Called with no argument after every change of the names (caches to empty).
+        self.listeners: list[Callable[[], None]] = []
+
+    def changed(self) -> None:
+        for listener in self.listeners:
+            listener()
+
+    def add_builtin(self, name: str, obj: Any) -> None:
+        """Make the factory ``obj`` the built-in ``name`` (called by the defining module)."""
+        self.builtins[name] = _Entry(obj, False, "built-in", True, _accepted_hyperparameters(obj))
+
+    def api(self, verb: str, *args: str) -> str:
+        """How a user calls ``verb`` for this kind: ``register_loss('x', ...)`` for losses and
+        penalties (their own functions), ``register('schedule', 'x', ...)`` otherwise."""
+        if self.kind in ("loss", "penalty"):
+            return f"{verb}_{self.kind}({', '.join(args)})"
+        return f"{verb}({', '.join([repr(self.kind), *args])})"
 
     # ---------------------------------------------------------------- lookup
 
@@ -222,6 +244,27 @@ class _Registry:
                 entry = self.plugins.get(name)
         return entry
 
+    def build(self, where: str, spec: Any, hyperparameters: dict[str, Any]) -> Any:
+        """An object of this kind from a name (with ``hyperparameters``), a config dict
+        ``{"name": ..., **hyperparameters}`` or such an object (returned as it is)."""
+        if isinstance(spec, Mapping):
+            config = dict(spec)
+            twice = sorted(set(config) & set(hyperparameters))
+            if twice:
+                raise AdvlossTypeError(
+                    f"{where}: {', '.join(map(repr, twice))} given both in the config dict and as "
+                    f"a keyword argument; expected each once."
+                )
+            return self.get(where, config.pop("name", None), {**config, **hyperparameters})
+        if not isinstance(spec, str) and not inspect.isclass(spec) and self.is_object(spec):
+            if hyperparameters:
+                raise AdvlossTypeError(
+                    f"{where}: hyperparameters were given with a {self.noun} object; pass a "
+                    f"name or a config dict instead."
+                )
+            return spec
+        return self.get(where, spec, hyperparameters)
+
     def get(self, where: str, name: Any, hyperparameters: dict[str, Any]) -> Any:
         entry = self.lookup(name)
         if entry is None:
@@ -244,7 +287,15 @@ class _Registry:
                     f"{where}: {self.noun} {name!r} has no hyperparameter "
                     f"{', '.join(map(repr, unknown))}; it accepts {list(entry.accepted) or 'none'}."
                 )
-        obj = entry.obj(**hyperparameters)
+        try:
+            obj = entry.obj(**hyperparameters)
+        except TypeError as err:  # e.g. a required hyperparameter is missing
+            if isinstance(err, AdvlossError):
+                raise
+            accepted = list(entry.accepted) if entry.accepted is not None else "see its signature"
+            raise AdvlossTypeError(
+                f"{where}: {self.noun} {name!r}: {err}; it takes {accepted}."
+            ) from err
         if not entry.builtin and not self.is_object(obj):
             raise AdvlossTypeError(
                 f"{where}: the factory {_describe(entry.obj)} registered as {self.noun} "
@@ -294,7 +345,7 @@ class _Registry:
                     f"{name!r} with {_describe(obj)} while it was imported ({where}); a plugin "
                     f"cannot replace a built-in. The built-in {name!r} is unchanged; uninstall "
                     f"the plugin, or register the replacement yourself with "
-                    f"{where}({name!r}, ..., overwrite=True)."
+                    f"{self.api('register', repr(name), '...', 'overwrite=True')}."
                 )
             if existing is not None and not overwrite:
                 raise AdvlossValueError(
@@ -304,11 +355,12 @@ class _Registry:
                 )
             self.registered[name] = entry
             shadowed = self.plugins.pop(name, None)
+        self.changed()
         if existing is not None and existing.builtin:
             _warn(
-                f"advloss: {where}({name!r}, ..., overwrite=True) replaces the built-in "
+                f"advloss: {self.api('register', repr(name), '...', 'overwrite=True')} replaces the built-in "
                 f"{self.noun} {name!r} with {_describe(obj)} in this process; "
-                f"unregister_{self.noun}({name!r}) restores it."
+                f"{self.api('unregister', repr(name))} restores it."
             )
         if shadowed is not None:
             _warn(
@@ -320,18 +372,20 @@ class _Registry:
         with _LOCK:
             if isinstance(name, str) and name in self.registered:
                 del self.registered[name]
+                self.changed()
                 return
         if isinstance(name, str) and name in self.builtins:
             raise AdvlossValueError(
                 f"{where}: {name!r} is a built-in {self.noun}; built-ins cannot be unregistered "
-                f"(register_{self.noun}({name!r}, ..., overwrite=True) replaces it in this "
+                f"({self.api('register', repr(name), '...', 'overwrite=True')} replaces it in this "
                 f"process)."
             )
         if isinstance(name, str) and name in self.plugins:
             raise AdvlossValueError(
                 f"{where}: {self.noun} {name!r} comes from an installed plugin "
-                f"({self.plugins[name].origin}), not from register_{self.noun}; uninstall its "
-                f"distribution and call refresh_plugins(), or shadow it with register_{self.noun}."
+                f"({self.plugins[name].origin}), not from {self.api('register').split('(')[0]}; uninstall "
+                f"its distribution and call refresh_plugins(), or shadow it with "
+                f"{self.api('register').split('(')[0]}."
             )
         raise AdvlossValueError(
             f"{where}: no {self.noun} is registered in this process under the name {name!r}; "
@@ -357,6 +411,7 @@ class _Registry:
             except BaseException:  # e.g. a plugin warning turned into an error: read again later
                 self.scanned = False
                 raise
+        self.changed()
 
     def _load_entry_points(self) -> dict[str, _Entry]:
         found: dict[str, _Entry] = {}
@@ -429,45 +484,191 @@ class _Registry:
 _REFUSED: set[str] = set()
 
 
-def _is_loss(obj: Any) -> bool:
-    return callable(getattr(obj, "discriminator", None)) and callable(
-        getattr(obj, "generator", None)
-    )
+def _has(*methods: str) -> Callable[[Any], bool]:
+    """A protocol check: ``obj`` has every one of ``methods``, callable."""
+
+    def check(obj: Any) -> bool:
+        return all(callable(getattr(obj, m, None)) for m in methods)
+
+    check.__name__ = f"has_{'_'.join(methods)}"
+    return check
 
 
-def _is_penalty(obj: Any) -> bool:
-    return callable(getattr(obj, "term", None))
+def _is_schedule(obj: Any) -> bool:
+    """A schedule: a callable ``step -> value`` with ``config()`` (not a class)."""
+    return callable(obj) and not inspect.isclass(obj) and callable(getattr(obj, "config", None))
 
 
-_LOSS_REGISTRY = _Registry(
-    "loss",
-    "losses",
-    LOSS_ENTRY_POINT_GROUP,
-    {
-        cls.name: cls
-        for cls in (
-            MinimaxLoss,
-            NonSaturatingLoss,
-            LeastSquaresLoss,
-            HingeLoss,
-            WassersteinLoss,
-            RelativisticAverageLoss,
-        )
-    },
-    _is_loss,
-    "an object with callable .discriminator(real_logits, fake_logits, **options) and "
-    ".generator(fake_logits, **options)",
-)
+#: kind -> (noun, plural, entry-point group, protocol check, protocol in words)
+_KIND_TABLE: dict[str, tuple[str, str, str, Callable[[Any], bool], str]] = {
+    "loss": (
+        "loss",
+        "losses",
+        LOSS_ENTRY_POINT_GROUP,
+        _has("discriminator", "generator"),
+        "an object with callable .discriminator(real_logits, fake_logits, **options) and "
+        ".generator(fake_logits, **options)",
+    ),
+    "penalty": (
+        "penalty",
+        "penalties",
+        PENALTY_ENTRY_POINT_GROUP,
+        _has("term"),
+        "an object with a callable .term(discriminator, real, fake, *, step=None, key=None) "
+        "returning the weighted penalty as a 0-d tensor",
+    ),
+    "label_transform": (
+        "label transform",
+        "label transforms",
+        "advloss.label_transforms",
+        _has("transform", "config"),
+        "an object with .kind ('value' or 'flip'), .stochastic, callable .config() and "
+        ".transform(y_real, y_fake, uniform) (see advloss.labels.LabelTransform)",
+    ),
+    "schedule": (
+        "schedule",
+        "schedules",
+        "advloss.schedules",
+        _is_schedule,
+        "a callable step -> value with a callable .config()",
+    ),
+    "ratio": (
+        "ratio",
+        "ratios",
+        "advloss.ratios",
+        _has("init", "update", "plan"),
+        "an object with callable .init(), .update(state, stats) and .plan(state)",
+    ),
+    "noise": (
+        "noise controller",
+        "noise controllers",
+        "advloss.noise",
+        _has("init", "update", "std"),
+        "an object with callable .init(like), .update(state, r_t) and .std(state)",
+    ),
+    "augmentation": (
+        "augmentation",
+        "augmentations",
+        "advloss.augmentations",
+        _has("augment"),
+        "an object with a callable .augment(x, *, key=None) returning the augmented batch",
+    ),
+}
 
-_PENALTY_REGISTRY = _Registry(
-    "penalty",
-    "penalties",
-    PENALTY_ENTRY_POINT_GROUP,
-    {cls.name: cls for cls in (GradientPenalty, R1Penalty, R2Penalty)},
-    _is_penalty,
-    "an object with a callable .term(discriminator, real, fake, *, step=None, key=None) "
-    "returning the weighted penalty as a 0-d tensor",
-)
+_KINDS: dict[str, _Registry] = {kind: _Registry(kind, *spec) for kind, spec in _KIND_TABLE.items()}
+#: kind -> the entry-point group installed distributions use to provide objects of that kind.
+ENTRY_POINT_GROUPS: dict[str, str] = {kind: reg.group for kind, reg in _KINDS.items()}
+
+_LOSS_REGISTRY = _KINDS["loss"]
+_PENALTY_REGISTRY = _KINDS["penalty"]
+
+
+def _define_kind(
+    kind: str,
+    noun: str,
+    plural: str,
+    group: str,
+    is_object: Callable[[Any], bool],
+    protocol: str,
+) -> _Registry:
+    """Add a kind whose protocol is defined elsewhere (the backends: ``advloss.backend``)."""
+    registry = _KINDS[kind] = _Registry(kind, noun, plural, group, is_object, protocol)
+    ENTRY_POINT_GROUPS[kind] = group
+    return registry
+
+
+def _kind(where: str, kind: Any) -> _Registry:
+    try:
+        return _KINDS[kind]
+    except (KeyError, TypeError):
+        raise AdvlossValueError(
+            f"{where}: unknown kind {kind!r}; expected one of {sorted(_KINDS)}."
+        ) from None
+
+
+def _register_builtins(kind: str, *factories: Any) -> None:
+    """Make each factory the built-in of ``kind`` under its ``name`` (called by the module that
+    defines them, when it is imported)."""
+    registry = _KINDS[kind]
+    for factory in factories:
+        registry.add_builtin(factory.name, factory)
+
+
+# ------------------------------------------------------------------------------ every kind
+
+
+def kinds() -> list[str]:
+    """The kinds of pluggable objects: ``"loss"``, ``"penalty"``, ``"label_transform"``, ...,
+    and ``"backend"`` (defined by ``advloss.backend``).
+
+    Examples:
+        >>> import advloss
+        >>> advloss.registry.kinds()
+        ['augmentation', 'backend', 'label_transform', 'loss', 'noise', 'penalty', 'ratio', 'schedule']
+    """
+    return sorted(_KINDS)
+
+
+def available(kind: str) -> list[str]:
+    """The names ``get(kind, ...)`` accepts: built-ins, registrations and installed plugins.
+
+    Examples:
+        >>> import advloss
+        >>> advloss.registry.available("label_transform")
+        ['flip', 'noisy', 'smooth']
+    """
+    return _kind("available", kind).available()
+
+
+def get(kind: str, spec: Any, /, **hyperparameters: Any) -> Any:
+    """The object of ``kind`` that ``spec`` names: a name with keyword ``hyperparameters``, a
+    config dict ``{"name": ..., **hyperparameters}`` (a built-in's ``config()``), or an object
+    of that kind, returned as it is.
+
+    Examples:
+        >>> import advloss
+        >>> advloss.registry.get("penalty", {"name": "r1", "gamma": 1.0})
+        R1Penalty(every=1, gamma=1.0)
+        >>> advloss.registry.get("schedule", "cosine", start=0.1, steps=100)
+        Cosine(start=0.1, end=0.0, steps=100, begin=0)
+
+    Raises:
+        AdvlossValueError: unknown kind or name (the message lists the known ones), or an
+            invalid value.
+        AdvlossTypeError: a hyperparameter the object does not have, or a factory that
+            returned no object of the kind.
+    """
+    return _kind("get", kind).build(f"get({kind!r}, ...)", spec, hyperparameters)
+
+
+def register(kind: str, name: str, obj: Any, *, overwrite: bool = False) -> None:
+    """Make ``get(kind, name, **hyperparameters)`` return an object of your own: ``obj`` is a
+    **factory** (a class or callable returning the object when called with keyword
+    hyperparameters) or an **instance** (returned as it is).  ``register_loss`` and
+    ``register_penalty`` are this function for their kinds; the rules are the same.
+
+    Examples:
+        >>> import advloss
+        >>> from advloss.schedules import Linear
+        >>> advloss.registry.register("schedule", "warmup", lambda steps=100: Linear(start=0.0, end=1.0, steps=steps))
+        >>> advloss.registry.get("schedule", "warmup", steps=10)(5)
+        0.5
+        >>> advloss.registry.unregister("schedule", "warmup")
+    """
+    _kind("register", kind).register(f"register({kind!r}, ...)", "obj", name, obj, overwrite)
+
+
+def unregister(kind: str, name: str) -> None:
+    """Remove an object registered with ``register`` (a built-in it replaced comes back).
+
+    Examples:
+        >>> import advloss
+        >>> advloss.registry.register("ratio", "wgan", advloss.FixedRatio(d_steps=5))
+        >>> advloss.registry.get("ratio", "wgan")
+        FixedRatio(d_steps=5, g_steps=1)
+        >>> advloss.registry.unregister("ratio", "wgan")
+    """
+    _kind("unregister", kind).unregister(f"unregister({kind!r}, ...)", name)
 
 
 # -------------------------------------------------------------------------------------- losses
@@ -486,8 +687,9 @@ def available_losses() -> list[str]:
     return _LOSS_REGISTRY.available()
 
 
-def get_loss(name: str, **hyperparameters: Any) -> AdversarialLoss:
-    """The loss called ``name``, built with keyword ``hyperparameters``.
+def get_loss(name: str | Mapping[str, Any], **hyperparameters: Any) -> AdversarialLoss:
+    """The loss called ``name``, built with keyword ``hyperparameters``; or the loss a config
+    dict describes (``{"name": "ns", "real_label": 0.9}``, what ``loss.config()`` returns).
 
     Names: ``"minimax"``, ``"ns"`` (non-saturating), ``"lsgan"`` (``a``, ``b``, ``c``),
     ``"hinge"`` (``real_margin``, ``fake_margin``), ``"wgan"``, ``"ragan"``; ``"minimax"`` and
@@ -499,13 +701,15 @@ def get_loss(name: str, **hyperparameters: Any) -> AdversarialLoss:
         >>> import advloss
         >>> advloss.get_loss("ns", real_label=0.9)
         NonSaturatingLoss(real_label=0.9)
+        >>> advloss.get_loss({"name": "hinge", "real_margin": 2.0})
+        HingeLoss(real_margin=2.0, fake_margin=1.0)
 
     Raises:
         AdvlossValueError: unknown name (the message lists the known ones) or an invalid value.
         AdvlossTypeError: a hyperparameter the loss does not have, hyperparameters for a loss
             registered as an instance, or a registered factory that returned no loss.
     """
-    return _LOSS_REGISTRY.get("get_loss", name, hyperparameters)
+    return _LOSS_REGISTRY.build("get_loss", name, hyperparameters)
 
 
 def register_loss(name: str, loss: Any, *, overwrite: bool = False) -> None:
@@ -580,8 +784,9 @@ def available_penalties() -> list[str]:
     return _PENALTY_REGISTRY.available()
 
 
-def get_penalty(name: str, **hyperparameters: Any) -> Any:
-    """The penalty called ``name``, built with keyword ``hyperparameters``.
+def get_penalty(name: str | Mapping[str, Any], **hyperparameters: Any) -> Any:
+    """The penalty called ``name``, built with keyword ``hyperparameters``; or the penalty a
+    config dict describes (``{"name": "r1", "gamma": 10, "every": 16}``).
 
     Built-ins: ``"gp"`` (``GradientPenalty``: ``weight``, ``center``,
     ``one_sided``), ``"r1"`` and ``"r2"`` (``R1Penalty``,
@@ -593,13 +798,15 @@ def get_penalty(name: str, **hyperparameters: Any) -> Any:
         >>> from advloss.registry import get_penalty
         >>> get_penalty("r1", gamma=1.0, every=16)
         R1Penalty(every=16, gamma=1.0)
+        >>> get_penalty(get_penalty("gp", weight=1.0).config())
+        GradientPenalty(every=1, weight=1.0, center=1.0, one_sided=False)
 
     Raises:
         AdvlossValueError: unknown name (the message lists the known ones) or an invalid value.
         AdvlossTypeError: a hyperparameter the penalty does not have, hyperparameters for a
             penalty registered as an instance, or a registered factory that returned no penalty.
     """
-    return _PENALTY_REGISTRY.get("get_penalty", name, hyperparameters)
+    return _PENALTY_REGISTRY.build("get_penalty", name, hyperparameters)
 
 
 def register_penalty(name: str, penalty: Any, *, overwrite: bool = False) -> None:
@@ -654,7 +861,8 @@ def unregister_penalty(name: str) -> None:
 
 
 def refresh_plugins() -> None:
-    """Read the ``advloss.losses`` and ``advloss.penalties`` entry points again.
+    """Read the ``advloss.losses`` and ``advloss.penalties`` entry points again (and the other
+    kinds' groups on their next lookup).
 
     advloss reads them by itself on first need; call this after installing or removing a plugin
     distribution in a running process (e.g. ``%pip install`` in a notebook).  Each entry point
@@ -673,3 +881,8 @@ def refresh_plugins() -> None:
     importlib.invalidate_caches()  # directories that changed since they were last read
     _LOSS_REGISTRY.scan()
     _PENALTY_REGISTRY.scan()
+    for registry in _KINDS.values():  # the other kinds: read again on their next lookup
+        if registry not in (_LOSS_REGISTRY, _PENALTY_REGISTRY):
+            with _LOCK:
+                registry.scanned = False
+            registry.changed()

@@ -41,9 +41,12 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from advloss._checks import hyperparameter, non_negative
+from advloss import registry
+from advloss._checks import hyperparameter, integer, non_negative
+from advloss._config import Configurable
 from advloss.backend import backend_for
 from advloss.errors import AdvlossTypeError, AdvlossValueError
+from advloss.registry import _register_builtins
 
 __all__ = [
     "Constant",
@@ -70,23 +73,11 @@ def _is_number(step: Any) -> bool:
 
 
 def _steps(where: str, name: str, value: Any, *, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        import numpy as np
-
-        if isinstance(value, np.integer):
-            value = int(value)
-        else:
-            raise AdvlossTypeError(
-                f"{where}: {name} must be an int; received {value!r} of type "
-                f"{type(value).__name__}."
-            )
-    if value < minimum:
-        raise AdvlossValueError(f"{where}: {name} must be >= {minimum}; received {value}.")
-    return value
+    return integer(where, name, value, minimum=minimum)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class Schedule:
+class Schedule(Configurable):
     """Base class of the schedules: ``schedule(step)`` and ``config()``."""
 
     name: ClassVar[str] = ""
@@ -102,7 +93,7 @@ class Schedule:
                 )
             return float(self._python(t))
         b = backend_for(step, where=type(self).__name__)
-        if b.name == "numpy":
+        if b.host_values:  # NumPy: the value is on the host, so compute it in Python
             return float(self._python(float(step)))
         t = b.cast(step, "float32")
         return self._tensor(b, t)
@@ -112,14 +103,6 @@ class Schedule:
 
     def _tensor(self, b: Any, t: Any) -> Any:
         raise NotImplementedError
-
-    def config(self) -> dict[str, Any]:
-        """The schedule as plain data: ``get_schedule(s.config()) == s``."""
-        out: dict[str, Any] = {"name": self.name}
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            out[field.name] = list(value) if isinstance(value, tuple) else value
-        return out
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -304,9 +287,7 @@ class Piecewise(Schedule):
         return value
 
 
-_SCHEDULES: dict[str, type[Schedule]] = {
-    cls.name: cls for cls in (Constant, Linear, Cosine, Exponential, Piecewise)
-}
+_register_builtins("schedule", Constant, Linear, Cosine, Exponential, Piecewise)
 # Positional fields of the compact string form, per schedule.
 _STRING_FIELDS = {
     "constant": ("value",),
@@ -317,8 +298,12 @@ _STRING_FIELDS = {
 
 
 def available_schedules() -> list[str]:
-    """Names ``get_schedule`` accepts."""
-    return sorted(_SCHEDULES)
+    """Names ``get_schedule`` accepts (``advloss.registry.available("schedule")``).
+
+    >>> available_schedules()
+    ['constant', 'cosine', 'exponential', 'linear', 'piecewise']
+    """
+    return registry.available("schedule")
 
 
 def _parse(text: str) -> Schedule:
@@ -350,7 +335,7 @@ def _parse(text: str) -> Schedule:
         kwargs[field] = (
             int(number) if field in ("steps", "begin") and number.is_integer() else number
         )
-    return _SCHEDULES[name](**kwargs)
+    return registry._KINDS["schedule"].get(where, name, kwargs)
 
 
 def _looks_numeric(text: str) -> bool:
@@ -359,13 +344,6 @@ def _looks_numeric(text: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _is_schedule(obj: Any) -> bool:
-    """A schedule object: this module's, or any callable ``step -> value`` with ``config()``."""
-    return isinstance(obj, Schedule) or (
-        callable(obj) and not isinstance(obj, type) and callable(getattr(obj, "config", None))
-    )
 
 
 def get_schedule(spec: Any, **hyperparameters: Any) -> Schedule:
@@ -382,30 +360,19 @@ def get_schedule(spec: Any, **hyperparameters: Any) -> Schedule:
     Exponential(start=0.1, half_life=500.0, end=0.0, begin=0)
     """
     where = "get_schedule"
-    if _is_schedule(spec) and not hyperparameters:
-        return spec
     if _is_number(spec) and not hyperparameters:
         return Constant(value=float(spec))
-    if isinstance(spec, Mapping):
-        config = dict(spec)
-        return get_schedule(config.pop("name", None), **config, **hyperparameters)
-    if isinstance(spec, str) and spec in _SCHEDULES:
-        cls = _SCHEDULES[spec]
-        accepted = [f.name for f in dataclasses.fields(cls)]
-        unknown = sorted(set(hyperparameters) - set(accepted))
-        if unknown:
-            raise AdvlossTypeError(
-                f"{where}: schedule {spec!r} has no hyperparameter "
-                f"{', '.join(map(repr, unknown))}; it accepts {accepted}."
-            )
-        try:
-            return cls(**hyperparameters)
-        except TypeError as err:  # a required field is missing
-            raise AdvlossTypeError(
-                f"{where}: schedule {spec!r}: {err}; it takes {accepted}."
-            ) from None
-    if isinstance(spec, str) and not hyperparameters:
+    schedules = registry._KINDS["schedule"]
+    # The compact form ("0.1", "0.1:0:10000", "cosine:0.1:0:5000"); its error for an unknown
+    # name shows that syntax too (the form a command-line user typed).
+    if (
+        isinstance(spec, str)
+        and not hyperparameters
+        and (":" in spec or _looks_numeric(spec) or schedules.lookup(spec) is None)
+    ):
         return _parse(spec)
+    if isinstance(spec, (str, Mapping)) or schedules.is_object(spec):
+        return schedules.build(where, spec, hyperparameters)
     raise AdvlossValueError(
         f"{where}: expected a number, a schedule, a config dict with a 'name', a string such as "
         f"'0.1:0:10000', or one of {available_schedules()}; received {spec!r}."

@@ -50,8 +50,8 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from advloss._checks import hyperparameter
-from advloss.backend import FLOATING_DTYPES, LOW_PRECISION_DTYPES, Backend, backend_for
+from advloss._checks import floating, hyperparameter, integer
+from advloss.backend import LOW_PRECISION_DTYPES, Backend, backend_for
 from advloss.errors import AdvlossTypeError, AdvlossValueError
 
 __all__ = ["SN_EPSILON", "SpectralNormState", "init_state", "spectral_normalize"]
@@ -89,9 +89,7 @@ class SpectralNormState(NamedTuple):
 
 
 def _iterations(where: str, name: str, value: Any, minimum: int = 0) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise AdvlossValueError(f"{where}: {name} must be an int >= {minimum}; received {value!r}.")
-    return value
+    return integer(where, name, value, minimum=minimum)
 
 
 def _epsilon(where: str, value: Any) -> float:
@@ -106,12 +104,7 @@ def _epsilon(where: str, value: Any) -> float:
 
 def _layout(where: str, b: Backend, weight: Any, dim: Any) -> tuple[int, int, int]:
     """``(dim, out, m)`` for a weight, with ``dim`` made non-negative."""
-    dtype = b.dtype(weight)
-    if dtype not in FLOATING_DTYPES:
-        raise AdvlossTypeError(
-            f"{where}: weight must be a floating-point tensor (float16, bfloat16, float32 or "
-            f"float64); received a {b.name} tensor of dtype {dtype}."
-        )
+    floating(where, "weight", b, weight)
     shape = b.shape(weight)
     if len(shape) == 0:
         raise AdvlossValueError(f"{where}: weight must have at least one axis; received a scalar.")
@@ -137,11 +130,7 @@ def _layout(where: str, b: Backend, weight: Any, dim: Any) -> tuple[int, int, in
 def _vector(where: str, b: Backend, name: str, x: Any, length: int, dtype: str, hint: str) -> Any:
     if x is None:
         raise AdvlossTypeError(f"{where}: {name} is required; received None. {hint}")
-    x_dtype = b.dtype(x)
-    if x_dtype not in FLOATING_DTYPES:
-        raise AdvlossTypeError(
-            f"{where}: {name} must be a floating-point tensor; received dtype {x_dtype}."
-        )
+    x_dtype = floating(where, name, b, x)
     if b.shape(x) != (length,):
         raise AdvlossValueError(
             f"{where}: {name} must have shape ({length},) {hint}; received shape {b.shape(x)}."

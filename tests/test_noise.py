@@ -106,7 +106,7 @@ def test_get_schedule_forms_and_config_round_trip(spec, want):
 @pytest.mark.parametrize(
     "make, match",
     [
-        (lambda: Linear(start=0.1, steps=0), "steps must be >= 1"),
+        (lambda: Linear(start=0.1, steps=0), "steps must be an int >= 1"),
         (lambda: Linear(start=0.1, steps=1.5), "steps must be an int"),
         (lambda: Linear(start=float("nan"), steps=10), "start must be finite"),
         (lambda: Exponential(start=0.1, half_life=0), "half_life must be > 0"),

@@ -17,6 +17,10 @@ from advloss.errors import AdvlossTypeError, AdvlossValueError
 
 class JaxBackend:
     name = "jax"
+    module = "jax"
+    host_values = False
+    needs_explicit_key = True
+    has_autodiff = True
 
     def is_tensor_type(self, cls: type) -> bool:
         # Tracer types are not subclasses of jax.Array (only instances pass its isinstance hook).

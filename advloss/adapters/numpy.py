@@ -7,11 +7,16 @@ from typing import Any
 
 import numpy as np
 
+from advloss._checks import NoAutodiff
 from advloss.errors import AdvlossTypeError
 
 
 class NumpyBackend:
     name = "numpy"
+    module = "numpy"
+    host_values = True
+    needs_explicit_key = False
+    has_autodiff = False
 
     def is_tensor_type(self, cls: type) -> bool:
         return issubclass(cls, (np.ndarray, np.generic))
@@ -85,7 +90,7 @@ class NumpyBackend:
         return true_fn() if bool(pred) else false_fn()
 
     def input_gradient(self, fn: Any, x: Any) -> tuple[Any, Any]:
-        raise _NoAutodiff(
+        raise NoAutodiff(
             "the numpy backend has no automatic differentiation, so penalties that need the "
             "discriminator's input gradient cannot run on NumPy arrays; use torch, tensorflow "
             "or jax tensors."
@@ -96,10 +101,6 @@ class NumpyBackend:
 
     def from_numpy(self, a: Any, dtype: str | None = None) -> Any:
         return np.array(a, dtype=None if dtype is None else _np_dtype(dtype))
-
-
-class _NoAutodiff(AdvlossTypeError, NotImplementedError):
-    """An advloss error that is also the NotImplementedError raised here before."""
 
 
 def _generator(rng: Any) -> Any:

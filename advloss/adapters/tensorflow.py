@@ -12,6 +12,10 @@ from advloss.errors import AdvlossTypeError
 
 class TensorflowBackend:
     name = "tensorflow"
+    module = "tensorflow"
+    host_values = False
+    needs_explicit_key = False
+    has_autodiff = True
 
     def is_tensor_type(self, cls: type) -> bool:
         return issubclass(cls, (tf.Tensor, tf.Variable))

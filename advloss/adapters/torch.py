@@ -29,6 +29,10 @@ _DTYPES = {name: dtype for dtype, name in _NAMES.items()}
 
 class TorchBackend:
     name = "torch"
+    module = "torch"
+    host_values = False
+    needs_explicit_key = False
+    has_autodiff = True
 
     def is_tensor_type(self, cls: type) -> bool:
         return issubclass(cls, torch.Tensor)

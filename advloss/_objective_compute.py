@@ -1,0 +1,174 @@
+"""The objective's compute path: one discriminator or generator step of an ``Objective`` —
+instance noise, penalties (reusing the logits their forward passes computed), label transforms,
+the adversarial loss and the balance statistics.  Private: ``Objective.discriminator`` and
+``Objective.generator`` (``advloss.objective``) are the public face.  Nothing here reads a
+value on the host."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from advloss._checks import discriminator as check_discriminator
+from advloss._objective_plan import noise_std, penalty_randomness, randomness, term_names
+from advloss.backend import Backend, backend_for
+from advloss.balance import balance_stats, loss_threshold
+from advloss.errors import AdvlossValueError
+from advloss.labels import apply_labels
+from advloss.noise import instance_noise
+
+#: ``(total, terms, stats)``, the fields of ``advloss.ObjectiveOutput``.
+Output = tuple[Any, dict[str, Any], dict[str, Any]]
+
+
+def discriminator(
+    objective: Any,
+    d: Any,
+    real: Any,
+    fake: Any,
+    step: Any,
+    key: Any,
+    draws: Any,
+    std: Any,
+    backend: str | None,
+) -> Output:
+    """``Objective.discriminator``."""
+    where = "Objective.discriminator"
+    b, std, keys, given = _prepare(
+        objective,
+        where,
+        d,
+        (real, fake),
+        real,
+        fake,
+        "discriminator",
+        step,
+        key,
+        draws,
+        std,
+        backend,
+    )
+    real_in = _noisy(b, real, "noise.real", std, keys, given)
+    fake_in = _noisy(b, fake, "noise.fake", std, keys, given)
+
+    terms: dict[str, Any] = {}
+    real_logits = fake_logits = None
+    penalties = objective.penalties
+    for name, p in zip(term_names(penalties), penalties, strict=True):
+        p_key, p_draws = penalty_randomness(name, keys, given)
+        if callable(getattr(p, "term_and_logits", None)):  # hands back the logits it computed
+            value, r_out, f_out = p.term_and_logits(
+                d, real_in, fake_in, step=step, key=p_key, draws=p_draws
+            )
+            real_logits = real_logits if r_out is None else r_out
+            fake_logits = fake_logits if f_out is None else f_out
+        elif callable(getattr(p, "draw_specs", None)):
+            value = p.term(d, real_in, fake_in, step=step, key=p_key, draws=p_draws)
+        else:  # the minimal penalty protocol
+            value = p.term(d, real_in, fake_in, step=step, key=p_key)
+        terms[name] = value
+    if real_logits is None:
+        real_logits = d(real_in)
+    if fake_logits is None:
+        fake_logits = d(fake_in)
+
+    loss = objective.loss
+    label_kwargs: dict[str, Any] = {}
+    if objective.labels:
+        y_real, y_fake = apply_labels(
+            b,
+            objective.labels,
+            real_logits,
+            fake_logits,
+            keys=keys,
+            draws=given,
+            real_label=getattr(loss, "real_label", 1.0),
+            where=where,
+        )
+        label_kwargs = {"real_label": y_real, "fake_label": y_fake}
+    adversarial = loss.discriminator(real_logits, fake_logits, **label_kwargs)
+    total = adversarial
+    for value in terms.values():
+        total = total + value
+    stats = _stats(b, loss, real_logits, fake_logits, std)
+    return total, {"adversarial": adversarial, **terms}, stats
+
+
+def generator(
+    objective: Any,
+    d: Any,
+    fake: Any,
+    real: Any,
+    step: Any,
+    key: Any,
+    draws: Any,
+    std: Any,
+    backend: str | None,
+) -> Output:
+    """``Objective.generator``."""
+    where = "Objective.generator"
+    loss = objective.loss
+    needs_real = getattr(loss, "generator_needs_real", False)
+    if needs_real and real is None:
+        raise AdvlossValueError(
+            f"{where}: the {loss.name!r} loss's generator term compares fake with real "
+            f"logits: pass real=<real batch>."
+        )
+    b, std, keys, given = _prepare(
+        objective, where, d, (fake, real), real, fake, "generator", step, key, draws, std, backend
+    )
+    fake_logits = d(_noisy(b, fake, "noise.fake", std, keys, given))
+    real_logits = None
+    if real is not None:
+        real_logits = d(_noisy(b, real, "noise.real", std, keys, given))
+    if needs_real:
+        adversarial = loss.generator(fake_logits, real_logits=real_logits)
+    else:
+        adversarial = loss.generator(fake_logits)
+    real_stats = None if real_logits is None else b.stop_gradient(real_logits)
+    stats = _stats(b, loss, real_stats, fake_logits, std)
+    return adversarial, {"adversarial": adversarial}, stats
+
+
+def _prepare(
+    objective: Any,
+    where: str,
+    d: Any,
+    values: tuple[Any, Any],
+    real: Any,
+    fake: Any,
+    side: str,
+    step: Any,
+    key: Any,
+    draws: Any,
+    std: Any,
+    backend: str | None,
+) -> tuple[Backend, Any, dict[str, Any], dict[str, Any]]:
+    """The backend, the noise std, the random sources and the explicit draws of a call."""
+    check_discriminator(where, d)
+    b = backend_for(*values, backend=backend, where=where)
+    std = noise_std(where, objective.instance_noise, step, std)
+    real_shape = None if real is None else b.shape(real)
+    specs = objective.draw_specs(real_shape, b.shape(fake), side=side)
+    keys, given = randomness(where, b, objective.penalties, specs, key, draws, std)
+    return b, std, keys, given
+
+
+def _noisy(b: Backend, x: Any, name: str, std: Any, keys: Any, draws: Any) -> Any:
+    if std is None:
+        return x
+    return instance_noise(x, std, key=keys.get(name), noise=draws.get(name), backend=b.name)
+
+
+def _stats(b: Backend, loss: Any, real_logits: Any, fake_logits: Any, std: Any) -> dict[str, Any]:
+    threshold, higher_is_real = loss_threshold(loss)
+    stats = balance_stats(
+        real_logits, fake_logits, threshold=threshold, higher_is_real=higher_is_real
+    )
+    if std is not None:
+        dtype = b.dtype(stats["d_fake"])
+        stats["noise_std"] = (
+            b.full(float(std), dtype, fake_logits)
+            if isinstance(std, (int, float))
+            else b.cast(b.stop_gradient(std), dtype)
+        )
+    return stats
