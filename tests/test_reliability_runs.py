@@ -199,7 +199,7 @@ def test_a_second_trainer_on_one_folder_is_refused(tmp_path, capsys):
         # a DDP rank other than 0 (write=False) neither locks nor writes
         cfg = {"loss": "ns"}
         common.Run(str(out), cfg, False, write=False).close()
-        assert sorted(p.name for p in out.iterdir()) == ["run.lock"]
+        assert sorted(p.name for p in out.iterdir()) == ["run.lock", "run.lock.pid"]
     finally:
         holder.kill()
         holder.wait()

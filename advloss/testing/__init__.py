@@ -1,11 +1,11 @@
 """Testing helpers: the per-framework harness and the tolerances for comparing results.
 
-* :mod:`advloss.testing.harness` — one harness per framework (``get_harness("torch")``,
+* `advloss.testing.harness` — one harness per framework (``get_harness("torch")``,
   ``available_harnesses()``): tensors from NumPy, value and gradient of a function, eagerly or
-  compiled, and a small network from NumPy weights (:mod:`advloss.testing.nets`).  The test
+  compiled, and a small network from NumPy weights (`advloss.testing.nets`).  The test
   suite, ``python -m advloss.equivalence`` and the benchmarks use it; so can a plugin's tests.
   Importing ``advloss.testing`` imports no framework.
-* The tolerance table below and :func:`assert_close`.
+* The tolerance table below and `assert_close`.
 
 One table, per dtype, used by the test suite and by ``python -m advloss.equivalence``.  A value
 ``a`` matches ``b`` when ``|a - b| <= atol + rtol * |b|`` elementwise.

@@ -5,15 +5,15 @@ author tests a new loss or penalty with the same plumbing (see ``docs/api/testin
 
 Importing this module imports no framework: each harness imports its framework when first used.
 
-* :meth:`Harness.evaluate` — ``fn(tensors)`` (a dict of named outputs) and the gradient of the
+* `Harness.evaluate` — ``fn(tensors)`` (a dict of named outputs) and the gradient of the
   sum of all outputs with respect to the inputs named in ``diff``, eagerly or compiled, as NumPy;
-* :meth:`Harness.value_and_grad` — the same for ``fn(*tensors)`` with one output;
-* :meth:`Harness.gradient` — the framework-level function behind both (tensors in, tensors
+* `Harness.value_and_grad` — the same for ``fn(*tensors)`` with one output;
+* `Harness.gradient` — the framework-level function behind both (tensors in, tensors
   out: what a benchmark times);
-* :meth:`Harness.compile` — ``torch.compile(fullgraph=True, dynamic=False)``,
+* `Harness.compile` — ``torch.compile(fullgraph=True, dynamic=False)``,
   ``tf.function(jit_compile=True)`` or ``jax.jit`` (other modes and options on request);
-* :meth:`Harness.params` and :meth:`Harness.net` — a functional network from NumPy weights
-  (layers as in :mod:`advloss.testing.nets`).
+* `Harness.params` and `Harness.net` — a functional network from NumPy weights
+  (layers as in `advloss.testing.nets`).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ __all__ = ["FRAMEWORKS", "Harness", "available_harnesses", "get_harness"]
 #: The frameworks a harness exists for, in the order the suite reports them.
 FRAMEWORKS = ("torch", "tensorflow", "jax")
 
-#: ``fn(tensors) -> {name: tensor}``: what :meth:`Harness.evaluate` differentiates.
+#: ``fn(tensors) -> {name: tensor}``: what `Harness.evaluate` differentiates.
 Fn = Callable[[dict[str, Any]], dict[str, Any]]
 
 
@@ -42,9 +42,9 @@ class Harness:
     so results compare across frameworks and against a NumPy float64 reference."""
 
     name: ClassVar[str] = ""
-    #: Execution modes: ``"eager"`` then the compiled ones; :meth:`compile` uses the last by default.
+    #: Execution modes: ``"eager"`` then the compiled ones; `compile` uses the last by default.
     modes: ClassVar[tuple[str, ...]] = ("eager",)
-    #: How :meth:`compile` compiles by default, in words (reports name it).
+    #: How `compile` compiles by default, in words (reports name it).
     compiler: ClassVar[str] = ""
 
     def __repr__(self) -> str:
@@ -52,7 +52,7 @@ class Harness:
 
     @property
     def backend(self) -> Any:
-        """advloss's adapter for this framework (:func:`advloss.get_backend`)."""
+        """advloss's adapter for this framework (`advloss.get_backend`)."""
         return get_backend(self.name)
 
     def tensor(self, a: Any, dtype: str = "float32") -> Any:
@@ -70,7 +70,7 @@ class Harness:
         torch.compile graphs."""
 
     def compile(self, fn: Callable[..., Any], mode: str | None = None, **options: Any) -> Any:
-        """``fn`` compiled in ``mode`` (default: the last of :attr:`modes`); ``options`` go to
+        """``fn`` compiled in ``mode`` (default: the last of `modes`); ``options`` go to
         the compiler and override this harness's defaults."""
         raise NotImplementedError
 
@@ -81,8 +81,8 @@ class Harness:
         """``run(tensors) -> (outputs, grads)``: ``fn``'s outputs and the gradient of the sum of
         all its outputs with respect to ``tensors[k]`` for each ``k`` in ``diff`` (zeros where an
         input does not reach the outputs), as framework tensors.  In torch the tensors named in
-        ``diff`` must require gradients (:meth:`evaluate` and :meth:`params` arrange it).
-        ``compiled``: compiled by :meth:`compile` with ``mode`` and ``options``."""
+        ``diff`` must require gradients (`evaluate` and `params` arrange it).
+        ``compiled``: compiled by `compile` with ``mode`` and ``options``."""
         raise NotImplementedError
 
     def _leaf(self, x: Any) -> Any:
@@ -132,11 +132,11 @@ class Harness:
     ) -> dict[str, Any]:
         """Trainable parameters from NumPy ``weights`` (torch: tensors that require gradients;
         TF: ``tf.Variable``; JAX: arrays).  ``channels_last``: 4-D conv kernels are stored in the
-        framework's channels-last layout (HWIO in TF) for :meth:`net`'s ``channels_last``."""
+        framework's channels-last layout (HWIO in TF) for `net`'s ``channels_last``."""
         return {k: self._leaf(self.tensor(w, dtype)) for k, w in weights.items()}
 
     def net(self, layers: Sequence[tuple[Any, ...]], *, channels_last: bool = False) -> Any:
-        """``f(params, x)``: the functional network ``layers`` (see :mod:`advloss.testing.nets`)
+        """``f(params, x)``: the functional network ``layers`` (see `advloss.testing.nets`)
         in this framework's own operators.  Inputs are NCHW with OIHW kernels, or, with
         ``channels_last`` (where the framework prefers it), NHWC with kernels from
         ``params(..., channels_last=True)``."""
@@ -404,7 +404,7 @@ def get_harness(name: str) -> Harness:
 
 
 def available_harnesses(names: Sequence[str] | None = None) -> list[Harness]:
-    """A harness for each of ``names`` (default: all of :data:`FRAMEWORKS`) that is installed,
+    """A harness for each of ``names`` (default: all of `FRAMEWORKS`) that is installed,
     found without importing it."""
     return [
         get_harness(n)

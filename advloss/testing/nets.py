@@ -10,8 +10,8 @@ A network is a tuple of layers, each a tuple ``(kind, *arguments)``:
 * ``("act", name, *args)``: ``tanh``, ``softplus`` or ``leaky_relu`` (``args``: the slope);
 * ``("mean_hw",)``: the mean over the spatial axes; ``("flatten",)``: one row per sample.
 
-:meth:`advloss.testing.Harness.net` builds a network in a framework's own operators,
-:func:`numpy_net` in NumPy float64 (the reference).  The named networks:
+`advloss.testing.Harness.net` builds a network in a framework's own operators,
+`numpy_net` in NumPy float64 (the reference).  The named networks:
 
 * ``mlp``: x (N, 6) -> tanh(x W1 + b1) (N, 8) -> . W2 + b2 -> (N, 1)
 * ``conv``: x (N, 2, 6, 6) NCHW -> conv 3x3 stride 1 pad 1 (4 channels) -> softplus -> mean over
