@@ -1,4 +1,4 @@
-"""The equivalence suite's view of :mod:`advloss.testing.harness`: every result as float64 NumPy
+"""The equivalence suite's view of `advloss.testing.harness`: every result as float64 NumPy
 arrays (the suite compares all dtypes in float64)."""
 
 from __future__ import annotations
@@ -30,6 +30,6 @@ def evaluate(
 ) -> dict[str, np.ndarray]:
     """``fn(tensors)`` — a dict of named outputs — and the gradient of the sum of all outputs
     with respect to each input named in ``diff`` (as ``"d/d <name>"``), all as float64 NumPy
-    arrays (:meth:`advloss.testing.Harness.evaluate`)."""
+    arrays (`advloss.testing.Harness.evaluate`)."""
     raw = get_harness(framework).evaluate(fn, inputs, diff, dtype, compiled=compiled)
     return {k: np.asarray(v, dtype=np.float64) for k, v in raw.items()}

@@ -1,4 +1,4 @@
-"""Moved to :mod:`advloss.testing.nets` (the harness's small discriminators); this name keeps
+"""Moved to `advloss.testing.nets` (the harness's small discriminators); this name keeps
 working."""
 
 from __future__ import annotations
