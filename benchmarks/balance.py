@@ -36,7 +36,6 @@ interrupted one resumed with ``--resume``, so nothing is lost on interruption.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 from typing import Any
@@ -115,17 +114,8 @@ def summarize(job: dict[str, Any], rs: list[dict[str, Any]], seconds: float) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="python -m benchmarks.balance", description=__doc__.splitlines()[0]
-    )
-    report.run_options(p, quick="1 seed, 400 steps", steps="default 1500; quick: 400",
-                       work="runs/benchmarks/balance")  # fmt: skip
-    p.add_argument("--configs", default=",".join(DEFAULT),
-                   help=f"Comma-separated configurations of {', '.join(CONFIGS)} (default: "
-                   f"{', '.join(DEFAULT)}).")  # fmt: skip
-    p.add_argument("--reuse", action=argparse.BooleanOptionalAction, default=True,
-                   help="Take the runs that the committed result file already holds (same "
-                   "configuration, seed, steps and options) instead of running them again.")  # fmt: skip
+    p = trainer_runs.table_parser("balance", __doc__, quick="1 seed, 400 steps", steps="default 1500; quick: 400",
+                                  configs=list(CONFIGS), default=DEFAULT)  # fmt: skip
     report.replot_option(p, "balance")
     args = p.parse_args(argv)
     if args.replot:

@@ -37,7 +37,6 @@ the committed ``cgan.json`` holds are taken from it (``--no-reuse`` recomputes t
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -110,15 +109,8 @@ def references(draws: int = 9) -> dict[str, dict[str, float]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="python -m benchmarks.cgan", description=__doc__.splitlines()[0]
-    )
-    report.run_options(p, quick="1 seed, 300 steps", steps="default 1000; quick: 300",
-                       work="runs/benchmarks/cgan")  # fmt: skip
-    p.add_argument("--configs", default=",".join(DEFAULT),
-                   help=f"Comma-separated configurations of {', '.join(CONFIGS)} (default: "
-                   f"{', '.join(DEFAULT)}).")  # fmt: skip
-    trainer_runs.reuse_option(p)
+    p = trainer_runs.table_parser("cgan", __doc__, quick="1 seed, 300 steps", steps="default 1000; quick: 300",
+                                  configs=list(CONFIGS), default=DEFAULT)  # fmt: skip
     report.replot_option(p, "cgan")
     args = p.parse_args(argv)
     if args.replot:  # the figure and the tables, from the committed JSON

@@ -30,7 +30,6 @@ interrupted ones resumed, and runs the committed ``settings.json`` holds are tak
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 from typing import Any
@@ -73,15 +72,8 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="python -m benchmarks.settings", description=__doc__.splitlines()[0]
-    )
-    report.run_options(p, quick="1 seed, 300 steps", steps="default 1500; quick: 300",
-                       work="runs/benchmarks/settings")  # fmt: skip
-    p.add_argument("--configs", default=",".join(DEFAULT),
-                   help=f"Comma-separated configurations of {', '.join(CONFIGS)} (default: "
-                   f"{', '.join(DEFAULT)}).")  # fmt: skip
-    trainer_runs.reuse_option(p)
+    p = trainer_runs.table_parser("settings", __doc__, quick="1 seed, 300 steps", steps="default 1500; quick: 300",
+                                  configs=list(CONFIGS), default=DEFAULT)  # fmt: skip
     args = p.parse_args(argv)
     configs = report.pick(p, "configs", args.configs, list(CONFIGS))
     seeds = report.seeds(args)

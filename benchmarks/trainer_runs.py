@@ -137,13 +137,26 @@ def provenance_note(results: list[dict[str, Any]], commit: str | None) -> str:
     )
 
 
-def reuse_option(p: Any) -> None:
-    """``--reuse`` / ``--no-reuse`` (see :func:`reuse_committed`)."""
+def table_parser(
+    name: str, doc: str, *, quick: str, steps: str, configs: list[str], default: list[str]
+) -> Any:
+    """The command line every configuration-table benchmark shares: the run options
+    (``report.run_options``), ``--configs`` and ``--reuse`` / ``--no-reuse``."""
     import argparse
 
+    from benchmarks import report
+
+    p = argparse.ArgumentParser(
+        prog=f"python -m benchmarks.{name}", description=doc.splitlines()[0]
+    )
+    report.run_options(p, quick=quick, steps=steps, work=f"runs/benchmarks/{name}")
+    p.add_argument("--configs", default=",".join(default),
+                   help=f"Comma-separated configurations of {', '.join(configs)} (default: "
+                   f"{', '.join(default)}).")  # fmt: skip
     p.add_argument("--reuse", action=argparse.BooleanOptionalAction, default=True,
                    help="Take the runs that the committed result file already holds (same "
                    "configuration, seed, steps and options) instead of running them again.")  # fmt: skip
+    return p
 
 
 def config_jobs(

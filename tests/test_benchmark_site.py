@@ -19,7 +19,7 @@ SNIPPET = re.compile(r'^--8<-- "([^":]+)(?::(\d*)(?::(-?\d*))?)?"\s*$', re.M)
 IMAGE = re.compile(r"!\[[^\]]*\]\(([^)\s]+\.png)\)")
 LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s#]+)(?:#[^)]*)?\)")
 # The figures the benchmark scripts redraw from their committed JSON.
-REPLOT = ["quality", "modes", "balance", "speed"]
+REPLOT = ["quality", "modes", "balance", "speed", "cgan"]
 
 
 def _pages() -> list[Path]:
