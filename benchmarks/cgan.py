@@ -212,6 +212,10 @@ def markdown(results: list[dict[str, Any]], refs: dict[str, dict[str, float]],
             cells = [f"{row[k]:.{d}f}" if k in row else "—" for k, _, d in metrics]
             lines.append(f"| *{name}* | " + " | ".join(cells) + " |")
         lines.append("")
+    base = next((r["seg_pixel_acc_baseline"] for r in results if "seg_pixel_acc_baseline" in r),
+                None)  # fmt: skip
+    if base is not None:
+        lines += [f"Segmentation pixel accuracy of the real validation photos: {base:.3f}.", ""]
     lines += sanity(refs)
     acc = refs.get("_feature_net_accuracy", {}).get("accuracy")
     if acc is not None:
@@ -263,7 +267,8 @@ def plot(results: list[dict[str, Any]], refs: dict[str, dict[str, float]], path:
     bx.set_xticks(xs, configs, rotation=35, ha="right", fontsize=8)
     bx.set_ylabel("ratio / accuracy")
     bx.set_title("fine detail and distinguishability (mean ± sd)", fontsize=10)
-    bx.legend(fontsize=7, loc="upper right")
+    bx.set_ylim(0, 1.35)  # room for the legend above the bars
+    bx.legend(fontsize=7, loc="upper left", ncol=2)
     bx.grid(alpha=0.3, axis="y")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
