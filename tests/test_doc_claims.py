@@ -24,6 +24,7 @@ separators and a Unicode minus are allowed.  Nothing here imports a framework.
 from __future__ import annotations
 
 import json
+import os
 import re
 from functools import cache
 from pathlib import Path
@@ -175,6 +176,8 @@ def test_markers_are_found():
 )
 def test_quoted_number_matches_result_file(page, line, quoted, file, key):
     assert quoted is not None, f"{page}:{line}: a marker must follow a number directly"
+    if file == "timings.json" and os.environ.get("ADVLOSS_TIMING_RUN"):
+        pytest.skip("python -m benchmarks.timings is timing this run: it writes this file next")
     value = lookup(file, key)
     assert same_as_printed(quoted, value), (
         f"{page}:{line} quotes {quoted}, benchmarks/results/{file}#{key} is {value!r}"
