@@ -126,25 +126,14 @@ def main(argv: list[str] | None = None) -> int:
     configs = report.pick(p, "configs", args.configs, list(CONFIGS))
     seeds = report.seeds(args)
     steps = args.steps or (400 if args.quick else 1500)
-    work = Path(args.work) / f"steps{steps}"
-    jobs = [{"config": c, "seed": s, "steps": steps,
-             "out": work / f"{trainer_runs.folder_name(c)}-seed{s}"}
-            for c in configs for s in seeds]  # fmt: skip
-    out = report.paths("balance", args.quick, args.out)
-    key = lambda r: (r["config"], r["seed"], r["steps"])  # noqa: E731
-    todo, reused = trainer_runs.reuse_committed(jobs, out["json"], key, options, args.reuse)
-    cached = sum(trainer_runs.finished(j["out"], steps) for j in todo)
-    print(f"balance: {len(jobs)} runs ({cached} finished before, {len(reused)} taken from "
-          f"{out['json'].name}), {args.workers} workers, runs in {work}", file=sys.stderr)  # fmt: skip
-    ran = trainer_runs.run_all(
-        todo, run_one, args.workers, lambda r: (
+    jobs = trainer_runs.config_jobs(configs, seeds, steps, Path(args.work) / f"steps{steps}")
+    rows, info, out = trainer_runs.run_table(
+        "balance", args, jobs, options, run_one, lambda r: (
             f"{r['config']} seed {r['seed']}: real/fake acc {r['real_acc_last']:.2f}/"
             f"{r['fake_acc_last']:.2f}, l1 {r.get('l1', 0):.3f}, seg {r.get('seg_pixel_acc', 0):.3f}"
-        ), "balance",
+        ), seeds=seeds, steps=steps,
     )  # fmt: skip
-    info = report.machine("benchmarks.balance", seeds=seeds, steps=steps, quick=args.quick)
-    fresh = {key(r): {**r, "commit": info.get("commit")} for r in ran}
-    results = [with_band({**reused, **fresh}[key(j)]) for j in jobs]
+    results = [with_band(r) for r in rows]  # also for reused rows committed before the bands
     report.write_json(out["json"], {"machine": info, "runs": results})
     report.write(out["md"], markdown(results, info, configs, seeds, steps))
     plot(results, configs, out["png"])
@@ -156,13 +145,15 @@ def main(argv: list[str] | None = None) -> int:
 def markdown(results: list[dict[str, Any]], info: dict[str, Any], configs: list[str],
              seeds: list[int], steps: int) -> str:  # fmt: skip
     lines = [
-        f"# Seed 000's scenario: pix2pix discriminator balance ({len(seeds)} seed"
-        f"{'s' * (len(seeds) > 1)}, {steps} steps)", "", report.header(info), "",
-        "Protocol: `benchmarks/balance.py` (module docstring). Accuracies are per PatchGAN patch, "
-        "averaged over the first and the last 20 % of training; quality on the 100 validation "
-        "pairs at the end. Mean ± sd over seeds. In band: the fraction of logged steps (every "
-        "20) whose mean accuracy (real + fake) / 2 lies in 40–60 %, and with both accuracies "
-        "in it.", "", trainer_runs.provenance_note(results, info.get("commit")), "",
+        *trainer_runs.preamble(
+            f"Seed 000's scenario: pix2pix discriminator balance ({len(seeds)} seed"
+            f"{'s' * (len(seeds) > 1)}, {steps} steps)", info,
+            "Protocol: `benchmarks/balance.py` (module docstring). Accuracies are per PatchGAN "
+            "patch, averaged over the first and the last 20 % of training; quality on the 100 "
+            "validation pairs at the end. Mean ± sd over seeds. In band: the fraction of logged "
+            "steps (every 20) whose mean accuracy (real + fake) / 2 lies in 40–60 %, and with "
+            "both accuracies in it.", results,
+        ),
         "| configuration | real acc (first → last) | fake acc (first → last) | in band: mean "
         "| in band: both | l1 ↓ | psnr ↑ | ssim ↑ | seg pixel acc ↑ | seg IoU ↑ |",
         "|---|---|---|---|---|---|---|---|---|---|",

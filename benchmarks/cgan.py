@@ -193,13 +193,12 @@ def _describe(row: dict[str, Any]) -> str:
 def markdown(results: list[dict[str, Any]], refs: dict[str, dict[str, float]],
              info: dict[str, Any], configs: list[str], seeds: list[int], steps: int) -> str:  # fmt: skip
     n = len(seeds)
-    lines = [
-        f"# pix2pix on multimodal-facades: L1 alone vs L1 + cGAN ({n} seed{'s' * (n > 1)}, "
-        f"{steps} steps)", "", report.header(info), "",
+    lines = trainer_runs.preamble(
+        f"pix2pix on multimodal-facades: L1 alone vs L1 + cGAN ({n} seed{'s' * (n > 1)}, "
+        f"{steps} steps)", info,
         "Protocol: `benchmarks/cgan.py` (module docstring). Mean ± sd over seeds of the final "
-        "evaluation on the 200 validation pairs (64×64).", "",
-        trainer_runs.provenance_note(results, info.get("commit")), "",
-    ]  # fmt: skip
+        "evaluation on the 200 validation pairs (64×64).", results,
+    )  # fmt: skip
     for title, metrics in (("Fidelity to the target", FIDELITY), ("Realism", REALISM)):
         lines += [f"## {title}", "", "| configuration | " + " | ".join(m[1] for m in metrics)
                   + " |", "|---|" + "---|" * len(metrics)]  # fmt: skip

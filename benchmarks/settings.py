@@ -93,11 +93,12 @@ def markdown(results: list[dict[str, Any]], info: dict[str, Any], configs: list[
              seeds: list[int], steps: int) -> str:  # fmt: skip
     n = len(seeds)
     lines = [
-        f"# Regularizers at their papers' settings (DCGAN, digits 16×16; {n} seed"
-        f"{'s' * (n > 1)}, {steps} steps)", "", report.header(info), "",
-        "Protocol: `benchmarks/settings.py` (module docstring). Mean ± sd over seeds (n = runs); "
-        "final evaluation of each run.", "",
-        trainer_runs.provenance_note(results, info.get("commit")), "",
+        *trainer_runs.preamble(
+            f"Regularizers at their papers' settings (DCGAN, digits 16×16; {n} seed"
+            f"{'s' * (n > 1)}, {steps} steps)", info,
+            "Protocol: `benchmarks/settings.py` (module docstring). Mean ± sd over seeds (n = "
+            "runs); final evaluation of each run.", results,
+        ),
         "| configuration | n | " + " | ".join(m[1] for m in METRICS) + " |",
         "|---|---|" + "---|" * len(METRICS),
     ]  # fmt: skip

@@ -200,3 +200,14 @@ def final_row(job: dict[str, Any], options: list[str], seconds: float) -> dict[s
     return {"config": job["config"], "seed": job["seed"], "steps": job["steps"],
             "options": options, "seconds": seconds, "run_seconds": run_seconds(job["out"]),
             **keep}  # fmt: skip
+
+
+def preamble(
+    title: str, info: dict[str, Any], protocol: str, results: list[dict[str, Any]]
+) -> list[str]:
+    """The lines that open a configuration table's markdown: the title, the provenance header,
+    the protocol sentence and where the runs were computed."""
+    from benchmarks import report
+
+    return [f"# {title}", "", report.header(info), "", protocol, "",
+            provenance_note(results, info.get("commit")), ""]  # fmt: skip

@@ -256,12 +256,7 @@ def _train(cfg: dict[str, Any]) -> dict[str, Any]:
     def nhwc(batch: torch.Tensor) -> Any:
         return tf.constant(batch.numpy().transpose(0, 2, 3, 1).astype(dtype))
 
-    if not s.one_interval:
-        raise TrainerError(
-            "--objective: penalties with different `every` intervals; the JAX and TF trainers "
-            "decide on the host whether the (one) lazy penalty is due"
-        )
-    every = s.penalty_every
+    every = s.penalty_interval()
     s.start()
     s.begin(evaluate)
     while s.step < s.steps:

@@ -239,10 +239,9 @@ def redraw(split: str, index: int, textures: dict[str, np.ndarray], draw: int) -
     """Another photo (SIZE, SIZE, 3) uint8 for a ``multimodal-facades`` example's label map: the
     appearance drawn afresh (``draw`` >= 1; draw 0 is the example's own photo).  A sample from
     the same conditional distribution -- what an ideal generator could output."""
-    rng = _layout_rng("multimodal-facades", split, index)
-    labels = layout(rng)
     if draw == 0:
-        return render_multimodal(labels, rng, textures)
+        return example(split, index, textures, "multimodal-facades")[1]
+    labels = layout(_layout_rng("multimodal-facades", split, index))
     version, splits = DATASETS["multimodal-facades"]
     look = np.random.default_rng([version, 7, list(splits).index(split), index, draw])
     return render_multimodal(labels, look, textures)

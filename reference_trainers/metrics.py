@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,20 +40,29 @@ def cache_dir() -> Path:
     return Path(os.environ.get("ADVLOSS_CACHE", Path.home() / ".cache" / "advloss"))
 
 
+def cached_model(name: str, make: Callable[[], nn.Module], train: Callable[[], Any]) -> Any:
+    """``(model, accuracy)`` from ``$ADVLOSS_CACHE/<name>.pt``, or ``train()`` once and cache
+    it: processes that start together wait on a lock and the first one trains (``make`` builds
+    the empty model a cache file is loaded into)."""
+    path = cache_dir() / f"{name}.pt"
+    cached = _load_cached(path, make())
+    if cached is not None:
+        return cached
+    with file_lock(path.with_suffix(".lock")):
+        cached = _load_cached(path, make())
+        if cached is not None:  # another process trained it while we waited
+            return cached
+        model, accuracy = train()
+        _save_cached(path, model, accuracy)
+    return model, accuracy
+
+
 def classifier(image_size: int) -> tuple[DigitClassifier, float]:
     """The classifier for ``image_size`` digits and its held-out accuracy: trained once
     (deterministically, ~10 s on CPU) and cached in ``$ADVLOSS_CACHE`` (~/.cache/advloss)."""
-    path = cache_dir() / f"digits-classifier-{image_size}.pt"
-    cached = _load_cached(path, DigitClassifier())
-    if cached is not None:
-        return cached
-    with file_lock(path.with_suffix(".lock")):  # processes starting together train it once
-        cached = _load_cached(path, DigitClassifier())
-        if cached is not None:
-            return cached
-        model, accuracy = _train_classifier(image_size)
-        _save_cached(path, model, accuracy)
-    return model, accuracy
+    return cached_model(
+        f"digits-classifier-{image_size}", DigitClassifier, lambda: _train_classifier(image_size)
+    )
 
 
 def _load_cached(path: Path, model: nn.Module) -> Any:
@@ -272,17 +282,9 @@ def segmenter(
     """A segmenter trained on (images (N, 3, S, S) in [-1, 1], labels (N, S, S)) and its
     pixel accuracy on the last 10 % (held out): trained once, deterministically (~10-20 s on
     CPU at 64×64), cached as ``$ADVLOSS_CACHE/<name>.pt``."""
-    path = cache_dir() / f"{name}.pt"
-    cached = _load_cached(path, Segmenter(classes))
-    if cached is not None:
-        return cached
-    with file_lock(path.with_suffix(".lock")):
-        cached = _load_cached(path, Segmenter(classes))
-        if cached is not None:
-            return cached
-        model, accuracy = _train_segmenter(images, labels, classes)
-        _save_cached(path, model, accuracy)
-    return model, accuracy
+    return cached_model(
+        name, lambda: Segmenter(classes), lambda: _train_segmenter(images, labels, classes)
+    )
 
 
 def _train_segmenter(

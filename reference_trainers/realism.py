@@ -37,8 +37,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from reference_trainers import facades
-from reference_trainers.common import file_lock
-from reference_trainers.metrics import _load_cached, _save_cached, cache_dir, frechet_distance
+from reference_trainers.metrics import cached_model, frechet_distance
 
 HEADS = facades.LOOKS  # part -> number of appearance choices
 
@@ -88,17 +87,7 @@ def appearance_net(
     shares) and its held-out accuracy (the most common choice per part, on the last 10 %):
     trained once, deterministically (~1 min on one CPU thread at 64×64), cached as
     ``$ADVLOSS_CACHE/<name>.pt``."""
-    path = cache_dir() / f"{name}.pt"
-    cached = _load_cached(path, AppearanceNet())
-    if cached is not None:
-        return cached
-    with file_lock(path.with_suffix(".lock")):
-        cached = _load_cached(path, AppearanceNet())
-        if cached is not None:
-            return cached
-        model, accuracy = _train(images, targets)
-        _save_cached(path, model, accuracy)
-    return model, accuracy
+    return cached_model(name, AppearanceNet, lambda: _train(images, targets))
 
 
 #: the feature net's training steps (batch 32)
@@ -224,23 +213,21 @@ class RealismMetrics:
 
     @torch.no_grad()
     def features(self, images: torch.Tensor) -> np.ndarray:
-        images = images.float().cpu().clamp(-1, 1)
+        images = images.float().cpu().clamp(-1, 1)  # also for the targets, read once
         return torch.cat(
             [self.net.features(images[i : i + 100]) for i in range(0, len(images), 100)]
         ).numpy()
 
     def scores(self, images: torch.Tensor) -> dict[str, float]:
+        images = images.float().cpu().clamp(-1, 1)
         f = self.features(images)
-        row = {
+        return {
             "fd": frechet_distance(f, self.real_features, ridge=0.0),
             "kid": kid(f, self.real_features),
             **prdc_scores(self.real_features, f),
-            **spectrum_scores(
-                radial_spectrum(images.float().cpu().clamp(-1, 1)), self.real_spectrum
-            ),
+            **spectrum_scores(radial_spectrum(images), self.real_spectrum),
             "c2st": c2st(self.real_features, f),
         }
-        return row
 
     def __call__(self, outputs: torch.Tensor) -> dict[str, float]:
         return {**self.scores(outputs), **self.floor}

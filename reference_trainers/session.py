@@ -72,10 +72,7 @@ class Loop:
         # validates loss / penalty / labels / noise before anything slow happens
         self.objective = common.build_objective(cfg)
         self.has_penalty = bool(self.objective.penalties)
-        everys = {int(getattr(pen, "every", 1)) for pen in self.objective.penalties} or {1}
-        #: the lazy penalty's interval (the JAX and TF trainers decide "due" on the host)
-        self.penalty_every = max(everys)
-        self.one_interval = len(everys) == 1
+
         # the generator loss of a relativistic loss needs D(real)
         self.needs_real = getattr(self.objective.loss, "generator_needs_real", False)
         self.step = 0
@@ -86,6 +83,17 @@ class Loop:
         self.t0 = time.perf_counter()
         self._mark: float | None = None  # training-time clock (steps_per_second)
         self._timed, self._timed_steps, self._skip = 0.0, 0, False
+
+    def penalty_interval(self) -> int:
+        """The one lazy-penalty interval of the objective, for the JAX and TF trainers, which
+        decide on the host whether the penalty is due (one error for several intervals)."""
+        everys = {int(getattr(pen, "every", 1)) for pen in self.objective.penalties} or {1}
+        if len(everys) > 1:
+            raise common.TrainerError(
+                f"--objective: penalties with different `every` intervals {sorted(everys)}; the "
+                "JAX and TF trainers decide on the host whether the (one) lazy penalty is due"
+            )
+        return everys.pop()
 
     def d_norm(self, requested: str, default: str = "batch") -> str:
         """The discriminator's normalization: ``auto`` means ``default``, or layer norm with a

@@ -142,6 +142,21 @@ def test_objective_spec_builds_the_objective_the_separate_options_build():
     assert repr(spec) == repr(flags)
 
 
+def test_one_lazy_interval_for_the_jax_and_tf_trainers():
+    from types import SimpleNamespace
+
+    from reference_trainers.common import build_objective, resolve
+    from reference_trainers.session import Session
+
+    def interval(spec: str) -> int:
+        objective = build_objective(resolve(dcgan.parser(), ["--objective", spec], dcgan.PRESETS))
+        return Session.penalty_interval(SimpleNamespace(objective=objective))
+
+    assert interval("ns") == 1 and interval("ns + r1(every=16)") == 16
+    with pytest.raises(TrainerError, match=r"different `every` intervals \[2, 4\]"):
+        interval("wgan + gp(every=2) + r1(every=4)")
+
+
 def test_objective_spec_trains_like_the_separate_options(tmp_path):
     """Four steps with --objective write the same rows as with the separate options."""
     common = ["--steps", "4", "--eval-every", "4"]
