@@ -42,6 +42,29 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
     """``--help``: the module's docstring as written (examples and outputs), options wrapped."""
 
 
+def limit_threads(threads: int) -> None:
+    """Run every framework's CPU kernels on ``threads`` threads: call before PyTorch, TensorFlow
+    or JAX does its first computation (the environment variables are read then; PyTorch's count
+    is also set directly when it is already imported). One thread makes float32 results
+    reproducible run to run (a reduction split over threads sums in a different order) and keeps
+    parallel benchmark workers from slowing each other down."""
+    if threads < 1:
+        raise ValueError(f"threads: expected an integer >= 1; received {threads!r}")
+    n = str(threads)
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):  # fmt: skip
+        os.environ[var] = n
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("JAX_PLATFORMS", "cpu")
+    if threads == 1:
+        flags = os.environ.get("XLA_FLAGS", "")
+        if "xla_cpu_multi_thread_eigen" not in flags:
+            extra = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+            os.environ["XLA_FLAGS"] = (flags + " " + extra).strip()
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(threads)
+
+
 def common_parser(prog: str, description: str) -> argparse.ArgumentParser:
     """The options every trainer has (help texts end in sentences; :func:`show_defaults` adds
     the defaults once the trainer's own options are in)."""

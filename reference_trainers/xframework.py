@@ -268,6 +268,14 @@ def parser() -> argparse.ArgumentParser:
                    help="The folder of the figure and the tables.")  # fmt: skip
     p.add_argument("--work", default=None,
                    help="The trainers' run folders. Default: OUT/runs.")  # fmt: skip
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="CPU threads for every framework. One thread makes the float32 table "
+        "reproducible run to run; with more, a reduction split over threads sums "
+        "in another order and the float32 cells change.",
+    )
     p.add_argument("--verbose", action="store_true", help="Show the trainers' progress.")
     return common.show_defaults(p)
 
@@ -284,6 +292,9 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"unknown configs {unknown} (known: {', '.join(CONFIGS)})" if unknown else
                 f"--frameworks: expected two or more of {', '.join(FRAMEWORKS)}; received "
                 f"{args.frameworks!r}" if bad or len(frameworks) < 2 else "--steps must be >= 1")  # fmt: skip
+    if args.threads < 1:
+        p.error(f"--threads: expected an integer >= 1; received {args.threads}")
+    common.limit_threads(args.threads)
     tolerance = args.tolerance if args.tolerance is not None else (
         1e-6 if args.dtype == "float64" else None)  # fmt: skip
     sizes = SIZES
@@ -300,6 +311,7 @@ def main(argv: list[str] | None = None) -> int:
                                quiet=not args.verbose))  # fmt: skip
     timing = speed(frameworks, args.speed_steps, work, not args.verbose) if args.speed else []
     info = _info(argv)
+    info["machine"] += f", {args.threads} thread{'s' * (args.threads > 1)} per framework"
     if results:
         plot(results, out / "curves_xframework.png", tolerance)
     (out / "xframework.md").write_text(markdown(results, timing, info, tolerance))

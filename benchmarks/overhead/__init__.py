@@ -45,7 +45,7 @@ from benchmarks.overhead.cases import (
     QUICK_SHAPES,
     TARGET_RATIO,
 )
-from benchmarks.overhead.cli import FRAMEWORKS, configure_threads, main
+from benchmarks.overhead.cli import FRAMEWORKS, main
 
 __all__ = [
     "ALL_CASES",
@@ -56,6 +56,5 @@ __all__ = [
     "QUICK_CASES",
     "QUICK_SHAPES",
     "TARGET_RATIO",
-    "configure_threads",
     "main",
 ]

@@ -19,27 +19,9 @@ from benchmarks.overhead.cases import (
     TORCH_COMPILE_CASES,
 )
 from benchmarks.overhead.graphs import describe_difference
+from reference_trainers import common
 
 FRAMEWORKS = ("torch", "tensorflow", "jax")
-
-
-def configure_threads(threads: int) -> None:
-    n = str(threads)
-    for var in (
-        "OMP_NUM_THREADS",
-        "MKL_NUM_THREADS",
-        "OPENBLAS_NUM_THREADS",
-        "TF_NUM_INTRAOP_THREADS",
-        "TF_NUM_INTEROP_THREADS",
-    ):
-        os.environ[var] = n
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ.setdefault("JAX_PLATFORMS", "cpu")
-    if threads == 1:
-        flags = os.environ.get("XLA_FLAGS", "")
-        extra = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
-        if "xla_cpu_multi_thread_eigen" not in flags:
-            os.environ["XLA_FLAGS"] = (flags + " " + extra).strip()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     shapes = QUICK_SHAPES if args.quick else FULL_SHAPES
     graph_cases = args.cases.split(",") if args.cases else list(ALL_CASES)  # cheap: always all
 
-    configure_threads(args.threads)
+    common.limit_threads(args.threads)
     # Imported after the thread settings (they import no framework, but keep it that way).
     from benchmarks.overhead.frameworks import BENCHES, JaxBench, TorchBench
     from benchmarks.overhead.timing import profile_eager, run_framework
