@@ -50,7 +50,9 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
                "--eval-every", str(steps), "--eval-samples", str(job["eval_samples"])]  # fmt: skip
     seconds = trainer_runs.run_trainer("dcgan", options, job["out"], steps)
     final = next(r for r in trainer_runs.rows(job["out"]) if r.get("eval") and r["step"] == steps)
-    return {"config": job["config"], "seed": job["seed"], "steps": steps, "seconds": seconds,
+    return {"config": job["config"], "seed": job["seed"], "steps": steps,
+            "options": [*CONFIGS[job["config"]], "--eval-samples", str(job["eval_samples"])],
+            "seconds": seconds,
             "run_seconds": trainer_runs.run_seconds(job["out"]),
             **{k: final[k] for k in (*KEYS, "modes_baseline", "mode_kl_baseline", "fd_baseline")}}  # fmt: skip
 
@@ -63,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
                        steps="default 3000; quick: 600", work="runs/benchmarks/modes")  # fmt: skip
     p.add_argument("--configs", default=",".join(CONFIGS))
     p.add_argument("--eval-samples", type=int, default=None, help="default 10000; quick: 2000")
+    trainer_runs.reuse_option(p)
     report.replot_option(p, "modes")
     args = p.parse_args(argv)
     if args.replot:
@@ -79,21 +82,19 @@ def main(argv: list[str] | None = None) -> int:
              "out": work / f"{trainer_runs.folder_name(c)}-seed{s}"}
             for c in configs for s in seeds]  # fmt: skip
     print(f"modes: {len(jobs)} runs, {args.workers} workers, runs in {work}", file=sys.stderr)
-    results = trainer_runs.run_all(
-        jobs, run_one, args.workers,
+    results, info, out = trainer_runs.run_reusing(
+        "modes", args, jobs, lambda r: (r["config"], r["seed"], r["steps"]),
+        lambda j: [*CONFIGS[j["config"]], "--eval-samples", str(j["eval_samples"])], run_one,
         lambda r: f"{r['config']} seed {r['seed']}: modes {r['modes']:.0f}, KL {r['mode_kl']:.3f}",
-        "modes",
+        seeds=seeds, steps=steps, eval_samples=n_eval,
     )  # fmt: skip
-    out = report.paths("modes", args.quick, args.out)
-    info = report.machine("benchmarks.modes", seeds=seeds, steps=steps, eval_samples=n_eval,
-                          quick=args.quick)  # fmt: skip
     report.write_json(out["json"], {"machine": info, "runs": results})
     lines = [
         f"# Stacked digits: modes covered ({len(seeds)} seed{'s' * (len(seeds) > 1)}, {steps} "
         f"steps, {n_eval} samples)", "", report.header(info), "",
         "Protocol: `benchmarks/modes.py` (module docstring). Mean ± sd over seeds. The last row "
         "is the same measurement on as many real stacked digits: the ceiling at this sample "
-        "count.", "",
+        "count.", "", trainer_runs.provenance_note(results, info.get("commit")), "",
         "| configuration | modes (of 1,000) ↑ | KL to uniform ↓ | fd ↓ |", "|---|---|---|---|",
     ]  # fmt: skip
     for c in configs:

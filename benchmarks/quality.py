@@ -65,7 +65,7 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
     final = next(r for r in trainer_runs.rows(job["out"]) if r.get("eval") and r["step"] == steps)
     keep = {k: v for k, v in final.items() if k not in ("step", "eval")}
     return {**{k: job[k] for k in ("trainer", "loss", "reg", "seed", "steps")},
-            "seconds": seconds,
+            "options": options(trainer, job["loss"], job["reg"]), "seconds": seconds,
             "run_seconds": trainer_runs.run_seconds(job["out"]), **keep}  # fmt: skip
 
 
@@ -83,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="default: none,ln,r1,gp,sn (dcgan; ln = layer norm in D, no penalty); none,r1,sn (pix2pix)",
     )
+    trainer_runs.reuse_option(p)
     report.replot_option(p, "quality")
     args = p.parse_args(argv)
     if args.replot:
@@ -114,9 +115,11 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['trainer']} {r['loss']}+{r['reg']} seed {r['seed']}: {name} {r[name]:.{digits}f}"
         )
 
-    results = trainer_runs.run_all(jobs, run_one, args.workers, describe, "quality")
-    out = report.paths("quality", args.quick, args.out)
-    info = report.machine("benchmarks.quality", seeds=seeds, steps=steps, quick=args.quick)
+    results, info, out = trainer_runs.run_reusing(
+        "quality", args, jobs, lambda r: tuple(r[k] for k in ("trainer", "loss", "reg", "seed", "steps")),
+        lambda j: options(j["trainer"], j["loss"], j["reg"]), run_one, describe,
+        seeds=seeds, steps=steps,
+    )  # fmt: skip
     report.write_json(out["json"], {"machine": info, "runs": results})
     report.write(out["md"], markdown(results, info, trainers, seeds, steps, out["png"].name))
     plot(results, trainers, out["png"])
@@ -161,7 +164,8 @@ def markdown(results: list[dict[str, Any]], info: dict[str, Any], trainers: list
     lines = [f"# Quality: loss × regularizer on the reference trainers ({len(seeds)} seed"
              f"{'s' * (len(seeds) > 1)}; {counts})", "", report.header(info), "",
              "Protocol: `benchmarks/quality.py` (module docstring). Mean ± sd over seeds; "
-             f"final evaluation of each run. Figure: [{figure}]({figure}).", ""]  # fmt: skip
+             f"final evaluation of each run. Figure: [{figure}]({figure}).", "",
+             trainer_runs.provenance_note(results, info.get("commit")), ""]  # fmt: skip
     for t in trainers:
         rs = [r for r in results if r["trainer"] == t]
         metrics = METRICS[t]

@@ -153,10 +153,41 @@ def table_parser(
     p.add_argument("--configs", default=",".join(default),
                    help=f"Comma-separated configurations of {', '.join(configs)} (default: "
                    f"{', '.join(default)}).")  # fmt: skip
+    reuse_option(p)
+    return p
+
+
+def reuse_option(p: Any) -> None:
+    """``--reuse`` / ``--no-reuse``: take the rows the committed result file holds."""
+    import argparse
+
     p.add_argument("--reuse", action=argparse.BooleanOptionalAction, default=True,
                    help="Take the runs that the committed result file already holds (same "
                    "configuration, seed, steps and options) instead of running them again.")  # fmt: skip
-    return p
+
+
+def run_reusing(
+    name: str,
+    args: Any,
+    jobs: list[dict[str, Any]],
+    key: Callable[[dict[str, Any]], tuple[Any, ...]],
+    options: Callable[[dict[str, Any]], list[str]],
+    work: Callable[[dict[str, Any]], dict[str, Any]],
+    describe: Callable[[dict[str, Any]], str],
+    **extra: Any,
+) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Path]]:
+    """Reuse the committed rows (``args.reuse``), run the rest on ``args.workers``, stamp each
+    fresh row with the commit. Returns (rows in job order, the machine record, output paths)."""
+    from benchmarks import report
+
+    out = report.paths(name, args.quick, args.out)
+    todo, reused = reuse_committed(jobs, out["json"], key, options, args.reuse)
+    print(f"{name}: {len(jobs)} runs ({len(reused)} taken from {out['json'].name}), "
+          f"{args.workers} workers", file=sys.stderr)  # fmt: skip
+    ran = run_all(todo, work, args.workers, describe, name)
+    info = report.machine(f"benchmarks.{name}", quick=args.quick, **extra)
+    fresh = {key(r): {**r, "commit": info.get("commit")} for r in ran}
+    return [{**reused, **fresh}[key(j)] for j in jobs], info, out
 
 
 def config_jobs(
@@ -179,17 +210,8 @@ def run_table(
     """The body every configuration-table benchmark shares: reuse the committed rows
     (``args.reuse``), run the rest on ``args.workers``, stamp each fresh row with the commit.
     Returns (rows in job order, the machine record, the output paths)."""
-    from benchmarks import report
-
-    out = report.paths(name, args.quick, args.out)
     key = lambda r: (r["config"], r["seed"], r["steps"])  # noqa: E731
-    todo, reused = reuse_committed(jobs, out["json"], key, options, args.reuse)
-    print(f"{name}: {len(jobs)} runs ({len(reused)} taken from {out['json'].name}), "
-          f"{args.workers} workers", file=sys.stderr)  # fmt: skip
-    ran = run_all(todo, work, args.workers, describe, name)
-    info = report.machine(f"benchmarks.{name}", quick=args.quick, **extra)
-    fresh = {key(r): {**r, "commit": info.get("commit")} for r in ran}
-    return [{**reused, **fresh}[key(j)] for j in jobs], info, out
+    return run_reusing(name, args, jobs, key, options, work, describe, **extra)
 
 
 def final_row(job: dict[str, Any], options: list[str], seconds: float) -> dict[str, Any]:
