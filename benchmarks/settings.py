@@ -1,6 +1,6 @@
 """Each regularizer at its paper's recommended setting, and R1 across its strength (DCGAN).
 
-    python -m benchmarks.settings               # full: 6 configurations x 3 seeds x 1,500 steps
+    python -m benchmarks.settings               # full: 10 configurations x 3 seeds x 1,500 steps
     python -m benchmarks.settings --quick       # 1 seed, 300 steps
     python -m benchmarks.settings --configs "hinge+sn (SN-GAN)" --seeds 0
 
@@ -16,9 +16,10 @@ D's batch norm.  A verdict on a regularizer needs the setting its paper recommen
 | hinge (no norm) | ``--loss hinge --d-norm none`` | the control: the same D without SN |
 | wgan+gp (WGAN-GP) | ``--loss wgan --penalty gp --d-steps 5 --lr-d 1e-4 --lr-g 1e-4 --beta1 0 --beta2 0.9`` | WGAN-GP (Gulrajani et al. 2017), Algorithm 1: λ = 10, n_critic = 5, Adam 1e-4, β = (0, 0.9); layer norm in D |
 | ns+r1(γ=0.1), ns+r1(γ=1), ns+r1(γ=10) | ``--loss ns --penalty r1 --penalty-weight γ`` | R1 (Mescheder et al. 2018) has no universal γ (StyleGAN uses 10 at 1024², 0.1–1 at low resolution): the curve |
+| ns+r2(γ=0.1), ns+r2(γ=1), ns+r2(γ=10) | ``--loss ns --penalty r2 --penalty-weight γ`` | R2 (Mescheder et al. 2018: the same penalty on generated samples; R3GAN uses it beside R1 with the same γ): the curve |
 | ns+ln | ``--loss ns --d-norm layer`` | the control for the penalized runs (layer norm, no penalty) |
 
-The default set (what the committed table ran) leaves out ns+sn, ns+r1(γ=10) and ns+ln, which
+The default set (what the committed table ran) leaves out ns+sn and ns+ln, which
 ``benchmarks.quality`` covers at the same settings (``--configs`` runs them here).
 
 DCGAN on the bundled digits (16×16, the CPU preset: width 32, batch 64, 1,500 iterations);
@@ -44,12 +45,12 @@ CONFIGS: dict[str, list[str]] = {
     "hinge (no norm)": ["--loss", "hinge", "--d-norm", "none"],
     "wgan+gp (WGAN-GP)": ["--loss", "wgan", "--penalty", "gp", "--d-steps", "5", "--lr-d", "1e-4",
                           "--lr-g", "1e-4", "--beta1", "0", "--beta2", "0.9"],
-    **{f"ns+r1(γ={g})": ["--loss", "ns", "--penalty", "r1", "--penalty-weight", g]
-       for g in ("0.1", "1", "10")},
+    **{f"ns+{pen}(γ={g})": ["--loss", "ns", "--penalty", pen, "--penalty-weight", g]
+       for pen in ("r1", "r2") for g in ("0.1", "1", "10")},
     "ns+ln": ["--loss", "ns", "--d-norm", "layer"],
 }  # fmt: skip
-#: what the committed table ran (the others: --configs): ns+sn, R1 at γ = 10 and ns+ln are in
-#: benchmarks.quality's one-setting table already (2 seeds); CPU time bounded one session
+#: what the committed table ran (the others: --configs): ns+sn and ns+ln are in
+#: benchmarks.quality's one-setting table already; CPU time bounded what one session ran
 DEFAULT = [
     "hinge+sn (SN-GAN)",
     "hinge (no norm)",
@@ -57,6 +58,10 @@ DEFAULT = [
     "wgan+gp (WGAN-GP)",
     "ns+r1(γ=0.1)",
     "ns+r1(γ=1)",
+    "ns+r1(γ=10)",
+    "ns+r2(γ=0.1)",
+    "ns+r2(γ=1)",
+    "ns+r2(γ=10)",
 ]
 METRICS = [("fd", "fd ↓", 2), ("coverage", "coverage ↑", 2), ("class_kl", "class KL ↓", 3)]
 
