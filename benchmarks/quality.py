@@ -24,6 +24,7 @@ interrupted ones resumed.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -120,6 +121,13 @@ def main(argv: list[str] | None = None) -> int:
         lambda j: options(j["trainer"], j["loss"], j["reg"]), run_one, describe,
         seeds=seeds, steps=steps,
     )  # fmt: skip
+    if args.reuse and out["json"].exists():  # a run of some trainers keeps the others' rows
+        committed = json.loads(out["json"].read_text())
+        commit = committed.get("machine", {}).get("commit")
+        results += [{**r, "commit": r.get("commit", commit), "reused": True}
+                    for r in committed["runs"] if r["trainer"] not in trainers]  # fmt: skip
+        trainers = [t for t in REGS if t in {r["trainer"] for r in results}]
+        steps = {t: next(r["steps"] for r in results if r["trainer"] == t) for t in trainers}
     report.write_json(out["json"], {"machine": info, "runs": results})
     report.write(out["md"], markdown(results, info, trainers, seeds, steps, out["png"].name))
     plot(results, trainers, out["png"])

@@ -74,3 +74,23 @@ def test_cgan_badness_reads_each_metric_in_its_direction():
     assert cgan.badness("recall", 0.5) > cgan.badness("recall", 0.9)
     assert cgan.badness("hf_ratio", 0.5) > cgan.badness("hf_ratio", 1.0) == 0.0
     assert cgan.badness("c2st", 0.9) > cgan.badness("c2st", 0.45)
+
+
+def test_quality_run_of_one_trainer_keeps_the_others_rows(tmp_path):
+    """``--trainers pix2pix`` with every run committed trains nothing, and the rewritten table
+    still holds the DCGAN rows (a run of some trainers never drops the others')."""
+    from benchmarks import quality
+
+    src = json.loads((quality.report.RESULTS / "quality.json").read_text())
+    (tmp_path / "quality.json").write_text(json.dumps(src))
+    seeds = sorted({r["seed"] for r in src["runs"] if r["trainer"] == "pix2pix"})
+    argv = ["--trainers", "pix2pix", "--losses", "ns", "--regs", "none", "--out", str(tmp_path),
+            "--seeds", ",".join(map(str, seeds)), "--work", str(tmp_path / "work"), "--workers", "1"]  # fmt: skip
+    assert quality.main(argv) == 0
+    out = json.loads((tmp_path / "quality.json").read_text())
+    dcgan = [r for r in out["runs"] if r["trainer"] == "dcgan"]
+    assert len(dcgan) == sum(r["trainer"] == "dcgan" for r in src["runs"])
+    assert all(r["reused"] for r in out["runs"])
+    assert not (tmp_path / "work").exists()  # nothing trained
+    md = (tmp_path / "quality.md").read_text()
+    assert "\n## dcgan\n" in md and "\n## pix2pix\n" in md
