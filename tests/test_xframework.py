@@ -21,7 +21,7 @@ pytest.importorskip("matplotlib")
 
 import jax.numpy as jnp  # noqa: E402
 
-from reference_trainers import dcgan, dcgan_jax, dcgan_tf, xframework  # noqa: E402
+from reference_trainers import common, dcgan, dcgan_jax, dcgan_tf, xframework  # noqa: E402
 from reference_trainers.arrays import NumpyStreams  # noqa: E402
 from reference_trainers.dcgan_spec import (  # noqa: E402
     discriminator_layers,
@@ -166,10 +166,15 @@ def test_xframework_command_writes_the_figure_and_the_tables(tmp_path):
     assert (tmp_path / "curves_xframework.png").stat().st_size > 5000
     md = (tmp_path / "xframework.md").read_text()
     assert "| hinge | float64 | 3 |" in md and "tf vs torch" in md
+    assert "1 thread per framework" in md  # --threads 1, the default: reproducible float32
     data = json.loads((tmp_path / "xframework.json").read_text())
     assert data["tolerance"] == 1e-6 and data["results"][0]["max_rel_diff"] < 1e-12
     with pytest.raises(SystemExit):
         xframework.main(["--configs", "nonsaturating"])
+    with pytest.raises(SystemExit):
+        xframework.main(["--threads", "0"])
+    with pytest.raises(ValueError, match="threads: expected an integer >= 1; received 0"):
+        common.limit_threads(0)
 
 
 @pytest.mark.parametrize("framework", ["jax", "tf"])
