@@ -751,3 +751,126 @@ def test_framework_specific_errors(fw):
         with pytest.raises(advloss.AdvlossValueError, match="JAX has no global random state"):
             diffaugment(x)
 
+
+# ------------------------------------------------------------------ in an Objective
+
+
+def test_objective_term_parses_prints_and_round_trips():
+    o = advloss.Objective.parse("ns + r1(gamma=1) + diffaug('color,cutout')")
+    assert o.augment == DiffAugment(policy="color,cutout")
+    assert repr(o) == "ns + r1(every=1, gamma=1.0) + diffaug('color,cutout')"
+    assert advloss.Objective.parse(repr(o)) == o
+    assert advloss.Objective.from_config(o.config()) == o
+    assert hash(advloss.Objective.from_config(o.config())) == hash(o)
+    assert o.config()["augment"] == {
+        "name": "diffaugment",
+        "policy": "color,cutout",
+        "layout": "NCHW",
+    }
+    nhwc = advloss.Objective.parse("ns + diffaugment(policy='translation', layout='NHWC')")
+    assert repr(nhwc) == "ns + diffaug('translation', layout='NHWC')"
+    assert advloss.Objective(augment="diffaugment").augment == DiffAugment()
+    assert advloss.Objective.parse("ns").config()["augment"] is None
+    specs = o.draw_specs((2, 3, 8, 8), (5, 3, 8, 8))
+    assert specs["augment.real.cutout"] == ("integer", (2, 2))
+    assert specs["augment.fake.brightness"] == ("uniform", (5,))
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("ns + diffaug('color') + diffaug('cutout')", "at most one augmentation term"),
+        ("ns + diffaug('color', 'cutout')", "takes one policy string"),
+        ("ns + diffaug('flip')", "unknown policy 'flip'"),
+    ],
+)
+def test_objective_term_errors(text, match):
+    with pytest.raises(advloss.AdvlossValueError, match=match):
+        advloss.Objective.parse(text)
+
+
+def _objective_draws(objective, real_shape, fake_shape, side, seed):
+    rng = np.random.default_rng(seed)
+    out = {}
+    for name, (dist, shape) in objective.draw_specs(real_shape, fake_shape, side=side).items():
+        if dist == "integer":
+            out[name] = rng.integers(0, 6, size=shape)
+        else:
+            out[name] = rng.random(shape) if dist == "uniform" else rng.normal(size=shape)
+    return out
+
+
+def _share(draws, prefix):
+    return {k[len(prefix) :]: v for k, v in draws.items() if k.startswith(prefix)}
+
+
+@pytest.mark.parametrize(
+    "fw",
+    [
+        pytest.param(*p.values, marks=pytest.mark.slow, id=p.id) if p.id == "jax" else p
+        for p in FRAMEWORK_PARAMS
+    ],
+)  # JAX: ~11 s of compilation for the same code path
+def test_objective_augments_both_batches_before_the_noise_and_penalties(fw):
+    """D step: loss and R1 on T(x) + s eps, T(x~) + s eps'; G step: T(x~) + s eps'."""
+    objective = advloss.Objective.parse(
+        "ns + r1(gamma=2) + diffaug('color,translation,cutout') + noise(0.1)"
+    )
+    params = nets.weights("conv")
+    rng = np.random.default_rng(20)
+    real, fake = rng.normal(size=(3, 2, 6, 6)), rng.normal(size=(3, 2, 6, 6))
+    as_tensors = lambda draws: {k: fw.backend.from_numpy(v) for k, v in draws.items()}
+    d = as_tensors(_objective_draws(objective, real.shape, fake.shape, "discriminator", 21))
+    loss = advloss.get_loss("ns")
+
+    def by_objective(D, real, fake):
+        return objective.discriminator(D, real, fake, draws=d).total
+
+    def by_hand(D, real, fake):
+        r = diffaugment(real, draws=_share(d, "augment.real.")) + 0.1 * d["noise.real"]
+        f = diffaugment(fake, draws=_share(d, "augment.fake.")) + 0.1 * d["noise.fake"]
+        return loss.discriminator(D(r), D(f)) + advloss.r1_penalty(D, r, gamma=2)
+
+    va, ga = nets.penalty_and_param_grads(
+        fw.name, "conv", params, by_objective, [real, fake], "float64", **_fast(fw)
+    )
+    vb, gb = nets.penalty_and_param_grads(
+        fw.name, "conv", params, by_hand, [real, fake], "float64", **_fast(fw)
+    )
+    assert_close(va, vb, "float64", what="D total")
+    for k in params:
+        assert_close(ga[k], gb[k], "float64", what=f"D d/d{k}")
+
+    g = as_tensors(_objective_draws(objective, None, fake.shape, "generator", 22))
+    assert sorted(g) == sorted(k for k in d if k.startswith(("augment.fake.", "noise.fake")))
+    D = nets.forward(fw.name, "conv")
+    p = {k: fw.tensor(v, "float64") for k, v in params.items()}
+    got = objective.generator(lambda x: D(p, x), fw.tensor(fake, "float64"), draws=g).total
+    f = (
+        diffaugment(fw.tensor(fake, "float64"), draws=_share(g, "augment.fake."))
+        + 0.1 * g["noise.fake"]
+    )
+    assert_close(fw.numpy(got), fw.numpy(loss.generator(D(p, f))), "float64", what="G total")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif("jax" not in NAMES, reason="jax not installed")
+def test_objective_with_augmentation_under_jax_jit_with_a_key():
+    import jax
+    import jax.numpy as jnp
+
+    objective = advloss.Objective.parse("hinge + gp + diffaug('color,translation,cutout')")
+    D = nets.forward("jax", "conv")
+    p = {k: jnp.asarray(v) for k, v in nets.weights("conv").items()}
+    real = jnp.asarray(np.random.default_rng(23).normal(size=(4, 2, 6, 6)))
+
+    @jax.jit
+    def d_loss(p, key):
+        return objective.discriminator(lambda x: D(p, x), real, -real, key=key).total
+
+    value, grads = jax.value_and_grad(d_loss)(p, jax.random.key(0))
+    assert bool(jnp.isfinite(value)) and all(bool(jnp.all(jnp.isfinite(g))) for g in grads.values())
+    assert float(d_loss(p, jax.random.key(0))) == float(value)
+    assert float(d_loss(p, jax.random.key(1))) != float(value)
+    with pytest.raises(advloss.AdvlossValueError, match="no global random state"):
+        objective.discriminator(lambda x: D(p, x), real, -real)
