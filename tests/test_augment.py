@@ -291,6 +291,7 @@ def _reference_tf(x, draws, policy=POLICY):
         mask_shape = tf.stack([batch_size, image_size[0], image_size[1]])
         cutout_grid = tf.maximum(cutout_grid, 0)
         cutout_grid = tf.minimum(cutout_grid, tf.reshape(mask_shape - 1, [1, 1, 1, 3]))
+        # The source's ones are float32 (so it fails on float64 input); x's dtype here.
         ones = tf.ones([batch_size, cutout_size[0], cutout_size[1]], dtype=x.dtype)
         mask = tf.maximum(1 - tf.scatter_nd(cutout_grid, ones, mask_shape), 0)
         return x * tf.expand_dims(mask, axis=3)
