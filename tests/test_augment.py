@@ -391,6 +391,11 @@ def test_torch_compile_fullgraph_equals_eager():
         run(torch.compile(step, fullgraph=True, dynamic=False)), run(step), strict=True
     ):
         assert_close(got.numpy(), want.numpy(), "float32", what="compiled")
+    # Drawn inside the graph (key=None: torch's global generator; dynamo cannot trace a
+    # torch.Generator argument): the draws it returns reproduce its batch eagerly.
+    keyed = torch.compile(lambda x: diffaugment(x, return_draws=True), fullgraph=True)
+    y, used = keyed(xt.detach())
+    assert_close(y.numpy(), diffaugment(xt.detach(), draws=used).numpy(), "float32", what="keyed")
 
 
 @pytest.mark.parametrize("fw", FRAMEWORK_PARAMS)
