@@ -782,6 +782,14 @@ def test_objective_term_parses_prints_and_round_trips():
     assert specs["augment.fake.brightness"] == ("uniform", (5,))
 
 
+def test_objective_on_batches_that_are_not_images_names_the_shape():
+    o = advloss.Objective.parse("ns + diffaug('color')")
+    with pytest.raises(advloss.AdvlossValueError, match=r"rank 4.*received shape \(8, 6\)"):
+        o.draw_specs((8, 6), (8, 6))
+    with pytest.raises(advloss.AdvlossValueError, match="rank 4"):
+        o.discriminator(lambda x: x, np.zeros((8, 6)), np.zeros((8, 6)), key=0)
+
+
 @pytest.mark.parametrize(
     "text, match",
     [

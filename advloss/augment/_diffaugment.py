@@ -208,11 +208,7 @@ def diffaugment(
     b = backend_for(x, where=where)
     dtype = floating(where, "x", b, x)
     shape = b.shape(x)
-    if len(shape) != 4:
-        raise AdvlossValueError(
-            f"{where}: x must be a batch of images of rank 4, shape {_names(layout)}; received "
-            f"shape {tuple(shape)} (rank {len(shape)})."
-        )
+    _rank_4(where, shape, layout)
     batch_shape(where, "x", shape)
     height, width = shape[height_axis], shape[width_axis]
     if height is None or width is None:
@@ -244,8 +240,13 @@ def diffaugment(
     return (y, used) if return_draws else y
 
 
-def _names(layout: Any) -> str:
-    return "(N, H, W, C)" if layout == "NHWC" else "(N, C, H, W)"
+def _rank_4(where: str, shape: tuple[Any, ...], layout: str) -> None:
+    if len(shape) != 4:
+        names = "(N, H, W, C)" if layout == "NHWC" else "(N, C, H, W)"
+        raise AdvlossValueError(
+            f"{where}: x must be a batch of images of rank 4, shape {names}; received shape "
+            f"{tuple(shape)} (rank {len(shape)})."
+        )
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -287,6 +288,7 @@ class DiffAugment(Configurable):
         """The draws ``augment`` consumes for a batch of ``shape``, ``{name: (distribution,
         shape)}`` with distribution ``"uniform"`` (U[0, 1)) or ``"integer"``, in draw order."""
         _, height_axis, width_axis = _layout("DiffAugment.draw_specs", self.layout)
+        _rank_4("DiffAugment.draw_specs", tuple(shape), self.layout)
         transforms = tuple(t for p in self.policy.split(",") if p for t in POLICIES[p])
         specs = _specs(transforms, shape[height_axis] or 0, shape[width_axis] or 0)
         return {d.name: ("integer" if d.integer else "uniform", d.shape(shape[0])) for d in specs}
