@@ -10,7 +10,7 @@ arguments (see ``advloss.backend``).
     >>> # g_loss = loss.generator(D(fake))
 """
 
-from advloss import schedules
+from advloss import augment, schedules
 from advloss._version import __version__
 from advloss.backend import available_backends, get_backend, register_backend, unregister_backend
 from advloss.balance import (
@@ -87,6 +87,7 @@ __all__ = [
     "Verdict",
     "WassersteinLoss",
     "__version__",
+    "augment",
     "available_backends",
     "available_losses",
     "available_penalties",

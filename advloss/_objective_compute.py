@@ -1,5 +1,5 @@
 """The objective's compute path: one discriminator or generator step of an ``Objective`` —
-instance noise, penalties (reusing the logits their forward passes computed), label transforms,
+augmentation, instance noise, penalties (reusing the logits their forward passes computed), label transforms,
 the adversarial loss and the balance statistics.  Private: ``Objective.discriminator`` and
 ``Objective.generator`` (``advloss.objective``) are the public face.  Nothing here reads a
 value on the host."""
@@ -47,8 +47,12 @@ def discriminator(
         std,
         backend,
     )
-    real_in = _noisy(b, real, "noise.real", std, keys, given)
-    fake_in = _noisy(b, fake, "noise.fake", std, keys, given)
+    real_in = _noisy(
+        b, _augmented(objective, real, "real", keys, given), "noise.real", std, keys, given
+    )
+    fake_in = _noisy(
+        b, _augmented(objective, fake, "fake", keys, given), "noise.fake", std, keys, given
+    )
 
     terms: dict[str, Any] = {}
     real_logits = fake_logits = None
@@ -116,10 +120,12 @@ def generator(
     b, std, keys, given = _prepare(
         objective, where, d, (fake, real), real, fake, "generator", step, key, draws, std, backend
     )
-    fake_logits = d(_noisy(b, fake, "noise.fake", std, keys, given))
+    fake_in = _augmented(objective, fake, "fake", keys, given)
+    fake_logits = d(_noisy(b, fake_in, "noise.fake", std, keys, given))
     real_logits = None
     if real is not None:
-        real_logits = d(_noisy(b, real, "noise.real", std, keys, given))
+        real_in = _augmented(objective, real, "real", keys, given)
+        real_logits = d(_noisy(b, real_in, "noise.real", std, keys, given))
     if needs_real:
         adversarial = loss.generator(fake_logits, real_logits=real_logits)
     else:
@@ -149,8 +155,22 @@ def _prepare(
     std = noise_std(where, objective.instance_noise, step, std)
     real_shape = None if real is None else b.shape(real)
     specs = objective.draw_specs(real_shape, b.shape(fake), side=side)
-    keys, given = randomness(where, b, objective.penalties, specs, key, draws, std)
+    keys, given = randomness(
+        where, b, objective.penalties, specs, key, draws, std, objective.augment
+    )
     return b, std, keys, given
+
+
+def _augmented(objective: Any, x: Any, batch: str, keys: Any, draws: Any) -> Any:
+    """``x`` through the objective's augmentation (if any), with its share of the randomness:
+    the source of its first draw and its explicit draws (``augment.<batch>.<name>``)."""
+    augment = objective.augment
+    if augment is None:
+        return x
+    key, given = penalty_randomness(f"augment.{batch}", keys, draws)
+    if callable(getattr(augment, "draw_specs", None)):
+        return augment.augment(x, key=key, draws=given or None)
+    return augment.augment(x, key=key)  # the minimal augmentation protocol
 
 
 def _noisy(b: Backend, x: Any, name: str, std: Any, keys: Any, draws: Any) -> Any:

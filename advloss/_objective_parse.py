@@ -42,6 +42,25 @@ def penalty_of(spec: Any) -> Any:
     )
 
 
+#: The objective's short term for DiffAugment: ``diffaug('color,translation,cutout')``.
+DIFFAUG_TERM = "diffaug"
+
+
+def augment_of(spec: Any) -> Any:
+    """The augmentation: None, or an object of the registry's ``"augmentation"`` kind (by
+    name, config dict or object), e.g. ``advloss.augment.DiffAugment``."""
+    if spec is None:
+        return None
+    import advloss.augment  # noqa: F401  (registers the built-in "diffaugment")
+
+    return _of(
+        "augmentation",
+        spec,
+        "augment must be None, an augmentation name ('diffaugment'), a config dict "
+        "({'name': 'diffaugment', 'policy': 'color,cutout'}) or an object with augment(x, *, key)",
+    )
+
+
 def noise_of(spec: Any) -> Any:
     """The instance noise: None, a noise controller (by name, config dict or object: the
     registry's ``"noise"`` kind, e.g. ``"adaptive"``) or a schedule of the std."""
@@ -87,9 +106,9 @@ def term_name(node: ast.expr) -> str | None:
 
 
 def kind_of(name: str) -> str | None:
-    """ "loss", "penalty", "label_transform" or None; built-in and registered names are found
-    without reading the installed plugins' entry points (which imports them)."""
-    kinds = ("loss", "penalty", "label_transform")
+    """ "loss", "penalty", "label_transform", "augmentation" or None; built-in and registered
+    names are found without reading the installed plugins' entry points (which imports them)."""
+    kinds = ("loss", "penalty", "label_transform", "augmentation")
     for lookup in ("lookup_local", "lookup"):
         for kind in kinds:
             if getattr(registry._KINDS[kind], lookup)(name) is not None:
@@ -106,8 +125,9 @@ def sequence(value: Any) -> list[Any]:
     return list(value)
 
 
-def parse(text: str) -> tuple[Any, list[Any], list[Any], Any]:
-    """``Objective.parse``'s text → ``(loss config, penalty configs, label configs, noise)``."""
+def parse(text: str) -> tuple[Any, list[Any], list[Any], Any, Any]:
+    """``Objective.parse``'s text → ``(loss config, penalty configs, label configs, noise,
+    augmentation config)``."""
     where = "Objective.parse"
     if not isinstance(text, str):
         raise AdvlossTypeError(f"{where}: text must be a str; received {type(text).__name__}.")
@@ -139,10 +159,19 @@ def parse(text: str) -> tuple[Any, list[Any], list[Any], Any]:
     from advloss.labels import available_label_transforms
     from advloss.registry import available_losses, available_penalties
 
-    losses, penalties, labels = [], [], []
+    losses, penalties, labels, augments = [], [], [], []
     noise: Any = None
     for node in terms:
         name, args, kwargs = _term(where, text, node)
+        if name == DIFFAUG_TERM:
+            if len(args) > 1 or (args and "policy" in kwargs):
+                raise AdvlossValueError(
+                    f"{where}: {DIFFAUG_TERM}(...) takes one policy string and keyword "
+                    f"arguments (layout=...); received {ast.unparse(node)!r}."
+                )
+            policy = {"policy": args[0]} if args else {}
+            augments.append({"name": "diffaugment", **policy, **kwargs})
+            continue
         if name == "noise":
             if (args and kwargs) or len(args) > 1:
                 raise AdvlossValueError(
@@ -164,18 +193,25 @@ def parse(text: str) -> tuple[Any, list[Any], list[Any], Any]:
             penalties.append(config)
         elif kind == "label_transform":
             labels.append(config)
+        elif kind == "augmentation":
+            augments.append(config)
         else:
             raise AdvlossValueError(
                 f"{where}: unknown term {name!r} in {text!r}; known losses "
                 f"{available_losses()}, penalties {available_penalties()}, label transforms "
-                f"{available_label_transforms()}, and noise(...)."
+                f"{available_label_transforms()}, and noise(...), {DIFFAUG_TERM}(...)."
             )
     if len(losses) != 1:
         raise AdvlossValueError(
             f"{where}: expected exactly one loss among the terms of {text!r}; received "
             f"{[c['name'] for c in losses] or 'none'}."
         )
-    return losses[0], penalties, labels, noise
+    if len(augments) > 1:
+        raise AdvlossValueError(
+            f"{where}: at most one augmentation term; received {len(augments)} in {text!r} "
+            f"(one policy string combines transforms: {DIFFAUG_TERM}('color,translation'))."
+        )
+    return losses[0], penalties, labels, noise, (augments[0] if augments else None)
 
 
 def text_of(objective: Any) -> str:
@@ -206,6 +242,13 @@ def text_of(objective: Any) -> str:
     parts += [term(t.config()) for t in objective.labels]
     if objective.instance_noise is not None:
         parts.append(term(conf(objective.instance_noise), "noise"))
+    if objective.augment is not None:
+        augment = conf(objective.augment)
+        if augment.get("name") == "diffaugment" and set(augment) == {"name", "policy", "layout"}:
+            layout = "" if augment["layout"] == "NCHW" else f", layout={augment['layout']!r}"
+            parts.append(f"{DIFFAUG_TERM}({augment['policy']!r}{layout})")
+        else:
+            parts.append(term(augment))
     return " + ".join(parts)
 
 
@@ -256,12 +299,13 @@ def config_of(objective: Any) -> dict[str, Any]:
             )
         return obj.config()
 
-    noise = objective.instance_noise
+    noise, augment = objective.instance_noise, objective.augment
     return {
         "loss": conf(objective.loss, "loss"),
         "penalties": [conf(p, "penalty") for p in objective.penalties],
         "labels": [t.config() for t in objective.labels],
         "instance_noise": None if noise is None else conf(noise, "instance noise"),
+        "augment": None if augment is None else conf(augment, "augmentation"),
     }
 
 
@@ -271,7 +315,7 @@ def arguments_of(config: Any) -> dict[str, Any]:
         raise AdvlossTypeError(
             f"Objective.from_config: config must be a dict; received {type(config).__name__}."
         )
-    known = {"loss", "penalties", "labels", "instance_noise"}
+    known = {"loss", "penalties", "labels", "instance_noise", "augment"}
     unknown = sorted(set(config) - known)
     if unknown:
         raise AdvlossValueError(
@@ -282,4 +326,5 @@ def arguments_of(config: Any) -> dict[str, Any]:
         "penalties": config.get("penalties") or (),
         "labels": config.get("labels") or (),
         "instance_noise": config.get("instance_noise"),
+        "augment": config.get("augment"),
     }

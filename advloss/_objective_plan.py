@@ -39,13 +39,19 @@ def draw_specs(
     fake_shape: tuple[int | None, ...],
     side: str,
 ) -> DrawSpecs:
-    """``Objective.draw_specs``: instance noise, then the label transforms, then each penalty's
-    draws under its name."""
+    """``Objective.draw_specs``: the augmentation's draws, instance noise, then the label
+    transforms, then each penalty's draws under its name."""
     if side not in ("discriminator", "generator"):
         raise AdvlossValueError(
             f"Objective.draw_specs: side must be 'discriminator' or 'generator'; received {side!r}."
         )
     specs: DrawSpecs = {}
+    augment = objective.augment
+    if augment is not None and callable(getattr(augment, "draw_specs", None)):
+        for batch, shape in (("real", real_shape), ("fake", fake_shape)):
+            if shape is not None:
+                for draw, spec in augment.draw_specs(tuple(shape)).items():
+                    specs[f"augment.{batch}.{draw}"] = spec
     if objective.instance_noise is not None:
         if real_shape is not None:
             specs["noise.real"] = ("normal", tuple(real_shape))
@@ -97,6 +103,7 @@ def randomness(
     key: Any,
     draws: Any,
     std: Any,
+    augment: Any = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """``(keys, given)``: ``key`` split over the draw slots not given explicitly in ``draws``
     (the split is the same whatever the noise std, so a slot's source does not depend on the
@@ -116,6 +123,8 @@ def randomness(
             for name, p in zip(term_names(penalties), penalties, strict=True)
             if not callable(getattr(p, "draw_specs", None))
         ]
+        if augment is not None and not callable(getattr(augment, "draw_specs", None)):
+            missing += ["augment.real.key", "augment.fake.key"]  # so does such an augmentation
     keys: dict[str, Any] = {}
     noise_off = std is None or (isinstance(std, float) and std == 0.0)
     needed = [n for n in missing if not (noise_off and n.startswith("noise."))]

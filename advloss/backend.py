@@ -149,6 +149,25 @@ class Backend(Protocol):
         reading ``pred`` on the host: the framework's conditional where it has one that
         differentiates (JAX, TensorFlow), else both branches and an elementwise select."""
 
+    def where(self, cond: Any, x: Any, y: Any) -> Any:
+        """Elementwise select: ``x`` where the boolean tensor ``cond`` holds, else ``y``
+        (tensors or Python numbers, broadcast together; the gradient flows only to the
+        selected entries)."""
+
+    def mean_over(self, x: Any, axes: tuple[int, ...]) -> Any:
+        """Mean over ``axes``, kept as axes of size 1."""
+
+    def arange(self, n: int, dtype: str, like: Any) -> Any:
+        """``0, 1, ..., n - 1`` in the integer ``dtype``, on the device of ``like``."""
+
+    def take_along_axis(self, x: Any, indices: Any, axis: int) -> Any:
+        """``x`` gathered along ``axis`` at the integer ``indices``, which have ``x``'s rank;
+        their other axes may have size 1 (broadcast), as in ``numpy.take_along_axis``."""
+
+    def to_device(self, x: Any, like: Any) -> Any:
+        """``x``, a tensor of this framework, on the device of ``like`` (a no-op where the
+        framework places tensors itself)."""
+
     def input_gradient(self, fn: Any, x: Any) -> tuple[Any, Any]:
         """``(fn(x), ∇ₓ Σ fn(x))`` with the gradient itself differentiable with respect to the
         parameters ``fn`` closes over (for penalties), and no gradient flowing into ``x``."""

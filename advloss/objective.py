@@ -4,9 +4,9 @@ An ``Objective`` is an immutable value.  Its two methods compute, for one traini
 
 $$
 \begin{aligned}
-    L_D &= \ell_D\big(D(x + s\varepsilon),\ D(\tilde x + s\varepsilon');\ y_r, y_f\big)
-          + \textstyle\sum_k P_k(D, x + s\varepsilon, \tilde x + s\varepsilon') \\
-    L_G &= \ell_G\big(D(\tilde x + s\varepsilon')\big)
+    L_D &= \ell_D\big(D(T(x) + s\varepsilon),\ D(T(\tilde x) + s\varepsilon');\ y_r, y_f\big)
+          + \textstyle\sum_k P_k(D, T(x) + s\varepsilon, T(\tilde x) + s\varepsilon') \\
+    L_G &= \ell_G\big(D(T(\tilde x) + s\varepsilon')\big)
 \end{aligned}
 $$
 
@@ -14,7 +14,8 @@ where $\ell$ is the adversarial loss, $P_k$ the penalties (lazy ones on their st
 multiplied by their interval), $y_r, y_f$ the labels after the label transforms, and
 $s$ the instance-noise standard deviation at this step (0 without instance noise), with
 fresh noise $\varepsilon, \varepsilon' \sim N(0, I)$ on the real and the fake batch (the
-generator step noises its fakes too: the discriminator always sees noisy inputs).
+generator step noises its fakes too: the discriminator always sees noisy inputs), and $T$ the
+augmentation (the identity without one; fresh draws for each batch, in both steps).
 
 Both return ``ObjectiveOutput`` ``(total, terms, stats)``: the value to differentiate, every
 named term (``"adversarial"`` and one per penalty, e.g. ``"r1"``), and the balance statistics of
@@ -42,6 +43,7 @@ from advloss import _objective_compute as compute
 from advloss._objective_parse import (
     MAX_TERMS,
     arguments_of,
+    augment_of,
     config_of,
     loss_of,
     noise_of,
@@ -100,6 +102,11 @@ class Objective:
             (``advloss.schedules``), a schedule config dict or CLI string
             (``"linear:0.1:0:10000"``), or an ``advloss.noise.AdaptiveNoise`` (then each
             call takes ``noise_std=`` from the controller's state).
+        augment: a differentiable augmentation of every batch D sees (real and fake, in both
+            steps; before the instance noise): ``advloss.augment.DiffAugment(policy=...)``, the
+            name ``"diffaugment"`` or a config dict; in ``parse``,
+            ``diffaug('color,translation,cutout')``.  The penalties see the augmented batches
+            (R1 on augmented reals; see ``docs/augment.md`` for the alternative).
 
     Example — "ns with real_label 0.9 + R1 (γ = 10, every 16 steps) + instance noise annealed
     0.1 → 0 over 10k steps", three equal ways:
@@ -123,12 +130,13 @@ class Objective:
         objective.generator(D, G(z), step=step).total.backward()
     """
 
-    __slots__ = ("instance_noise", "labels", "loss", "penalties")
+    __slots__ = ("augment", "instance_noise", "labels", "loss", "penalties")
 
     loss: Any
     penalties: tuple[Any, ...]
     labels: tuple[LabelTransform, ...]
     instance_noise: Any
+    augment: Any
 
     def __init__(
         self,
@@ -137,6 +145,7 @@ class Objective:
         penalties: Any = (),
         labels: Any = (),
         instance_noise: Any = None,
+        augment: Any = None,
     ) -> None:
         where = "Objective"
         loss = loss_of(loss)
@@ -158,6 +167,7 @@ class Objective:
         object.__setattr__(self, "penalties", pens)
         object.__setattr__(self, "labels", labs)
         object.__setattr__(self, "instance_noise", noise_of(instance_noise))
+        object.__setattr__(self, "augment", augment_of(augment))
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"Objective is immutable; build a new one (tried to set {name!r}).")
@@ -176,7 +186,8 @@ class Objective:
 
         Keys: ``loss`` (a name or a dict), ``penalties``, ``labels`` (lists of names or dicts),
         ``instance_noise`` (a number, a schedule dict or string, ``{"name": "adaptive", ...}``
-        or None).  Missing keys take the defaults.
+        or None), ``augment`` (``{"name": "diffaugment", "policy": ...}`` or None).  Missing
+        keys take the defaults.
         """
         return cls(**arguments_of(config))
 
@@ -189,10 +200,12 @@ class Objective:
         Terms are joined by ``+``; each is a name with optional keyword arguments (Python
         literals).  Exactly one loss; penalty and label-transform names as registered;
         ``noise(...)`` takes one schedule string or number, or keyword arguments
-        (``noise(name='cosine', start=0.1, end=0.0, steps=5000)``), or ``noise('adaptive')``.
+        (``noise(name='cosine', start=0.1, end=0.0, steps=5000)``), or ``noise('adaptive')``;
+        ``diffaug('color,translation,cutout')`` (or ``diffaugment(policy=..., layout=...)``)
+        augments every batch D sees.
         """
-        loss, penalties, labels, noise = parse(text)
-        return cls(loss, penalties=penalties, labels=labels, instance_noise=noise)
+        loss, penalties, labels, noise, augment = parse(text)
+        return cls(loss, penalties=penalties, labels=labels, instance_noise=noise, augment=augment)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Objective):
@@ -200,7 +213,7 @@ class Objective:
         return all(getattr(self, k) == getattr(other, k) for k in self.__slots__)
 
     def __hash__(self) -> int:
-        return hash((self.loss, self.penalties, self.labels, self.instance_noise))
+        return hash((self.loss, self.penalties, self.labels, self.instance_noise, self.augment))
 
     def __repr__(self) -> str:
         return text_of(self)
@@ -215,8 +228,9 @@ class Objective:
         side: str = "discriminator",
     ) -> DrawSpecs:
         """The random numbers one call consumes, ``{name: (distribution, shape)}`` in the order
-        they are drawn from ``key`` — distributions ``"uniform"`` (U[0, 1)) and ``"normal"``
-        (N(0, 1)).  Pass equal arrays as ``draws={name: tensor}`` to each framework to compare
+        they are drawn from ``key`` — distributions ``"uniform"`` (U[0, 1)), ``"normal"``
+        (N(0, 1)) and ``"integer"`` (an augmentation's shifts and centres: see
+        ``advloss.augment.diffaugment`` for their ranges).  Pass equal arrays as ``draws={name: tensor}`` to each framework to compare
         them on the same randomness.
 
         Examples:

@@ -317,9 +317,15 @@ def build_objective(cfg: dict[str, Any]) -> advloss.Objective:
                 f'those terms in it instead (e.g. "{cfg.get("loss", "ns")} + r1(gamma=10)")'
             )
         try:
-            return advloss.Objective.parse(spec)
+            objective = advloss.Objective.parse(spec)
         except advloss.AdvlossError as err:
             raise TrainerError(f"--objective {spec!r}: {err}") from None
+        if objective.augment is not None:  # the trainers' NumPy draw streams, NHWC layouts...
+            raise TrainerError(
+                f"--objective {spec!r}: the reference trainers do not augment yet (issue 19); "
+                f"use advloss.augment.diffaugment in your own loop"
+            )
+        return objective
     penalties: list[Any] = []
     if cfg["penalty"] != "none":
         kwargs: dict[str, Any] = {"every": cfg["penalty_every"]}

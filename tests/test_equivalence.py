@@ -45,6 +45,7 @@ def test_every_registered_item_is_listed(capsys):
         "sn:spectral_normalize",
         "sn:front_ends",
         "transform:instance_noise",
+        "transform:augment",
         "transform:labels",
         "transform:schedules",
         "objective:discriminator",

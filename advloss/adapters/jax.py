@@ -92,6 +92,21 @@ class JaxBackend:
     def cond(self, pred: Any, true_fn: Any, false_fn: Any) -> Any:
         return jax.lax.cond(pred, true_fn, false_fn)
 
+    def where(self, cond: Any, x: Any, y: Any) -> Any:
+        return jnp.where(cond, x, y)
+
+    def mean_over(self, x: Any, axes: tuple[int, ...]) -> Any:
+        return jnp.mean(x, axis=tuple(axes), keepdims=True)
+
+    def arange(self, n: int, dtype: str, like: Any) -> Any:
+        return jnp.arange(n, dtype=dtype)
+
+    def take_along_axis(self, x: Any, indices: Any, axis: int) -> Any:
+        return jnp.take_along_axis(x, indices, axis=axis)
+
+    def to_device(self, x: Any, like: Any) -> Any:
+        return x  # an array made from NumPy is uncommitted: JAX places it with `like`
+
     def input_gradient(self, fn: Any, x: Any) -> tuple[Any, Any]:
         out, vjp = jax.vjp(fn, jax.lax.stop_gradient(x))
         (grad,) = vjp(jnp.ones_like(out))

@@ -89,6 +89,21 @@ class NumpyBackend:
     def cond(self, pred: Any, true_fn: Any, false_fn: Any) -> Any:
         return true_fn() if bool(pred) else false_fn()
 
+    def where(self, cond: Any, x: Any, y: Any) -> Any:
+        return np.where(cond, x, y)  # a Python number takes the array's dtype
+
+    def mean_over(self, x: Any, axes: tuple[int, ...]) -> Any:
+        return np.mean(x, axis=tuple(axes), keepdims=True, dtype=x.dtype)
+
+    def arange(self, n: int, dtype: str, like: Any) -> Any:
+        return np.arange(n, dtype=_np_dtype(dtype))
+
+    def take_along_axis(self, x: Any, indices: Any, axis: int) -> Any:
+        return np.take_along_axis(x, indices, axis)
+
+    def to_device(self, x: Any, like: Any) -> Any:
+        return x
+
     def input_gradient(self, fn: Any, x: Any) -> tuple[Any, Any]:
         raise NoAutodiff(
             "the numpy backend has no automatic differentiation, so penalties that need the "

@@ -105,6 +105,25 @@ class TensorflowBackend:
     def cond(self, pred: Any, true_fn: Any, false_fn: Any) -> Any:
         return tf.cond(pred, true_fn, false_fn)
 
+    def where(self, cond: Any, x: Any, y: Any) -> Any:
+        if isinstance(x, (int, float)):
+            x = tf.cast(x, y.dtype)
+        elif isinstance(y, (int, float)):
+            y = tf.cast(y, x.dtype)
+        return tf.where(cond, x, y)
+
+    def mean_over(self, x: Any, axes: tuple[int, ...]) -> Any:
+        return tf.reduce_mean(x, axis=list(axes), keepdims=True)
+
+    def arange(self, n: int, dtype: str, like: Any) -> Any:
+        return tf.range(n, dtype=tf.as_dtype(dtype))
+
+    def take_along_axis(self, x: Any, indices: Any, axis: int) -> Any:
+        return tf.experimental.numpy.take_along_axis(x, indices, axis)
+
+    def to_device(self, x: Any, like: Any) -> Any:
+        return x  # TensorFlow copies between devices itself
+
     def input_gradient(self, fn: Any, x: Any) -> tuple[Any, Any]:
         # The gradient is taken while the caller's tape (if any) is recording, so the caller can
         # differentiate it again with respect to the discriminator's variables.

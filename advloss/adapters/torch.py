@@ -119,6 +119,21 @@ class TorchBackend:
             return tuple(torch.where(pred, a, b) for a, b in zip(on_true, on_false, strict=True))
         return torch.where(pred, on_true, on_false)
 
+    def where(self, cond: Any, x: Any, y: Any) -> Any:
+        return torch.where(cond, x, y)
+
+    def mean_over(self, x: Any, axes: tuple[int, ...]) -> Any:
+        return x.mean(dim=tuple(axes), keepdim=True)
+
+    def arange(self, n: int, dtype: str, like: Any) -> Any:
+        return torch.arange(n, dtype=_DTYPES[dtype], device=like.device)
+
+    def take_along_axis(self, x: Any, indices: Any, axis: int) -> Any:
+        return torch.take_along_dim(x, indices.long(), dim=axis)  # broadcasts like NumPy's
+
+    def to_device(self, x: Any, like: Any) -> Any:
+        return x.to(like.device)
+
     def input_gradient(self, fn: Any, x: Any) -> tuple[Any, Any]:
         x = x.detach()
         if torch.compiler.is_compiling():

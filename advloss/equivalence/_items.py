@@ -280,6 +280,37 @@ def _build_noise(framework: str) -> Any:
     return f
 
 
+def _augment_cases(quick: bool) -> list[Case]:
+    """Non-square images whose sides are not multiples of 8, and draws at the ranges' ends."""
+    rng = np.random.default_rng(6)
+    n, h, w = 4, 12, 10  # shifts up to [12/8] = 2 and [10/8] = 1; cutout 6 x 5
+    inputs = {"x": rng.normal(size=(n, 3, h, w)), "w": rng.normal(size=(n, 3, h, w))}
+    for name in ("brightness", "saturation", "contrast"):
+        inputs[f"draw.{name}"] = rng.random(n)
+    inputs["draw.translation"] = np.array([[-2, 1], [2, -1], [0, 0], [1, -1]], dtype=float)
+    inputs["draw.cutout"] = np.array([[0, 9], [12, 0], [6, 5], [3, 7]], dtype=float)
+    inputs["fake"], inputs["draw.apa"] = rng.normal(size=(n, 3, h, w)), rng.random(n)
+    return [Case("images", inputs, ("x", "fake"))]
+
+
+def _build_augment(framework: str) -> Any:
+    from advloss.augment import apa, diffaugment
+
+    b = get_backend(framework)
+
+    def f(case: Case, t: dict[str, Any]) -> dict[str, Any]:
+        draws = {k.removeprefix("draw."): v for k, v in t.items() if k.startswith("draw.")}
+        for k in ("translation", "cutout"):  # integers, carried as floats by the suite
+            draws[k] = b.cast(draws[k], "int32")
+        u = draws.pop("apa")
+        return {
+            "diffaugment(x) * w": diffaugment(t["x"], draws=draws) * t["w"],
+            "apa(x, fake, 0.4) * w": apa(t["x"], t["fake"], 0.4, draws={"apa": u}) * t["w"],
+        }
+
+    return f
+
+
 def _label_cases(quick: bool) -> list[Case]:
     rng = np.random.default_rng(4)
     return [
@@ -409,6 +440,13 @@ def transform_items() -> list[Item]:
             "instance_noise with explicit draws: value and gradient",
             _noise_cases,
             _build_noise,
+        ),
+        Item(
+            "transform:augment",
+            "diffaugment (color, translation, cutout) and apa with explicit draws: values and "
+            "gradients w.r.t. the images (fake: zero, it is detached)",
+            _augment_cases,
+            _build_augment,
         ),
         Item(
             "transform:labels",

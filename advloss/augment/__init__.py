@@ -1,0 +1,36 @@
+r"""Data augmentation for the discriminator: DiffAugment and adaptive pseudo augmentation (APA).
+
+* ``diffaugment(x, policy, *, key=None, draws=None, layout="NCHW", return_draws=False)`` —
+  DiffAugment's differentiable colour, translation and cutout transforms (Zhao et al. 2020), the
+  reference implementation's formulas and parameters;
+* ``DiffAugment`` — the same with its policy bound (the built-in ``"diffaugment"`` of the
+  registry's ``"augmentation"`` kind);
+* ``apa(real, fake, p, *, key=None, draws=None, return_draws=False)`` — real samples replaced by
+  detached fakes with probability ``p`` (Jiang et al. 2021).
+
+Randomness is explicit, as everywhere in advloss: a framework's key or generator, or the draws
+themselves (``draws=``), which ``return_draws=True`` hands back, so that PyTorch, TensorFlow and
+JAX produce the same outputs and gradients for the same draws.  The ops are written once over the
+backend primitives, never read a value on the host, and trace under ``torch.compile``,
+``jax.jit`` and ``tf.function``.  See ``docs/augment.md`` for the math and the pitfalls.
+
+Examples:
+    >>> import numpy as np
+    >>> from advloss import augment
+    >>> x = np.random.default_rng(0).normal(size=(8, 3, 16, 16))
+    >>> y, draws = augment.diffaugment(x, key=1, return_draws=True)
+    >>> y.shape, sorted(draws)
+    ((8, 3, 16, 16), ['brightness', 'contrast', 'cutout', 'saturation', 'translation'])
+    >>> bool(np.array_equal(augment.diffaugment(x, draws=draws), y))   # the same draws, the same y
+    True
+"""
+
+from advloss.augment._apa import apa
+from advloss.augment._diffaugment import (
+    DEFAULT_POLICY,
+    POLICIES,
+    DiffAugment,
+    diffaugment,
+)
+
+__all__ = ["DEFAULT_POLICY", "POLICIES", "DiffAugment", "apa", "diffaugment"]
