@@ -236,7 +236,7 @@ def run_advloss(trainer: str, cfg: dict[str, Any], probe: Probe) -> None:
     module: Any = {"dcgan": dcgan_torch, "pix2pix": pix2pix_torch}[trainer]
     patches: list[Any] = [mock.patch.object(module, "Session", TimedSession)]
     if trainer == "dcgan":  # the digit classifier of the quality metrics: not needed
-        patches.append(mock.patch.object(dcgan_torch, "metrics_for", lambda cfg: None))
+        patches.append(mock.patch.object(dcgan_torch, "metrics_for", lambda *args: None))
     with contextlib.ExitStack() as stack:
         for p in patches:
             stack.enter_context(p)
@@ -312,6 +312,7 @@ def run_plain(trainer: str, cfg: dict[str, Any], probe: Probe) -> None:
     fmt = torch.channels_last if cfg["channels_last"] else torch.contiguous_format
     if trainer == "dcgan":
         x, channels = data.load(cfg["data"], cfg["image_size"])
+        x = torch.from_numpy(x)
         assert channels == 1
         G, D = plain_dcgan(cfg)
         batches = data.Batches(x, cfg["batch_size"], cfg["seed"])
@@ -319,7 +320,10 @@ def run_plain(trainer: str, cfg: dict[str, Any], probe: Probe) -> None:
         from reference_trainers.pix2pix_torch import PatchGAN, UNet, patch_layers
 
         size = cfg["image_size"]
-        pairs = data.paired_folder(cfg["data"], "train", data.jitter_size(size))
+        pairs = tuple(
+            torch.from_numpy(a)
+            for a in data.paired_folder(cfg["data"], "train", data.jitter_size(size))
+        )
         G = UNet(3, 3, cfg["width"], size, cfg["dropout"])
         D = PatchGAN(6, cfg["width"], patch_layers(size), "batch")
         batches = data.Batches(pairs, cfg["batch_size"], cfg["seed"])

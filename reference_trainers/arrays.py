@@ -22,7 +22,7 @@ import numpy as np
 
 from reference_trainers import common
 from reference_trainers.common import TrainerError, torch_only_options
-from reference_trainers.session import Loop, map_leaves
+from reference_trainers.loop import Loop, map_leaves
 
 STREAMS = ("init", "z", "objective")
 CHECKPOINT_FORMAT = 2

@@ -800,22 +800,17 @@ class Progress:
         self.bar.close()
 
 
-def save_grid(images: torch.Tensor, path: Path, nrow: int = 8) -> None:
-    """Save a (N, C, H, W) batch in [-1, 1] as a PNG grid."""
-    import torch
+def save_grid(images: Any, path: Path, nrow: int = 8) -> None:
+    """Save a (N, C, H, W) batch in [-1, 1] (a NumPy array, or a CPU tensor NumPy can read) as a
+    PNG grid of ``nrow`` images per row with 2-pixel black borders (scikit-image's ``montage``)."""
     from PIL import Image
+    from skimage.util import montage
 
-    x = ((images.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    n, c, h, w = x.shape
-    rows = (n + nrow - 1) // nrow
-    grid = torch.zeros(c, rows * (h + 2) + 2, nrow * (w + 2) + 2, dtype=torch.uint8)
-    for i in range(n):
-        r, col = divmod(i, nrow)
-        grid[
-            :, 2 + r * (h + 2) : 2 + r * (h + 2) + h, 2 + col * (w + 2) : 2 + col * (w + 2) + w
-        ] = x[i]
-    array = grid.permute(1, 2, 0).numpy()
-    Image.fromarray(array[..., 0] if c == 1 else array).save(path)
+    x = np.clip(np.asarray(images, np.float32), -1, 1)
+    x = ((x + 1) * 127.5).round().astype(np.uint8)
+    grid = montage(x.transpose(0, 2, 3, 1), fill=[0] * x.shape[1], padding_width=2,
+                   grid_shape=(-(-len(x) // nrow), nrow), channel_axis=-1)  # fmt: skip
+    Image.fromarray(grid[..., 0] if x.shape[1] == 1 else grid).save(path)
 
 
 def plot_curves(rows: list[dict[str, Any]], path: Path, quality: str | list[str]) -> None:

@@ -33,8 +33,9 @@ PRESETS = {
 
 #: the PyTorch side's names, importable from here as before (imported on first use)
 TORCH_NAMES = ("Generator", "Discriminator", "torch_net", "load_numpy_weights",
-               "load_spectral_state", "init_weights", "metrics_for", "make_evaluate",
-               "train_torch")  # fmt: skip
+               "load_spectral_state", "init_weights", "train_torch")  # fmt: skip
+#: the shared evaluation's names (reference_trainers.dcgan_eval; no framework)
+EVAL_NAMES = ("metrics_for", "make_evaluate")
 
 
 def __getattr__(name: str) -> Any:
@@ -42,6 +43,10 @@ def __getattr__(name: str) -> Any:
         from reference_trainers import dcgan_torch
 
         return getattr(dcgan_torch, name)
+    if name in EVAL_NAMES:
+        from reference_trainers import dcgan_eval
+
+        return getattr(dcgan_eval, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -252,9 +252,8 @@ def _train(cfg: dict[str, Any]) -> dict[str, Any]:
     import jax
     import jax.numpy as jnp
     import optax
-    import torch
 
-    from reference_trainers.dcgan_torch import make_evaluate, metrics_for
+    from reference_trainers.dcgan_eval import make_evaluate, metrics_for
 
     dtype = np.dtype(cfg["dtype"])
     s = ArrayLoop(cfg, "dcgan", quality="fd", framework="jax", to_tensor=jnp.asarray)
@@ -290,19 +289,18 @@ def _train(cfg: dict[str, Any]) -> dict[str, Any]:
     }
     d_step, g_step = make_steps(s.objective, G, D, g_tx, d_tx)
 
-    def sample(z: Any) -> torch.Tensor:
+    def sample(z: Any) -> np.ndarray:
         variables = {"params": state.g_params, "batch_stats": state.g_stats}
         x = G.apply(variables, jnp.asarray(z, dtype), train=False)
-        # a copy: np.asarray would be a read-only view, which torch.from_numpy warns about
-        return torch.from_numpy(np.array(x, np.float32)).permute(0, 3, 1, 2)
+        return np.asarray(x, np.float32).transpose(0, 3, 1, 2)  # NCHW, as the metrics take
 
     evaluate = make_evaluate(
         s.run.dir, sample, fixed_latents(z_dim), lambda: eval_latents(cfg["eval_samples"], z_dim),
         metrics_for(cfg),
     )  # fmt: skip
 
-    def nhwc(batch: torch.Tensor) -> Any:
-        return jnp.asarray(batch.numpy().transpose(0, 2, 3, 1).astype(dtype))
+    def nhwc(batch: np.ndarray) -> Any:
+        return jnp.asarray(batch.transpose(0, 2, 3, 1).astype(dtype))
 
     every = s.penalty_interval()
     s.start()

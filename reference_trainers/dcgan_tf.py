@@ -182,9 +182,8 @@ def train(cfg: dict[str, Any]) -> dict[str, Any]:
 def _train(cfg: dict[str, Any]) -> dict[str, Any]:
     import keras
     import tensorflow as tf
-    import torch
 
-    from reference_trainers.dcgan_torch import make_evaluate, metrics_for
+    from reference_trainers.dcgan_eval import make_evaluate, metrics_for
 
     dtype = cfg["dtype"]
     s = ArrayLoop(cfg, "dcgan", quality="fd", framework="tf", to_tensor=tf.constant)
@@ -243,18 +242,17 @@ def _train(cfg: dict[str, Any]) -> dict[str, Any]:
     d_step = tf.function(d_step, jit_compile=bool(cfg["compile"]))
     g_step = tf.function(g_step, jit_compile=bool(cfg["compile"]))
 
-    def sample(z: Any) -> torch.Tensor:
+    def sample(z: Any) -> np.ndarray:
         x = G(tf.constant(np.asarray(z, dtype)), training=False)
-        # a copy: np.asarray would be a read-only view, which torch.from_numpy warns about
-        return torch.from_numpy(np.array(x, np.float32)).permute(0, 3, 1, 2)
+        return np.asarray(x, np.float32).transpose(0, 3, 1, 2)  # NCHW, as the metrics take
 
     evaluate = make_evaluate(
         s.run.dir, sample, fixed_latents(z_dim), lambda: eval_latents(cfg["eval_samples"], z_dim),
         metrics_for(cfg),
     )  # fmt: skip
 
-    def nhwc(batch: torch.Tensor) -> Any:
-        return tf.constant(batch.numpy().transpose(0, 2, 3, 1).astype(dtype))
+    def nhwc(batch: np.ndarray) -> Any:
+        return tf.constant(batch.transpose(0, 2, 3, 1).astype(dtype))
 
     every = s.penalty_interval()
     s.start()

@@ -1,7 +1,7 @@
 """The PyTorch side of the DCGAN trainer (:mod:`reference_trainers.dcgan` is its command line,
 which imports this module once the options are parsed and checked): the networks built from
-:mod:`~reference_trainers.dcgan_spec`'s layer lists, the evaluation shared with the JAX and
-TensorFlow trainers, and the PyTorch training loop."""
+:mod:`~reference_trainers.dcgan_spec`'s layer lists and the PyTorch training loop (the
+evaluation, shared with the JAX and TensorFlow trainers, is :mod:`reference_trainers.dcgan_eval`)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from torch import nn
 
 from reference_trainers import common
 from reference_trainers.data import Batches, load
+from reference_trainers.dcgan_eval import make_evaluate, metrics_for
 from reference_trainers.dcgan_spec import (
     KERNEL,
     Layer,
@@ -116,32 +117,6 @@ def init_weights(m: nn.Module) -> None:
 # ---------------------------------------------------------------------------------- training
 
 
-def metrics_for(cfg: dict[str, Any]) -> Any:
-    """The quality metrics of ``--data`` (None for a user's folder)."""
-    from reference_trainers.metrics import DigitMetrics, StackedDigitMetrics
-
-    if cfg["data"] == "digits":
-        return DigitMetrics(cfg["image_size"])
-    if cfg["data"] == "stacked-digits":
-        return StackedDigitMetrics(cfg["image_size"], cfg["eval_samples"])
-    return None
-
-
-def make_evaluate(run_dir: Any, sample: Any, fixed_z: Any, eval_z: Any, metrics: Any) -> Any:
-    """The evaluation of every trainer: a grid of ``sample(fixed_z)`` into ``samples/``, then
-    the metrics on ``sample`` of ``eval_z()`` in chunks of 500 (``sample`` returns NCHW torch
-    tensors in [-1, 1])."""
-
-    def evaluate(step: int) -> dict[str, Any]:
-        common.save_grid(sample(fixed_z), run_dir / "samples" / f"step_{step:06d}.png")
-        if metrics is None:
-            return {}
-        z = eval_z()
-        return metrics(torch.cat([sample(z[i : i + 500]) for i in range(0, len(z), 500)]))
-
-    return evaluate
-
-
 def train_torch(cfg: dict[str, Any]) -> dict[str, Any]:
     """The PyTorch DCGAN."""
     if cfg.get("numpy_rng") and int(os.environ.get("WORLD_SIZE", "1")) > 1:
@@ -152,7 +127,7 @@ def train_torch(cfg: dict[str, Any]) -> dict[str, Any]:
     s = Session(cfg, "dcgan", quality="fd")  # validates the options and builds the objective
     norm = s.d_norm(cfg["d_norm"])
     data, channels = load(cfg["data"], cfg["image_size"])
-    batches = Batches(data, cfg["batch_size"], cfg["seed"])
+    batches = Batches(torch.from_numpy(data), cfg["batch_size"], cfg["seed"])
     common.seed_everything(cfg["seed"])
     G = Generator(cfg["z_dim"], cfg["width"], cfg["image_size"], channels)
     D = Discriminator(cfg["width"], cfg["image_size"], channels, norm)
@@ -172,7 +147,7 @@ def train_torch(cfg: dict[str, Any]) -> dict[str, Any]:
         G.apply(init_weights)
         D.apply(init_weights)
     G_run, D_run = s.setup(G, D, batches, after_spectral_norm=after_sn, streams=streams)
-    metrics = metrics_for(cfg)
+    metrics = metrics_for(cfg, "torch")
     if streams is not None:
         from reference_trainers.arrays import eval_latents, fixed_latents
 
@@ -188,7 +163,10 @@ def train_torch(cfg: dict[str, Any]) -> dict[str, Any]:
             z = torch.randn(cfg["eval_samples"], cfg["z_dim"], generator=eval_gen)
             return z.to(s.device, s.dtype)
 
-    evaluate = make_evaluate(s.run.dir, G, fixed_z, make_eval_z, metrics)
+    def sample(z: torch.Tensor) -> np.ndarray:
+        return G(z).float().cpu().numpy()
+
+    evaluate = make_evaluate(s.run.dir, sample, fixed_z, make_eval_z, metrics)
 
     def latents() -> torch.Tensor:
         if streams is not None:

@@ -121,13 +121,18 @@ def load_data(cfg: dict[str, Any]) -> dict[str, Any]:
     root = str(facades.ensure(cache_dir(), cfg["data"])) if synthetic else cfg["data"]
     direction = cfg["direction"]
     load_size = data.jitter_size(size) if cfg["jitter"] else size
-    train = data.paired_folder(root, "train", load_size, direction=direction, nearest_a=synthetic)
+
+    def pairs(split: str, size: int, **kw: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        a, b = data.paired_folder(root, split, size, **kw)
+        return torch.from_numpy(a), torch.from_numpy(b)
+
+    train = pairs("train", load_size, direction=direction, nearest_a=synthetic)
     val_split = "val" if (Path(root) / "val").is_dir() else "test"
-    val = data.paired_folder(root, val_split, size, direction=direction, nearest_a=synthetic)
+    val = pairs(val_split, size, direction=direction, nearest_a=synthetic)
     out: dict[str, Any] = {"train": train, "val": val, "segmenter": None, "labels": None,
                            "realism": None}  # fmt: skip
     if synthetic:
-        from reference_trainers.metrics import segmenter
+        from reference_trainers.metrics_torch import segmenter
 
         def classes(a: torch.Tensor) -> torch.Tensor:
             colors = ((a.permute(0, 2, 3, 1) + 1) * 127.5).round().to(torch.uint8).numpy()
@@ -135,7 +140,7 @@ def load_data(cfg: dict[str, Any]) -> dict[str, Any]:
 
         stem = "facades" if cfg["data"] == "synthetic-facades" else cfg["data"]
         version = facades.DATASETS[cfg["data"]][0]
-        seg_x, seg_y = data.paired_folder(root, "train", size, nearest_a=True)
+        seg_x, seg_y = pairs("train", size, nearest_a=True)
         out["segmenter"], out["segmenter_accuracy"] = segmenter(
             seg_y, classes(seg_x), len(facades.CLASSES), f"{stem}-v{version}-seg-{size}"
         )
@@ -165,7 +170,7 @@ def train(cfg: dict[str, Any]) -> dict[str, Any]:
     D.apply(init_weights)
     G_run, D_run = s.setup(G, D, batches)
 
-    from reference_trainers.metrics import PairMetrics
+    from reference_trainers.metrics_torch import PairMetrics
 
     val_x, val_y = d["val"]
     metrics = PairMetrics(
