@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from reference_trainers import common
+from reference_trainers.config import DCGANConfig
 
 # This module is the command line: it imports no framework, so --help and bad options answer
 # at once; the PyTorch trainer (reference_trainers.dcgan_torch) and the JAX / TensorFlow ones
@@ -89,26 +90,32 @@ def parser() -> Any:
     return common.show_defaults(p, PRESETS)
 
 
-def check(cfg: dict[str, Any]) -> None:
+def options(argv: list[str]) -> DCGANConfig:
+    """The config ``argv`` resolves to (command line > ``--config`` file > ``--preset`` >
+    defaults), not yet checked: for tests and benchmarks that build a run's options."""
+    return DCGANConfig.from_options(common.resolve(parser(), argv, PRESETS))
+
+
+def check(cfg: DCGANConfig) -> None:
     """The checks made before a framework is imported: :func:`common.check_options`,
     ``--framework`` and the options it does not have, and ``--data``."""
     common.check_options(cfg)
-    framework = cfg.get("framework") or "torch"
+    framework = cfg.framework
     if framework not in FRAMEWORKS:
         raise common.TrainerError(f"--framework {framework!r}: expected one of {FRAMEWORKS}")
     if framework != "torch":
         common.torch_only_options(cfg, framework)
-    common.check_data_source(cfg["data"])
+    common.check_data_source(cfg.data)
 
 
-def train(cfg: dict[str, Any]) -> dict[str, Any]:
-    """Train with the resolved config (``cfg["framework"]`` picks the trainer); returns the last
+def train(cfg: DCGANConfig) -> dict[str, Any]:
+    """Train with the resolved config (``cfg.framework`` picks the trainer); returns the last
     evaluation row with ``steps_per_second`` (not logged)."""
-    framework = cfg.get("framework") or "torch"
+    framework = cfg.framework
     if framework not in FRAMEWORKS:
         raise common.TrainerError(f"--framework {framework!r}: expected one of {FRAMEWORKS}")
     if framework != "torch":  # a one-line error before the seconds JAX / TensorFlow take to import
-        common.check_writable(Path(cfg["out"]))
+        common.check_writable(Path(cfg.out))
     if framework == "jax":
         from reference_trainers import dcgan_jax
 
@@ -123,7 +130,7 @@ def train(cfg: dict[str, Any]) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return common.main("dcgan", parser(), PRESETS, train, argv, check=check)
+    return common.main("dcgan", parser(), PRESETS, train, argv, check=check, config=DCGANConfig)
 
 
 if __name__ == "__main__":

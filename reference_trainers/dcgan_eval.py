@@ -14,17 +14,18 @@ from typing import Any
 import numpy as np
 
 from reference_trainers import common
+from reference_trainers.config import DCGANConfig
 from reference_trainers.metrics import DigitMetrics, StackedDigitMetrics
 
 #: chunk of evaluation samples generated at once
 EVAL_CHUNK = 500
 
 
-def metrics_for(cfg: Any, framework: str = "numpy") -> Any:
+def metrics_for(cfg: DCGANConfig, framework: str = "numpy") -> Any:
     """The quality metrics of ``--data`` (None for a user's folder).  The digit classifier runs
     in PyTorch for ``framework="torch"`` (the PyTorch trainer's numbers, unchanged) and in
     NumPy otherwise (the JAX and TensorFlow trainers: no PyTorch needed)."""
-    data, size = cfg["data"], cfg["image_size"]
+    data, size = cfg.data, cfg.image_size
     if data not in ("digits", "stacked-digits"):
         return None
     network = None
@@ -34,7 +35,7 @@ def metrics_for(cfg: Any, framework: str = "numpy") -> Any:
         network = TorchDigitClassifier(size)
     if data == "digits":
         return DigitMetrics(size, network)
-    return StackedDigitMetrics(size, cfg["eval_samples"], network)
+    return StackedDigitMetrics(size, cfg.eval_samples, network)
 
 
 def make_evaluate(

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from reference_trainers import common
+from reference_trainers.config import DCGANConfig
 from reference_trainers.data import Batches, load
 from reference_trainers.dcgan_eval import make_evaluate, metrics_for
 from reference_trainers.dcgan_spec import (
@@ -117,25 +118,25 @@ def init_weights(m: nn.Module) -> None:
 # ---------------------------------------------------------------------------------- training
 
 
-def train_torch(cfg: dict[str, Any]) -> dict[str, Any]:
+def train_torch(cfg: DCGANConfig) -> dict[str, Any]:
     """The PyTorch DCGAN."""
-    if cfg.get("numpy_rng") and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+    if cfg.numpy_rng and int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise common.TrainerError(
             "--numpy-rng with torchrun / DDP: every process would draw the same numbers; "
             "it is for single-process comparisons"
         )
     s = Session(cfg, "dcgan", quality="fd")  # validates the options and builds the objective
-    norm = s.d_norm(cfg["d_norm"])
-    data, channels = load(cfg["data"], cfg["image_size"])
-    batches = Batches(torch.from_numpy(data), cfg["batch_size"], cfg["seed"])
-    common.seed_everything(cfg["seed"])
-    G = Generator(cfg["z_dim"], cfg["width"], cfg["image_size"], channels)
-    D = Discriminator(cfg["width"], cfg["image_size"], channels, norm)
+    norm = s.d_norm(cfg.d_norm)
+    data, channels = load(cfg.data, cfg.image_size)
+    batches = Batches(torch.from_numpy(data), cfg.batch_size, cfg.seed)
+    common.seed_everything(cfg.seed)
+    G = Generator(cfg.z_dim, cfg.width, cfg.image_size, channels)
+    D = Discriminator(cfg.width, cfg.image_size, channels, norm)
     streams, after_sn = None, None
-    if cfg.get("numpy_rng"):  # the same weights and random numbers as the JAX / TF trainers
+    if cfg.numpy_rng:  # the same weights and random numbers as the JAX / TF trainers
         from reference_trainers.arrays import NumpyStreams
 
-        streams = NumpyStreams(cfg["seed"])
+        streams = NumpyStreams(cfg.seed)
         net = numpy_dcgan(cfg, channels, norm, streams.gens["init"])
         G.to(s.dtype)  # load the float64 draws into networks of the training precision
         D.to(s.dtype)
@@ -152,15 +153,15 @@ def train_torch(cfg: dict[str, Any]) -> dict[str, Any]:
         from reference_trainers.arrays import eval_latents, fixed_latents
 
         as_t = lambda x: torch.from_numpy(x).to(s.device, s.dtype)  # noqa: E731
-        fixed_z = as_t(fixed_latents(cfg["z_dim"]))
-        make_eval_z = lambda: as_t(eval_latents(cfg["eval_samples"], cfg["z_dim"]))  # noqa: E731
+        fixed_z = as_t(fixed_latents(cfg.z_dim))
+        make_eval_z = lambda: as_t(eval_latents(cfg.eval_samples, cfg.z_dim))  # noqa: E731
     else:
-        fixed_z = torch.randn(64, cfg["z_dim"], generator=torch.Generator().manual_seed(12345))
+        fixed_z = torch.randn(64, cfg.z_dim, generator=torch.Generator().manual_seed(12345))
         fixed_z = fixed_z.to(s.device, s.dtype)
 
         def make_eval_z() -> torch.Tensor:
             eval_gen = torch.Generator().manual_seed(777)  # never touches the training RNGs
-            z = torch.randn(cfg["eval_samples"], cfg["z_dim"], generator=eval_gen)
+            z = torch.randn(cfg.eval_samples, cfg.z_dim, generator=eval_gen)
             return z.to(s.device, s.dtype)
 
     def sample(z: torch.Tensor) -> np.ndarray:
@@ -170,11 +171,11 @@ def train_torch(cfg: dict[str, Any]) -> dict[str, Any]:
 
     def latents() -> torch.Tensor:
         if streams is not None:
-            return torch.from_numpy(streams.latents(s.local_batch, cfg["z_dim"], np.float64)).to(
+            return torch.from_numpy(streams.latents(s.local_batch, cfg.z_dim, np.float64)).to(
                 s.device, s.dtype
             )
         return torch.randn(
-            s.local_batch, cfg["z_dim"], generator=s.gens["z"], device=s.device, dtype=s.dtype
+            s.local_batch, cfg.z_dim, generator=s.gens["z"], device=s.device, dtype=s.dtype
         )
 
     def draws(real: Any, fake_shape: tuple[int, ...], side: str) -> Any:
@@ -186,7 +187,7 @@ def train_torch(cfg: dict[str, Any]) -> dict[str, Any]:
         return {k: torch.from_numpy(v).to(s.device, s.dtype)
                 for k, v in streams.draws(specs, np.float64, channels_last=False).items()}  # fmt: skip
 
-    image_shape = (s.local_batch, channels, cfg["image_size"], cfg["image_size"])
+    image_shape = (s.local_batch, channels, cfg.image_size, cfg.image_size)
     s.begin(evaluate)
     while s.step < s.steps:
         # ---- the training step: this is the part to copy into your own loop ----

@@ -18,6 +18,7 @@ from typing import Any
 
 import advloss
 from reference_trainers import common
+from reference_trainers.config import TrainerConfig
 
 
 def map_leaves(tree: Any, fn: Callable[[Any], Any]) -> Any:
@@ -41,10 +42,10 @@ class Loop:
     world = 1
     rank = 0
 
-    def __init__(self, cfg: dict[str, Any], trainer: str, *, quality: str | list[str]) -> None:
+    def __init__(self, cfg: TrainerConfig, trainer: str, *, quality: str | list[str]) -> None:
         self.cfg, self.trainer, self.quality = cfg, trainer, quality
         common.check_counts(cfg)
-        self.steps = int(cfg["steps"])
+        self.steps = int(cfg.steps)
         # validates loss / penalty / labels / noise before anything slow happens
         self.objective = common.build_objective(cfg)
         self.has_penalty = bool(self.objective.penalties)
@@ -82,8 +83,8 @@ class Loop:
         cfg = self.cfg
         self.ratio: Any = (
             advloss.AdaptiveRatio()
-            if cfg["adaptive_ratio"]
-            else advloss.FixedRatio(d_steps=cfg["d_steps"], g_steps=cfg["g_steps"])
+            if cfg.adaptive_ratio
+            else advloss.FixedRatio(d_steps=cfg.d_steps, g_steps=cfg.g_steps)
         )
         self.monitor = advloss.BalanceMonitor(decay=0.98, warmup=50)  # ~50-step averages
         self.ratio_state, self.monitor_state = self.ratio.init(), self.monitor.init()
@@ -155,7 +156,7 @@ class Loop:
         )
         self.step += 1
         step, cfg = self.step, self.cfg
-        if self.rank == 0 and (step % cfg["log_every"] == 0 or step == self.steps):
+        if self.rank == 0 and (step % cfg.log_every == 0 or step == self.steps):
             num = self._num  # host reads only when logging
             row: dict[str, Any] = {
                 "step": step,
@@ -185,7 +186,7 @@ class Loop:
             if advloss.BalanceMonitor.changed(self.verdict, new) and new.regime != "warming_up":
                 print(f"\nstep {step}: {new}", file=sys.stderr)
             self.verdict = new
-        return step % cfg["eval_every"] == 0 or step == self.steps
+        return step % cfg.eval_every == 0 or step == self.steps
 
     def _time_iteration(self) -> None:
         """Training time without evaluations and without the first iteration after a start

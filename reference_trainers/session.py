@@ -42,6 +42,7 @@ from torch import nn
 import advloss
 from reference_trainers import common
 from reference_trainers.common import TrainerError
+from reference_trainers.config import TrainerConfig
 from reference_trainers.loop import Loop, map_leaves  # noqa: F401 (importable from here as before)
 
 
@@ -49,16 +50,15 @@ class Session(Loop):
     """The PyTorch side: device, DDP, optimizers, random generators, AMP, ``torch.compile``,
     checkpoints and resume."""
 
-    def __init__(self, cfg: dict[str, Any], trainer: str, *, quality: str | list[str]) -> None:
+    def __init__(self, cfg: TrainerConfig, trainer: str, *, quality: str | list[str]) -> None:
         super().__init__(cfg, trainer, quality=quality)
-        self.device = common.pick_device(cfg["device"])
-        self.dtype = getattr(torch, cfg.get("dtype") or "float32")
+        self.device = common.pick_device(cfg.device)
+        self.dtype = getattr(torch, getattr(cfg, "dtype", "float32"))  # DCGAN's --dtype
         self.world = int(os.environ.get("WORLD_SIZE", "1"))  # torchrun --nproc_per_node=N
         if self.world > 1:
-            if cfg["batch_size"] % self.world:
+            if cfg.batch_size % self.world:
                 raise TrainerError(
-                    f"--batch-size {cfg['batch_size']} must be divisible by the {self.world} "
-                    f"processes"
+                    f"--batch-size {cfg.batch_size} must be divisible by the {self.world} processes"
                 )
             import torch.distributed as dist
 
@@ -67,11 +67,11 @@ class Session(Loop):
             if self.device.type == "cuda":
                 self.device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
                 torch.cuda.set_device(self.device)
-        self.local_batch = cfg["batch_size"] // self.world  # --batch-size is the global batch
+        self.local_batch = cfg.batch_size // self.world  # --batch-size is the global batch
         # the run folder, checked and locked before the data and networks are built
-        self.run = common.Run(cfg["out"], cfg, cfg["resume"], write=self.rank == 0,
-                              overwrite=bool(cfg.get("overwrite")))  # fmt: skip
-        self.amp = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg["amp"])
+        self.run = common.Run(cfg.out, cfg, cfg.resume, write=self.rank == 0,
+                              overwrite=cfg.overwrite)  # fmt: skip
+        self.amp = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.amp)
 
     # ------------------------------------------------------------------------------- setup
 
@@ -91,15 +91,13 @@ class Session(Loop):
         spectral norm is on (to load states drawn elsewhere); ``streams`` are NumPy streams
         (:class:`~reference_trainers.arrays.NumpyStreams`) to checkpoint with the rest."""
         cfg, device = self.cfg, self.device
-        self.memory_format = (
-            torch.channels_last if cfg.get("channels_last") else torch.contiguous_format
-        )
+        self.memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
         for net in (G, D):
             net.to(device, self.dtype)
-            if cfg.get("channels_last"):
+            if cfg.channels_last:
                 net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.G, self.D, self.batches, self.streams = G, D, batches, streams
-        if cfg["spectral_norm"]:
+        if cfg.spectral_norm:
             from advloss.nn.torch import spectral_norm
 
             for m in D.modules():
@@ -107,24 +105,24 @@ class Session(Loop):
                     spectral_norm(m)
         if after_spectral_norm is not None:  # e.g. load spectral-norm states drawn elsewhere
             after_spectral_norm()
-        betas = (cfg["beta1"], cfg["beta2"])
-        self.g_opt = torch.optim.Adam(G.parameters(), cfg["lr_g"], betas=betas)
-        self.d_opt = torch.optim.Adam(D.parameters(), cfg["lr_d"], betas=betas)
-        seed = cfg["seed"]
+        betas = (cfg.beta1, cfg.beta2)
+        self.g_opt = torch.optim.Adam(G.parameters(), cfg.lr_g, betas=betas)
+        self.d_opt = torch.optim.Adam(D.parameters(), cfg.lr_d, betas=betas)
+        seed = cfg.seed
         self.gens = {
             name: torch.Generator(device).manual_seed(seed * 1000 + 100 * self.rank + i)
             for i, name in enumerate(("z", "objective", "data"))
         }
         self.key = self.gens["objective"]  # advloss draws labels, flips, noise, GP alphas from it
         self._init_controls(torch.zeros((), device=device))
-        self.scaler = torch.amp.GradScaler(device.type, enabled=cfg["amp"] == "fp16")
+        self.scaler = torch.amp.GradScaler(device.type, enabled=cfg.amp == "fp16")
         G_run: Any = G
         D_run: Any = D
         if self.world > 1:  # gradients all-reduced; BN/SN buffers broadcast from rank 0
             from torch.nn.parallel import DistributedDataParallel as DDP
 
             G_run, D_run = DDP(G), DDP(D)
-        if cfg["compile"]:
+        if cfg.compile:
             G_run = torch.compile(G_run)
             if not self.has_penalty:  # AOTAutograd cannot differentiate a gradient penalty twice
                 D_run = torch.compile(D_run)

@@ -231,8 +231,7 @@ def test_psnr_and_ssim_are_scikit_images_on_the_unit_scale():
 
 
 def test_metrics_sanity_real_targets_and_shuffled_pairs():
-    cfg = {"image_size": 32, "data": "synthetic-facades", "direction": "AtoB", "jitter": False}
-    d = pix2pix.load_data(cfg)
+    d = pix2pix.load_data(pix2pix.options(["--image-size", "32", "--no-jitter"]))
     from reference_trainers.metrics import PairMetrics
 
     assert d["segmenter_accuracy"] > 0.85

@@ -130,10 +130,10 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, message):
 
 
 def test_objective_spec_builds_the_objective_the_separate_options_build():
-    from reference_trainers.common import build_objective, resolve
+    from reference_trainers.common import build_objective
 
     def objective(*args: str):
-        return build_objective(resolve(dcgan.parser(), list(args), dcgan.PRESETS))
+        return build_objective(dcgan.options(list(args)))
 
     flags = objective("--loss", "lsgan", "--penalty", "r1", "--penalty-weight", "5",
                       "--penalty-every", "4", "--real-label", "0.9", "--instance-noise", "0.1:0:50")  # fmt: skip
@@ -142,14 +142,37 @@ def test_objective_spec_builds_the_objective_the_separate_options_build():
     assert repr(spec) == repr(flags)
 
 
+def test_the_typed_config_holds_exactly_the_parsers_options():
+    """One frozen, typed config per trainer (issue 17 item 7): its fields are the parser's
+    options (the parser keeps the defaults, choices and help), it round-trips through the
+    mapping config.json stores, and an option it does not have is a one-line error."""
+    import dataclasses
+
+    from reference_trainers import config, pix2pix
+
+    for module, cls in ((dcgan, config.DCGANConfig), (pix2pix, config.Pix2PixConfig)):
+        options = {a.dest for a in module.parser()._actions if a.dest != "help"}
+        assert {f.name for f in dataclasses.fields(cls)} == options
+    cfg = dcgan.options(["--loss", "hinge", "--steps", "7"])
+    assert isinstance(cfg, config.DCGANConfig) and (cfg.loss, cfg.steps) == ("hinge", 7)
+    assert cfg.replace(loss="ns").loss == "ns" and cfg.loss == "hinge"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.loss = "ns"  # type: ignore[misc]
+    assert config.DCGANConfig.from_options(cfg.as_dict()) == cfg
+    with pytest.raises(TrainerError, match="--lambda-l1: not an option of this trainer"):
+        config.DCGANConfig.from_options({**cfg.as_dict(), "lambda_l1": 100.0})
+    with pytest.raises(TrainerError, match="--z-dim: no value"):
+        config.DCGANConfig.from_options({k: v for k, v in cfg.as_dict().items() if k != "z_dim"})
+
+
 def test_one_lazy_interval_for_the_jax_and_tf_trainers():
     from types import SimpleNamespace
 
-    from reference_trainers.common import build_objective, resolve
+    from reference_trainers.common import build_objective
     from reference_trainers.session import Session
 
     def interval(spec: str) -> int:
-        objective = build_objective(resolve(dcgan.parser(), ["--objective", spec], dcgan.PRESETS))
+        objective = build_objective(dcgan.options(["--objective", spec]))
         return Session.penalty_interval(SimpleNamespace(objective=objective))
 
     assert interval("ns") == 1 and interval("ns + r1(every=16)") == 16
@@ -524,14 +547,14 @@ def test_the_gpu_preset_turns_on_bf16_autocast_for_torch_only():
     from reference_trainers import common, pix2pix
 
     def resolved(module, *argv):
-        return common.resolve(module.parser(), list(argv), module.PRESETS)
+        return module.options(list(argv))
 
-    assert resolved(dcgan, "--preset", "gpu")["amp"] == "bf16"
-    assert resolved(dcgan, "--preset", "gpu")["channels_last"] is True
-    assert resolved(pix2pix, "--preset", "gpu")["amp"] == "bf16"
-    assert resolved(dcgan, "--preset", "cpu")["amp"] == "none"
-    assert resolved(dcgan, "--preset", "gpu", "--amp", "none")["amp"] == "none"
+    assert resolved(dcgan, "--preset", "gpu").amp == "bf16"
+    assert resolved(dcgan, "--preset", "gpu").channels_last is True
+    assert resolved(pix2pix, "--preset", "gpu").amp == "bf16"
+    assert resolved(dcgan, "--preset", "cpu").amp == "none"
+    assert resolved(dcgan, "--preset", "gpu", "--amp", "none").amp == "none"
     for framework in ("jax", "tf"):
         cfg = resolved(dcgan, "--preset", "gpu", "--framework", framework)
-        assert cfg["amp"] == "none" and not cfg["channels_last"]
+        assert cfg.amp == "none" and not cfg.channels_last
         common.torch_only_options(cfg, framework)  # no error
