@@ -85,7 +85,7 @@ def references(draws: int = 9) -> dict[str, dict[str, float]]:
 
     folder = facades.ensure(cache_dir(), DATA)
     metric_set, accuracy = realism.for_dataset(folder, SIZE)
-    _, val = paired_folder(str(folder), "val", SIZE, nearest_a=True)
+    val = torch.from_numpy(paired_folder(str(folder), "val", SIZE, nearest_a=True)[1])
     other = realism.photos(folder / "val-redraw", SIZE)
     pair = PairMetrics(val, realism=metric_set)
     textures = facades._textures()

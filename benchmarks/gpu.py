@@ -38,9 +38,12 @@ import tempfile
 import time
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from benchmarks import report
+
+if TYPE_CHECKING:
+    from reference_trainers.config import TrainerConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 TRAINERS = ("dcgan", "pix2pix")
@@ -92,10 +95,10 @@ def code_digest(root: Path = ROOT) -> str:
 
 def trainer_config(
     trainer: str, dry_run: bool, run_dir: str, data: str | None, compile: bool = True
-) -> dict[str, Any]:
+) -> TrainerConfig:
     """The trainer's resolved options: its own parser and presets, as its command line would
     resolve them (``data``: pix2pix's dataset folder)."""
-    from reference_trainers import common, dcgan, pix2pix
+    from reference_trainers import dcgan, pix2pix
 
     module = {"dcgan": dcgan, "pix2pix": pix2pix}[trainer]
     argv = [*trainer_args(trainer, dry_run, compile), "--out", run_dir]
@@ -103,7 +106,7 @@ def trainer_config(
         argv += ["--data", data]
     # the run stops when the benchmark says so; the evaluations are skipped (TimedSession)
     argv += ["--steps", str(10**9)]
-    cfg = common.resolve(module.parser(), argv, module.PRESETS)
+    cfg = module.options(argv)
     module.check(cfg)
     return cfg
 
@@ -211,7 +214,7 @@ class Probe:
 # ------------------------------------------------------------------------- advloss: the trainer
 
 
-def run_advloss(trainer: str, cfg: dict[str, Any], probe: Probe) -> None:
+def run_advloss(trainer: str, cfg: TrainerConfig, probe: Probe) -> None:
     """The reference trainer's own training function, with :class:`Probe` after each
     iteration and the evaluations (quality metrics, samples, checkpoints) skipped."""
     from unittest import mock
@@ -236,7 +239,7 @@ def run_advloss(trainer: str, cfg: dict[str, Any], probe: Probe) -> None:
     module: Any = {"dcgan": dcgan_torch, "pix2pix": pix2pix_torch}[trainer]
     patches: list[Any] = [mock.patch.object(module, "Session", TimedSession)]
     if trainer == "dcgan":  # the digit classifier of the quality metrics: not needed
-        patches.append(mock.patch.object(dcgan_torch, "metrics_for", lambda cfg: None))
+        patches.append(mock.patch.object(dcgan_torch, "metrics_for", lambda *args: None))
     with contextlib.ExitStack() as stack:
         for p in patches:
             stack.enter_context(p)
@@ -290,16 +293,16 @@ def weights_init(m: Any) -> None:
         nn.init.zeros_(m.bias)
 
 
-def plain_dcgan(cfg: dict[str, Any]) -> tuple[Any, Any]:
+def plain_dcgan(cfg: TrainerConfig) -> tuple[Any, Any]:
     """G (z as a 1×1 image) and D (one logit per image) from ``dcgan_spec``."""
     from reference_trainers.dcgan_spec import discriminator_layers, generator_layers
 
-    G = plain_layers(generator_layers(cfg["z_dim"], cfg["width"], cfg["image_size"], 1))
-    D = plain_layers(discriminator_layers(cfg["width"], cfg["image_size"], 1, "batch"))
+    G = plain_layers(generator_layers(cfg.z_dim, cfg.width, cfg.image_size, 1))
+    D = plain_layers(discriminator_layers(cfg.width, cfg.image_size, 1, "batch"))
     return G, D
 
 
-def run_plain(trainer: str, cfg: dict[str, Any], probe: Probe) -> None:
+def run_plain(trainer: str, cfg: TrainerConfig, probe: Probe) -> None:
     """The plain loop: same networks, batch, data, autocast, memory format and compilation as
     the trainer; BCE-with-logits GAN loss (pix2pix: + 100·L1), Adam(2e-4, (0.5, 0.999))."""
     import torch
@@ -307,23 +310,27 @@ def run_plain(trainer: str, cfg: dict[str, Any], probe: Probe) -> None:
 
     from reference_trainers import data
 
-    device = torch.device(cfg["device"])
-    torch.manual_seed(cfg["seed"])
-    fmt = torch.channels_last if cfg["channels_last"] else torch.contiguous_format
+    device = torch.device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
     if trainer == "dcgan":
-        x, channels = data.load(cfg["data"], cfg["image_size"])
+        x, channels = data.load(cfg.data, cfg.image_size)
+        x = torch.from_numpy(x)
         assert channels == 1
         G, D = plain_dcgan(cfg)
-        batches = data.Batches(x, cfg["batch_size"], cfg["seed"])
+        batches = data.Batches(x, cfg.batch_size, cfg.seed)
     else:
         from reference_trainers.pix2pix_torch import PatchGAN, UNet, patch_layers
 
-        size = cfg["image_size"]
-        pairs = data.paired_folder(cfg["data"], "train", data.jitter_size(size))
-        G = UNet(3, 3, cfg["width"], size, cfg["dropout"])
-        D = PatchGAN(6, cfg["width"], patch_layers(size), "batch")
-        batches = data.Batches(pairs, cfg["batch_size"], cfg["seed"])
-        crop_gen = torch.Generator().manual_seed(cfg["seed"])  # jitter on the CPU
+        size = cfg.image_size
+        pairs = tuple(
+            torch.from_numpy(a)
+            for a in data.paired_folder(cfg.data, "train", data.jitter_size(size))
+        )
+        G = UNet(3, 3, cfg.width, size, cfg.dropout)
+        D = PatchGAN(6, cfg.width, patch_layers(size), "batch")
+        batches = data.Batches(pairs, cfg.batch_size, cfg.seed)
+        crop_gen = torch.Generator().manual_seed(cfg.seed)  # jitter on the CPU
     G.apply(weights_init)
     D.apply(weights_init)
     G.to(device, memory_format=fmt)
@@ -331,15 +338,15 @@ def run_plain(trainer: str, cfg: dict[str, Any], probe: Probe) -> None:
     opt_g = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
     criterion = nn.BCEWithLogitsLoss()
-    netG, netD = (torch.compile(G), torch.compile(D)) if cfg["compile"] else (G, D)
-    amp = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg["amp"])
+    netG, netD = (torch.compile(G), torch.compile(D)) if cfg.compile else (G, D)
+    amp = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.amp)
 
     def autocast() -> Any:
         if amp is None:
             return contextlib.nullcontext()
         return torch.autocast(device.type, dtype=amp)
 
-    b, z_dim = int(cfg["batch_size"]), int(cfg.get("z_dim") or 0)
+    b, z_dim = int(cfg.batch_size), int(getattr(cfg, "z_dim", 0))  # pix2pix has none
     probe.start()
     while True:
         if trainer == "dcgan":
@@ -391,7 +398,7 @@ def run_plain(trainer: str, cfg: dict[str, Any], probe: Probe) -> None:
 # ------------------------------------------------------------------------------ the workers
 
 
-def worker(conn: Any, trainer: str, impl: str, cfg: dict[str, Any], opts: dict[str, Any]) -> None:
+def worker(conn: Any, trainer: str, impl: str, cfg: TrainerConfig, opts: dict[str, Any]) -> None:
     """One side in its own process: output to the log file, a compile cache of its own, then
     the loop; errors go back to the parent as one message."""
     t_setup = time.perf_counter()
@@ -409,8 +416,8 @@ def worker(conn: Any, trainer: str, impl: str, cfg: dict[str, Any], opts: dict[s
 
         if opts["threads"]:
             torch.set_num_threads(opts["threads"])
-        device = torch.device(cfg["device"])
-        probe = Probe(conn, device, cfg["batch_size"], opts["warmup_s"], t_setup)
+        device = torch.device(cfg.device)
+        probe = Probe(conn, device, cfg.batch_size, opts["warmup_s"], t_setup)
         if impl == "advloss":
             run_advloss(trainer, cfg, probe)
         else:
@@ -430,7 +437,7 @@ def worker(conn: Any, trainer: str, impl: str, cfg: dict[str, Any], opts: dict[s
 class Side:
     """The parent's handle on one worker process."""
 
-    def __init__(self, ctx: Any, trainer: str, impl: str, cfg: dict, opts: dict) -> None:
+    def __init__(self, ctx: Any, trainer: str, impl: str, cfg: TrainerConfig, opts: dict) -> None:
         self.impl = impl
         self.conn, child = ctx.Pipe()
         self.proc = ctx.Process(target=worker, args=(child, trainer, impl, cfg, opts), daemon=False)
@@ -473,7 +480,7 @@ class Side:
 
 def measure(
     trainer: str,
-    cfg: dict[str, Any],
+    cfg: TrainerConfig,
     args: Any,
     opts: dict[str, Any],
     share: float,

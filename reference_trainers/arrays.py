@@ -22,7 +22,8 @@ import numpy as np
 
 from reference_trainers import common
 from reference_trainers.common import TrainerError, torch_only_options
-from reference_trainers.session import Loop, map_leaves
+from reference_trainers.config import DCGANConfig
+from reference_trainers.loop import Loop, map_leaves
 
 STREAMS = ("init", "z", "objective")
 CHECKPOINT_FORMAT = 2
@@ -87,23 +88,23 @@ class ArrayLoop(Loop):
 
     def __init__(
         self,
-        cfg: dict[str, Any],
+        cfg: DCGANConfig,
         trainer: str,
         *,
         quality: str | list[str],
         framework: str,
         to_tensor: Any,
     ) -> None:
+        cfg = cfg.replace(numpy_rng=True)  # these trainers' random numbers come from NumPy
         super().__init__(cfg, trainer, quality=quality)
         torch_only_options(cfg, framework)
-        cfg["numpy_rng"] = True  # these trainers' random numbers always come from NumPy
         self.framework, self.to_tensor = framework, to_tensor
         self.batches: Any = None  # the data stream (Batches): given to open()
-        self.local_batch = int(cfg["batch_size"])
-        self.streams = NumpyStreams(int(cfg["seed"]))
+        self.local_batch = int(cfg.batch_size)
+        self.streams = NumpyStreams(int(cfg.seed))
         # the run folder, checked and locked before the data and networks are built
-        self.run = common.Run(cfg["out"], cfg, cfg["resume"], checkpoint="checkpoint.npz",
-                              overwrite=bool(cfg.get("overwrite")))  # fmt: skip
+        self.run = common.Run(cfg.out, cfg, cfg.resume, checkpoint="checkpoint.npz",
+                              overwrite=cfg.overwrite)  # fmt: skip
         self._init_controls(to_tensor(np.zeros((), np.float32)))
         self._variants: set[Any] = set()
 
@@ -186,7 +187,7 @@ class ArrayLoop(Loop):
             "streams": self.streams.state(),
             "batches": self.batches.state(),
             "controls": map_leaves(self.controls(), encode),
-            "config": self.cfg,
+            "config": self.cfg.as_dict(),
             **extra,
         }
         common.save_checked(
@@ -214,7 +215,7 @@ class ArrayLoop(Loop):
                 f"{self.framework!r} trainer"
             )
         if isinstance(meta.get("config"), dict):  # the options travel with the checkpoint
-            common.compare_options(meta["config"], self.cfg, f"the checkpoint {path}")
+            common.compare_options(meta["config"], self.cfg.as_dict(), f"the checkpoint {path}")
         self.step = int(meta["step"])
         self.streams.load_state(meta["streams"])
         self.batches.load_state(meta["batches"])

@@ -30,6 +30,8 @@ from advloss.labels import FlipLabels, SmoothLabels
 if TYPE_CHECKING:
     import torch
 
+    from reference_trainers.config import TrainerConfig
+
 
 class TrainerError(Exception):
     """A user error: printed as one line, exit status 2, no traceback."""
@@ -181,7 +183,8 @@ def show_defaults(
 def resolve(
     parser: argparse.ArgumentParser, argv: list[str] | None, presets: dict[str, dict]
 ) -> dict[str, Any]:
-    """Command line > config file > preset > parser defaults, as one plain dict."""
+    """Command line > config file > preset > parser defaults, as one plain dict (the trainers
+    make it their frozen config: :meth:`reference_trainers.config.TrainerConfig.from_options`)."""
     args = parser.parse_args(argv)
     explicit = {k for k in vars(args) if _given(parser, argv, k)}
     config: dict[str, Any] = dict(vars(args))
@@ -303,18 +306,18 @@ OBJECTIVE_OPTIONS = {"loss": "ns", "penalty": "none", "penalty_weight": None, "p
                      "real_label": 1.0, "flip_prob": 0.0, "instance_noise": None}  # fmt: skip
 
 
-def build_objective(cfg: dict[str, Any]) -> advloss.Objective:
+def build_objective(cfg: TrainerConfig) -> advloss.Objective:
     """The advloss objective the options describe: ``--objective``'s spec parsed by
     :meth:`advloss.Objective.parse`, or built from the separate options (clear errors for
     impossible combinations)."""
-    spec = cfg.get("objective")
+    spec = cfg.objective
     if spec is not None:
-        given = [k for k, default in OBJECTIVE_OPTIONS.items() if cfg.get(k, default) != default]
+        given = [k for k, default in OBJECTIVE_OPTIONS.items() if getattr(cfg, k) != default]
         if given:
             flags = ", ".join("--" + k.replace("_", "-") for k in given)
             raise TrainerError(
                 f"--objective with {flags}: the spec already says the whole objective; put "
-                f'those terms in it instead (e.g. "{cfg.get("loss", "ns")} + r1(gamma=10)")'
+                f'those terms in it instead (e.g. "{cfg.loss} + r1(gamma=10)")'
             )
         try:
             objective = advloss.Objective.parse(spec)
@@ -322,23 +325,23 @@ def build_objective(cfg: dict[str, Any]) -> advloss.Objective:
             raise TrainerError(f"--objective {spec!r}: {err}") from None
         if objective.augment is not None:  # the trainers' NumPy draw streams, NHWC layouts...
             raise TrainerError(
-                f"--objective {spec!r}: the reference trainers do not augment yet (issue 19); "
+                f"--objective {spec!r}: the reference trainers do not augment yet; "
                 f"use advloss.augment.diffaugment in your own loop"
             )
         return objective
     penalties: list[Any] = []
-    if cfg["penalty"] != "none":
-        kwargs: dict[str, Any] = {"every": cfg["penalty_every"]}
-        if cfg["penalty_weight"] is not None:
-            kwargs["weight" if cfg["penalty"] == "gp" else "gamma"] = cfg["penalty_weight"]
-        penalties.append(advloss.get_penalty(cfg["penalty"], **kwargs))
+    if cfg.penalty != "none":
+        kwargs: dict[str, Any] = {"every": cfg.penalty_every}
+        if cfg.penalty_weight is not None:
+            kwargs["weight" if cfg.penalty == "gp" else "gamma"] = cfg.penalty_weight
+        penalties.append(advloss.get_penalty(cfg.penalty, **kwargs))
     labels: list[Any] = []
-    if cfg["real_label"] != 1.0:
-        labels.append(SmoothLabels(real=cfg["real_label"]))
-    if cfg["flip_prob"]:
-        labels.append(FlipLabels(p=cfg["flip_prob"]))
-    noise = cfg["instance_noise"]
-    return advloss.Objective(cfg["loss"], penalties=penalties, labels=labels, instance_noise=noise)
+    if cfg.real_label != 1.0:
+        labels.append(SmoothLabels(real=cfg.real_label))
+    if cfg.flip_prob:
+        labels.append(FlipLabels(p=cfg.flip_prob))
+    noise = cfg.instance_noise
+    return advloss.Objective(cfg.loss, penalties=penalties, labels=labels, instance_noise=noise)
 
 
 #: the options that count something (iterations, samples, steps between events): each >= 1
@@ -347,10 +350,11 @@ COUNTS = ("steps", "batch_size", "eval_every", "log_every", "d_steps", "g_steps"
 DATASETS = ("digits", "stacked-digits")
 
 
-def check_counts(cfg: dict[str, Any]) -> None:
+def check_counts(cfg: TrainerConfig) -> None:
     for key in COUNTS:
-        if int(cfg[key]) < 1:
-            raise TrainerError(f"--{key.replace('_', '-')} must be >= 1; received {cfg[key]}")
+        value = getattr(cfg, key)
+        if int(value) < 1:
+            raise TrainerError(f"--{key.replace('_', '-')} must be >= 1; received {value}")
 
 
 def d_norm_for(requested: str, has_penalty: bool, default: str = "batch") -> str:
@@ -365,13 +369,14 @@ def d_norm_for(requested: str, has_penalty: bool, default: str = "batch") -> str
     return norm
 
 
-def check_options(cfg: dict[str, Any]) -> None:
+def check_options(cfg: TrainerConfig) -> None:
     """The checks that need no framework, made before one is imported: the counts, the advloss
     objective (loss, penalty, label transforms, instance noise) and ``--d-norm``."""
     check_counts(cfg)
     objective = build_objective(cfg)
-    if "d_norm" in cfg:
-        d_norm_for(cfg["d_norm"], bool(objective.penalties))
+    d_norm = getattr(cfg, "d_norm", None)  # both trainers have it
+    if d_norm is not None:
+        d_norm_for(d_norm, bool(objective.penalties))
 
 
 def check_data_source(name: str) -> None:
@@ -383,16 +388,16 @@ def check_data_source(name: str) -> None:
         )
 
 
-def torch_only_options(cfg: dict[str, Any], framework: str) -> None:
+def torch_only_options(cfg: TrainerConfig, framework: str) -> None:
     """The options only the PyTorch trainer has: one-line errors elsewhere."""
     name = {"jax": "JAX", "tf": "TensorFlow"}[framework]
-    if cfg["amp"] != "none":
-        raise TrainerError(f"--amp {cfg['amp']}: mixed precision is PyTorch-only in this trainer")
-    if cfg.get("channels_last"):
+    if cfg.amp != "none":
+        raise TrainerError(f"--amp {cfg.amp}: mixed precision is PyTorch-only in this trainer")
+    if cfg.channels_last:
         raise TrainerError(f"--channels-last: the {name} trainer is channels-last already")
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise TrainerError(f"torchrun / DDP: the {name} trainer runs in one process")
-    if cfg["compile"] and framework == "jax":
+    if cfg.compile and framework == "jax":
         raise TrainerError("--compile: the JAX trainer's steps are always jax.jit-compiled")
 
 
@@ -437,7 +442,7 @@ class Run:
     def __init__(
         self,
         out: str,
-        config: dict[str, Any],
+        config: TrainerConfig,
         resume: bool,
         *,
         write: bool = True,
@@ -445,7 +450,7 @@ class Run:
         overwrite: bool = False,
     ) -> None:
         self.dir = Path(out)
-        self.config = config
+        self.config = config.as_dict()  # as config.json and the checkpoints store it
         self.write = write  # False on DDP ranks other than 0: they only read checkpoints
         self.checkpoint_path = self.dir / checkpoint
         self.metrics_path = self.dir / "metrics.jsonl"
@@ -477,7 +482,7 @@ class Run:
                     f"--overwrite to replace it, or choose another --out"
                 )
             if self.resuming:
-                check_same_options(self.dir / "config.json", config)
+                check_same_options(self.dir / "config.json", self.config)
         except BaseException:
             self.close()
             raise
@@ -806,22 +811,17 @@ class Progress:
         self.bar.close()
 
 
-def save_grid(images: torch.Tensor, path: Path, nrow: int = 8) -> None:
-    """Save a (N, C, H, W) batch in [-1, 1] as a PNG grid."""
-    import torch
+def save_grid(images: Any, path: Path, nrow: int = 8) -> None:
+    """Save a (N, C, H, W) batch in [-1, 1] (a NumPy array, or a CPU tensor NumPy can read) as a
+    PNG grid of ``nrow`` images per row with 2-pixel black borders (scikit-image's ``montage``)."""
     from PIL import Image
+    from skimage.util import montage
 
-    x = ((images.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    n, c, h, w = x.shape
-    rows = (n + nrow - 1) // nrow
-    grid = torch.zeros(c, rows * (h + 2) + 2, nrow * (w + 2) + 2, dtype=torch.uint8)
-    for i in range(n):
-        r, col = divmod(i, nrow)
-        grid[
-            :, 2 + r * (h + 2) : 2 + r * (h + 2) + h, 2 + col * (w + 2) : 2 + col * (w + 2) + w
-        ] = x[i]
-    array = grid.permute(1, 2, 0).numpy()
-    Image.fromarray(array[..., 0] if c == 1 else array).save(path)
+    x = np.clip(np.asarray(images, np.float32), -1, 1)
+    x = ((x + 1) * 127.5).round().astype(np.uint8)
+    grid = montage(x.transpose(0, 2, 3, 1), fill=[0] * x.shape[1], padding_width=2,
+                   grid_shape=(-(-len(x) // nrow), nrow), channel_axis=-1)  # fmt: skip
+    Image.fromarray(grid[..., 0] if x.shape[1] == 1 else grid).save(path)
 
 
 def plot_curves(rows: list[dict[str, Any]], path: Path, quality: str | list[str]) -> None:
@@ -908,26 +908,29 @@ def main(
     trainer: str,
     parser: argparse.ArgumentParser,
     presets: dict[str, dict],
-    train: Any,
+    train: Callable[[Any], Any],
     argv: list[str] | None,
-    check: Callable[[dict[str, Any]], None] = check_options,
+    *,
+    config: type[TrainerConfig],
+    check: Callable[[Any], None] = check_options,
 ) -> int:
-    """A trainer's command: resolve the options, pick a fresh run directory unless --out is
-    given, check the options (``check``) and that --out is writable, then train; user errors
-    become one line and exit status 2.  Everything before ``train`` imports no framework:
-    ``train`` imports the trainer's."""
+    """A trainer's command: resolve the options into one ``config`` (its frozen config class),
+    with a fresh run directory unless --out is given, check the options (``check``) and that
+    --out is writable, then train; user errors become one line and exit status 2.  Everything
+    before ``train`` imports no framework: ``train`` imports the trainer's."""
     with one_line_errors():
-        cfg = resolve(parser, argv, presets)
-        if cfg["out"] is None:  # a fresh directory per run (an explicit --out is never reused)
-            framework = cfg.get("framework", "torch")
+        options = resolve(parser, argv, presets)
+        if options["out"] is None:  # a fresh directory per run (an explicit --out is never reused)
+            framework = options.get("framework", "torch")
             name = trainer if framework == "torch" else f"{trainer}-{framework}"
-            base = f"runs/{name}-{cfg['loss']}-{cfg['penalty']}-seed{cfg['seed']}"
+            base = f"runs/{name}-{options['loss']}-{options['penalty']}-seed{options['seed']}"
             out, i = base, 2
-            while holds_run(Path(out)) and not cfg["resume"]:
+            while holds_run(Path(out)) and not options["resume"]:
                 out, i = f"{base}-{i}", i + 1
-            cfg["out"] = out
+            options["out"] = out
+        cfg = config.from_options(options)
         check(cfg)
         if os.environ.get("RANK", "0") == "0":  # DDP: rank 0 writes the run
-            check_writable(Path(cfg["out"]))
+            check_writable(Path(cfg.out))
         train(cfg)
     return 0

@@ -1,32 +1,69 @@
-"""Offline data: scikit-learn's bundled digits (1,797 8×8 images, upsampled), or any folder of
-images; batches in a deterministic, resumable order."""
+"""Offline data as NumPy arrays: scikit-learn's bundled digits (1,797 8×8 images, upsampled),
+stacked digits, MNIST-style IDX files, CIFAR-10 binary batches, any folder of images and
+pix2pix's paired folders; batches in a deterministic, resumable order.
+
+Every reader returns float32 ``(N, C, H, W)`` arrays in [-1, 1] and imports no framework, so
+the JAX and TensorFlow trainers run without PyTorch; the PyTorch trainers wrap them with
+``torch.from_numpy``."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from reference_trainers.common import TrainerError, check_data_source
+
+if TYPE_CHECKING:
+    import torch
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
 
 
-def digits(image_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The bundled digits as (N, 1, S, S) float32 in [-1, 1] (bilinear upsampling) and labels."""
+def _linear_taps(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The two source indices and weights of each output position of a linear resize with
+    half-pixel centres (``align_corners=False``), in float32 as PyTorch computes them."""
+    scale = np.float32(n_in) / np.float32(n_out)
+    src = scale * (np.arange(n_out, dtype=np.float32) + np.float32(0.5)) - np.float32(0.5)
+    src = np.maximum(src, np.float32(0))
+    i0 = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
+    lam = np.clip(src - i0.astype(np.float32), np.float32(0), np.float32(1))
+    i1 = np.where(i0 < n_in - 1, i0 + 1, i0)
+    return i0, i1, np.float32(1) - lam, lam
+
+
+def resize_bilinear(x: np.ndarray, size: int) -> np.ndarray:
+    """``(N, C, H, W)`` float32 images resized to ``size`` × ``size`` by bilinear interpolation
+    without antialiasing, as ``torch.nn.functional.interpolate(x, size, mode="bilinear",
+    align_corners=False)`` (the same taps and weights; each row interpolated along the width,
+    then the two rows along the height, in float32).  Equal bit for bit on the digits, whose
+    values make every product and sum exact; within 1 float32 ulp elsewhere, where PyTorch's
+    kernels sum the four terms in another order (tests/test_trainers.py).  Kept here rather
+    than taken from a library: PIL and scikit-image resize with antialiasing or in float64,
+    and the digit data (hence the committed metrics) depend on these numbers."""
+    x = np.asarray(x, np.float32)
+    h0, h1, wh0, wh1 = _linear_taps(x.shape[-2], size)
+    w0, w1, ww0, ww1 = _linear_taps(x.shape[-1], size)
+    top, bottom = x[..., h0, :], x[..., h1, :]
+    top = top[..., w0] * ww0 + top[..., w1] * ww1
+    bottom = bottom[..., w0] * ww0 + bottom[..., w1] * ww1
+    return top * wh0[:, None] + bottom * wh1[:, None]
+
+
+def digits(image_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The bundled digits as (N, 1, S, S) float32 in [-1, 1] (bilinear upsampling) and their
+    int64 labels."""
     from sklearn.datasets import load_digits
 
     d = load_digits()
-    x = torch.from_numpy(d.images.astype(np.float32) / 16.0)[:, None]  # values 0..16
+    x = (d.images.astype(np.float32) / np.float32(16.0))[:, None]  # values 0..16
     if image_size != 8:
-        x = F.interpolate(x, size=(image_size, image_size), mode="bilinear", align_corners=False)
-    return x.clamp(0, 1) * 2 - 1, torch.from_numpy(d.target.astype(np.int64))
+        x = resize_bilinear(x, image_size)
+    return np.clip(x, 0, 1) * 2 - 1, d.target.astype(np.int64)
 
 
-def image_folder(path: str, image_size: int, channels: int) -> torch.Tensor:
+def image_folder(path: str, image_size: int, channels: int) -> np.ndarray:
     """Every image under ``path`` (recursively), resized to ``image_size``, in [-1, 1].  A
     missing or empty folder, an unreadable file or images of mixed sizes are one-line errors."""
     from PIL import Image
@@ -56,14 +93,14 @@ def image_folder(path: str, image_size: int, channels: int) -> torch.Tensor:
             raise
         except Exception as err:
             raise TrainerError(f"--data {path}: cannot read {f.name} ({err})") from None
-    x = torch.from_numpy(np.stack(arrays))
-    return x[:, None] if channels == 1 else x.permute(0, 3, 1, 2).contiguous()
+    x = np.stack(arrays)
+    return x[:, None] if channels == 1 else np.ascontiguousarray(x.transpose(0, 3, 1, 2))
 
 
 class Batches:
     """Shuffled batches, epoch by epoch, with explicit state (epoch, position): the order
     depends only on (seed, epoch), so a resumed run sees the same batches.  ``data`` is a
-    tensor, or a tuple of tensors indexed together (pix2pix's pairs)."""
+    array (or tensor), or a tuple of them indexed together (pix2pix's pairs)."""
 
     def __init__(self, data: Any, batch_size: int, seed: int) -> None:
         self.size = len(data[0]) if isinstance(data, tuple) else len(data)
@@ -84,10 +121,9 @@ class Batches:
             self._order = self._permutation()
         idx = self._order[self.position : self.position + self.batch_size]
         self.position += self.batch_size
-        index = torch.from_numpy(idx)
         if isinstance(self.data, tuple):
-            return tuple(d[index] for d in self.data)
-        return self.data[index]
+            return tuple(d[idx] for d in self.data)
+        return self.data[idx]
 
     def state(self) -> dict[str, Any]:
         return {"epoch": self.epoch, "position": self.position}
@@ -99,13 +135,13 @@ class Batches:
 
 def stacked_digits(
     image_size: int, n: int = 10_000, seed: int = 0
-) -> tuple[torch.Tensor, torch.Tensor]:
+) -> tuple[np.ndarray, np.ndarray]:
     """Stacked digits (the Stacked-MNIST protocol on the bundled digits): three random digits as
     the R, G, B channels, so 1,000 modes; returns (n, 3, S, S) in [-1, 1] and the mode labels
     ``100·r + 10·g + b``.  Deterministic in ``seed``."""
     x, y = digits(image_size)
-    idx = torch.from_numpy(np.random.default_rng([seed, 7]).integers(0, len(x), (n, 3)))
-    images = torch.cat([x[idx[:, c]] for c in range(3)], dim=1)
+    idx = np.random.default_rng([seed, 7]).integers(0, len(x), (n, 3))
+    images = np.concatenate([x[idx[:, c]] for c in range(3)], axis=1)
     modes = 100 * y[idx[:, 0]] + 10 * y[idx[:, 1]] + y[idx[:, 2]]
     return images, modes
 
@@ -116,7 +152,7 @@ def _open(path: Path) -> Any:
     return gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")
 
 
-def idx_images(path: str) -> torch.Tensor:
+def idx_images(path: str) -> np.ndarray:
     """MNIST / Fashion-MNIST images from an IDX file (``train-images-idx3-ubyte``, optionally
     ``.gz``) as (N, 1, 28, 28) in [-1, 1]."""
     p = Path(path)
@@ -130,13 +166,13 @@ def idx_images(path: str) -> torch.Tensor:
         raise TrainerError(
             f"--data {path}: truncated IDX file ({data.size} of {n * rows * cols} bytes)"
         )
-    return torch.from_numpy(data.reshape(n, 1, rows, cols).astype(np.float32) / 127.5 - 1.0)
+    return data.reshape(n, 1, rows, cols).astype(np.float32) / 127.5 - 1.0
 
 
 CIFAR_RECORD = 1 + 3 * 32 * 32  # the binary version: a label byte, then R, G, B planes
 
 
-def cifar10(folder: str) -> torch.Tensor:
+def cifar10(folder: str) -> np.ndarray:
     """CIFAR-10 training images from the *binary* version (``cifar-10-batches-bin``:
     ``data_batch_1.bin`` ... ``_5.bin``, each record a label byte and 3,072 pixel bytes, the
     red, green and blue 32×32 planes) in ``folder`` or its ``cifar-10-batches-bin/`` as
@@ -160,7 +196,7 @@ def cifar10(folder: str) -> torch.Tensor:
                 f"not a multiple of {CIFAR_RECORD})"
             )
         arrays.append(raw.reshape(-1, CIFAR_RECORD)[:, 1:].reshape(-1, 3, 32, 32))
-    return torch.from_numpy(np.concatenate(arrays).astype(np.float32) / 127.5 - 1.0)
+    return np.concatenate(arrays).astype(np.float32) / 127.5 - 1.0
 
 
 _CIFAR_PICKLE = (
@@ -175,7 +211,7 @@ def _cifar_python(folder: Path) -> bool:
     return any(f.suffix == "" for f in folder.glob("data_batch_*"))
 
 
-def load(name: str, image_size: int) -> tuple[torch.Tensor, int]:
+def load(name: str, image_size: int) -> tuple[np.ndarray, int]:
     """``--data``: "digits", "stacked-digits", a folder with MNIST-style IDX files, a folder of
     CIFAR-10 binary batches (:func:`cifar10`), or a folder of images.  Returns images resized to ``image_size`` and the
     channel count."""
@@ -197,8 +233,8 @@ def load(name: str, image_size: int) -> tuple[torch.Tensor, int]:
     else:
         return image_folder(name, image_size, channels=3), 3
     if x.shape[-1] != image_size:
-        x = F.interpolate(x, size=(image_size, image_size), mode="bilinear", align_corners=False)
-    return x.clamp(-1, 1), channels
+        x = resize_bilinear(x, image_size)
+    return np.clip(x, -1, 1), channels
 
 
 # ----------------------------------------------------------------------- paired (pix2pix) data
@@ -206,7 +242,7 @@ def load(name: str, image_size: int) -> tuple[torch.Tensor, int]:
 
 def paired_folder(
     root: str, split: str, image_size: int, *, direction: str = "AtoB", nearest_a: bool = False
-) -> tuple[torch.Tensor, torch.Tensor]:
+) -> tuple[np.ndarray, np.ndarray]:
     """A pix2pix split: every image in ``root/split`` is A and B side by side (width = 2 ×
     height).  Returns (inputs, targets), each (N, 3, S, S) in [-1, 1], swapped for
     ``direction="BtoA"``.  ``nearest_a`` resizes A with nearest-neighbour (label maps: no
@@ -256,12 +292,13 @@ def paired_folder(
             raise TrainerError(f"--data {root}: cannot read {split}/{f.name} ({err})") from None
         a_list.append(np.asarray(a))
         b_list.append(np.asarray(b))
-    to_tensor = lambda arrays: (  # noqa: E731
-        torch.from_numpy(np.stack(arrays).astype(np.float32) / 127.5 - 1.0)
-        .permute(0, 3, 1, 2)
-        .contiguous()
-    )
-    a_t, b_t = to_tensor(a_list), to_tensor(b_list)
+
+    def nchw(arrays: list[np.ndarray]) -> np.ndarray:
+        return np.ascontiguousarray(
+            (np.stack(arrays).astype(np.float32) / 127.5 - 1.0).transpose(0, 3, 1, 2)
+        )
+
+    a_t, b_t = nchw(a_list), nchw(b_list)
     return (a_t, b_t) if direction == "AtoB" else (b_t, a_t)
 
 
@@ -269,7 +306,10 @@ def jitter(
     pair: tuple[torch.Tensor, torch.Tensor], size: int, generator: torch.Generator
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """pix2pix's random jitter on a batch of pairs stored at a larger size (286 for 256): the
-    same random ``size`` crop and the same random horizontal mirror for input and target."""
+    same random ``size`` crop and the same random horizontal mirror for input and target
+    (PyTorch tensors: the random numbers come from the PyTorch trainer's ``generator``)."""
+    import torch
+
     a, b = pair
     n, big = len(a), a.shape[-1]
     # drawn on the generator's device (the trainer's generators live on the training device:

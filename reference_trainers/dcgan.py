@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from reference_trainers import common
+from reference_trainers.config import DCGANConfig
 
 # This module is the command line: it imports no framework, so --help and bad options answer
 # at once; the PyTorch trainer (reference_trainers.dcgan_torch) and the JAX / TensorFlow ones
@@ -33,8 +34,9 @@ PRESETS = {
 
 #: the PyTorch side's names, importable from here as before (imported on first use)
 TORCH_NAMES = ("Generator", "Discriminator", "torch_net", "load_numpy_weights",
-               "load_spectral_state", "init_weights", "metrics_for", "make_evaluate",
-               "train_torch")  # fmt: skip
+               "load_spectral_state", "init_weights", "train_torch")  # fmt: skip
+#: the shared evaluation's names (reference_trainers.dcgan_eval; no framework)
+EVAL_NAMES = ("metrics_for", "make_evaluate")
 
 
 def __getattr__(name: str) -> Any:
@@ -42,6 +44,10 @@ def __getattr__(name: str) -> Any:
         from reference_trainers import dcgan_torch
 
         return getattr(dcgan_torch, name)
+    if name in EVAL_NAMES:
+        from reference_trainers import dcgan_eval
+
+        return getattr(dcgan_eval, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -84,26 +90,32 @@ def parser() -> Any:
     return common.show_defaults(p, PRESETS)
 
 
-def check(cfg: dict[str, Any]) -> None:
+def options(argv: list[str]) -> DCGANConfig:
+    """The config ``argv`` resolves to (command line > ``--config`` file > ``--preset`` >
+    defaults), not yet checked: for tests and benchmarks that build a run's options."""
+    return DCGANConfig.from_options(common.resolve(parser(), argv, PRESETS))
+
+
+def check(cfg: DCGANConfig) -> None:
     """The checks made before a framework is imported: :func:`common.check_options`,
     ``--framework`` and the options it does not have, and ``--data``."""
     common.check_options(cfg)
-    framework = cfg.get("framework") or "torch"
+    framework = cfg.framework
     if framework not in FRAMEWORKS:
         raise common.TrainerError(f"--framework {framework!r}: expected one of {FRAMEWORKS}")
     if framework != "torch":
         common.torch_only_options(cfg, framework)
-    common.check_data_source(cfg["data"])
+    common.check_data_source(cfg.data)
 
 
-def train(cfg: dict[str, Any]) -> dict[str, Any]:
-    """Train with the resolved config (``cfg["framework"]`` picks the trainer); returns the last
+def train(cfg: DCGANConfig) -> dict[str, Any]:
+    """Train with the resolved config (``cfg.framework`` picks the trainer); returns the last
     evaluation row with ``steps_per_second`` (not logged)."""
-    framework = cfg.get("framework") or "torch"
+    framework = cfg.framework
     if framework not in FRAMEWORKS:
         raise common.TrainerError(f"--framework {framework!r}: expected one of {FRAMEWORKS}")
     if framework != "torch":  # a one-line error before the seconds JAX / TensorFlow take to import
-        common.check_writable(Path(cfg["out"]))
+        common.check_writable(Path(cfg.out))
     if framework == "jax":
         from reference_trainers import dcgan_jax
 
@@ -118,7 +130,7 @@ def train(cfg: dict[str, Any]) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return common.main("dcgan", parser(), PRESETS, train, argv, check=check)
+    return common.main("dcgan", parser(), PRESETS, train, argv, check=check, config=DCGANConfig)
 
 
 if __name__ == "__main__":

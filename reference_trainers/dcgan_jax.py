@@ -21,6 +21,7 @@ import numpy as np
 
 from reference_trainers.arrays import ArrayLoop, eval_latents, fixed_latents, restore
 from reference_trainers.common import TrainerError
+from reference_trainers.config import DCGANConfig
 from reference_trainers.data import Batches, load
 from reference_trainers.dcgan_spec import (
     BN_MOMENTUM,
@@ -230,7 +231,7 @@ def _device(name: str) -> Any:
     return contextlib.nullcontext()
 
 
-def train(cfg: dict[str, Any]) -> dict[str, Any]:
+def train(cfg: DCGANConfig) -> dict[str, Any]:
     """Train the JAX DCGAN with the resolved config; returns the last evaluation row."""
     jax = _jax()
     x64 = jax.config.jax_enable_x64
@@ -240,42 +241,41 @@ def train(cfg: dict[str, Any]) -> dict[str, Any]:
         jax.config.update("jax_compilation_cache_dir", str(cache_dir() / "jax-compilation"))
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
     try:
-        if cfg["dtype"] == "float64":
+        if cfg.dtype == "float64":
             jax.config.update("jax_enable_x64", True)  # float32 arrays stay float32
-        with _device(cfg["device"]):
+        with _device(cfg.device):
             return _train(cfg)
     finally:
         jax.config.update("jax_enable_x64", x64)
 
 
-def _train(cfg: dict[str, Any]) -> dict[str, Any]:
+def _train(cfg: DCGANConfig) -> dict[str, Any]:
     import jax
     import jax.numpy as jnp
     import optax
-    import torch
 
-    from reference_trainers.dcgan_torch import make_evaluate, metrics_for
+    from reference_trainers.dcgan_eval import make_evaluate, metrics_for
 
-    dtype = np.dtype(cfg["dtype"])
+    dtype = np.dtype(cfg.dtype)
     s = ArrayLoop(cfg, "dcgan", quality="fd", framework="jax", to_tensor=jnp.asarray)
-    norm = s.d_norm(cfg["d_norm"])
-    data, channels = load(cfg["data"], cfg["image_size"])
-    batches = Batches(data, cfg["batch_size"], cfg["seed"])
-    size, z_dim = cfg["image_size"], cfg["z_dim"]
+    norm = s.d_norm(cfg.d_norm)
+    data, channels = load(cfg.data, cfg.image_size)
+    batches = Batches(data, cfg.batch_size, cfg.seed)
+    size, z_dim = cfg.image_size, cfg.z_dim
     fake_shape = (s.local_batch, size, size, channels)
 
     net = numpy_dcgan(cfg, channels, norm, s.streams.gens["init"])
     Generator, Discriminator = build_modules(jnp.dtype(dtype))
     G = Generator(tuple(net.g_layers))
-    D = Discriminator(tuple(net.d_layers), cfg["spectral_norm"])
+    D = Discriminator(tuple(net.d_layers), cfg.spectral_norm)
     key = jax.random.key(0)  # only shapes matter: the weights are replaced by the NumPy ones
     g_vars = G.init(key, jnp.zeros((2, z_dim), dtype), train=True)
     d_vars = D.init(key, jnp.zeros((2, size, size, channels), dtype), train=True)
     g_params, g_stats = load_numpy(g_vars, net.g_layers, net.g_weights, None)
     d_params, d_stats = load_numpy(d_vars, net.d_layers, net.d_weights, net.spectral)
     # optax's adam is PyTorch's: update = lr * m̂ / (sqrt(v̂) + eps), eps outside the root
-    g_tx = optax.adam(cfg["lr_g"], b1=cfg["beta1"], b2=cfg["beta2"], eps=1e-8)
-    d_tx = optax.adam(cfg["lr_d"], b1=cfg["beta1"], b2=cfg["beta2"], eps=1e-8)
+    g_tx = optax.adam(cfg.lr_g, b1=cfg.beta1, b2=cfg.beta2, eps=1e-8)
+    d_tx = optax.adam(cfg.lr_d, b1=cfg.beta1, b2=cfg.beta2, eps=1e-8)
     state = State(g_params, g_stats, d_params, d_stats, g_tx.init(g_params), d_tx.init(d_params))
     state = jax.tree_util.tree_map(jnp.asarray, state)
     leaves, treedef = jax.tree_util.tree_flatten_with_path(state)
@@ -290,19 +290,18 @@ def _train(cfg: dict[str, Any]) -> dict[str, Any]:
     }
     d_step, g_step = make_steps(s.objective, G, D, g_tx, d_tx)
 
-    def sample(z: Any) -> torch.Tensor:
+    def sample(z: Any) -> np.ndarray:
         variables = {"params": state.g_params, "batch_stats": state.g_stats}
         x = G.apply(variables, jnp.asarray(z, dtype), train=False)
-        # a copy: np.asarray would be a read-only view, which torch.from_numpy warns about
-        return torch.from_numpy(np.array(x, np.float32)).permute(0, 3, 1, 2)
+        return np.asarray(x, np.float32).transpose(0, 3, 1, 2)  # NCHW, as the metrics take
 
     evaluate = make_evaluate(
-        s.run.dir, sample, fixed_latents(z_dim), lambda: eval_latents(cfg["eval_samples"], z_dim),
+        s.run.dir, sample, fixed_latents(z_dim), lambda: eval_latents(cfg.eval_samples, z_dim),
         metrics_for(cfg),
     )  # fmt: skip
 
-    def nhwc(batch: torch.Tensor) -> Any:
-        return jnp.asarray(batch.numpy().transpose(0, 2, 3, 1).astype(dtype))
+    def nhwc(batch: np.ndarray) -> Any:
+        return jnp.asarray(batch.transpose(0, 2, 3, 1).astype(dtype))
 
     every = s.penalty_interval()
     s.start()

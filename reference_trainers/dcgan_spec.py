@@ -27,9 +27,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from reference_trainers.config import DCGANConfig
 
 #: every convolution of the DCGAN has a 4×4 kernel
 KERNEL = 4
@@ -159,20 +162,14 @@ class NumpyDCGAN(NamedTuple):
     spectral: list[Any] | None
 
 
-def numpy_dcgan(
-    cfg: dict[str, Any], channels: int, norm: str, rng: np.random.Generator
-) -> NumpyDCGAN:
+def numpy_dcgan(cfg: DCGANConfig, channels: int, norm: str, rng: np.random.Generator) -> NumpyDCGAN:
     """The DCGAN of a trainer config drawn from ``rng`` in a fixed order — G's weights, D's,
     then D's spectral-norm states — so every framework starts from the same numbers."""
     from advloss.nn import WARMUP_ITERATIONS
 
-    g_layers = generator_layers(cfg["z_dim"], cfg["width"], cfg["image_size"], channels)
-    d_layers = discriminator_layers(cfg["width"], cfg["image_size"], channels, norm)
+    g_layers = generator_layers(cfg.z_dim, cfg.width, cfg.image_size, channels)
+    d_layers = discriminator_layers(cfg.width, cfg.image_size, channels, norm)
     g_weights = numpy_weights(g_layers, rng, np.float64)
     d_weights = numpy_weights(d_layers, rng, np.float64)
-    sn = (
-        spectral_state(d_layers, d_weights, rng, WARMUP_ITERATIONS)
-        if cfg["spectral_norm"]
-        else None
-    )
+    sn = spectral_state(d_layers, d_weights, rng, WARMUP_ITERATIONS) if cfg.spectral_norm else None
     return NumpyDCGAN(g_layers, d_layers, g_weights, d_weights, sn)

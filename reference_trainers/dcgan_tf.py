@@ -20,6 +20,7 @@ import numpy as np
 
 from reference_trainers.arrays import ArrayLoop, eval_latents, fixed_latents, restore
 from reference_trainers.common import TrainerError
+from reference_trainers.config import DCGANConfig
 from reference_trainers.data import Batches, load
 from reference_trainers.dcgan_spec import (
     BN_MOMENTUM,
@@ -172,37 +173,36 @@ def _device(name: str) -> Any:
     return contextlib.nullcontext()
 
 
-def train(cfg: dict[str, Any]) -> dict[str, Any]:
+def train(cfg: DCGANConfig) -> dict[str, Any]:
     """Train the TensorFlow DCGAN with the resolved config; returns the last evaluation row."""
     _keras()
-    with _device(cfg["device"]):
+    with _device(cfg.device):
         return _train(cfg)
 
 
-def _train(cfg: dict[str, Any]) -> dict[str, Any]:
+def _train(cfg: DCGANConfig) -> dict[str, Any]:
     import keras
     import tensorflow as tf
-    import torch
 
-    from reference_trainers.dcgan_torch import make_evaluate, metrics_for
+    from reference_trainers.dcgan_eval import make_evaluate, metrics_for
 
-    dtype = cfg["dtype"]
+    dtype = cfg.dtype
     s = ArrayLoop(cfg, "dcgan", quality="fd", framework="tf", to_tensor=tf.constant)
-    norm = s.d_norm(cfg["d_norm"])
-    data, channels = load(cfg["data"], cfg["image_size"])
-    batches = Batches(data, cfg["batch_size"], cfg["seed"])
-    size, z_dim = cfg["image_size"], cfg["z_dim"]
+    norm = s.d_norm(cfg.d_norm)
+    data, channels = load(cfg.data, cfg.image_size)
+    batches = Batches(data, cfg.batch_size, cfg.seed)
+    size, z_dim = cfg.image_size, cfg.z_dim
     fake_shape = (s.local_batch, size, size, channels)
 
     net = numpy_dcgan(cfg, channels, norm, s.streams.gens["init"])
     G = keras_net(keras, net.g_layers, dtype, (z_dim,), sn=False, name="generator")
-    D = keras_net(keras, net.d_layers, dtype, (size, size, channels), sn=cfg["spectral_norm"],
+    D = keras_net(keras, net.d_layers, dtype, (size, size, channels), sn=cfg.spectral_norm,
                   name="discriminator")  # fmt: skip
     load_numpy(G, net.g_layers, net.g_weights, None)
     load_numpy(D, net.d_layers, net.d_weights, net.spectral)
     Adam = torch_adam(keras)
-    g_opt = Adam(cfg["lr_g"], beta_1=cfg["beta1"], beta_2=cfg["beta2"])
-    d_opt = Adam(cfg["lr_d"], beta_1=cfg["beta1"], beta_2=cfg["beta2"])
+    g_opt = Adam(cfg.lr_g, beta_1=cfg.beta1, beta_2=cfg.beta2)
+    d_opt = Adam(cfg.lr_d, beta_1=cfg.beta1, beta_2=cfg.beta2)
     g_opt.build(G.trainable_variables)
     d_opt.build(D.trainable_variables)
     variables = [("G", v) for v in G.weights] + [("D", v) for v in D.weights]
@@ -240,21 +240,20 @@ def _train(cfg: dict[str, Any]) -> dict[str, Any]:
         g_opt.apply_gradients(zip(grads, G.trainable_variables, strict=True))
         return out
 
-    d_step = tf.function(d_step, jit_compile=bool(cfg["compile"]))
-    g_step = tf.function(g_step, jit_compile=bool(cfg["compile"]))
+    d_step = tf.function(d_step, jit_compile=bool(cfg.compile))
+    g_step = tf.function(g_step, jit_compile=bool(cfg.compile))
 
-    def sample(z: Any) -> torch.Tensor:
+    def sample(z: Any) -> np.ndarray:
         x = G(tf.constant(np.asarray(z, dtype)), training=False)
-        # a copy: np.asarray would be a read-only view, which torch.from_numpy warns about
-        return torch.from_numpy(np.array(x, np.float32)).permute(0, 3, 1, 2)
+        return np.asarray(x, np.float32).transpose(0, 3, 1, 2)  # NCHW, as the metrics take
 
     evaluate = make_evaluate(
-        s.run.dir, sample, fixed_latents(z_dim), lambda: eval_latents(cfg["eval_samples"], z_dim),
+        s.run.dir, sample, fixed_latents(z_dim), lambda: eval_latents(cfg.eval_samples, z_dim),
         metrics_for(cfg),
     )  # fmt: skip
 
-    def nhwc(batch: torch.Tensor) -> Any:
-        return tf.constant(batch.numpy().transpose(0, 2, 3, 1).astype(dtype))
+    def nhwc(batch: np.ndarray) -> Any:
+        return tf.constant(batch.transpose(0, 2, 3, 1).astype(dtype))
 
     every = s.penalty_interval()
     s.start()

@@ -1,7 +1,7 @@
 """The PyTorch side of the DCGAN trainer (:mod:`reference_trainers.dcgan` is its command line,
 which imports this module once the options are parsed and checked): the networks built from
-:mod:`~reference_trainers.dcgan_spec`'s layer lists, the evaluation shared with the JAX and
-TensorFlow trainers, and the PyTorch training loop."""
+:mod:`~reference_trainers.dcgan_spec`'s layer lists and the PyTorch training loop (the
+evaluation, shared with the JAX and TensorFlow trainers, is :mod:`reference_trainers.dcgan_eval`)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ import torch
 from torch import nn
 
 from reference_trainers import common
+from reference_trainers.config import DCGANConfig
 from reference_trainers.data import Batches, load
+from reference_trainers.dcgan_eval import make_evaluate, metrics_for
 from reference_trainers.dcgan_spec import (
     KERNEL,
     Layer,
@@ -116,51 +118,25 @@ def init_weights(m: nn.Module) -> None:
 # ---------------------------------------------------------------------------------- training
 
 
-def metrics_for(cfg: dict[str, Any]) -> Any:
-    """The quality metrics of ``--data`` (None for a user's folder)."""
-    from reference_trainers.metrics import DigitMetrics, StackedDigitMetrics
-
-    if cfg["data"] == "digits":
-        return DigitMetrics(cfg["image_size"])
-    if cfg["data"] == "stacked-digits":
-        return StackedDigitMetrics(cfg["image_size"], cfg["eval_samples"])
-    return None
-
-
-def make_evaluate(run_dir: Any, sample: Any, fixed_z: Any, eval_z: Any, metrics: Any) -> Any:
-    """The evaluation of every trainer: a grid of ``sample(fixed_z)`` into ``samples/``, then
-    the metrics on ``sample`` of ``eval_z()`` in chunks of 500 (``sample`` returns NCHW torch
-    tensors in [-1, 1])."""
-
-    def evaluate(step: int) -> dict[str, Any]:
-        common.save_grid(sample(fixed_z), run_dir / "samples" / f"step_{step:06d}.png")
-        if metrics is None:
-            return {}
-        z = eval_z()
-        return metrics(torch.cat([sample(z[i : i + 500]) for i in range(0, len(z), 500)]))
-
-    return evaluate
-
-
-def train_torch(cfg: dict[str, Any]) -> dict[str, Any]:
+def train_torch(cfg: DCGANConfig) -> dict[str, Any]:
     """The PyTorch DCGAN."""
-    if cfg.get("numpy_rng") and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+    if cfg.numpy_rng and int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise common.TrainerError(
             "--numpy-rng with torchrun / DDP: every process would draw the same numbers; "
             "it is for single-process comparisons"
         )
     s = Session(cfg, "dcgan", quality="fd")  # validates the options and builds the objective
-    norm = s.d_norm(cfg["d_norm"])
-    data, channels = load(cfg["data"], cfg["image_size"])
-    batches = Batches(data, cfg["batch_size"], cfg["seed"])
-    common.seed_everything(cfg["seed"])
-    G = Generator(cfg["z_dim"], cfg["width"], cfg["image_size"], channels)
-    D = Discriminator(cfg["width"], cfg["image_size"], channels, norm)
+    norm = s.d_norm(cfg.d_norm)
+    data, channels = load(cfg.data, cfg.image_size)
+    batches = Batches(torch.from_numpy(data), cfg.batch_size, cfg.seed)
+    common.seed_everything(cfg.seed)
+    G = Generator(cfg.z_dim, cfg.width, cfg.image_size, channels)
+    D = Discriminator(cfg.width, cfg.image_size, channels, norm)
     streams, after_sn = None, None
-    if cfg.get("numpy_rng"):  # the same weights and random numbers as the JAX / TF trainers
+    if cfg.numpy_rng:  # the same weights and random numbers as the JAX / TF trainers
         from reference_trainers.arrays import NumpyStreams
 
-        streams = NumpyStreams(cfg["seed"])
+        streams = NumpyStreams(cfg.seed)
         net = numpy_dcgan(cfg, channels, norm, streams.gens["init"])
         G.to(s.dtype)  # load the float64 draws into networks of the training precision
         D.to(s.dtype)
@@ -172,31 +148,34 @@ def train_torch(cfg: dict[str, Any]) -> dict[str, Any]:
         G.apply(init_weights)
         D.apply(init_weights)
     G_run, D_run = s.setup(G, D, batches, after_spectral_norm=after_sn, streams=streams)
-    metrics = metrics_for(cfg)
+    metrics = metrics_for(cfg, "torch")
     if streams is not None:
         from reference_trainers.arrays import eval_latents, fixed_latents
 
         as_t = lambda x: torch.from_numpy(x).to(s.device, s.dtype)  # noqa: E731
-        fixed_z = as_t(fixed_latents(cfg["z_dim"]))
-        make_eval_z = lambda: as_t(eval_latents(cfg["eval_samples"], cfg["z_dim"]))  # noqa: E731
+        fixed_z = as_t(fixed_latents(cfg.z_dim))
+        make_eval_z = lambda: as_t(eval_latents(cfg.eval_samples, cfg.z_dim))  # noqa: E731
     else:
-        fixed_z = torch.randn(64, cfg["z_dim"], generator=torch.Generator().manual_seed(12345))
+        fixed_z = torch.randn(64, cfg.z_dim, generator=torch.Generator().manual_seed(12345))
         fixed_z = fixed_z.to(s.device, s.dtype)
 
         def make_eval_z() -> torch.Tensor:
             eval_gen = torch.Generator().manual_seed(777)  # never touches the training RNGs
-            z = torch.randn(cfg["eval_samples"], cfg["z_dim"], generator=eval_gen)
+            z = torch.randn(cfg.eval_samples, cfg.z_dim, generator=eval_gen)
             return z.to(s.device, s.dtype)
 
-    evaluate = make_evaluate(s.run.dir, G, fixed_z, make_eval_z, metrics)
+    def sample(z: torch.Tensor) -> np.ndarray:
+        return G(z).float().cpu().numpy()
+
+    evaluate = make_evaluate(s.run.dir, sample, fixed_z, make_eval_z, metrics)
 
     def latents() -> torch.Tensor:
         if streams is not None:
-            return torch.from_numpy(streams.latents(s.local_batch, cfg["z_dim"], np.float64)).to(
+            return torch.from_numpy(streams.latents(s.local_batch, cfg.z_dim, np.float64)).to(
                 s.device, s.dtype
             )
         return torch.randn(
-            s.local_batch, cfg["z_dim"], generator=s.gens["z"], device=s.device, dtype=s.dtype
+            s.local_batch, cfg.z_dim, generator=s.gens["z"], device=s.device, dtype=s.dtype
         )
 
     def draws(real: Any, fake_shape: tuple[int, ...], side: str) -> Any:
@@ -208,7 +187,7 @@ def train_torch(cfg: dict[str, Any]) -> dict[str, Any]:
         return {k: torch.from_numpy(v).to(s.device, s.dtype)
                 for k, v in streams.draws(specs, np.float64, channels_last=False).items()}  # fmt: skip
 
-    image_shape = (s.local_batch, channels, cfg["image_size"], cfg["image_size"])
+    image_shape = (s.local_batch, channels, cfg.image_size, cfg.image_size)
     s.begin(evaluate)
     while s.step < s.steps:
         # ---- the training step: this is the part to copy into your own loop ----

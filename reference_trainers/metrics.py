@@ -1,115 +1,45 @@
-"""Metrics without downloads: a small classifier trained by our code on the bundled digits
-(deterministic, cached), a Fréchet distance on its features, and class coverage."""
+"""Metrics without downloads, on NumPy arrays: the Fréchet distance and class / mode coverage
+on a small digit classifier, and pix2pix's PSNR, SSIM and segmentation scores.
+
+This module imports no framework.  The digit classifier is a small CNN trained once by our
+PyTorch code (:mod:`reference_trainers.metrics_torch`) and shipped as NumPy weights
+(``reference_trainers/weights/digits-classifier-<size>.npz``), so every framework scores with
+the same network: the PyTorch trainer runs it in PyTorch
+(:class:`~reference_trainers.metrics_torch.TorchDigitClassifier`: its numbers are those of
+before), the JAX and TensorFlow trainers in NumPy (:class:`NumpyDigitClassifier`, float64:
+the same features to float32 rounding, ``fd`` to ~1e-7 relative).  The PyTorch-only
+pieces (the networks' modules, their training and cache, :class:`PairMetrics`) are importable
+from here as before and import PyTorch on first use."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
-import torch
-from torch import nn
-from torch.nn import functional as F
 
-from reference_trainers.common import file_lock
+from reference_trainers.common import TrainerError
 from reference_trainers.data import digits
 
+#: the shipped classifier weights, one file per image size
+WEIGHTS = Path(__file__).resolve().parent / "weights"
 
-class DigitClassifier(nn.Module):
-    """A small CNN for (N, 1, S, S) digits in [-1, 1]; ``features`` is its 64-d penultimate layer."""
+#: the PyTorch side's names, importable from here as before (imported on first use)
+TORCH_NAMES = ("DigitClassifier", "TorchDigitClassifier", "cached_model", "classifier",
+               "train_classifier", "Segmenter", "segmenter", "PairMetrics")  # fmt: skip
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.body = nn.Sequential(
-            nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(2),
-            nn.Flatten(), nn.Linear(256, 64), nn.ReLU(),
-        )  # fmt: skip
-        self.head = nn.Linear(64, 10)
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x)
+def __getattr__(name: str) -> Any:
+    if name in TORCH_NAMES:
+        from reference_trainers import metrics_torch
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.body(x))
+        return getattr(metrics_torch, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def cache_dir() -> Path:
     return Path(os.environ.get("ADVLOSS_CACHE", Path.home() / ".cache" / "advloss"))
-
-
-def cached_model(name: str, make: Callable[[], nn.Module], train: Callable[[], Any]) -> Any:
-    """``(model, accuracy)`` from ``$ADVLOSS_CACHE/<name>.pt``, or ``train()`` once and cache
-    it: processes that start together wait on a lock and the first one trains (``make`` builds
-    the empty model a cache file is loaded into)."""
-    path = cache_dir() / f"{name}.pt"
-    cached = _load_cached(path, make())
-    if cached is not None:
-        return cached
-    with file_lock(path.with_suffix(".lock")):
-        cached = _load_cached(path, make())
-        if cached is not None:  # another process trained it while we waited
-            return cached
-        model, accuracy = train()
-        _save_cached(path, model, accuracy)
-    return model, accuracy
-
-
-def classifier(image_size: int) -> tuple[DigitClassifier, float]:
-    """The classifier for ``image_size`` digits and its held-out accuracy: trained once
-    (deterministically, ~10 s on CPU) and cached in ``$ADVLOSS_CACHE`` (~/.cache/advloss)."""
-    return cached_model(
-        f"digits-classifier-{image_size}", DigitClassifier, lambda: _train_classifier(image_size)
-    )
-
-
-def _load_cached(path: Path, model: nn.Module) -> Any:
-    """``(model, accuracy)`` from a cache file, or None (missing or corrupt: train again)."""
-    if not path.is_file():
-        return None
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        model.load_state_dict(state["model"])
-        return model.eval(), float(state["accuracy"])
-    except Exception:
-        return None
-
-
-def _save_cached(path: Path, model: nn.Module, accuracy: float) -> None:
-    """Write a cache file atomically (a per-process temporary file, then a rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    torch.save({"model": model.state_dict(), "accuracy": accuracy}, tmp)
-    os.replace(tmp, path)
-
-
-def _train_classifier(image_size: int) -> tuple[DigitClassifier, float]:
-    x, y = digits(image_size)
-    order = np.random.default_rng(0).permutation(len(x))
-    train, test = torch.from_numpy(order[:1500]), torch.from_numpy(order[1500:])
-    g = torch.Generator().manual_seed(0)
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        model = DigitClassifier()
-    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
-    for _ in range(15):
-        perm = train[torch.randperm(len(train), generator=g)]
-        for i in range(0, len(perm), 64):
-            idx = perm[i : i + 64]
-            # light augmentation (one-pixel shifts) so features generalise to generated digits
-            xb = torch.roll(
-                x[idx], shifts=tuple(torch.randint(-1, 2, (2,), generator=g).tolist()), dims=(2, 3)
-            )
-            loss = nn.functional.cross_entropy(model(xb), y[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    model.eval()
-    with torch.no_grad():
-        accuracy = float((model(x[test]).argmax(1) == y[test]).float().mean())
-    return model, accuracy
 
 
 def frechet_distance(a: np.ndarray, b: np.ndarray, ridge: float = 1e-6) -> float:
@@ -118,7 +48,8 @@ def frechet_distance(a: np.ndarray, b: np.ndarray, ridge: float = 1e-6) -> float
     of Σ₁Σ₂'s eigenvalues -- torchmetrics' method, stable where ReLU features leave dead
     channels and the covariances singular (equal to torchmetrics to 1e-6 with ``ridge=0``:
     tests/test_realism.py).  ``ridge`` is added to both covariances' diagonals (the digit
-    metrics keep the 1e-6 they were published with)."""
+    metrics keep the 1e-6 they were published with).  Kept here rather than taken from
+    torchmetrics or torch-fidelity: both need PyTorch, and the JAX and TensorFlow trainers use it."""
     mu1, mu2 = a.mean(0), b.mean(0)
     eye = ridge * np.eye(a.shape[1])
     s1, s2 = np.cov(a, rowvar=False) + eye, np.cov(b, rowvar=False) + eye
@@ -127,51 +58,154 @@ def frechet_distance(a: np.ndarray, b: np.ndarray, ridge: float = 1e-6) -> float
     return float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * tr_covmean)
 
 
+# ---------------------------------------------------------------------- the digit classifier
+
+
+def classifier_path(image_size: int) -> Path:
+    return WEIGHTS / f"digits-classifier-{image_size}.npz"
+
+
+def classifier_weights(image_size: int) -> tuple[dict[str, np.ndarray], float]:
+    """The shipped digit classifier for ``image_size`` digits: its float32 weights under
+    PyTorch's ``state_dict`` names (``body.0.weight`` ...) and its held-out accuracy."""
+    path = classifier_path(image_size)
+    if not path.is_file():
+        sizes = sorted(
+            int(p.stem.rsplit("-", 1)[1]) for p in WEIGHTS.glob("digits-classifier-*.npz")
+        )
+        raise TrainerError(
+            f"--image-size {image_size}: no digit classifier for this size (shipped: {sizes}); "
+            f"train one with `python -m reference_trainers.metrics_torch {image_size}` (needs "
+            f"PyTorch)"
+        )
+    with np.load(path, allow_pickle=False) as stored:
+        weights = {k: stored[k] for k in stored.files if k != "accuracy"}
+        accuracy = float(stored["accuracy"])
+    return weights, accuracy
+
+
+class DigitNetwork(Protocol):
+    """What the digit metrics ask of the classifier (NumPy in, NumPy out)."""
+
+    accuracy: float
+
+    def features(self, x: np.ndarray) -> np.ndarray:
+        """The 64-d penultimate features (float64) of (N, 1, S, S) digits in [-1, 1]."""
+        ...
+
+    def probabilities(self, features: np.ndarray) -> np.ndarray:
+        """The (N, 10) class probabilities from :meth:`features`."""
+        ...
+
+    def classes(self, x: np.ndarray) -> np.ndarray:
+        """The predicted class (N,) of each digit."""
+        ...
+
+
+def _conv3x3(h: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """A 3×3 convolution with padding 1 (cross-correlation, as PyTorch's ``Conv2d``) of NHWC
+    ``h`` with a PyTorch-layout ``weight`` (out, in, 3, 3): nine matrix products."""
+    n, rows, cols, c = h.shape
+    padded = np.pad(h, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    out = np.broadcast_to(bias, (n * rows * cols, len(bias))).copy()
+    for dy in range(3):
+        for dx in range(3):
+            window = padded[:, dy : dy + rows, dx : dx + cols, :].reshape(-1, c)
+            out += window @ weight[:, :, dy, dx].T
+    return out.reshape(n, rows, cols, -1)
+
+
+def _max_pool2(h: np.ndarray) -> np.ndarray:
+    n, rows, cols, c = h.shape
+    h = h[:, : rows // 2 * 2, : cols // 2 * 2]
+    return h.reshape(n, rows // 2, 2, cols // 2, 2, c).max(axis=(2, 4))
+
+
+def _adaptive_avg_pool(h: np.ndarray, size: int) -> np.ndarray:
+    """PyTorch's ``AdaptiveAvgPool2d(size)`` on NHWC ``h``: cell i spans
+    [⌊i·L/size⌋, ⌈(i+1)·L/size⌉)."""
+    _, rows, cols, _ = h.shape
+    span = lambda i, n: slice(i * n // size, -(-(i + 1) * n // size))  # noqa: E731
+    return np.stack(
+        [np.stack([h[:, span(i, rows), span(j, cols)].mean(axis=(1, 2)) for j in range(size)], 1)
+         for i in range(size)], 1,
+    )  # fmt: skip
+
+
+class NumpyDigitClassifier:
+    """The digit classifier's forward pass in NumPy (float64) from the shipped weights: conv
+    3×3 (32) → ReLU → max-pool 2 → conv 3×3 (64) → ReLU → adaptive average pool 2×2 → linear
+    (256 → 64) → ReLU = the features; a linear head (64 → 10).  The same function as the
+    PyTorch module (tests/test_trainers.py compares the features)."""
+
+    #: float64 activation values per chunk of images (~32 MB)
+    CHUNK = 1 << 22
+
+    def __init__(self, image_size: int) -> None:
+        weights, self.accuracy = classifier_weights(image_size)
+        self.w = {k: v.astype(np.float64) for k, v in weights.items()}
+
+    def _features(self, x: np.ndarray) -> np.ndarray:
+        w = self.w
+        h = np.asarray(x, np.float64).transpose(0, 2, 3, 1)  # NHWC
+        h = _max_pool2(np.maximum(_conv3x3(h, w["body.0.weight"], w["body.0.bias"]), 0))
+        h = np.maximum(_conv3x3(h, w["body.3.weight"], w["body.3.bias"]), 0)
+        h = _adaptive_avg_pool(h, 2).transpose(0, 3, 1, 2).reshape(len(h), -1)  # (C, H, W)
+        return np.maximum(h @ w["body.7.weight"].T + w["body.7.bias"], 0)
+
+    def features(self, x: np.ndarray) -> np.ndarray:
+        step = max(1, self.CHUNK // (x.shape[-1] * x.shape[-2] * 32))
+        parts = [self._features(x[i : i + step]) for i in range(0, len(x), step)]
+        return np.concatenate(parts) if parts else np.zeros((0, 64))
+
+    def probabilities(self, features: np.ndarray) -> np.ndarray:
+        logits = features @ self.w["head.weight"].T + self.w["head.bias"]
+        e = np.exp(logits - logits.max(1, keepdims=True))
+        return e / e.sum(1, keepdims=True)
+
+    def classes(self, x: np.ndarray) -> np.ndarray:
+        return self.probabilities(self.features(x)).argmax(1)
+
+
+def _kl_to_uniform(labels: np.ndarray, classes: int) -> float:
+    hist = np.bincount(labels, minlength=classes) / len(labels)
+    return float(np.sum(np.where(hist > 0, hist * np.log(np.maximum(hist, 1e-12) * classes), 0.0)))
+
+
 class DigitMetrics:
     """fd (Fréchet distance on the classifier's features against all real digits), fd_baseline
     (two disjoint halves of the real digits), class coverage (classes that receive at least a
     tenth of their uniform share of confident predictions) and class_kl (KL of the predicted
-    class histogram to uniform)."""
+    class histogram to uniform).  Called on (N, 1, S, S) NumPy samples; ``network`` runs the
+    classifier (default: in NumPy)."""
 
-    def __init__(self, image_size: int) -> None:
-        self.model, self.accuracy = classifier(image_size)
+    def __init__(self, image_size: int, network: DigitNetwork | None = None) -> None:
+        self.network = network if network is not None else NumpyDigitClassifier(image_size)
+        self.accuracy = self.network.accuracy
         real, _ = digits(image_size)
-        self.real_features = self._features(real)
+        self.real_features = self.network.features(real)
         half = len(real) // 2
         order = np.random.default_rng(1).permutation(len(real))
         self.baseline = frechet_distance(
             self.real_features[order[:half]], self.real_features[order[half : 2 * half]]
         )
 
-    @torch.no_grad()
-    def _features(self, x: torch.Tensor) -> np.ndarray:
-        return (
-            torch.cat(
-                [self.model.features(x[i : i + 500].float().cpu()) for i in range(0, len(x), 500)]
-            )
-            .numpy()
-            .astype(np.float64)
-        )
-
-    @torch.no_grad()
-    def __call__(self, samples: torch.Tensor) -> dict[str, float]:
-        samples = samples.float().cpu().clamp(-1, 1)
-        feats = self._features(samples)
-        probs = torch.softmax(self.model.head(torch.from_numpy(feats).float()), 1)
-        conf, pred = probs.max(1)
-        counts = np.bincount(pred[conf > 0.5].numpy(), minlength=10)
+    def __call__(self, samples: np.ndarray) -> dict[str, float]:
+        samples = np.clip(np.asarray(samples, np.float32), -1, 1)
+        feats = self.network.features(samples)
+        probs = self.network.probabilities(feats)
+        conf, pred = probs.max(1), probs.argmax(1)
+        counts = np.bincount(pred[conf > 0.5], minlength=10)
         share = len(samples) / 10
-        hist = np.bincount(pred.numpy(), minlength=10) / len(samples)
-        kl = float(np.sum(np.where(hist > 0, hist * np.log(np.maximum(hist, 1e-12) * 10), 0.0)))
         return {
             "fd": frechet_distance(feats, self.real_features),
             "fd_baseline": self.baseline,
             "coverage": float(np.mean(counts >= 0.1 * share)),
-            "class_kl": kl,
+            "class_kl": _kl_to_uniform(pred, 10),
         }
 
 
-class StackedDigitMetrics(DigitMetrics):
+class StackedDigitMetrics:
     """Stacked digits (1,000 modes, the Stacked-MNIST protocol): each channel is classified by
     the digit classifier, giving a mode ``100·r + 10·g + b``.  ``modes`` counts the modes that
     receive at least one sample, ``mode_kl`` is KL(predicted mode distribution ‖ uniform), and
@@ -179,39 +213,32 @@ class StackedDigitMetrics(DigitMetrics):
     the ceiling a perfect generator reaches with this many samples).  ``fd`` is on the three
     channels' features concatenated."""
 
-    def __init__(self, image_size: int, n_samples: int) -> None:
+    def __init__(
+        self, image_size: int, n_samples: int, network: DigitNetwork | None = None
+    ) -> None:
         from reference_trainers.data import stacked_digits
 
-        self.model, self.accuracy = classifier(image_size)
+        self.network = network if network is not None else NumpyDigitClassifier(image_size)
+        self.accuracy = self.network.accuracy
         real, _ = stacked_digits(image_size, n=max(2 * n_samples, 2000), seed=1)
         feats = self._channel_features(real)
         self.real_features = feats[:n_samples]
         self.baseline = frechet_distance(feats[:n_samples], feats[n_samples : 2 * n_samples])
         self.real_scores = self._modes(real[:n_samples])
 
-    @torch.no_grad()
-    def _channel_features(self, x: torch.Tensor) -> np.ndarray:
-        return np.concatenate([self._features(x[:, c : c + 1]) for c in range(3)], axis=1)
+    def _channel_features(self, x: np.ndarray) -> np.ndarray:
+        return np.concatenate([self.network.features(x[:, c : c + 1]) for c in range(3)], axis=1)
 
-    @torch.no_grad()
-    def _modes(self, x: torch.Tensor) -> dict[str, float]:
-        preds = [
-            torch.cat(
-                [
-                    self.model(x[i : i + 500, c : c + 1].float()).argmax(1)
-                    for i in range(0, len(x), 500)
-                ]
-            )
-            for c in range(3)
-        ]
-        modes = (100 * preds[0] + 10 * preds[1] + preds[2]).numpy()
-        hist = np.bincount(modes, minlength=1000) / len(modes)
-        kl = float(np.sum(np.where(hist > 0, hist * np.log(np.maximum(hist, 1e-12) * 1000), 0.0)))
-        return {"modes": float(np.count_nonzero(hist)), "mode_kl": kl}
+    def _modes(self, x: np.ndarray) -> dict[str, float]:
+        preds = [self.network.classes(x[:, c : c + 1]) for c in range(3)]
+        modes = 100 * preds[0] + 10 * preds[1] + preds[2]
+        return {
+            "modes": float(np.count_nonzero(np.bincount(modes, minlength=1000))),
+            "mode_kl": _kl_to_uniform(modes, 1000),
+        }
 
-    @torch.no_grad()
-    def __call__(self, samples: torch.Tensor) -> dict[str, float]:
-        samples = samples.float().cpu().clamp(-1, 1)
+    def __call__(self, samples: np.ndarray) -> dict[str, float]:
+        samples = np.clip(np.asarray(samples, np.float32), -1, 1)
         scores = self._modes(samples)
         return {
             "fd": frechet_distance(self._channel_features(samples), self.real_features),
@@ -225,102 +252,42 @@ class StackedDigitMetrics(DigitMetrics):
 # ----------------------------------------------------------------------------- pix2pix metrics
 
 
-def psnr(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def psnr(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Peak signal-to-noise ratio in dB of each image pair, (N, C, H, W) in [-1, 1], measured
-    on the [0, 1] scale (data range 1); identical images give 100 dB (MSE floored at 1e-10)."""
-    mse = (((x - y) / 2) ** 2).flatten(1).mean(1)
-    return -10 * torch.log10(mse.clamp_min(1e-10))
+    on the [0, 1] scale: ``skimage.metrics.peak_signal_noise_ratio`` with ``data_range=2`` on
+    the [-1, 1] values (the same number).  Identical images give 100 dB, the value of an MSE
+    floored at 1e-10 (scikit-image returns inf), so a table's mean stays finite."""
+    from skimage.metrics import peak_signal_noise_ratio
+
+    x, y = np.asarray(x), np.asarray(y)
+    with np.errstate(divide="ignore"):
+        values = [peak_signal_noise_ratio(a, b, data_range=2.0) for a, b in zip(x, y, strict=True)]
+    return np.minimum(np.asarray(values, np.float64), 100.0)
 
 
-def ssim(x: torch.Tensor, y: torch.Tensor, sigma: float = 1.5) -> torch.Tensor:
+def ssim(x: np.ndarray, y: np.ndarray, sigma: float = 1.5) -> np.ndarray:
     """Structural similarity (Wang et al. 2004) of each image pair, (N, C, H, W) in [-1, 1],
-    on the [0, 1] scale: an 11×11 Gaussian window (σ = 1.5), K1 = 0.01, K2 = 0.03, population
-    (co)variances, averaged over the pixels whose window lies inside the image and over the
-    channels.  Equals ``skimage.metrics.structural_similarity(..., gaussian_weights=True,
-    sigma=1.5, use_sample_covariance=False, data_range=1)`` (tested)."""
-    x, y = (x.double() + 1) / 2, (y.double() + 1) / 2
-    radius = int(3.5 * sigma + 0.5)  # scikit-image's truncation
-    t = torch.arange(-radius, radius + 1, dtype=torch.float64)
-    g = torch.exp(-(t**2) / (2 * sigma**2))
-    g = g / g.sum()
-    c = x.shape[1]
-    w_rows = g.view(1, 1, -1, 1).repeat(c, 1, 1, 1)
-    w_cols = g.view(1, 1, 1, -1).repeat(c, 1, 1, 1)
+    on the [0, 1] scale: ``skimage.metrics.structural_similarity`` with an 11×11 Gaussian
+    window (σ = 1.5), K1 = 0.01, K2 = 0.03, population (co)variances, averaged over the pixels
+    whose window lies inside the image and over the channels."""
+    from skimage.metrics import structural_similarity
 
-    def blur(v: torch.Tensor) -> torch.Tensor:  # separable, "valid": windows inside the image
-        return F.conv2d(F.conv2d(v, w_rows, groups=c), w_cols, groups=c)
-
-    mx, my = blur(x), blur(y)
-    vx, vy, cov = blur(x * x) - mx**2, blur(y * y) - my**2, blur(x * y) - mx * my
-    c1, c2 = 0.01**2, 0.03**2
-    s = ((2 * mx * my + c1) * (2 * cov + c2)) / ((mx**2 + my**2 + c1) * (vx + vy + c2))
-    return s.flatten(1).mean(1)
+    x = (np.asarray(x, np.float64) + 1) / 2
+    y = (np.asarray(y, np.float64) + 1) / 2
+    return np.asarray([
+        structural_similarity(a, b, gaussian_weights=True, sigma=sigma,
+                              use_sample_covariance=False, data_range=1.0, channel_axis=0)
+        for a, b in zip(x, y, strict=True)
+    ], np.float64)  # fmt: skip
 
 
-class Segmenter(nn.Module):
-    """A small fully convolutional segmenter (photo → class per pixel), in the spirit of
-    pix2pix's FCN-score: a stride-2 stem, dilated 3×3 convolutions (receptive field ~ 40 px at
-    full resolution), a 1×1 classifier, bilinear upsampling."""
-
-    def __init__(self, classes: int, width: int = 32) -> None:
-        super().__init__()
-        self.net = nn.Sequential(
-            nn.Conv2d(3, width, 3, 2, 1), nn.ReLU(),
-            nn.Conv2d(width, width, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(width, width, 3, padding=2, dilation=2), nn.ReLU(),
-            nn.Conv2d(width, width, 3, padding=4, dilation=4), nn.ReLU(),
-            nn.Conv2d(width, classes, 1),
-        )  # fmt: skip
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.interpolate(self.net(x), size=x.shape[-2:], mode="bilinear", align_corners=False)
-
-
-def segmenter(
-    images: torch.Tensor, labels: torch.Tensor, classes: int, name: str
-) -> tuple[Segmenter, float]:
-    """A segmenter trained on (images (N, 3, S, S) in [-1, 1], labels (N, S, S)) and its
-    pixel accuracy on the last 10 % (held out): trained once, deterministically (~10-20 s on
-    CPU at 64×64), cached as ``$ADVLOSS_CACHE/<name>.pt``."""
-    return cached_model(
-        name, lambda: Segmenter(classes), lambda: _train_segmenter(images, labels, classes)
-    )
-
-
-def _train_segmenter(
-    images: torch.Tensor, labels: torch.Tensor, classes: int
-) -> tuple[Segmenter, float]:
-    n_train = int(len(images) * 0.9)
-    g = torch.Generator().manual_seed(0)
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        model = Segmenter(classes)
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    batch = 16
-    steps = max(300, 6 * n_train // batch)
-    for _ in range(steps):
-        idx = torch.randint(0, n_train, (batch,), generator=g)
-        x, y = images[idx], labels[idx]
-        if bool(torch.rand((), generator=g) < 0.5):  # mirror: facades are symmetric left-right
-            x, y = x.flip(-1), y.flip(-1)
-        loss = F.cross_entropy(model(x), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    model.eval()
-    with torch.no_grad():
-        pred = model(images[n_train:]).argmax(1)
-        accuracy = float((pred == labels[n_train:]).double().mean())
-    return model, accuracy
-
-
-def segmentation_scores(pred: torch.Tensor, labels: torch.Tensor, classes: int) -> dict[str, float]:
+def segmentation_scores(pred: np.ndarray, labels: np.ndarray, classes: int) -> dict[str, float]:
     """FCN-score style scores of predicted class maps against the true ones: per-pixel
     accuracy, mean per-class accuracy and mean class IoU (classes present in ``labels``)."""
-    pred, labels = pred.flatten(), labels.flatten()
-    confusion = torch.bincount(labels * classes + pred, minlength=classes * classes)
-    confusion = confusion.view(classes, classes).double()
-    true, hit = confusion.sum(1), confusion.diag()
+    pred, labels = np.asarray(pred).ravel(), np.asarray(labels).ravel()
+    confusion = np.bincount(labels * classes + pred, minlength=classes * classes)
+    confusion = confusion.reshape(classes, classes).astype(np.float64)
+    true, hit = confusion.sum(1), np.diag(confusion)
     present = true > 0
     union = true + confusion.sum(0) - hit
     return {
@@ -328,48 +295,3 @@ def segmentation_scores(pred: torch.Tensor, labels: torch.Tensor, classes: int) 
         "seg_class_acc": float((hit[present] / true[present]).mean()),
         "seg_iou": float((hit[present] / union[present]).mean()),
     }
-
-
-class PairMetrics:
-    """pix2pix's evaluation on a fixed validation set: ``l1`` (mean |G(x) - y| on the [-1, 1]
-    scale, as in the loss), ``psnr`` (dB) and ``ssim`` on the [0, 1] scale, and -- when class
-    maps are known (synthetic-facades) -- the segmentation score: a segmenter trained on real
-    photos labels G(x), scored against the true classes (``seg_pixel_acc``, ``seg_class_acc``,
-    ``seg_iou``), beside the same scores on the real photos (``*_baseline``: the ceiling); and
-    with ``realism`` (multimodal-facades) its distribution scores (fd, kid, prdc, spectrum,
-    hf_ratio, c2st and their ``*_real`` floors)."""
-
-    def __init__(
-        self,
-        targets: torch.Tensor,
-        labels: torch.Tensor | None = None,
-        segment: Segmenter | None = None,
-        classes: int = 0,
-        realism: Any = None,
-    ) -> None:
-        self.targets, self.labels, self.segment, self.classes = targets, labels, segment, classes
-        self.realism = realism  # reference_trainers.realism.RealismMetrics, or None
-        self.baseline = self._segmentation(targets) if segment is not None else {}
-
-    @torch.no_grad()
-    def _segmentation(self, images: torch.Tensor) -> dict[str, float]:
-        assert self.segment is not None and self.labels is not None
-        pred = torch.cat(
-            [self.segment(images[i : i + 50]).argmax(1) for i in range(0, len(images), 50)]
-        )
-        return segmentation_scores(pred, self.labels, self.classes)
-
-    @torch.no_grad()
-    def __call__(self, outputs: torch.Tensor) -> dict[str, float]:
-        outputs = outputs.float().cpu().clamp(-1, 1)
-        row = {
-            "l1": float((outputs - self.targets).abs().mean()),
-            "psnr": float(psnr(outputs, self.targets).mean()),
-            "ssim": float(ssim(outputs, self.targets).mean()),
-        }
-        if self.segment is not None:
-            row.update(self._segmentation(outputs))
-            row.update({f"{k}_baseline": v for k, v in self.baseline.items()})
-        if self.realism is not None:
-            row.update(self.realism(outputs))
-        return row

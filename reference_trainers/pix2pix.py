@@ -17,6 +17,7 @@ from typing import Any
 
 from reference_trainers import common
 from reference_trainers.common import TrainerError
+from reference_trainers.config import Pix2PixConfig
 
 # This module is the command line: it imports no framework, so --help and bad options answer
 # at once; the trainer (reference_trainers.pix2pix_torch) is imported by train().
@@ -86,28 +87,35 @@ def parser() -> Any:
 GENERATED = ("synthetic-facades", "multimodal-facades")
 
 
-def check_data(cfg: dict[str, Any]) -> None:
+def check_data(cfg: Pix2PixConfig) -> None:
     """``--data`` and ``--direction``: a pix2pix dataset folder, or a generated set AtoB."""
-    root = cfg["data"]
+    root = cfg.data
     if root not in GENERATED and not Path(root).is_dir():
         raise TrainerError(
             f"--data {root}: no such folder (expected {' or '.join(GENERATED)} or a pix2pix "
             f"dataset folder with train/ and val/ or test/)"
         )
-    if root in GENERATED and cfg["direction"] != "AtoB":
+    if root in GENERATED and cfg.direction != "AtoB":
         raise TrainerError(f"--direction BtoA: {root} maps label maps (A) to photos (B)")
 
 
-def check_weights(cfg: dict[str, Any]) -> None:
+def check_weights(cfg: Pix2PixConfig) -> None:
     """``--lambda-l1`` and ``--gan-weight``: >= 0, not both 0."""
     for name in ("lambda_l1", "gan_weight"):
-        if cfg[name] < 0:
-            raise TrainerError(f"--{name.replace('_', '-')} must be >= 0; received {cfg[name]}")
-    if cfg["lambda_l1"] == 0 and cfg["gan_weight"] == 0:
+        value = getattr(cfg, name)
+        if value < 0:
+            raise TrainerError(f"--{name.replace('_', '-')} must be >= 0; received {value}")
+    if cfg.lambda_l1 == 0 and cfg.gan_weight == 0:
         raise TrainerError("--lambda-l1 0 with --gan-weight 0: the generator would have no loss")
 
 
-def check(cfg: dict[str, Any]) -> None:
+def options(argv: list[str]) -> Pix2PixConfig:
+    """The config ``argv`` resolves to (command line > ``--config`` file > ``--preset`` >
+    defaults), not yet checked: for tests and benchmarks that build a run's options."""
+    return Pix2PixConfig.from_options(common.resolve(parser(), argv, PRESETS))
+
+
+def check(cfg: Pix2PixConfig) -> None:
     """The checks made before PyTorch is imported: :func:`common.check_options`, the loss
     weights and the data."""
     common.check_options(cfg)
@@ -115,7 +123,7 @@ def check(cfg: dict[str, Any]) -> None:
     check_data(cfg)
 
 
-def train(cfg: dict[str, Any]) -> dict[str, Any]:
+def train(cfg: Pix2PixConfig) -> dict[str, Any]:
     """Train with the resolved config; returns the last evaluation row."""
     from reference_trainers import pix2pix_torch
 
@@ -123,7 +131,7 @@ def train(cfg: dict[str, Any]) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return common.main("pix2pix", parser(), PRESETS, train, argv, check=check)
+    return common.main("pix2pix", parser(), PRESETS, train, argv, check=check, config=Pix2PixConfig)
 
 
 if __name__ == "__main__":

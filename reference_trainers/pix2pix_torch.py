@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from reference_trainers import common, data, facades
+from reference_trainers.config import Pix2PixConfig
 from reference_trainers.dcgan_torch import init_weights  # pix2pix initialises as DCGAN does
 from reference_trainers.pix2pix import check_data, check_weights
 from reference_trainers.session import Session
@@ -110,37 +111,42 @@ class PatchGAN(nn.Module):
 # ---------------------------------------------------------------------------------- data
 
 
-def load_data(cfg: dict[str, Any]) -> dict[str, Any]:
+def load_data(cfg: Pix2PixConfig) -> dict[str, Any]:
     """Train pairs (stored at the jitter size when --jitter is on), validation pairs, and --
     for the generated sets -- the validation class maps and a trained segmenter; for
     multimodal-facades also the realism metrics (:mod:`reference_trainers.realism`)."""
     from reference_trainers.metrics import cache_dir
 
     check_data(cfg)
-    size, synthetic = cfg["image_size"], cfg["data"] in facades.DATASETS
-    root = str(facades.ensure(cache_dir(), cfg["data"])) if synthetic else cfg["data"]
-    direction = cfg["direction"]
-    load_size = data.jitter_size(size) if cfg["jitter"] else size
-    train = data.paired_folder(root, "train", load_size, direction=direction, nearest_a=synthetic)
+    size, synthetic = cfg.image_size, cfg.data in facades.DATASETS
+    root = str(facades.ensure(cache_dir(), cfg.data)) if synthetic else cfg.data
+    direction = cfg.direction
+    load_size = data.jitter_size(size) if cfg.jitter else size
+
+    def pairs(split: str, size: int, **kw: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        a, b = data.paired_folder(root, split, size, **kw)
+        return torch.from_numpy(a), torch.from_numpy(b)
+
+    train = pairs("train", load_size, direction=direction, nearest_a=synthetic)
     val_split = "val" if (Path(root) / "val").is_dir() else "test"
-    val = data.paired_folder(root, val_split, size, direction=direction, nearest_a=synthetic)
+    val = pairs(val_split, size, direction=direction, nearest_a=synthetic)
     out: dict[str, Any] = {"train": train, "val": val, "segmenter": None, "labels": None,
                            "realism": None}  # fmt: skip
     if synthetic:
-        from reference_trainers.metrics import segmenter
+        from reference_trainers.metrics_torch import segmenter
 
         def classes(a: torch.Tensor) -> torch.Tensor:
             colors = ((a.permute(0, 2, 3, 1) + 1) * 127.5).round().to(torch.uint8).numpy()
             return torch.from_numpy(facades.labels_from_colors(colors))
 
-        stem = "facades" if cfg["data"] == "synthetic-facades" else cfg["data"]
-        version = facades.DATASETS[cfg["data"]][0]
-        seg_x, seg_y = data.paired_folder(root, "train", size, nearest_a=True)
+        stem = "facades" if cfg.data == "synthetic-facades" else cfg.data
+        version = facades.DATASETS[cfg.data][0]
+        seg_x, seg_y = pairs("train", size, nearest_a=True)
         out["segmenter"], out["segmenter_accuracy"] = segmenter(
             seg_y, classes(seg_x), len(facades.CLASSES), f"{stem}-v{version}-seg-{size}"
         )
         out["labels"] = classes(val[0])
-    if cfg["data"] == "multimodal-facades":
+    if cfg.data == "multimodal-facades":
         from reference_trainers import realism
 
         out["realism"], out["appearance_accuracy"] = realism.for_dataset(Path(root), size)
@@ -150,22 +156,22 @@ def load_data(cfg: dict[str, Any]) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------- training
 
 
-def train(cfg: dict[str, Any]) -> dict[str, Any]:
+def train(cfg: Pix2PixConfig) -> dict[str, Any]:
     """Train with the resolved config; returns the last evaluation row."""
     s = Session(cfg, "pix2pix", quality=["l1", "seg_pixel_acc"])
-    norm = s.d_norm(cfg["d_norm"])
+    norm = s.d_norm(cfg.d_norm)
     check_weights(cfg)
     d = load_data(cfg)
-    batches = data.Batches(d["train"], cfg["batch_size"], cfg["seed"])
-    common.seed_everything(cfg["seed"])
-    G = UNet(3, 3, cfg["width"], cfg["image_size"], cfg["dropout"])
-    layers = cfg["d_layers"] or patch_layers(cfg["image_size"])
-    D = PatchGAN(6, cfg["width"], layers, norm)
+    batches = data.Batches(d["train"], cfg.batch_size, cfg.seed)
+    common.seed_everything(cfg.seed)
+    G = UNet(3, 3, cfg.width, cfg.image_size, cfg.dropout)
+    layers = cfg.d_layers or patch_layers(cfg.image_size)
+    D = PatchGAN(6, cfg.width, layers, norm)
     G.apply(init_weights)
     D.apply(init_weights)
     G_run, D_run = s.setup(G, D, batches)
 
-    from reference_trainers.metrics import PairMetrics
+    from reference_trainers.metrics_torch import PairMetrics
 
     val_x, val_y = d["val"]
     metrics = PairMetrics(
@@ -183,8 +189,8 @@ def train(cfg: dict[str, Any]) -> dict[str, Any]:
 
     def next_pair() -> tuple[torch.Tensor, torch.Tensor]:
         pair = batches.next()
-        if cfg["jitter"]:
-            pair = data.jitter(pair, cfg["image_size"], s.gens["data"])
+        if cfg.jitter:
+            pair = data.jitter(pair, cfg.image_size, s.gens["data"])
         return s.local(pair)
 
     s.begin(evaluate)
@@ -210,7 +216,7 @@ def train(cfg: dict[str, Any]) -> dict[str, Any]:
                     step=s.step, key=s.key, noise_std=s.noise_std,
                 )  # fmt: skip
                 l1 = (fake.float() - y).abs().mean()
-            s.update_g(cfg["gan_weight"] * g_out.total + cfg["lambda_l1"] * l1)
+            s.update_g(cfg.gan_weight * g_out.total + cfg.lambda_l1 * l1)
         # ---- logging, evaluation, checkpoints ----
         if s.end_iteration(out, g_out, extra={"l1": l1}):
             s.evaluate(evaluate)

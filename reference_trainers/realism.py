@@ -37,7 +37,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from reference_trainers import facades
-from reference_trainers.metrics import cached_model, frechet_distance
+from reference_trainers.metrics import frechet_distance
+from reference_trainers.metrics_torch import cached_model
 
 HEADS = facades.LOOKS  # part -> number of appearance choices
 
@@ -255,11 +256,11 @@ def for_dataset(folder: Path, size: int) -> tuple[RealismMetrics, float]:
     feature net's held-out accuracy."""
     from reference_trainers.data import paired_folder
 
-    _, train_b = paired_folder(str(folder), "train", size, nearest_a=True)
+    train_b = torch.from_numpy(paired_folder(str(folder), "train", size, nearest_a=True)[1])
     net, accuracy = appearance_net(
         train_b, looks_targets(folder, "train"), f"{folder.name}-appearance-{size}"
     )
-    _, val_b = paired_folder(str(folder), "val", size, nearest_a=True)
+    val_b = torch.from_numpy(paired_folder(str(folder), "val", size, nearest_a=True)[1])
     return RealismMetrics(net, val_b, photos(folder / "val-redraw", size)), accuracy
 
 

@@ -79,7 +79,7 @@ def run_trainer(argv: list[str], quiet: bool) -> dict[str, Any]:
     last evaluation row and ``steps_per_second``)."""
     stream = io.StringIO() if quiet else sys.stderr
     with contextlib.redirect_stderr(stream), common.one_line_errors():
-        return dcgan.train(common.resolve(dcgan.parser(), argv, dcgan.PRESETS))
+        return dcgan.train(dcgan.options(argv))
 
 
 def compare(

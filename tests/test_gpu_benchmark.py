@@ -62,25 +62,25 @@ def test_plain_dcgan_is_the_trainers_architecture():
 
     cfg = gpu.trainer_config("dcgan", False, "unused", None)
     G, D = gpu.plain_dcgan(cfg)
-    G_ref = dcgan_torch.Generator(cfg["z_dim"], cfg["width"], cfg["image_size"], 1)
-    D_ref = dcgan_torch.Discriminator(cfg["width"], cfg["image_size"], 1, "batch")
+    G_ref = dcgan_torch.Generator(cfg.z_dim, cfg.width, cfg.image_size, 1)
+    D_ref = dcgan_torch.Discriminator(cfg.width, cfg.image_size, 1, "batch")
     for mine, ref in ((G, G_ref.net), (D, D_ref.net)):
         assert [type(m) for m in mine] == [type(m) for m in ref]
         assert [p.shape for p in mine.parameters()] == [p.shape for p in ref.parameters()]
-    z = torch.randn(2, cfg["z_dim"], 1, 1)
+    z = torch.randn(2, cfg.z_dim, 1, 1)
     assert G(z).shape == (2, 1, 64, 64) and D(G(z)).view(-1).shape == (2,)
 
 
 def test_the_gpu_preset_options_as_the_trainers_resolve_them():
     for trainer, size, batch in (("dcgan", 64, 128), ("pix2pix", 256, 1)):
         cfg = gpu.trainer_config(trainer, False, "unused", None if trainer == "dcgan" else ".")
-        assert (cfg["image_size"], cfg["batch_size"]) == (size, batch)
-        assert cfg["amp"] == "bf16" and cfg["channels_last"] and cfg["compile"]
-        assert cfg["device"] == "cuda" and cfg["loss"] == "ns" and cfg["penalty"] == "none"
-        assert (cfg["lr_g"], cfg["lr_d"], cfg["beta1"], cfg["beta2"]) == (2e-4, 2e-4, 0.5, 0.999)
-        assert not gpu.trainer_config(trainer, False, "u", ".", compile=False)["compile"]
+        assert (cfg.image_size, cfg.batch_size) == (size, batch)
+        assert cfg.amp == "bf16" and cfg.channels_last and cfg.compile
+        assert cfg.device == "cuda" and cfg.loss == "ns" and cfg.penalty == "none"
+        assert (cfg.lr_g, cfg.lr_d, cfg.beta1, cfg.beta2) == (2e-4, 2e-4, 0.5, 0.999)
+        assert not gpu.trainer_config(trainer, False, "u", ".", compile=False).compile
         dry = gpu.trainer_config(trainer, True, "unused", None if trainer == "dcgan" else ".")
-        assert dry["device"] == "cpu" and dry["amp"] == "none" and not dry["compile"]
+        assert dry.device == "cpu" and dry.amp == "none" and not dry.compile
     assert gpu.command_line("dcgan", False) == (
         "python -m reference_trainers.dcgan --preset gpu --compile --device cuda"
     )

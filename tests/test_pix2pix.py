@@ -136,9 +136,10 @@ def test_ab_folder_reader(tmp_path):
     a, b = data.paired_folder(str(folder), "train", 8)
     assert a.shape == b.shape == (3, 3, 8, 8) and a.min() >= -1 and b.max() <= 1
     same = data.paired_folder(str(folder), "train", 16)
-    torch.testing.assert_close(same[0], -same[1], atol=1 / 127.5, rtol=0)  # B = 255 - A
+    assert a.dtype == np.float32 and a.flags.c_contiguous
+    np.testing.assert_allclose(same[0], -same[1], atol=1 / 127.5, rtol=0)  # B = 255 - A
     swapped = data.paired_folder(str(folder), "train", 16, direction="BtoA")
-    assert torch.equal(swapped[0], same[1]) and torch.equal(swapped[1], same[0])
+    assert np.array_equal(swapped[0], same[1]) and np.array_equal(swapped[1], same[0])
     with pytest.raises(TrainerError, match="no val/ folder"):
         data.paired_folder(str(folder), "val", 8)
     from PIL import Image
@@ -188,31 +189,49 @@ def test_synthetic_facades_are_deterministic_and_labelled(tmp_path):
 # --------------------------------------------------------------------------------- metrics
 
 
-def test_ssim_equals_scikit_image_and_psnr_closed_form():
-    from skimage.metrics import structural_similarity
+def _ssim_by_hand(x: torch.Tensor, y: torch.Tensor, sigma: float = 1.5) -> torch.Tensor:
+    """SSIM written out (the trainers' own implementation until scikit-image replaced it): the
+    independent check of the wiring -- the [0, 1] scale, the channel axis, the Gaussian window,
+    population (co)variances and the crop to windows inside the image."""
+    import torch.nn.functional as F
 
+    x, y = (x.double() + 1) / 2, (y.double() + 1) / 2
+    radius = int(3.5 * sigma + 0.5)  # scikit-image's truncation
+    t = torch.arange(-radius, radius + 1, dtype=torch.float64)
+    g = torch.exp(-(t**2) / (2 * sigma**2))
+    g = g / g.sum()
+    c = x.shape[1]
+    w_rows, w_cols = g.view(1, 1, -1, 1).repeat(c, 1, 1, 1), g.view(1, 1, 1, -1).repeat(c, 1, 1, 1)
+
+    def blur(v: torch.Tensor) -> torch.Tensor:  # separable, "valid": windows inside the image
+        return F.conv2d(F.conv2d(v, w_rows, groups=c), w_cols, groups=c)
+
+    mx, my = blur(x), blur(y)
+    vx, vy, cov = blur(x * x) - mx**2, blur(y * y) - my**2, blur(x * y) - mx * my
+    c1, c2 = 0.01**2, 0.03**2
+    s = ((2 * mx * my + c1) * (2 * cov + c2)) / ((mx**2 + my**2 + c1) * (vx + vy + c2))
+    return s.flatten(1).mean(1)
+
+
+def test_psnr_and_ssim_are_scikit_images_on_the_unit_scale():
+    """PSNR and SSIM come from scikit-image (issue 17 item 9); checked against the closed-form
+    PSNR and SSIM written out by hand: same numbers, identical images 100 dB and SSIM 1."""
     from reference_trainers.metrics import psnr, ssim
 
-    g = torch.Generator().manual_seed(0)
-    x = torch.rand(3, 3, 24, 24, generator=g) * 2 - 1
-    y = (x + 0.4 * torch.randn(3, 3, 24, 24, generator=g)).clamp(-1, 1)
-    ours = ssim(x, y)
-    for i in range(3):
-        ref = structural_similarity(
-            ((x[i] + 1) / 2).permute(1, 2, 0).double().numpy(),
-            ((y[i] + 1) / 2).permute(1, 2, 0).double().numpy(),
-            gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=1,
-            channel_axis=2,
-        )  # fmt: skip
-        assert abs(float(ours[i]) - ref) < 1e-7  # filter rounding differs
-    assert torch.allclose(ssim(x, x), torch.ones(3, dtype=torch.float64))
-    mse = (((x - y) / 2) ** 2).flatten(1).mean(1).double()
-    torch.testing.assert_close(psnr(x, y).double(), -10 * torch.log10(mse), rtol=1e-5, atol=1e-5)
+    rng = np.random.default_rng(0)
+    x = (rng.random((3, 3, 24, 24)) * 2 - 1).astype(np.float32)
+    y = np.clip(x + 0.4 * rng.standard_normal(x.shape), -1, 1).astype(np.float32)
+    mse = (((x.astype(np.float64) - y) / 2) ** 2).reshape(3, -1).mean(1)  # on the [0, 1] scale
+    np.testing.assert_allclose(psnr(x, y), -10 * np.log10(mse), rtol=1e-8)  # float32 differences
+    np.testing.assert_array_equal(psnr(x, x), [100.0] * 3)
+    ref = _ssim_by_hand(torch.from_numpy(x), torch.from_numpy(y)).numpy()
+    np.testing.assert_allclose(ssim(x, y), ref, rtol=0, atol=1e-7)  # filter rounding differs
+    np.testing.assert_allclose(ssim(x, x), np.ones(3), rtol=0, atol=1e-12)
+    assert psnr(x, y).shape == ssim(x, y).shape == (3,)
 
 
 def test_metrics_sanity_real_targets_and_shuffled_pairs():
-    cfg = {"image_size": 32, "data": "synthetic-facades", "direction": "AtoB", "jitter": False}
-    d = pix2pix.load_data(cfg)
+    d = pix2pix.load_data(pix2pix.options(["--image-size", "32", "--no-jitter"]))
     from reference_trainers.metrics import PairMetrics
 
     assert d["segmenter_accuracy"] > 0.85

@@ -104,9 +104,9 @@ def test_cifar_binary_reader_on_small_files(tmp_path):
     (folder / "batches.meta.txt").write_text("airplane\n")
     for where in (folder, tmp_path):  # the batches' folder or the one that holds it
         x, channels = data.load(str(where), 32)
-        assert channels == 3 and x.shape == (5, 3, 32, 32) and x.dtype == torch.float32
+        assert channels == 3 and x.shape == (5, 3, 32, 32) and x.dtype == np.float32
         expected = pixels.reshape(5, 3, 32, 32).astype(np.float32) / 127.5 - 1.0  # CHW planes
-        np.testing.assert_allclose(x.numpy(), expected, atol=1e-6)
+        np.testing.assert_allclose(x, expected, atol=1e-6)
     x16, _ = data.load(str(folder), 16)
     assert x16.shape == (5, 3, 16, 16)
     (folder / "data_batch_2.bin").write_bytes(records[3:].tobytes()[:-1])
@@ -197,8 +197,7 @@ def test_a_second_trainer_on_one_folder_is_refused(tmp_path, capsys):
         assert f"(pid {holder.pid})" in one_error_line(capsys)
         assert not common.holds_run(out)
         # a DDP rank other than 0 (write=False) neither locks nor writes
-        cfg = {"loss": "ns"}
-        common.Run(str(out), cfg, False, write=False).close()
+        common.Run(str(out), dcgan.options([]), False, write=False).close()
         assert sorted(p.name for p in out.iterdir()) == ["run.lock", "run.lock.pid"]
     finally:
         holder.kill()
@@ -315,8 +314,7 @@ def array_loop(out: Path, *args: str):
     """A :class:`~reference_trainers.arrays.ArrayLoop` over NumPy, its run folder started."""
     from reference_trainers.arrays import ArrayLoop
 
-    cfg = common.resolve(dcgan.parser(), ["--out", str(out), "--framework", "jax", *args],
-                         dcgan.PRESETS)  # fmt: skip
+    cfg = dcgan.options(["--out", str(out), "--framework", "jax", *args])
     s = ArrayLoop(cfg, "dcgan", quality="fd", framework="jax", to_tensor=np.asarray)
     s.batches = data.Batches(torch.zeros(64, 1), 16, 0)
     if not s.run.resuming:

@@ -131,10 +131,10 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, message):
 
 
 def test_objective_spec_builds_the_objective_the_separate_options_build():
-    from reference_trainers.common import build_objective, resolve
+    from reference_trainers.common import build_objective
 
     def objective(*args: str):
-        return build_objective(resolve(dcgan.parser(), list(args), dcgan.PRESETS))
+        return build_objective(dcgan.options(list(args)))
 
     flags = objective("--loss", "lsgan", "--penalty", "r1", "--penalty-weight", "5",
                       "--penalty-every", "4", "--real-label", "0.9", "--instance-noise", "0.1:0:50")  # fmt: skip
@@ -143,14 +143,37 @@ def test_objective_spec_builds_the_objective_the_separate_options_build():
     assert repr(spec) == repr(flags)
 
 
+def test_the_typed_config_holds_exactly_the_parsers_options():
+    """One frozen, typed config per trainer (issue 17 item 7): its fields are the parser's
+    options (the parser keeps the defaults, choices and help), it round-trips through the
+    mapping config.json stores, and an option it does not have is a one-line error."""
+    import dataclasses
+
+    from reference_trainers import config, pix2pix
+
+    for module, cls in ((dcgan, config.DCGANConfig), (pix2pix, config.Pix2PixConfig)):
+        options = {a.dest for a in module.parser()._actions if a.dest != "help"}
+        assert {f.name for f in dataclasses.fields(cls)} == options
+    cfg = dcgan.options(["--loss", "hinge", "--steps", "7"])
+    assert isinstance(cfg, config.DCGANConfig) and (cfg.loss, cfg.steps) == ("hinge", 7)
+    assert cfg.replace(loss="ns").loss == "ns" and cfg.loss == "hinge"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.loss = "ns"  # type: ignore[misc]
+    assert config.DCGANConfig.from_options(cfg.as_dict()) == cfg
+    with pytest.raises(TrainerError, match="--lambda-l1: not an option of this trainer"):
+        config.DCGANConfig.from_options({**cfg.as_dict(), "lambda_l1": 100.0})
+    with pytest.raises(TrainerError, match="--z-dim: no value"):
+        config.DCGANConfig.from_options({k: v for k, v in cfg.as_dict().items() if k != "z_dim"})
+
+
 def test_one_lazy_interval_for_the_jax_and_tf_trainers():
     from types import SimpleNamespace
 
-    from reference_trainers.common import build_objective, resolve
+    from reference_trainers.common import build_objective
     from reference_trainers.session import Session
 
     def interval(spec: str) -> int:
-        objective = build_objective(resolve(dcgan.parser(), ["--objective", spec], dcgan.PRESETS))
+        objective = build_objective(dcgan.options(["--objective", spec]))
         return Session.penalty_interval(SimpleNamespace(objective=objective))
 
     assert interval("ns") == 1 and interval("ns + r1(every=16)") == 16
@@ -242,7 +265,8 @@ def test_image_folder_reader(tmp_path):
     Image.fromarray(np.full((12, 12, 3), 255, np.uint8)).save(folder / "sub" / "white.png")
     x = image_folder(str(folder), 16, channels=3)
     assert x.shape == (4, 3, 16, 16) and x.min() >= -1 and x.max() <= 1
-    assert torch.allclose(x[3], torch.ones(3, 16, 16))  # sorted: sub/white.png last
+    assert isinstance(x, np.ndarray) and x.dtype == np.float32
+    np.testing.assert_allclose(x[3], np.ones((3, 16, 16)))  # sorted: sub/white.png last
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(folder / "small.png")
     with pytest.raises(TrainerError, match="mixed sizes"):
         image_folder(str(folder), 16, channels=3)
@@ -252,7 +276,7 @@ def test_image_folder_reader(tmp_path):
 
 
 def test_batches_are_deterministic_and_resumable():
-    data = torch.arange(10).float()[:, None]
+    data = np.arange(10, dtype=np.float32)[:, None]
     a = Batches(data, 3, seed=1)
     first = [a.next() for _ in range(5)]  # crosses an epoch (3 batches per epoch)
     b = Batches(data, 3, seed=1)
@@ -261,9 +285,9 @@ def test_batches_are_deterministic_and_resumable():
     c = Batches(data, 3, seed=1)
     c.load_state(b.state())
     assert all(
-        torch.equal(x, y) for x, y in zip(first[2:], [c.next() for _ in range(3)], strict=True)
+        np.array_equal(x, y) for x, y in zip(first[2:], [c.next() for _ in range(3)], strict=True)
     )
-    assert len(torch.cat(first[:3]).unique()) == 9  # no repeats within an epoch
+    assert len(np.unique(np.concatenate(first[:3]))) == 9  # no repeats within an epoch
     with pytest.raises(TrainerError, match="larger than the dataset"):
         Batches(data, 11, seed=0)
 
@@ -274,12 +298,12 @@ def test_metrics_sanity():
 
     m = DigitMetrics(16)
     assert m.accuracy > 0.9
-    x, _ = digits(16)
-    real = m(x[torch.randperm(len(x), generator=torch.Generator().manual_seed(0))[:900]])
+    x, y = digits(16)
+    real = m(x[np.random.default_rng(0).permutation(len(x))[:900]])
     assert real["fd"] < 2 * m.baseline and real["coverage"] == 1.0 and real["class_kl"] < 0.05
-    noise = m(torch.rand(900, 1, 16, 16) * 2 - 1)
+    noise = m(np.random.default_rng(0).random((900, 1, 16, 16), np.float32) * 2 - 1)
     assert noise["fd"] > 50 * m.baseline
-    ones = m(x[:900][torch.from_numpy(digits(16)[1][:900].numpy() == 1)])  # one class only
+    ones = m(x[:900][y[:900] == 1])  # one class only
     assert ones["coverage"] <= 0.2 and ones["class_kl"] > 1.5
 
 
@@ -316,13 +340,77 @@ def test_stacked_digits_and_mode_metrics():
     x, modes = stacked_digits(16, n=3000, seed=0)
     assert x.shape == (3000, 3, 16, 16) and int(modes.min()) >= 0 and int(modes.max()) < 1000
     again, _ = stacked_digits(16, n=3000, seed=0)
-    assert torch.equal(x, again)
+    assert np.array_equal(x, again)
     m = StackedDigitMetrics(16, 1000)
     real = m(x[:1000])
     assert real["modes"] > 0.8 * m.real_scores["modes"] and real["fd"] < 2 * m.baseline
-    one_digit = digits(16)[0][:1].repeat(1000, 3, 1, 1)  # a collapsed generator: one mode
+    one_digit = np.tile(digits(16)[0][:1], (1000, 3, 1, 1))  # a collapsed generator: one mode
     collapsed = m(one_digit)
     assert collapsed["modes"] == 1 and collapsed["mode_kl"] > 6.0
+
+
+@pytest.mark.parametrize(("source", "size"), [(8, 16), (8, 32), (8, 64), (28, 16), (28, 32),
+                                             (32, 16), (32, 64)])  # fmt: skip
+def test_resize_bilinear_is_torch_interpolate(source, size):
+    """The NumPy resize of the data readers gives PyTorch's bilinear numbers: bit for bit on the
+    digits (dyadic values: every product and sum is exact), to float32 rounding elsewhere."""
+    from reference_trainers.data import resize_bilinear
+
+    rng = np.random.default_rng(source * size)
+    x = (rng.integers(0, 256, (3, 2, source, source)) / 127.5 - 1).astype(np.float32)
+    if source == 8:
+        x = (rng.integers(0, 17, (3, 1, 8, 8)) / 16).astype(np.float32)  # the digits' values
+    ref = torch.nn.functional.interpolate(
+        torch.from_numpy(x), size=(size, size), mode="bilinear", align_corners=False
+    ).numpy()
+    ours = resize_bilinear(x, size)
+    assert ours.dtype == np.float32 and ours.shape == ref.shape
+    if source == 8:
+        np.testing.assert_array_equal(ours, ref)
+    else:
+        np.testing.assert_allclose(ours, ref, rtol=0, atol=4e-7)
+
+
+@pytest.mark.parametrize("size", [16, 32, 64])
+def test_numpy_digit_classifier_is_the_torch_one(size):
+    """The JAX / TensorFlow trainers' evaluator (NumPy) and the PyTorch trainer's compute the
+    same features, classes and metrics from the shipped weights (to float32 rounding)."""
+    from reference_trainers.data import digits
+    from reference_trainers.metrics import DigitMetrics, NumpyDigitClassifier
+    from reference_trainers.metrics_torch import TorchDigitClassifier
+
+    x, y = digits(size)
+    x = x[:: 9 if size < 64 else 30]
+    numpy_net, torch_net = NumpyDigitClassifier(size), TorchDigitClassifier(size)
+    assert numpy_net.accuracy == torch_net.accuracy > 0.85  # 0.94 at 16 and 32, 0.88 at 64
+    f_np, f_t = numpy_net.features(x), torch_net.features(x)
+    np.testing.assert_allclose(f_np, f_t, rtol=1e-5, atol=1e-5 * np.abs(f_t).max())
+    np.testing.assert_array_equal(numpy_net.classes(x), torch_net.classes(x))
+    if size == 16:  # the metrics themselves: the same numbers to ~1e-6
+        samples = x[:150] + np.float32(0.3) * np.random.default_rng(0).standard_normal(
+            x[:150].shape, np.float32
+        )
+        a = DigitMetrics(size)(samples)
+        b = DigitMetrics(size, torch_net)(samples)
+        assert a["coverage"] == b["coverage"] and a["class_kl"] == pytest.approx(b["class_kl"])
+        assert a["fd"] == pytest.approx(b["fd"], rel=1e-5)
+
+
+@pytest.mark.slow
+def test_shipped_digit_classifier_is_what_our_training_gives():
+    """reference_trainers/weights/digits-classifier-16.npz is the classifier
+    ``python -m reference_trainers.metrics_torch 16`` trains (deterministic on one machine; on
+    another CPU float32 rounding may differ, so predictions and accuracy are compared)."""
+    from reference_trainers.data import digits
+    from reference_trainers.metrics_torch import classifier, train_classifier
+
+    shipped, shipped_acc = classifier(16)
+    trained, acc = train_classifier(16)
+    assert acc == pytest.approx(shipped_acc, abs=0.01)
+    x = torch.from_numpy(digits(16)[0])
+    with torch.no_grad():
+        agree = (shipped(x).argmax(1) == trained(x).argmax(1)).double().mean()
+    assert agree > 0.98
 
 
 def test_stacked_digits_run(tmp_path):
@@ -460,14 +548,14 @@ def test_the_gpu_preset_turns_on_bf16_autocast_for_torch_only():
     from reference_trainers import common, pix2pix
 
     def resolved(module, *argv):
-        return common.resolve(module.parser(), list(argv), module.PRESETS)
+        return module.options(list(argv))
 
-    assert resolved(dcgan, "--preset", "gpu")["amp"] == "bf16"
-    assert resolved(dcgan, "--preset", "gpu")["channels_last"] is True
-    assert resolved(pix2pix, "--preset", "gpu")["amp"] == "bf16"
-    assert resolved(dcgan, "--preset", "cpu")["amp"] == "none"
-    assert resolved(dcgan, "--preset", "gpu", "--amp", "none")["amp"] == "none"
+    assert resolved(dcgan, "--preset", "gpu").amp == "bf16"
+    assert resolved(dcgan, "--preset", "gpu").channels_last is True
+    assert resolved(pix2pix, "--preset", "gpu").amp == "bf16"
+    assert resolved(dcgan, "--preset", "cpu").amp == "none"
+    assert resolved(dcgan, "--preset", "gpu", "--amp", "none").amp == "none"
     for framework in ("jax", "tf"):
         cfg = resolved(dcgan, "--preset", "gpu", "--framework", framework)
-        assert cfg["amp"] == "none" and not cfg["channels_last"]
+        assert cfg.amp == "none" and not cfg.channels_last
         common.torch_only_options(cfg, framework)  # no error

@@ -1,0 +1,252 @@
+"""The framework-neutral part of every training run (:class:`Loop`): the options checked, the
+advloss objective, the update-ratio scheduler, the balance monitor, adaptive instance noise,
+metrics rows, the progress bar, evaluations and the summary.
+
+This module imports no framework, so the JAX and TensorFlow trainers
+(:class:`reference_trainers.arrays.ArrayLoop`) run without PyTorch; the PyTorch side is
+:class:`reference_trainers.session.Session`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import advloss
+from reference_trainers import common
+from reference_trainers.config import TrainerConfig
+
+
+def map_leaves(tree: Any, fn: Callable[[Any], Any]) -> Any:
+    """``fn`` applied to every leaf of nested dicts, lists and tuples (``None`` kept)."""
+    if isinstance(tree, dict):
+        return {k: map_leaves(v, fn) for k, v in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return [map_leaves(v, fn) for v in tree]
+    return None if tree is None else fn(tree)
+
+
+class Loop:
+    """The framework-neutral part of a training run: options checked, the objective, the
+    update-ratio scheduler, the balance monitor, adaptive instance noise, metrics rows, the
+    progress bar, evaluations and the summary.  :class:`Session` adds PyTorch (devices, DDP,
+    optimizers, AMP, compile, checkpoints); the JAX and TensorFlow DCGANs use
+    :class:`reference_trainers.arrays.ArrayLoop`.  Subclasses provide ``run`` (the run
+    directory), ``checkpoint``, ``_num`` (a scalar tensor to a Python float) and
+    ``_eval_context`` (evaluation mode)."""
+
+    world = 1
+    rank = 0
+
+    def __init__(self, cfg: TrainerConfig, trainer: str, *, quality: str | list[str]) -> None:
+        self.cfg, self.trainer, self.quality = cfg, trainer, quality
+        common.check_counts(cfg)
+        self.steps = int(cfg.steps)
+        # validates loss / penalty / labels / noise before anything slow happens
+        self.objective = common.build_objective(cfg)
+        self.has_penalty = bool(self.objective.penalties)
+
+        # the generator loss of a relativistic loss needs D(real)
+        self.needs_real = getattr(self.objective.loss, "generator_needs_real", False)
+        self.step = 0
+        self.noise_std: Any = None
+        self._last: dict[str, Any] = {}
+        self.progress: common.Progress | None = None
+        self.run: common.Run  # the run directory: set by the subclass
+        self.t0 = time.perf_counter()
+        self._mark: float | None = None  # training-time clock (steps_per_second)
+        self._timed, self._timed_steps, self._skip = 0.0, 0, False
+
+    def penalty_interval(self) -> int:
+        """The one lazy-penalty interval of the objective, for the JAX and TF trainers, which
+        decide on the host whether the penalty is due (one error for several intervals)."""
+        everys = {int(getattr(pen, "every", 1)) for pen in self.objective.penalties} or {1}
+        if len(everys) > 1:
+            raise common.TrainerError(
+                f"--objective: penalties with different `every` intervals {sorted(everys)}; the "
+                "JAX and TF trainers decide on the host whether the (one) lazy penalty is due"
+            )
+        return everys.pop()
+
+    def d_norm(self, requested: str, default: str = "batch") -> str:
+        """The discriminator's normalization: ``auto`` means ``default``, or layer norm with a
+        gradient penalty (batch norm mixes samples, so per-sample input gradients are wrong)."""
+        return common.d_norm_for(requested, self.has_penalty, default)
+
+    def _init_controls(self, zero: Any) -> None:
+        """The update-ratio scheduler, the balance monitor and adaptive noise (``zero``: a
+        scalar tensor of the training framework, the adaptive noise's starting point)."""
+        cfg = self.cfg
+        self.ratio: Any = (
+            advloss.AdaptiveRatio()
+            if cfg.adaptive_ratio
+            else advloss.FixedRatio(d_steps=cfg.d_steps, g_steps=cfg.g_steps)
+        )
+        self.monitor = advloss.BalanceMonitor(decay=0.98, warmup=50)  # ~50-step averages
+        self.ratio_state, self.monitor_state = self.ratio.init(), self.monitor.init()
+        self.verdict: advloss.balance.Verdict | None = None
+        noise = self.objective.instance_noise
+        self.ada = noise if isinstance(noise, advloss.AdaptiveNoise) else None
+        self.ada_state: Any = self.ada.init(zero) if self.ada else None
+
+    def plan(self) -> tuple[int, int]:
+        """This iteration's D and G update counts; sets ``noise_std`` (adaptive noise)."""
+        self.noise_std = self.ada.std(self.ada_state) if self.ada else None
+        self.planned = self.ratio.plan(self.ratio_state)
+        return self.planned
+
+    def record_d_stats(self, stats: dict[str, Any]) -> None:
+        """Feed a discriminator step's statistics to the update-ratio scheduler and the
+        adaptive noise."""
+        self.stats = stats
+        self.ratio_state = self.ratio.update(self.ratio_state, stats)
+        if self.ada:
+            self.ada_state = self.ada.update(self.ada_state, stats["r_t"])
+
+    def controls(self) -> dict[str, Any]:
+        """The scheduler, monitor and adaptive-noise states, for a checkpoint."""
+        return {
+            "ratio": None if self.ratio_state is None else list(self.ratio_state),
+            "monitor": self.monitor_state._asdict(),
+            "ada": None if self.ada_state is None else list(self.ada_state),
+        }
+
+    def load_controls(
+        self, ck: dict[str, Any], convert: Callable[[Any], Any] | None = None
+    ) -> None:
+        """Restore :meth:`controls`; ``convert`` maps every stored number (the leaves of
+        :meth:`controls`) back to a tensor of the training framework."""
+        ck = {k: ck[k] for k in ("ratio", "monitor", "ada")}
+        if convert is not None:
+            ck = map_leaves(ck, convert)
+        if ck["ratio"] is not None:
+            self.ratio_state = type(self.ratio_state)(*ck["ratio"])
+        self.monitor_state = advloss.balance.MonitorState(**ck["monitor"])
+        if ck["ada"] is not None:
+            self.ada_state = advloss.AdaptiveNoiseState(*ck["ada"])
+
+    def _num(self, x: Any) -> float:
+        raise NotImplementedError
+
+    def _eval_context(self) -> Any:
+        return contextlib.nullcontext()
+
+    def checkpoint(self) -> None:
+        raise NotImplementedError
+
+    # ---------------------------------------------------------------- after the iteration
+
+    def end_iteration(
+        self,
+        out: advloss.ObjectiveOutput,
+        g_out: advloss.ObjectiveOutput,
+        extra: dict[str, Any] | None = None,
+    ) -> bool:
+        """Count the iteration, log a metrics row every ``--log-every`` steps (with ``extra``
+        generator terms such as pix2pix's L1), update the progress bar and report balance-regime
+        changes.  Returns whether an evaluation (and checkpoint) is due."""
+        d_steps, g_steps = self.planned
+        self._time_iteration()
+        self.monitor_state = self.monitor.update(
+            self.monitor_state, self.stats, d_loss=out.total, g_loss=g_out.total
+        )
+        self.step += 1
+        step, cfg = self.step, self.cfg
+        if self.rank == 0 and (step % cfg.log_every == 0 or step == self.steps):
+            num = self._num  # host reads only when logging
+            row: dict[str, Any] = {
+                "step": step,
+                "d_loss": num(out.total),
+                "g_loss": num(g_out.total),
+            }
+            row.update({f"d_{k}": num(v) for k, v in out.terms.items()})
+            row.update({f"g_{k}": num(v) for k, v in {**g_out.terms, **(extra or {})}.items()})
+            row.update({
+                "d_real_acc": num(out.stats["real_acc"]), "d_fake_acc": num(out.stats["fake_acc"]),
+                "d_real": num(out.stats["d_real"]), "d_fake": num(out.stats["d_fake"]),
+                "r_t": num(out.stats["r_t"]), "d_steps": d_steps, "g_steps": g_steps,
+            })  # fmt: skip
+            if "noise_std" in out.stats:
+                row["noise_std"] = num(out.stats["noise_std"])
+            if not all(math.isfinite(row[k]) for k in ("d_loss", "g_loss")):
+                row["nonfinite"] = True
+            self.run.log(row)
+            assert self.progress is not None
+            live = {"d": row["d_loss"], "g": row["g_loss"]}
+            live.update({k: row[f"g_{k}"] for k in (extra or {})})
+            live.update({"acc_r": row["d_real_acc"], "acc_f": row["d_fake_acc"]})
+            self.progress.update(step, live)
+            new = self.monitor.verdict(
+                self.monitor_state, previous=self.verdict, objective=self.objective
+            )
+            if advloss.BalanceMonitor.changed(self.verdict, new) and new.regime != "warming_up":
+                print(f"\nstep {step}: {new}", file=sys.stderr)
+            self.verdict = new
+        return step % cfg.eval_every == 0 or step == self.steps
+
+    def _time_iteration(self) -> None:
+        """Training time without evaluations and without the first iteration after a start
+        or an evaluation (compilation, caches warming up): ``steps_per_second``."""
+        now = time.perf_counter()
+        if self._mark is not None and not self._skip:
+            self._timed += now - self._mark
+            self._timed_steps += 1
+        self._mark, self._skip = now, False
+
+    def untimed(self) -> None:
+        """Leave the current iteration out of ``steps_per_second`` (it compiles something)."""
+        self._skip = True
+
+    def begin(self, fn: Callable[[int], dict[str, Any]]) -> None:
+        """Training starts: the run folder is prepared
+        (:meth:`~reference_trainers.common.Run.start`), then the step-0 evaluation of a fresh run (a resumed run has its own)."""
+        self.run.start(self.step)
+        if self.step == 0:
+            self.evaluate(fn)
+
+    def evaluate(self, fn: Callable[[int], dict[str, Any]]) -> None:
+        """Run ``fn(step)`` (samples and quality metrics, in eval mode, without gradients) on
+        rank 0, log its row, redraw curves.png and write the checkpoint (not at step 0)."""
+        if self.rank == 0:
+            with self._eval_context():
+                row = {"step": self.step, "eval": True, **fn(self.step)}
+            self.run.log(row)
+            common.plot_curves(self.run.rows(), self.run.dir / "curves.png", self.quality)
+            self._last = row
+            if self.step > 0:
+                self.checkpoint()
+        self._after_evaluate()
+        self._mark = None  # the next iteration starts the clock again
+
+    def _after_evaluate(self) -> None:
+        pass
+
+    def steps_per_second(self) -> float:
+        """Training iterations per second, timed as :meth:`_time_iteration` says (NaN when no
+        iteration was timed, e.g. with ``--eval-every 1``)."""
+        return self._timed_steps / self._timed if self._timed_steps else float("nan")
+
+    def finish(self) -> dict[str, Any]:
+        """Check DDP ranks agree, close the progress bar, print the summary; returns the last
+        evaluation row (and ``steps_per_second``, which is not logged)."""
+        self._before_finish()
+        self.run.close()  # the folder's lock
+        if self.progress is not None:
+            self.progress.close()
+        seconds = time.perf_counter() - self.t0
+        if self._last:
+            summary = ", ".join(
+                f"{k} {v:.3g}" for k, v in self._last.items() if isinstance(v, float)
+            )
+            print(
+                f"done: {self.step} steps in {seconds:.0f} s; {summary}; outputs in {self.run.dir}",
+                file=sys.stderr,
+            )
+        return {**self._last, "steps_per_second": self.steps_per_second()}
+
+    def _before_finish(self) -> None:
+        pass
