@@ -30,6 +30,9 @@ from advloss.losses import (
     MinimaxLoss,
     NonSaturatingLoss,
     RelativisticAverageLoss,
+    RelativisticPairingHingeLoss,
+    RelativisticPairingLeastSquaresLoss,
+    RelativisticPairingLoss,
     WassersteinLoss,
 )
 from advloss.noise import AdaptiveNoise, AdaptiveNoiseState, instance_noise
@@ -82,6 +85,9 @@ __all__ = [
     "R1Penalty",
     "R2Penalty",
     "RelativisticAverageLoss",
+    "RelativisticPairingHingeLoss",
+    "RelativisticPairingLeastSquaresLoss",
+    "RelativisticPairingLoss",
     "SmoothLabels",
     "SpectralNormState",
     "Verdict",

@@ -149,7 +149,7 @@ class Objective:
                 raise AdvlossValueError(
                     f"{where}: label transforms {[t.name for t in labs]} need a loss with class "
                     f"targets (minimax, ns, lsgan); the {name!r} loss has none (its outputs are "
-                    f"margins or critic scores, not class predictions)."
+                    f"margins, critic scores or pair comparisons, not class predictions)."
                 )
             low, high = label_range(loss)
             for t in labs:
@@ -284,7 +284,9 @@ class Objective:
     ) -> ObjectiveOutput:
         """The generator's objective on a fake batch (kept attached to the generator).
 
-        ``real`` is required by losses whose generator term uses real logits (``ragan``);
+        ``real`` is required by losses whose generator term uses real logits (``ragan``, and
+        the pairing losses ``rpgan``/``rp_hinge``/``rp_lsgan``, which also need a real batch of
+        the fake batch's size);
         otherwise it is optional and, when given, adds the real-side statistics.  Penalties
         and label transforms act on the discriminator only; instance noise applies here too.
         Other arguments as in ``discriminator``.

@@ -84,7 +84,7 @@ def common_parser(prog: str, description: str) -> argparse.ArgumentParser:
       "options.")  # fmt: skip
     a("--loss", default="ns",
       help="The adversarial loss: any registered loss (minimax, ns, lsgan, hinge, wgan, ragan, "
-      "or a plugin's).")  # fmt: skip
+      "rpgan, rp_hinge, rp_lsgan, or a plugin's).")  # fmt: skip
     a("--penalty", default="none",
       help="The discriminator's gradient penalty: none, gp, r1, r2 or a registered penalty.")  # fmt: skip
     a("--penalty-weight", type=float, default=None,

@@ -39,6 +39,8 @@ def test_every_registered_item_is_listed(capsys):
     for expected in (
         "loss:ns.discriminator",
         "loss:ragan.generator",
+        "loss:rpgan.discriminator",
+        "loss:rp_lsgan.generator",
         "penalty:gp",
         "penalty:r1",
         "penalty:r2",

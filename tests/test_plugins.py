@@ -35,7 +35,9 @@ from advloss.registry import (
     unregister_penalty,
 )
 
-BUILTIN_LOSSES = ["hinge", "lsgan", "minimax", "ns", "ragan", "wgan"]
+BUILTIN_LOSSES = [
+    "hinge", "lsgan", "minimax", "ns", "ragan", "rp_hinge", "rp_lsgan", "rpgan", "wgan"
+]  # fmt: skip
 BUILTIN_PENALTIES = ["gp", "r1", "r2"]
 REPO_ROOT = Path(advloss.__file__).resolve().parents[1]
 PLUGIN_SRC = Path(__file__).resolve().parent / "plugin_pkg"

@@ -59,6 +59,7 @@ def run(out, *args):
         ["--loss", "wgan", "--penalty", "gp", "--penalty-weight", "5"],
         ["--loss", "minimax", "--flip-prob", "0.1", "--g-steps", "2"],
         ["--loss", "ragan", "--penalty", "r2", "--adaptive-ratio", "--instance-noise", "adaptive"],
+        ["--loss", "rpgan", "--penalty", "r1", "--instance-noise", "0.1"],
     ],
     ids=[
         "ns",
@@ -67,6 +68,7 @@ def run(out, *args):
         "wgan-gp",
         "minimax-flip",
         "ragan-r2-adaptive",
+        "rpgan-r1-noise",
     ],
 )
 def test_smoke_run_per_loss_family(tmp_path, options):
