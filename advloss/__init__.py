@@ -38,11 +38,16 @@ from advloss.losses import (
 from advloss.noise import AdaptiveNoise, AdaptiveNoiseState, instance_noise
 from advloss.objective import Objective, ObjectiveOutput
 from advloss.penalties import (
+    DRAGAN_VARIANTS,
     GP_EPSILON,
+    DraganPenalty,
     GradientPenalty,
+    MaxGradientPenalty,
     R1Penalty,
     R2Penalty,
+    dragan_penalty,
     gradient_penalty,
+    max_gradient_penalty,
     r1_penalty,
     r2_penalty,
 )
@@ -61,6 +66,7 @@ from advloss.schedules import get_schedule
 from advloss.spectral import SN_EPSILON, SpectralNormState, init_state, spectral_normalize
 
 __all__ = [
+    "DRAGAN_VARIANTS",
     "GP_EPSILON",
     "SN_EPSILON",
     "AdaptiveNoise",
@@ -72,11 +78,13 @@ __all__ = [
     "AdvlossTypeError",
     "AdvlossValueError",
     "BalanceMonitor",
+    "DraganPenalty",
     "FixedRatio",
     "FlipLabels",
     "GradientPenalty",
     "HingeLoss",
     "LeastSquaresLoss",
+    "MaxGradientPenalty",
     "MinimaxLoss",
     "NoisyLabels",
     "NonSaturatingLoss",
@@ -97,6 +105,7 @@ __all__ = [
     "available_losses",
     "available_penalties",
     "balance_stats",
+    "dragan_penalty",
     "get_backend",
     "get_loss",
     "get_penalty",
@@ -105,6 +114,7 @@ __all__ = [
     "gradient_penalty",
     "init_state",
     "instance_noise",
+    "max_gradient_penalty",
     "r1_penalty",
     "r2_penalty",
     "refresh_plugins",

@@ -86,10 +86,11 @@ def common_parser(prog: str, description: str) -> argparse.ArgumentParser:
       help="The adversarial loss: any registered loss (minimax, ns, lsgan, hinge, wgan, ragan, "
       "rpgan, rp_hinge, rp_lsgan, or a plugin's).")  # fmt: skip
     a("--penalty", default="none",
-      help="The discriminator's gradient penalty: none, gp, r1, r2 or a registered penalty.")  # fmt: skip
+      help="The discriminator's gradient penalty: none, gp, r1, r2, dragan, maxgp or a "
+      "registered penalty.")  # fmt: skip
     a("--penalty-weight", type=float, default=None,
-      help="The penalty's weight: lambda for gp, gamma for r1 / r2. Default: the penalty's own "
-      "(10).")  # fmt: skip
+      help="The penalty's weight: lambda for gp, dragan and maxgp, gamma for r1 / r2. Default: "
+      "the penalty's own (10).")  # fmt: skip
     a("--penalty-every", type=int, default=1,
       help="Lazy regularization: the penalty is applied every k-th discriminator step.")  # fmt: skip
     a("--spectral-norm", action="store_true",
@@ -324,7 +325,10 @@ def build_objective(cfg: dict[str, Any]) -> advloss.Objective:
     if cfg["penalty"] != "none":
         kwargs: dict[str, Any] = {"every": cfg["penalty_every"]}
         if cfg["penalty_weight"] is not None:
-            kwargs["weight" if cfg["penalty"] == "gp" else "gamma"] = cfg["penalty_weight"]
+            # gamma for the zero-centred r1 / r2, the weight λ for gp, dragan and maxgp
+            default = advloss.get_penalty(cfg["penalty"])
+            config = default.config() if callable(getattr(default, "config", None)) else {}
+            kwargs["weight" if "weight" in config else "gamma"] = cfg["penalty_weight"]
         penalties.append(advloss.get_penalty(cfg["penalty"], **kwargs))
     labels: list[Any] = []
     if cfg["real_label"] != 1.0:

@@ -44,6 +44,8 @@ def test_every_registered_item_is_listed(capsys):
         "penalty:gp",
         "penalty:r1",
         "penalty:r2",
+        "penalty:dragan",
+        "penalty:maxgp",
         "sn:spectral_normalize",
         "sn:front_ends",
         "transform:instance_noise",

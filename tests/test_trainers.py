@@ -60,6 +60,7 @@ def run(out, *args):
         ["--loss", "minimax", "--flip-prob", "0.1", "--g-steps", "2"],
         ["--loss", "ragan", "--penalty", "r2", "--adaptive-ratio", "--instance-noise", "adaptive"],
         ["--loss", "rpgan", "--penalty", "r1", "--instance-noise", "0.1"],
+        ["--loss", "wgan", "--penalty", "dragan", "--penalty-weight", "5"],
     ],
     ids=[
         "ns",
@@ -69,6 +70,7 @@ def run(out, *args):
         "minimax-flip",
         "ragan-r2-adaptive",
         "rpgan-r1-noise",
+        "wgan-dragan",
     ],
 )
 def test_smoke_run_per_loss_family(tmp_path, options):

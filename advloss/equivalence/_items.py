@@ -131,6 +131,7 @@ def loss_items() -> list[Item]:
 
 
 def _penalty_cases(penalty: Any, quick: bool) -> list[Case]:
+    from advloss._objective_plan import penalty_draw_specs
     from advloss.equivalence.nets import INPUT_SHAPES, weights
 
     rng = np.random.default_rng(1)
@@ -142,7 +143,7 @@ def _penalty_cases(penalty: Any, quick: bool) -> list[Case]:
         inputs: Inputs = {f"params.{k}": v for k, v in weights(kind).items()}
         inputs["real"] = rng.normal(size=shape)
         inputs["fake"] = rng.normal(size=shape)
-        specs = penalty.draw_specs(n, n) if callable(getattr(penalty, "draw_specs", None)) else {}
+        specs = penalty_draw_specs(penalty, shape, shape)
         for draw, (dist, dshape) in specs.items():
             inputs[f"draw.{draw}"] = (
                 rng.random(dshape) if dist == "uniform" else rng.normal(size=dshape)
