@@ -23,6 +23,7 @@ from advloss.balance import (
 )
 from advloss.errors import AdvlossError, AdvlossPluginWarning, AdvlossTypeError, AdvlossValueError
 from advloss.labels import FlipLabels, NoisyLabels, SmoothLabels
+from advloss.lecam import LeCam, LeCamState, lecam_penalty
 from advloss.losses import (
     AdversarialLoss,
     HingeLoss,
@@ -83,6 +84,8 @@ __all__ = [
     "FlipLabels",
     "GradientPenalty",
     "HingeLoss",
+    "LeCam",
+    "LeCamState",
     "LeastSquaresLoss",
     "MaxGradientPenalty",
     "MinimaxLoss",
@@ -114,6 +117,7 @@ __all__ = [
     "gradient_penalty",
     "init_state",
     "instance_noise",
+    "lecam_penalty",
     "max_gradient_penalty",
     "r1_penalty",
     "r2_penalty",
