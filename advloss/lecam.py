@@ -14,6 +14,8 @@ up towards the reals' average, which keeps D from becoming over-confident on a s
 
 The averages are **explicit state** (``LeCamState``), as an optimizer's: ``LeCam.init`` makes it,
 ``LeCam.update`` (or ``LeCam.__call__``, which also returns the penalty) returns the next one.
+In an ``Objective`` (the term ``lecam``) the state goes in with ``states=`` and comes back in
+the output's statistics (``Objective.init_states``, ``Objective.next_states``).
 Everything is arithmetic on tensors (the means are taken with no gradient): nothing reads a
 value on the host, so the update runs inside ``torch.compile``, ``tf.function`` and ``jax.jit``,
 with the step a Python int or an integer tensor.
@@ -29,6 +31,7 @@ from advloss._checks import step as check_step
 from advloss._config import Configurable
 from advloss.backend import LOW_PRECISION_DTYPES, Backend, backend_for
 from advloss.errors import AdvlossTypeError, AdvlossValueError
+from advloss.registry import _register_builtins
 
 __all__ = ["LeCam", "LeCamState", "lecam_penalty"]
 
@@ -171,6 +174,11 @@ class LeCam(Configurable):
     """
 
     name: ClassVar[str] = "lecam"
+    #: A term with explicit state: an ``Objective`` runs it on the logits it computed, with the
+    #: state given in ``states=`` (see ``Objective.init_states`` / ``next_states``).
+    stateful: ClassVar[bool] = True
+    #: The type of the state (``Objective.next_states`` rebuilds it from the output's stats).
+    state_type: ClassVar[type] = LeCamState
     weight: float = 0.3
     decay: float = 0.99
     start: int = 1000
@@ -239,6 +247,24 @@ class LeCam(Configurable):
             return (value if step > self.start else 0.0 * value), state
         return value * b.cast(step > self.start, b.dtype(state.ema_real)), state
 
+    def logits_term(
+        self, real_logits: Any, fake_logits: Any, *, state: LeCamState, step: Any
+    ) -> tuple[Any, LeCamState]:
+        """The protocol of stateful ``Objective`` terms: ``(penalty, next state)`` from the
+        logits the objective computed (``__call__``)."""
+        return self(state, real_logits, fake_logits, step=step)
+
+    def term(
+        self, discriminator: Any, real: Any, fake: Any, *, step: Any = None, key: Any = None
+    ) -> Any:
+        """Not available: LeCam acts on logits with explicit state, not on inputs alone."""
+        raise AdvlossTypeError(
+            "LeCam.term: LeCam acts on the discriminator's logits with explicit state (its "
+            "moving averages), so it has no term(discriminator, real, fake): use it in an "
+            "Objective with states=objective.init_states(...), or call "
+            "LeCam(...)(state, real_logits, fake_logits, step=...)."
+        )
+
     def _prepare(
         self, where: str, state: Any, real_logits: Any, fake_logits: Any
     ) -> tuple[Backend, Any, Any]:
@@ -253,3 +279,6 @@ class LeCam(Configurable):
             _logits(where, b, "real_logits", real_logits),
             _logits(where, b, "fake_logits", fake_logits),
         )
+
+
+_register_builtins("penalty", LeCam)

@@ -304,6 +304,16 @@ OBJECTIVE_OPTIONS = {"loss": "ns", "penalty": "none", "penalty_weight": None, "p
                      "real_label": 1.0, "flip_prob": 0.0, "instance_noise": None}  # fmt: skip
 
 
+def _no_state(penalty: Any, option: str) -> None:
+    """Refuse a term with explicit state (lecam): the trainers do not thread it yet."""
+    if getattr(penalty, "stateful", False):
+        raise TrainerError(
+            f"{option}: {getattr(penalty, 'name', penalty)!r} keeps explicit state (moving "
+            "averages of D's outputs) that the reference trainers do not carry between steps "
+            "yet; use it in your own loop (docs/regularizers/lecam.md)"
+        )
+
+
 def build_objective(cfg: dict[str, Any]) -> advloss.Objective:
     """The advloss objective the options describe: ``--objective``'s spec parsed by
     :meth:`advloss.Objective.parse`, or built from the separate options (clear errors for
@@ -318,11 +328,15 @@ def build_objective(cfg: dict[str, Any]) -> advloss.Objective:
                 f'those terms in it instead (e.g. "{cfg.get("loss", "ns")} + r1(gamma=10)")'
             )
         try:
-            return advloss.Objective.parse(spec)
+            objective = advloss.Objective.parse(spec)
         except advloss.AdvlossError as err:
             raise TrainerError(f"--objective {spec!r}: {err}") from None
+        for p in objective.penalties:
+            _no_state(p, "--objective")
+        return objective
     penalties: list[Any] = []
     if cfg["penalty"] != "none":
+        _no_state(advloss.get_penalty(cfg["penalty"]), "--penalty")
         kwargs: dict[str, Any] = {"every": cfg["penalty_every"]}
         if cfg["penalty_weight"] is not None:
             # gamma for the zero-centred r1 / r2, the weight λ for gp, dragan and maxgp

@@ -46,6 +46,7 @@ def test_every_registered_item_is_listed(capsys):
         "penalty:r2",
         "penalty:dragan",
         "penalty:maxgp",
+        "penalty:lecam",
         "sn:spectral_normalize",
         "sn:front_ends",
         "transform:instance_noise",

@@ -223,3 +223,56 @@ def test_errors_name_the_argument():
     assert advloss.LeCam.from_config(advloss.LeCam(weight=0.1).config()) == advloss.LeCam(
         weight=0.1
     )
+
+
+# ------------------------------------------------------------------------------- objective
+
+
+@pytest.mark.parametrize("fw", FRAMEWORK_PARAMS)
+def test_lecam_in_an_objective_threads_its_state(fw):
+    """``Objective.parse("hinge + r1 + lecam(...)")``: the term runs on the objective's logits
+    with ``states=``; its next state is in ``stats`` and ``next_states(out)`` gives it back.
+    Over four steps the terms and states equal LeCam called by hand on D's logits."""
+    rng = np.random.default_rng(6)
+    b = fw.backend
+    w = fw.tensor(rng.normal(size=(3,)), "float64")
+    d = lambda x: b.sum_per_sample(x * w)
+    objective = advloss.Objective.parse(
+        "hinge + r1(gamma=1) + lecam(weight=0.5, decay=0.9, start=1)"
+    )
+    lecam = advloss.LeCam(weight=0.5, decay=0.9, start=1)
+    real0 = fw.tensor(rng.normal(size=(4, 3)), "float64")
+    states, by_hand = objective.init_states(d(real0)), lecam.init(d(real0))
+    assert list(states) == ["lecam"]
+    for step in range(4):
+        real = fw.tensor(rng.normal(0.5, 1.0, size=(4, 3)), "float64")
+        fake = fw.tensor(rng.normal(-0.5, 1.0, size=(4, 3)), "float64")
+        out = objective.discriminator(d, real, fake, step=step, states=states)
+        value, by_hand = lecam(by_hand, d(real), d(fake), step=step)
+        assert list(out.terms) == ["adversarial", "r1", "lecam"]
+        assert_close(fw.numpy(out.terms["lecam"]), fw.numpy(value), "float64", what=f"step {step}")
+        states = objective.next_states(out)
+        assert_close(fw.numpy(states["lecam"].ema_real), fw.numpy(by_hand.ema_real), "float64")
+        assert_close(fw.numpy(states["lecam"].ema_fake), fw.numpy(by_hand.ema_fake), "float64")
+        total = out.terms["adversarial"] + out.terms["r1"] + out.terms["lecam"]
+        assert_close(fw.numpy(out.total), fw.numpy(total), "float64", what="total")
+
+
+def test_objective_errors_and_round_trip():
+    objective = advloss.Objective.parse("ns + lecam(weight=0.1, start=0)")
+    assert advloss.Objective.parse(repr(objective)) == objective
+    assert advloss.Objective.from_config(objective.config()) == objective
+    assert advloss.Objective.parse("ns + r1").init_states(np.zeros(3)) == {}
+    d = lambda x: x.sum(axis=1)  # NumPy: no penalty here needs autodiff
+    x = np.zeros((2, 3))
+    with pytest.raises(advloss.AdvlossValueError, match="'lecam' term keeps explicit state"):
+        objective.discriminator(d, x, x, step=0)
+    states = objective.init_states(d(x))
+    with pytest.raises(advloss.AdvlossValueError, match="depend on the step: pass step="):
+        objective.discriminator(d, x, x, states=states)
+    out = objective.discriminator(d, x, x, step=1, states=states)
+    assert set(objective.next_states(out)) == {"lecam"}
+    with pytest.raises(advloss.AdvlossValueError, match=r"no \['lecam.ema_real'"):
+        objective.next_states(advloss.Objective.parse("ns").discriminator(d, x, x))
+    with pytest.raises(advloss.AdvlossTypeError, match="no term\\(discriminator, real, fake\\)"):
+        advloss.get_penalty("lecam").term(d, x, x)

@@ -122,6 +122,8 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path, rng):
         (["--objective", "ns + r1(gamma=10)", "--real-label", "0.9"], "--real-label"),
         (["--objective", "ns + + r1"], "--objective 'ns + + r1'"),
         (["--objective", "nonsaturating"], "unknown term 'nonsaturating'"),
+        (["--penalty", "lecam"], "--penalty: 'lecam' keeps explicit state"),
+        (["--objective", "hinge + lecam"], "--objective: 'lecam' keeps explicit state"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, message):

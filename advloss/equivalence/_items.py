@@ -159,6 +159,7 @@ def penalty_items() -> list[Item]:
     items = []
     for name in available_penalties():
         penalty = get_penalty(name)
+        stateful = bool(getattr(penalty, "stateful", False))
 
         def build(framework: str, penalty: Any = penalty) -> Any:
             def f(case: Case, t: dict[str, Any]) -> dict[str, Any]:
@@ -167,6 +168,13 @@ def penalty_items() -> list[Item]:
                     k.removeprefix("params."): v for k, v in t.items() if k.startswith("params.")
                 }
                 draws = {k.removeprefix("draw."): v for k, v in t.items() if k.startswith("draw.")}
+                if getattr(penalty, "stateful", False):  # on the logits, from its initial state
+                    real_logits, fake_logits = fwd(params, t["real"]), fwd(params, t["fake"])
+                    state = penalty.init(real_logits)
+                    value, _ = penalty.logits_term(
+                        real_logits, fake_logits, state=state, step=1 << 30
+                    )
+                    return {"value": value}
                 kwargs: dict[str, Any] = {"step": 0}
                 if draws:
                     kwargs["draws"] = draws
@@ -178,8 +186,10 @@ def penalty_items() -> list[Item]:
         items.append(
             Item(
                 f"penalty:{name}",
-                f"{name} penalty on an MLP and a conv discriminator: value and gradients w.r.t. "
-                f"D's parameters" + _provided_by(_PENALTY_REGISTRY, name),
+                f"{name} penalty on an MLP and a conv discriminator"
+                + (" (its logits, one update from its initial state)" if stateful else "")
+                + ": value and gradients w.r.t. D's parameters"
+                + _provided_by(_PENALTY_REGISTRY, name),
                 functools.partial(_penalty_cases, penalty),
                 build,
             )
