@@ -23,6 +23,7 @@ from advloss.balance import (
 )
 from advloss.errors import AdvlossError, AdvlossPluginWarning, AdvlossTypeError, AdvlossValueError
 from advloss.labels import FlipLabels, NoisyLabels, SmoothLabels
+from advloss.lecam import LeCam, LeCamState, lecam_penalty
 from advloss.losses import (
     AdversarialLoss,
     HingeLoss,
@@ -30,16 +31,24 @@ from advloss.losses import (
     MinimaxLoss,
     NonSaturatingLoss,
     RelativisticAverageLoss,
+    RelativisticPairingHingeLoss,
+    RelativisticPairingLeastSquaresLoss,
+    RelativisticPairingLoss,
     WassersteinLoss,
 )
 from advloss.noise import AdaptiveNoise, AdaptiveNoiseState, instance_noise
 from advloss.objective import Objective, ObjectiveOutput
 from advloss.penalties import (
+    DRAGAN_VARIANTS,
     GP_EPSILON,
+    DraganPenalty,
     GradientPenalty,
+    MaxGradientPenalty,
     R1Penalty,
     R2Penalty,
+    dragan_penalty,
     gradient_penalty,
+    max_gradient_penalty,
     r1_penalty,
     r2_penalty,
 )
@@ -58,6 +67,7 @@ from advloss.schedules import get_schedule
 from advloss.spectral import SN_EPSILON, SpectralNormState, init_state, spectral_normalize
 
 __all__ = [
+    "DRAGAN_VARIANTS",
     "GP_EPSILON",
     "SN_EPSILON",
     "AdaptiveNoise",
@@ -69,11 +79,15 @@ __all__ = [
     "AdvlossTypeError",
     "AdvlossValueError",
     "BalanceMonitor",
+    "DraganPenalty",
     "FixedRatio",
     "FlipLabels",
     "GradientPenalty",
     "HingeLoss",
+    "LeCam",
+    "LeCamState",
     "LeastSquaresLoss",
+    "MaxGradientPenalty",
     "MinimaxLoss",
     "NoisyLabels",
     "NonSaturatingLoss",
@@ -82,6 +96,9 @@ __all__ = [
     "R1Penalty",
     "R2Penalty",
     "RelativisticAverageLoss",
+    "RelativisticPairingHingeLoss",
+    "RelativisticPairingLeastSquaresLoss",
+    "RelativisticPairingLoss",
     "SmoothLabels",
     "SpectralNormState",
     "Verdict",
@@ -92,6 +109,7 @@ __all__ = [
     "available_losses",
     "available_penalties",
     "balance_stats",
+    "dragan_penalty",
     "get_backend",
     "get_loss",
     "get_penalty",
@@ -100,6 +118,8 @@ __all__ = [
     "gradient_penalty",
     "init_state",
     "instance_noise",
+    "lecam_penalty",
+    "max_gradient_penalty",
     "r1_penalty",
     "r2_penalty",
     "refresh_plugins",

@@ -30,6 +30,7 @@ def discriminator(
     draws: Any,
     std: Any,
     backend: str | None,
+    states: Any = None,
 ) -> Output:
     """``Objective.discriminator``."""
     where = "Objective.discriminator"
@@ -57,7 +58,10 @@ def discriminator(
     terms: dict[str, Any] = {}
     real_logits = fake_logits = None
     penalties = objective.penalties
-    for name, p in zip(term_names(penalties), penalties, strict=True):
+    names = term_names(penalties)
+    for name, p in zip(names, penalties, strict=True):
+        if getattr(p, "stateful", False):  # runs on the logits, below
+            continue
         p_key, p_draws = penalty_randomness(name, keys, given)
         if callable(getattr(p, "term_and_logits", None)):  # hands back the logits it computed
             value, r_out, f_out = p.term_and_logits(
@@ -90,11 +94,41 @@ def discriminator(
         )
         label_kwargs = {"real_label": y_real, "fake_label": y_fake}
     adversarial = loss.discriminator(real_logits, fake_logits, **label_kwargs)
+    new_states: dict[str, Any] = {}
+    for name, p in zip(names, penalties, strict=True):
+        if getattr(p, "stateful", False):
+            terms[name], new_states[name] = _stateful_term(
+                where, name, p, real_logits, fake_logits, states, step
+            )
+    terms = {name: terms[name] for name in names}  # in the objective's order
     total = adversarial
     for value in terms.values():
         total = total + value
     stats = _stats(b, loss, real_logits, fake_logits, std)
+    for name, state in new_states.items():  # the next states, as statistics (no gradient)
+        for field, value in zip(state._fields, state, strict=True):
+            stats[f"{name}.{field}"] = value
     return total, {"adversarial": adversarial, **terms}, stats
+
+
+def _stateful_term(
+    where: str, name: str, p: Any, real_logits: Any, fake_logits: Any, states: Any, step: Any
+) -> tuple[Any, Any]:
+    """A term with explicit state (LeCam): ``(value, next state)`` on the objective's logits."""
+    state = states.get(name) if isinstance(states, dict) else None
+    if state is None:
+        received = "None" if states is None else f"states with keys {sorted(states)}"
+        raise AdvlossValueError(
+            f"{where}: the {name!r} term keeps explicit state: pass "
+            f"states=objective.init_states(<a real batch's logits>) on the first step and "
+            f"states=objective.next_states(out) after each; received {received}."
+        )
+    if step is None:
+        raise AdvlossValueError(
+            f"{where}: the {name!r} term's moving averages depend on the step: pass "
+            f"step=<int or integer tensor>."
+        )
+    return p.logits_term(real_logits, fake_logits, state=state, step=step)
 
 
 def generator(

@@ -5,6 +5,7 @@ distributions and shapes, in the order they are drawn), the instance-noise std o
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from typing import Any
 
@@ -61,10 +62,29 @@ def draw_specs(
     n_real = None if real_shape is None else real_shape[0]
     specs.update(label_draw_specs(objective.labels, n_real, fake_shape[0]))
     for name, p in zip(term_names(objective.penalties), objective.penalties, strict=True):
-        if callable(getattr(p, "draw_specs", None)):
-            for draw, spec in p.draw_specs(n_real, fake_shape[0]).items():
-                specs[f"{name}.{draw}"] = spec
+        for draw, spec in penalty_draw_specs(p, real_shape, fake_shape).items():
+            specs[f"{name}.{draw}"] = spec
     return specs
+
+
+def penalty_draw_specs(
+    penalty: Any, real_shape: tuple[int | None, ...] | None, fake_shape: tuple[int | None, ...]
+) -> DrawSpecs:
+    """A penalty's ``draw_specs(n_real, n_fake)``, with ``real_shape=``/``fake_shape=`` (the
+    batches' whole shapes) when its ``draw_specs`` accepts them (draws shaped like a batch,
+    such as DRAGAN's noise); ``{}`` for a penalty without ``draw_specs``."""
+    method = getattr(penalty, "draw_specs", None)
+    if not callable(method):
+        return {}
+    n_real = None if real_shape is None else real_shape[0]
+    try:
+        parameters = inspect.signature(method).parameters
+    except (TypeError, ValueError):
+        parameters = {}
+    if "real_shape" in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+        real = None if real_shape is None else tuple(real_shape)
+        return dict(method(n_real, fake_shape[0], real_shape=real, fake_shape=tuple(fake_shape)))
+    return dict(method(n_real, fake_shape[0]))
 
 
 def noise_std(where: str, noise: Any, step: Any, given: Any) -> Any:

@@ -51,6 +51,9 @@ __all__ = [
     "NonSaturatingLoss",
     "Reduction",
     "RelativisticAverageLoss",
+    "RelativisticPairingHingeLoss",
+    "RelativisticPairingLeastSquaresLoss",
+    "RelativisticPairingLoss",
     "WassersteinLoss",
 ]
 
@@ -402,7 +405,8 @@ class _Loss(Configurable):
                 loss: elementwise real + fake terms, which needs equal shapes).
             weights: optional per-element weights broadcastable to ``fake_logits``.
             real_logits: ``D(x)``, shape ``(N, ...)``, same dtype: required by the losses whose
-                generator compares fake with real logits (``generator_needs_real``: ragan),
+                generator compares fake with real logits (``generator_needs_real``: ragan,
+                rpgan, rp_hinge, rp_lsgan),
                 accepted and ignored by the others, so that one call works for every loss.
             real_weights: per-element weights of the real term (``generator_needs_real`` only).
             backend: force a framework instead of detecting it from the arguments.
@@ -802,6 +806,257 @@ class RelativisticAverageLoss(_Loss):
         return b.softplus(r - b.mean(f)), b.softplus(b.mean(r) - f)
 
 
+# --------------------------------------------------------------------------------------------
+# Relativistic pairing losses: one term per (real, fake) pair.
+
+
+def _equal_shapes(where: str, rs: tuple[Any, ...], fs: tuple[Any, ...]) -> None:
+    """Static shapes only (a dimension unknown at trace time, ``None``, is not compared)."""
+    if len(rs) != len(fs) or any(
+        a is not None and c is not None and a != c for a, c in zip(rs, fs, strict=False)
+    ):
+        raise AdvlossValueError(
+            f"{where}: a relativistic pairing loss compares real_logits[i] with "
+            f"fake_logits[i], so they need equal shapes; received real_logits of shape "
+            f"{tuple(rs)} and fake_logits of shape {tuple(fs)}. Pass real and fake batches of "
+            f"one size (and logits of one layout), or use 'ragan', which compares each logit "
+            f"with the other batch's mean."
+        )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class _PairedLoss(_Loss):
+    r"""Shared by the relativistic pairing losses (RpGAN, Jolicoeur-Martineau 2018).
+
+    The discriminator's loss is one elementwise term $\varphi(r_i - f_i)$ of each pair
+    ``(real_logits[i], fake_logits[i])``; the generator's is $\varphi(f_i - r_i)$, the same
+    function with the roles swapped.  A loss supplies only $\varphi$ (``_pair_term``).  Real
+    and fake logits must have equal shapes; ``weights`` weigh the pairs.  There is no separate
+    real or fake term, so ``real_weights``/``fake_weights`` and labels are refused."""
+
+    generator_needs_real: ClassVar[bool] = True
+
+    def discriminator(
+        self,
+        real_logits: Any,
+        fake_logits: Any,
+        *,
+        reduction: Reduction = "mean",
+        weights: Any = None,
+        real_weights: Any = None,
+        fake_weights: Any = None,
+        real_label: Any = None,
+        fake_label: Any = None,
+        backend: str | None = None,
+    ) -> Any:
+        r"""The discriminator's loss: $\varphi(r_i - f_i)$ for each pair, reduced ($\varphi$ is
+        the loss's function of a pair difference, given in the class docstring).
+
+        Args:
+            real_logits: ``D(x)``, shape ``(N, ...)``, floating dtype.
+            fake_logits: ``D(G(z))``, the **same shape**: ``fake_logits[i]`` is paired with
+                ``real_logits[i]``.
+            reduction: ``"mean"`` (default, over all pairs), ``"sum"`` or ``"none"`` (the
+                elementwise pair terms, the logits' shape).
+            weights: per-pair weights, broadcastable to the logits (``(N, 1)`` for one weight
+                per sample of ``(N, 1)`` logits).
+            real_weights, fake_weights, real_label, fake_label: refused with an
+                ``AdvlossTypeError``: a pairing loss has one term per pair, not a real and a
+                fake term, and no class targets.
+            backend: force a framework instead of detecting it from the arguments.
+
+        Returns:
+            A 0-d tensor (the pair terms for ``reduction="none"``) of the logits' framework,
+            in their dtype (float32 for float16/bfloat16 logits).
+        """
+        where = self._where("discriminator")
+        for name, value in (
+            ("real_weights", real_weights),
+            ("fake_weights", fake_weights),
+            ("real_label", real_label),
+            ("fake_label", fake_label),
+        ):
+            if value is not None:
+                self._refuse(where, name, value)
+        call, r, f, w = self._pairs(
+            "discriminator", real_logits, fake_logits, reduction, weights, backend
+        )
+        return call.reduce(self._pair_term(call.b, r, f), w)
+
+    def generator(
+        self,
+        fake_logits: Any,
+        *,
+        reduction: Reduction = "mean",
+        weights: Any = None,
+        real_logits: Any = None,
+        real_weights: Any = None,
+        backend: str | None = None,
+    ) -> Any:
+        r"""The generator's loss: $\varphi(f_i - r_i)$ for each pair, reduced.
+
+        Args:
+            fake_logits: ``D(G(z))``, shape ``(N, ...)``, floating dtype.
+            reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (the pair terms).
+            weights: per-pair weights, broadcastable to the logits.
+            real_logits: ``D(x)``, the same shape, same dtype: **required** (the generator
+                compares each fake logit with its paired real one).
+            real_weights: refused (``AdvlossTypeError``): there is no separate real term.
+            backend: force a framework instead of detecting it from the arguments.
+
+        Returns:
+            A 0-d tensor (the pair terms for ``reduction="none"``) of the logits' framework,
+            in their dtype (float32 for float16/bfloat16 logits).
+        """
+        if real_weights is not None:
+            self._refuse(self._where("generator"), "real_weights", real_weights)
+        call, r, f, w = self._pairs(
+            "generator", real_logits, fake_logits, reduction, weights, backend
+        )
+        return call.reduce(self._pair_term(call.b, f, r), w)
+
+    def _pairs(
+        self,
+        method: str,
+        real_logits: Any,
+        fake_logits: Any,
+        reduction: Any,
+        weights: Any,
+        backend: str | None,
+    ) -> tuple[_Call, Any, Any, Any]:
+        call = _Call(self, method, backend, reduction, (real_logits, fake_logits, weights))
+        r = call.logits("real_logits", real_logits)
+        f = call.logits("fake_logits", fake_logits)
+        _equal_shapes(call.where, call.b.shape(r), call.b.shape(f))
+        return call, r, f, call.weights("weights", weights, "the logits", f)
+
+    def _refuse(self, where: str, name: str, value: Any) -> None:
+        if name.endswith("label"):
+            why = (
+                f"{name} is only for losses with class targets (minimax, ns, lsgan); a "
+                f"relativistic pairing loss has none"
+            )
+        else:
+            why = (
+                f"{name} weighs a separate real or fake term, and the {self.name!r} loss has "
+                f"one term per (real, fake) pair; weigh the pairs with weights="
+            )
+        raise AdvlossTypeError(
+            f"{where}: {why}. Received {name} of type {type(value).__name__}; expected {name}=None."
+        )
+
+    def _pair_term(self, b: Backend, x: Any, y: Any) -> Any:
+        r"""$\varphi(x - y)$ elementwise: ``(r, f)`` for the discriminator, ``(f, r)`` for the
+        generator."""
+        raise NotImplementedError
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RelativisticPairingLoss(_PairedLoss):
+    r"""The relativistic pairing GAN loss (RpGAN; "RSGAN", Jolicoeur-Martineau 2018), the loss
+    of R3GAN (Huang et al. 2024).
+
+    With each real logit $r_i$ paired with the fake logit $f_i$ of the same index:
+
+    $$
+    \begin{aligned}
+        L_D &= \operatorname{mean}_i\big[\operatorname{softplus}(f_i - r_i)\big]
+              = -\operatorname{mean}_i\big[\log\sigma(r_i - f_i)\big] \\
+        L_G &= \operatorname{mean}_i\big[\operatorname{softplus}(r_i - f_i)\big]
+              = -\operatorname{mean}_i\big[\log\sigma(f_i - r_i)\big]
+    \end{aligned}
+    $$
+
+    $\sigma(r_i - f_i)$ is D's probability that the real sample is more realistic than its
+    paired fake.  This is **one** term per pair, as in the paper's Algorithm 1, the RSGAN code
+    of AlexiaJM/RelativisticGAN and R3GAN's trainer.  The paper's general form
+    $f_1(r - f) + f_2(f - r)$ with $f_1(y) = \operatorname{softplus}(-y)$,
+    $f_2(y) = \operatorname{softplus}(y)$ counts the same term twice: it is $2 L_D$ (as
+    AlexiaJM/MaximumMarginGANs computes D's loss).  Real and fake logits must have equal
+    shapes; the generator needs ``real_logits``.  The loss depends only on differences of
+    logits, so adding a constant to D's outputs changes nothing.  In the methods' notation
+    $\varphi(y) = \operatorname{softplus}(-y)$.
+
+    Examples:
+        >>> import numpy as np, advloss
+        >>> loss = advloss.get_loss("rpgan")
+        >>> r, f = np.array([2.0, 0.5]), np.array([-1.0, 0.0])
+        >>> print(f"{loss.discriminator(r, f):.4f} {loss.generator(f, real_logits=r):.4f}")
+        0.2613 2.0113
+    """
+
+    name: ClassVar[str] = "rpgan"
+
+    def _pair_term(self, b: Backend, x: Any, y: Any) -> Any:
+        r"""$\operatorname{softplus}(-(x - y)) = \operatorname{softplus}(y - x)$."""
+        return b.softplus(y - x)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RelativisticPairingHingeLoss(_PairedLoss):
+    r"""The relativistic pairing hinge loss (RpHingeGAN, Jolicoeur-Martineau 2018).
+
+    $$
+    \begin{aligned}
+        L_D &= \operatorname{mean}_i\big[\operatorname{relu}(1 - (r_i - f_i))\big] \\
+        L_G &= \operatorname{mean}_i\big[\operatorname{relu}(1 - (f_i - r_i))\big]
+    \end{aligned}
+    $$
+
+    D stops being pushed once a real logit exceeds its paired fake one by the margin 1.  One
+    term per pair: the paper's general form $f_1(r - f) + f_2(f - r)$ with
+    $f_1(y) = \operatorname{relu}(1 - y)$, $f_2(y) = \operatorname{relu}(1 + y)$ is $2 L_D$.
+    Equal shapes required; the generator needs ``real_logits``; the relu has derivative 0 at
+    the kink.  In the methods' notation $\varphi(y) = \operatorname{relu}(1 - y)$.
+
+    Examples:
+        >>> import numpy as np, advloss
+        >>> loss = advloss.get_loss("rp_hinge")
+        >>> r, f = np.array([2.0, 0.5]), np.array([-1.0, 0.0])
+        >>> print(f"{loss.discriminator(r, f):.4f} {loss.generator(f, real_logits=r):.4f}")
+        0.2500 2.7500
+    """
+
+    name: ClassVar[str] = "rp_hinge"
+
+    def _pair_term(self, b: Backend, x: Any, y: Any) -> Any:
+        r"""$\operatorname{relu}(1 - (x - y))$."""
+        return b.relu(1.0 - (x - y))
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RelativisticPairingLeastSquaresLoss(_PairedLoss):
+    r"""The relativistic pairing least-squares loss (RpLSGAN, Jolicoeur-Martineau 2018).
+
+    $$
+    \begin{aligned}
+        L_D &= \operatorname{mean}_i\big[(r_i - f_i - 1)^2\big] \\
+        L_G &= \operatorname{mean}_i\big[(f_i - r_i - 1)^2\big]
+    \end{aligned}
+    $$
+
+    D drives each real logit to exceed its paired fake one by 1, G the reverse.  No ½ factor
+    (the paper's and AlexiaJM's code's form); one term per pair — the paper's general form
+    $f_1(r - f) + f_2(f - r)$ with $f_1(y) = (y - 1)^2$, $f_2(y) = (y + 1)^2$ is $2 L_D$.
+    Equal shapes required; the generator needs ``real_logits``.  In the methods' notation
+    $\varphi(y) = (y - 1)^2$.
+
+    Examples:
+        >>> import numpy as np, advloss
+        >>> loss = advloss.get_loss("rp_lsgan")
+        >>> r, f = np.array([2.0, 0.5]), np.array([-1.0, 0.0])
+        >>> print(f"{loss.discriminator(r, f):.4f} {loss.generator(f, real_logits=r):.4f}")
+        2.1250 9.1250
+    """
+
+    name: ClassVar[str] = "rp_lsgan"
+
+    def _pair_term(self, b: Backend, x: Any, y: Any) -> Any:
+        r"""$(x - y - 1)^2$."""
+        d = x - y - 1.0
+        return d * d
+
+
 _register_builtins(
     "loss",
     MinimaxLoss,
@@ -810,4 +1065,7 @@ _register_builtins(
     HingeLoss,
     WassersteinLoss,
     RelativisticAverageLoss,
+    RelativisticPairingLoss,
+    RelativisticPairingHingeLoss,
+    RelativisticPairingLeastSquaresLoss,
 )

@@ -52,7 +52,7 @@ from advloss._objective_parse import (
     sequence,
     text_of,
 )
-from advloss._objective_plan import DrawSpecs, draw_specs
+from advloss._objective_plan import DrawSpecs, draw_specs, term_names
 from advloss.errors import AdvlossValueError
 from advloss.labels import LabelTransform, check_transforms, get_label_transform, label_range
 
@@ -158,7 +158,7 @@ class Objective:
                 raise AdvlossValueError(
                     f"{where}: label transforms {[t.name for t in labs]} need a loss with class "
                     f"targets (minimax, ns, lsgan); the {name!r} loss has none (its outputs are "
-                    f"margins or critic scores, not class predictions)."
+                    f"margins, critic scores or pair comparisons, not class predictions)."
                 )
             low, high = label_range(loss)
             for t in labs:
@@ -259,6 +259,7 @@ class Objective:
         draws: Mapping[str, Any] | None = None,
         noise_std: Any = None,
         backend: str | None = None,
+        states: Mapping[str, Any] | None = None,
     ) -> ObjectiveOutput:
         """The discriminator's objective on a real and a fake batch.
 
@@ -274,15 +275,52 @@ class Objective:
             noise_std: the instance-noise std for this call (required with
                 ``AdaptiveNoise``; overrides a schedule otherwise).
             backend: force a framework instead of detecting it.
+            states: the explicit state of the terms that keep one (``lecam``), by term name:
+                ``init_states`` on the first step, ``next_states(out)`` after each; their next
+                state is in ``stats`` as ``"<name>.<field>"`` (e.g. ``lecam.ema_real``).
 
         Returns:
             ``ObjectiveOutput`` ``(total, terms, stats)``.
         """
         return ObjectiveOutput(
             *compute.discriminator(
-                self, discriminator, real, fake, step, key, draws, noise_std, backend
+                self, discriminator, real, fake, step, key, draws, noise_std, backend,
+                None if states is None else dict(states),
             )
-        )
+        )  # fmt: skip
+
+    def init_states(self, like: Any, *, backend: str | None = None) -> dict[str, Any]:
+        """The initial state of each term that keeps one (``lecam``), by term name, as tensors
+        of ``like``'s framework (e.g. a batch of real logits); ``{}`` if none does.
+
+        Examples:
+            >>> import numpy as np, advloss
+            >>> o = advloss.Objective.parse("hinge + lecam(start=0)")
+            >>> states = o.init_states(np.zeros(4))
+            >>> sorted(states), type(states["lecam"]).__name__
+            (['lecam'], 'LeCamState')
+        """
+        return {
+            name: p.init(like, backend=backend)
+            for name, p in zip(term_names(self.penalties), self.penalties, strict=True)
+            if getattr(p, "stateful", False)
+        }
+
+    def next_states(self, out: ObjectiveOutput) -> dict[str, Any]:
+        """The states after a discriminator step, from its output's ``stats``
+        (``"<name>.<field>"``): pass them as ``states=`` to the next step."""
+        states = {}
+        for name, p in zip(term_names(self.penalties), self.penalties, strict=True):
+            if getattr(p, "stateful", False):
+                fields = p.state_type._fields
+                missing = [f"{name}.{f}" for f in fields if f"{name}.{f}" not in out.stats]
+                if missing:
+                    raise AdvlossValueError(
+                        f"Objective.next_states: out.stats has no {missing}; pass the output of "
+                        f"this objective's discriminator step."
+                    )
+                states[name] = p.state_type(*(out.stats[f"{name}.{f}"] for f in fields))
+        return states
 
     def generator(
         self,
@@ -298,7 +336,9 @@ class Objective:
     ) -> ObjectiveOutput:
         """The generator's objective on a fake batch (kept attached to the generator).
 
-        ``real`` is required by losses whose generator term uses real logits (``ragan``);
+        ``real`` is required by losses whose generator term uses real logits (``ragan``, and
+        the pairing losses ``rpgan``/``rp_hinge``/``rp_lsgan``, which also need a real batch of
+        the fake batch's size);
         otherwise it is optional and, when given, adds the real-side statistics.  Penalties
         and label transforms act on the discriminator only; instance noise applies here too.
         Other arguments as in ``discriminator``.

@@ -1,4 +1,5 @@
-r"""Gradient penalties on the discriminator: WGAN-GP, R1 and R2, with lazy application.
+r"""Gradient penalties on the discriminator: WGAN-GP, R1, R2, DRAGAN and MaxGP, with lazy
+application.
 
 Symbols: ``D`` is the discriminator (any callable from a batch to logits), ``x`` real inputs and
 ``x̃`` generated inputs, each of shape ``(N, ...)``; $g(u) = \nabla_u \sum_i D(u)_i$ is the
@@ -25,6 +26,7 @@ backpropagates into the generator.  Nothing here synchronises with the host.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -45,11 +47,16 @@ from advloss.errors import AdvlossTypeError, AdvlossValueError
 from advloss.registry import _register_builtins
 
 __all__ = [
+    "DRAGAN_VARIANTS",
     "GP_EPSILON",
+    "DraganPenalty",
     "GradientPenalty",
+    "MaxGradientPenalty",
     "R1Penalty",
     "R2Penalty",
+    "dragan_penalty",
     "gradient_penalty",
+    "max_gradient_penalty",
     "r1_penalty",
     "r2_penalty",
 ]
@@ -198,6 +205,32 @@ def _penalty_dtype(b: Backend, x: Any) -> str:
     return "float32" if dtype in LOW_PRECISION_DTYPES else dtype
 
 
+def _explicit_draw(
+    where: str, b: Backend, name: str, value: Any, like: Any, shape: tuple[Any, ...], what: str
+) -> Any:
+    """An explicit random draw (``alpha=``, ``noise=``): a tensor of ``like``'s framework and of
+    static shape ``shape``, cast to ``like``'s dtype."""
+    if backend_for(like, value, where=where) is not b or tuple(b.shape(value)) != tuple(shape):
+        raise AdvlossValueError(
+            f"{where}: {name} must be a {b.name} tensor of shape {tuple(shape)} ({what}); "
+            f"received shape {b.shape(value)}."
+        )
+    return b.cast(value, b.dtype(like))
+
+
+def _interpolates(where: str, b: Backend, real: Any, fake: Any, alpha: Any, key: Any) -> Any:
+    r"""$\hat x_n = x_n + \alpha_n (\tilde x_n - x_n)$, one coefficient per sample (drawn from
+    ``key`` unless given; the batch size may be unknown at trace time: drawn dynamically)."""
+    shape = b.shape(real)
+    n = shape[0]
+    if alpha is None:
+        alpha = b.uniform(key, (n,), b.dtype(real), real)
+    else:
+        alpha = _explicit_draw(where, b, "alpha", alpha, real, (n,), "one coefficient per sample")
+    alpha = b.reshape(alpha, (-1,) + (1,) * (len(shape) - 1))
+    return real + alpha * (fake - real)
+
+
 def gradient_penalty(
     discriminator: Discriminator,
     real: Any,
@@ -264,17 +297,7 @@ def gradient_penalty(
     shape = b.shape(real)
     n = shape[0]
     discriminator = _checked_discriminator(where, b, discriminator, n)
-    if alpha is None:  # n is None inside tf.function with an unknown batch: drawn dynamically
-        alpha = b.uniform(key, (n,), b.dtype(real), real)
-    else:
-        if backend_for(real, alpha, where=where) is not b or b.shape(alpha) != (n,):
-            raise AdvlossValueError(
-                f"{where}: alpha must be a {b.name} tensor of shape ({n},) (one coefficient per "
-                f"sample); received shape {b.shape(alpha)}."
-            )
-        alpha = b.cast(alpha, b.dtype(real))
-    alpha = b.reshape(alpha, (-1,) + (1,) * (len(shape) - 1))
-    x_hat = real + alpha * (fake - real)
+    x_hat = _interpolates(where, b, real, fake, alpha, key)
 
     def compute() -> tuple[Any, Any]:
         outputs, grad = _input_gradient(where, "real and fake", b, discriminator, x_hat)
@@ -392,6 +415,256 @@ def r2_penalty(
     )
 
 
+#: The DRAGAN perturbation conventions of ``dragan_penalty(variant=...)``: ``"studiogan"``
+#: (StudioGAN's ``cal_dra_penalty``, the default) and ``"compare_gan"`` (compare_gan's
+#: ``dragan_penalty``).
+DRAGAN_VARIANTS = ("studiogan", "compare_gan")
+"""The DRAGAN perturbation conventions: StudioGAN's (the default) and compare_gan's."""
+
+#: ε inside the gradient norm of compare_gan's DRAGAN penalty (``variant="compare_gan"``).
+_COMPARE_GAN_EPSILON = 1e-4
+
+
+def _variant(where: str, value: Any) -> str:
+    if not isinstance(value, str) or value not in DRAGAN_VARIANTS:
+        raise AdvlossValueError(
+            f"{where}: variant must be one of {list(DRAGAN_VARIANTS)}; received {value!r}."
+        )
+    return value
+
+
+def _batch_std(where: str, b: Backend, x: Any, unbiased: bool) -> Any:
+    """The standard deviation of all elements of the batch, in float32 at least: with ``n - 1``
+    in the denominator (``unbiased``, torch's ``x.std()``) or ``n`` (``tf.nn.moments``).  The
+    element count is static when the shape is, else counted in the graph."""
+    if b.dtype(x) in LOW_PRECISION_DTYPES:
+        x = b.cast(x, "float32")
+    d = x - b.mean(x)
+    var = b.mean(d * d)
+    if not unbiased:
+        return b.sqrt(var)
+    shape = b.shape(x)
+    if all(s is not None for s in shape):
+        n = math.prod(shape)
+        if n < 2:
+            raise AdvlossValueError(
+                f"{where}: the perturbation's scale is the standard deviation of the real "
+                f"batch, which needs at least 2 elements; received shape {tuple(shape)}."
+            )
+        return b.sqrt(var * (n / (n - 1)))
+    n = b.sum(x * 0.0 + 1.0)  # the run-time element count (tf.function, unknown batch size)
+    return b.sqrt(var * n / (n - 1.0))
+
+
+def _draw_keys(b: Backend, key: Any, needed: list[str]) -> dict[str, Any]:
+    """One random source per draw not given explicitly (``key`` split when there are two)."""
+    if len(needed) > 1 and key is not None:
+        return dict(zip(needed, b.split_key(key, len(needed)), strict=True))
+    return dict.fromkeys(needed, key)
+
+
+def dragan_penalty(
+    discriminator: Discriminator,
+    real: Any,
+    *,
+    weight: float = 10.0,
+    center: float = 1.0,
+    variant: str = "studiogan",
+    alpha: Any = None,
+    noise: Any = None,
+    key: Any = None,
+    step: Any = None,
+    every: int = 1,
+    return_outputs: bool = False,
+    backend: str | None = None,
+) -> Any:
+    r"""The DRAGAN gradient penalty (Kodali et al. 2017): WGAN-GP's penalty at randomly
+    perturbed real samples, so D is smooth around the data.
+
+    With $s$ the standard deviation of all elements of the real batch and $u$ uniform noise of
+    the batch's shape, the penalty point is, for ``variant="studiogan"`` (the default:
+    StudioGAN's ``cal_dra_penalty``)
+
+    $$
+    \hat x_n = x_n + \alpha_n \cdot \tfrac12 s \cdot u_n, \quad
+    \alpha_n \sim U[0, 1), \; u \sim U[0, 1)^{\text{shape}}, \;
+    s = \sqrt{\textstyle\frac{1}{m-1}\sum (x - \bar x)^2}
+    $$
+
+    and for ``variant="compare_gan"`` (compare_gan's ``dragan_penalty``: no $\alpha$, centred
+    noise, population standard deviation, clipped to the image range [0, 1])
+
+    $$
+    \hat x = \operatorname{clip}\big(x + s\,(u - \tfrac12),\, 0,\, 1\big), \quad
+    s = \sqrt{\textstyle\frac1m\sum (x - \bar x)^2},
+    $$
+
+    $m$ the number of elements of the batch.  Then, as WGAN-GP,
+    $P = \lambda \operatorname{mean}_n (\lVert g(\hat x)_n \rVert - c)^2$ with
+    $\lVert g_n \rVert = \sqrt{\sum g_n^2 + \epsilon}$, $\epsilon$ = ``GP_EPSILON`` (studiogan)
+    or compare_gan's $10^{-4}$.  ``λ = weight`` (10), ``c = center`` (1).  The perturbation is
+    a constant: no gradient flows into ``real`` or its standard deviation.
+
+    Args:
+        discriminator: callable from a batch ``(N, ...)`` to logits ``(N, ...)``.
+        real: real inputs ``(N, ...)`` (at least 2 elements).
+        weight, center: λ and c.
+        variant: ``"studiogan"`` or ``"compare_gan"`` (``DRAGAN_VARIANTS``).
+        alpha: explicit coefficients, shape ``(N,)`` (``"studiogan"`` only); and
+        noise: explicit U[0, 1) noise of ``real``'s shape — otherwise drawn from
+        key: a ``torch.Generator``, a JAX key, a TF seed or ``tf.random.Generator`` (split over
+            the two draws); ``None`` uses the framework's global generator (JAX needs a key).
+        step, every: lazy application, as in ``gradient_penalty``.
+        return_outputs: also return ``D(x̂)``.
+        backend: force a framework instead of detecting it.
+
+    Returns:
+        The penalty, a 0-d tensor (float32 for float16/bfloat16 inputs); with
+        ``return_outputs``, ``(penalty, D(x̂))``.
+
+    Examples:
+        >>> import torch, advloss
+        >>> D = lambda x: x @ torch.tensor([3.0, 4.0])   # the gradient is (3, 4) everywhere: norm 5
+        >>> real = torch.rand(4, 2)
+        >>> dragan = advloss.dragan_penalty(D, real, key=torch.Generator().manual_seed(0))
+        >>> round(float(dragan), 4)                      # 10 * (5 - 1)^2, wherever x̂ lies
+        160.0
+    """
+    where = "dragan_penalty"
+    weight = non_negative(where, "weight", weight)
+    center = non_negative(where, "center", center)
+    variant = _variant(where, variant)
+    b = _inputs(where, discriminator, backend, real=real)
+    shape = b.shape(real)
+    n = shape[0]
+    dtype = b.dtype(real)
+    discriminator = _checked_discriminator(where, b, discriminator, n)
+    studiogan = variant == "studiogan"
+    if alpha is not None and not studiogan:
+        raise AdvlossValueError(
+            f"{where}: alpha is only for variant='studiogan' (compare_gan's perturbation has no "
+            f"per-sample coefficient); received alpha with variant={variant!r}."
+        )
+    # drawn in the order of draw_specs (alpha, then noise): a shared generator is consumed so
+    needed = [k for k, v in (("alpha", alpha), ("noise", noise)) if v is None]
+    keys = _draw_keys(b, key, needed if studiogan else [k for k in needed if k == "noise"])
+    if studiogan:
+        if alpha is None:
+            alpha = b.uniform(keys["alpha"], (n,), dtype, real)
+        else:
+            alpha = _explicit_draw(where, b, "alpha", alpha, real, (n,), "one per sample")
+        alpha = b.reshape(alpha, (-1,) + (1,) * (len(shape) - 1))
+    if noise is None:
+        noise = b.uniform(keys["noise"], shape, dtype, real)
+    else:
+        noise = _explicit_draw(where, b, "noise", noise, real, shape, "U[0, 1) noise like real")
+    s = b.cast(_batch_std(where, b, real, unbiased=studiogan), dtype)
+    if studiogan:
+        x_hat = real + alpha * ((0.5 * s) * noise)
+        eps = GP_EPSILON
+    else:
+        x_hat = b.minimum(b.maximum(real + s * (noise - 0.5), 0.0), 1.0)
+        eps = _COMPARE_GAN_EPSILON
+
+    def compute() -> tuple[Any, Any]:
+        outputs, grad = _input_gradient(where, "real", b, discriminator, x_hat)
+        excess = b.sqrt(_squared_norms(b, grad) + eps) - center
+        return weight * b.mean(excess * excess), outputs
+
+    penalty, outputs = _lazy(
+        b, where, step, every, compute, lambda: discriminator(x_hat), _penalty_dtype(b, real)
+    )
+    return (penalty, outputs) if return_outputs else penalty
+
+
+def _batch_max(where: str, b: Backend, v: Any) -> Any:
+    """The largest entry of a vector of static length, as a 0-d tensor, by a tree of pairwise
+    maxima (the primitive set has no max reduction; slicing uses the tensors' own indexing).
+    Its gradient goes to the largest entry."""
+    n = b.shape(v)[0]
+    if n is None:
+        raise AdvlossValueError(
+            f"{where}: the maximum over the batch needs a batch size known when tracing; "
+            f"received a batch of unknown size (e.g. tf.function with a None dimension)."
+        )
+    rest = None
+    while n > 1:
+        if n % 2:
+            last = v[n - 1 : n]
+            rest = last if rest is None else b.maximum(rest, last)
+            n -= 1
+            v = v[:n]
+        half = n // 2
+        v = b.maximum(v[:half], v[half:n])
+        n = half
+    if rest is not None:
+        v = b.maximum(v, rest)
+    return b.reshape(v, ())
+
+
+def max_gradient_penalty(
+    discriminator: Discriminator,
+    real: Any,
+    fake: Any,
+    *,
+    weight: float = 10.0,
+    alpha: Any = None,
+    key: Any = None,
+    step: Any = None,
+    every: int = 1,
+    return_outputs: bool = False,
+    backend: str | None = None,
+) -> Any:
+    r"""The maximum gradient penalty (MaxGP, Zhou et al. 2019, "Lipschitz GANs"; StudioGAN's
+    ``cal_maxgrad_penalty``): the largest squared input-gradient norm over the batch.
+
+    $$
+    \hat x_n = x_n + \alpha_n (\tilde x_n - x_n), \quad \alpha_n \sim U[0, 1), \qquad
+    P = \lambda \max_n \textstyle\sum_{\text{non-batch}} g(\hat x)_n^2
+    $$
+
+    ``λ = weight`` (10, StudioGAN's ``maxgp_lambda`` in its LGAN config).  The interpolation is
+    WGAN-GP's (StudioGAN writes $\alpha x + (1 - \alpha)\tilde x$: its α is advloss's
+    $1 - \alpha$).  The gradient of the maximum reaches only the sample with the largest norm.
+    The maximum is over this call's batch (under DDP, each process's own).
+
+    Args:
+        discriminator: callable from a batch ``(N, ...)`` to logits ``(N, ...)``.
+        real, fake: batches of the same shape ``(N, ...)``, ``N`` known when tracing.
+        weight: λ >= 0.
+        alpha, key: explicit coefficients ``(N,)``, or their random source, as in
+            ``gradient_penalty``.
+        step, every: lazy application.
+        return_outputs: also return ``D(x̂)``.
+        backend: force a framework instead of detecting it.
+
+    Returns:
+        The penalty, a 0-d tensor (float32 for float16/bfloat16 inputs); with
+        ``return_outputs``, ``(penalty, D(x̂))``.
+
+    Examples:
+        >>> import torch, advloss
+        >>> D = lambda x: 0.5 * (x * x).sum(1)          # the gradient at x is x itself
+        >>> real, fake = torch.zeros(3, 2), torch.tensor([[1.0, 0.0], [0.0, 2.0], [3.0, 4.0]])
+        >>> round(float(advloss.max_gradient_penalty(D, real, fake, alpha=torch.ones(3))), 4)
+        250.0
+    """
+    where = "max_gradient_penalty"
+    weight = non_negative(where, "weight", weight)
+    b = _inputs(where, discriminator, backend, real=real, fake=fake)
+    discriminator = _checked_discriminator(where, b, discriminator, b.shape(real)[0])
+    x_hat = _interpolates(where, b, real, fake, alpha, key)
+
+    def compute() -> tuple[Any, Any]:
+        outputs, grad = _input_gradient(where, "real and fake", b, discriminator, x_hat)
+        return weight * _batch_max(where, b, _squared_norms(b, grad)), outputs
+
+    penalty, outputs = _lazy(
+        b, where, step, every, compute, lambda: discriminator(x_hat), _penalty_dtype(b, real)
+    )
+    return (penalty, outputs) if return_outputs else penalty
+
+
 # ------------------------------------------------------------------------------------------
 # Penalties as values (for composition and configuration).
 
@@ -422,11 +695,18 @@ class _Penalty(Configurable):
         interval(type(self).__name__, "every", self.every)
 
     def draw_specs(
-        self, n_real: int | None, n_fake: int | None
+        self,
+        n_real: int | None,
+        n_fake: int | None,
+        *,
+        real_shape: tuple[int | None, ...] | None = None,
+        fake_shape: tuple[int | None, ...] | None = None,
     ) -> dict[str, tuple[str, tuple[int | None, ...]]]:
         """The random draws ``term`` consumes, ``{name: (distribution, shape)}`` with
         distribution ``"uniform"`` (U[0, 1)) or ``"normal"`` (N(0, 1)) and ``None`` for a size
-        unknown at trace time; explicit values can be passed as ``draws={name: tensor}``."""
+        unknown at trace time; explicit values can be passed as ``draws={name: tensor}``.
+        ``real_shape``/``fake_shape``: the batches' whole shapes, for draws shaped like a batch
+        (DRAGAN's noise); ``Objective`` passes them to a ``draw_specs`` that accepts them."""
         return {}
 
     def term(
@@ -513,7 +793,12 @@ class GradientPenalty(_Penalty):
         )
 
     def draw_specs(
-        self, n_real: int | None, n_fake: int | None
+        self,
+        n_real: int | None,
+        n_fake: int | None,
+        *,
+        real_shape: tuple[int | None, ...] | None = None,
+        fake_shape: tuple[int | None, ...] | None = None,
     ) -> dict[str, tuple[str, tuple[int | None, ...]]]:
         return {"alpha": ("uniform", (n_real,))}
 
@@ -572,4 +857,101 @@ class R2Penalty(_ZeroCentredPenalty):
         return r2_penalty(discriminator, fake, gamma=self.gamma, every=self.every, **options)
 
 
-_register_builtins("penalty", GradientPenalty, R1Penalty, R2Penalty)
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DraganPenalty(_Penalty):
+    """``dragan_penalty`` with its hyperparameters bound; call with
+    ``(discriminator, real, *, alpha=None, noise=None, key=None, step=None,
+    return_outputs=False)``.
+
+    Examples:
+        >>> import torch, advloss
+        >>> D = lambda x: x @ torch.tensor([3.0, 4.0])   # the gradient is (3, 4) everywhere: norm 5
+        >>> dragan = advloss.DraganPenalty(weight=1.0, variant="compare_gan")
+        >>> round(float(dragan(D, torch.rand(4, 2), key=torch.Generator().manual_seed(0))), 4)
+        16.0001
+        >>> sorted(dragan.draw_specs(4, 4, real_shape=(4, 2)).items())
+        [('noise', ('uniform', (4, 2)))]
+    """
+
+    name: ClassVar[str] = "dragan"
+    _batches: ClassVar[tuple[str, ...]] = ("real",)
+    weight: float = 10.0
+    center: float = 1.0
+    variant: str = "studiogan"
+
+    def __post_init__(self) -> None:
+        where = type(self).__name__
+        object.__setattr__(self, "weight", non_negative(where, "weight", self.weight))
+        object.__setattr__(self, "center", non_negative(where, "center", self.center))
+        _variant(where, self.variant)
+        super().__post_init__()
+
+    def __call__(self, discriminator: Discriminator, real: Any, **options: Any) -> Any:
+        return dragan_penalty(
+            discriminator,
+            real,
+            weight=self.weight,
+            center=self.center,
+            variant=self.variant,
+            every=self.every,
+            **options,
+        )
+
+    def draw_specs(
+        self,
+        n_real: int | None,
+        n_fake: int | None,
+        *,
+        real_shape: tuple[int | None, ...] | None = None,
+        fake_shape: tuple[int | None, ...] | None = None,
+    ) -> dict[str, tuple[str, tuple[int | None, ...]]]:
+        """``alpha`` (``(N,)``, studiogan only) and ``noise`` (the real batch's shape; ``(N,)``
+        followed by nothing when the shape is not given)."""
+        shape = (n_real,) if real_shape is None else tuple(real_shape)
+        specs: dict[str, tuple[str, tuple[int | None, ...]]] = {}
+        if self.variant == "studiogan":
+            specs["alpha"] = ("uniform", (shape[0],))
+        specs["noise"] = ("uniform", shape)
+        return specs
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class MaxGradientPenalty(_Penalty):
+    """``max_gradient_penalty`` with its hyperparameters bound; call with
+    ``(discriminator, real, fake, *, alpha=None, key=None, step=None, return_outputs=False)``.
+
+    Examples:
+        >>> import torch, advloss
+        >>> D = lambda x: x @ torch.tensor([3.0, 4.0])   # the gradient is (3, 4) everywhere
+        >>> real, fake = torch.zeros(4, 2), torch.ones(4, 2)
+        >>> maxgp = advloss.MaxGradientPenalty(weight=1.0)
+        >>> round(float(maxgp(D, real, fake, key=torch.Generator().manual_seed(0))), 4)
+        25.0
+    """
+
+    name: ClassVar[str] = "maxgp"
+    weight: float = 10.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "weight", non_negative(type(self).__name__, "weight", self.weight))
+        super().__post_init__()
+
+    def __call__(self, discriminator: Discriminator, real: Any, fake: Any, **options: Any) -> Any:
+        return max_gradient_penalty(
+            discriminator, real, fake, weight=self.weight, every=self.every, **options
+        )
+
+    def draw_specs(
+        self,
+        n_real: int | None,
+        n_fake: int | None,
+        *,
+        real_shape: tuple[int | None, ...] | None = None,
+        fake_shape: tuple[int | None, ...] | None = None,
+    ) -> dict[str, tuple[str, tuple[int | None, ...]]]:
+        return {"alpha": ("uniform", (n_real,))}
+
+
+_register_builtins(
+    "penalty", GradientPenalty, R1Penalty, R2Penalty, DraganPenalty, MaxGradientPenalty
+)

@@ -8,7 +8,7 @@ sources of names, looked up in this order:
 1. **in-process registrations** (``register(kind, name, obj)``; ``register_loss``,
    ``register_penalty``);
 2. **built-ins**, registered by the module that defines them (the losses ``minimax``, ``ns``,
-   ``lsgan``, ``hinge``, ``wgan``, ``ragan``, the penalties ``gp``, ``r1``, ``r2``, ...); a
+   ``lsgan``, ``hinge``, ``wgan``, ``ragan``, ``rpgan``, ..., the penalties ``gp``, ``r1``, ``r2``, ...); a
    registration replaces one only with ``overwrite=True``;
 3. **entry points** of installed distributions, in the kind's group (``ENTRY_POINT_GROUPS``:
    ``advloss.losses``, ``advloss.penalties``, ``advloss.label_transforms``, ...).
@@ -692,8 +692,9 @@ def get_loss(name: str | Mapping[str, Any], **hyperparameters: Any) -> Adversari
     dict describes (``{"name": "ns", "real_label": 0.9}``, what ``loss.config()`` returns).
 
     Names: ``"minimax"``, ``"ns"`` (non-saturating), ``"lsgan"`` (``a``, ``b``, ``c``),
-    ``"hinge"`` (``real_margin``, ``fake_margin``), ``"wgan"``, ``"ragan"``; ``"minimax"`` and
-    ``"ns"`` take ``real_label`` (one-sided label smoothing).  Also the names given to
+    ``"hinge"`` (``real_margin``, ``fake_margin``), ``"wgan"``, ``"ragan"``, and the relativistic
+    pairing losses ``"rpgan"``, ``"rp_hinge"``, ``"rp_lsgan"``; ``"minimax"`` and ``"ns"`` take
+    ``real_label`` (one-sided label smoothing).  Also the names given to
     ``register_loss`` and those of installed plugins (the ``advloss.losses`` entry points,
     read on the first name that is neither built in nor registered).
 

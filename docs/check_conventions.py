@@ -291,6 +291,73 @@ def p2p_g(f, mode, **labels):
 
 
 # ---------------------------------------------------------------------------------------------
+# Relativistic pairing GANs: one term per (real, fake) pair, equal shapes.
+# AlexiaJM/RelativisticGAN (code/GAN_losses_iter.py @ 0b9e1f97), loss_D == 5 (RSGAN):
+# D: BCE_stable(y_pred - y_pred_fake, y = 1); G: BCE_stable(y_pred_fake - y_pred, y = 1).
+
+
+def rsgan_d(r, f):
+    return np.mean(bce(r - f, 1.0))
+
+
+def rsgan_g(r, f):
+    return np.mean(bce(f - r, 1.0))
+
+
+# AlexiaJM/MaximumMarginGANs (Code/GAN.py @ e7428759), loss_D == 31 / 32 / 33 (RpSGAN, RpLSGAN,
+# RpHingeGAN, "without the MVUE"): D's loss carries a factor 2, G's does not.
+
+
+def mmg_rp_d(r, f, loss_d):
+    if loss_d == 31:
+        return 2 * np.mean(bce(r - f, 1.0))
+    if loss_d == 32:
+        return 2 * np.mean((r - f - 1.0) ** 2)
+    return 2 * np.mean(relu(1.0 - (r - f)))  # 33
+
+
+def mmg_rp_g(r, f, loss_d):
+    if loss_d == 31:
+        return np.mean(bce(f - r, 1.0))
+    if loss_d == 32:
+        return np.mean((f - r - 1.0) ** 2)
+    return np.mean(relu(1.0 - (f - r)))  # 33
+
+
+# brownvc/R3GAN (R3GAN/Trainer.py @ 19a7ddf4): RelativisticLogits = Real - Fake (D) or
+# Fake - Real (G); AdversarialLoss = softplus(-RelativisticLogits), averaged (with the R1/R2
+# terms, checked in tests/test_objective.py).
+
+
+def r3gan_d(r, f):
+    return np.mean(softplus(-(r - f)))
+
+
+def r3gan_g(r, f):
+    return np.mean(softplus(-(f - r)))
+
+
+# The paper's general form (Jolicoeur-Martineau 2018): L_D = E[f1(r - f)] + E[f2(f - r)], and
+# L_G with the roles of r and f swapped.  RpSGAN: f1(y) = -log σ(y), f2(y) = -log(1 - σ(y));
+# RpLSGAN: f1(y) = (y - 1)^2, f2(y) = (y + 1)^2; RpHinge: f1(y) = relu(1 - y), f2(y) = relu(1 + y).
+GENERAL_FORM = {
+    "rpgan": (lambda y: bce(y, 1.0), lambda y: bce(y, 0.0)),
+    "rp_lsgan": (lambda y: (y - 1.0) ** 2, lambda y: (y + 1.0) ** 2),
+    "rp_hinge": (lambda y: relu(1.0 - y), lambda y: relu(1.0 + y)),
+}
+
+
+def general_form_d(name, r, f):
+    f1, f2 = GENERAL_FORM[name]
+    return np.mean(f1(r - f)) + np.mean(f2(f - r))
+
+
+def general_form_g(name, r, f):
+    f1, f2 = GENERAL_FORM[name]
+    return np.mean(f1(f - r)) + np.mean(f2(r - f))
+
+
+# ---------------------------------------------------------------------------------------------
 
 
 def main() -> None:
@@ -571,6 +638,33 @@ def main() -> None:
         check("StudioGAN d_logistic", sg_d_logistic(r, f), get("ns").discriminator(r, f))
         check("StudioGAN d_ls", sg_d_ls(r, f), get("lsgan").discriminator(r, f))
         check("StudioGAN d_wasserstein", sg_d_wasserstein(r, f), get("wgan").discriminator(r, f))
+
+        # ---- relativistic pairing (equal shapes by definition)
+        rp = {name: get(name) for name in ("rpgan", "rp_lsgan", "rp_hinge")}
+        check("RelativisticGAN RSGAN D", rsgan_d(r, f), rp["rpgan"].discriminator(r, f))
+        check("RelativisticGAN RSGAN G", rsgan_g(r, f), rp["rpgan"].generator(f, real_logits=r))
+        check("R3GAN D", r3gan_d(r, f), rp["rpgan"].discriminator(r, f))
+        check("R3GAN G", r3gan_g(r, f), rp["rpgan"].generator(f, real_logits=r))
+        for loss_d, name in ((31, "rpgan"), (32, "rp_lsgan"), (33, "rp_hinge")):
+            check(
+                f"MaximumMarginGANs loss_D={loss_d} D",
+                mmg_rp_d(r, f, loss_d),
+                2 * rp[name].discriminator(r, f),
+            )
+            check(
+                f"MaximumMarginGANs loss_D={loss_d} G",
+                mmg_rp_g(r, f, loss_d),
+                rp[name].generator(f, real_logits=r),
+            )
+        for name, loss in rp.items():
+            check(
+                f"{name} general form D", general_form_d(name, r, f), 2 * loss.discriminator(r, f)
+            )
+            check(
+                f"{name} general form G",
+                general_form_g(name, r, f),
+                2 * loss.generator(f, real_logits=r),
+            )
 
     # Mimicry's ns_loss_gen is capped at -log(1e-8) ~ 18.42 per element; advloss is not.
     f = np.array([-30.0])

@@ -86,12 +86,13 @@ def common_parser(prog: str, description: str) -> argparse.ArgumentParser:
       "options.")  # fmt: skip
     a("--loss", default="ns",
       help="The adversarial loss: any registered loss (minimax, ns, lsgan, hinge, wgan, ragan, "
-      "or a plugin's).")  # fmt: skip
+      "rpgan, rp_hinge, rp_lsgan, or a plugin's).")  # fmt: skip
     a("--penalty", default="none",
-      help="The discriminator's gradient penalty: none, gp, r1, r2 or a registered penalty.")  # fmt: skip
+      help="The discriminator's gradient penalty: none, gp, r1, r2, dragan, maxgp or a "
+      "registered penalty.")  # fmt: skip
     a("--penalty-weight", type=float, default=None,
-      help="The penalty's weight: lambda for gp, gamma for r1 / r2. Default: the penalty's own "
-      "(10).")  # fmt: skip
+      help="The penalty's weight: lambda for gp, dragan and maxgp, gamma for r1 / r2. Default: "
+      "the penalty's own (10).")  # fmt: skip
     a("--penalty-every", type=int, default=1,
       help="Lazy regularization: the penalty is applied every k-th discriminator step.")  # fmt: skip
     a("--spectral-norm", action="store_true",
@@ -306,6 +307,16 @@ OBJECTIVE_OPTIONS = {"loss": "ns", "penalty": "none", "penalty_weight": None, "p
                      "real_label": 1.0, "flip_prob": 0.0, "instance_noise": None}  # fmt: skip
 
 
+def _no_state(penalty: Any, option: str) -> None:
+    """Refuse a term with explicit state (lecam): the trainers do not thread it yet."""
+    if getattr(penalty, "stateful", False):
+        raise TrainerError(
+            f"{option}: {getattr(penalty, 'name', penalty)!r} keeps explicit state (moving "
+            "averages of D's outputs) that the reference trainers do not carry between steps "
+            "yet; use it in your own loop (docs/regularizers/lecam.md)"
+        )
+
+
 def build_objective(cfg: TrainerConfig) -> advloss.Objective:
     """The advloss objective the options describe: ``--objective``'s spec parsed by
     :meth:`advloss.Objective.parse`, or built from the separate options (clear errors for
@@ -328,12 +339,18 @@ def build_objective(cfg: TrainerConfig) -> advloss.Objective:
                 f"--objective {spec!r}: the reference trainers do not augment yet; "
                 f"use advloss.augment.diffaugment in your own loop"
             )
+        for p in objective.penalties:
+            _no_state(p, "--objective")
         return objective
     penalties: list[Any] = []
     if cfg.penalty != "none":
+        _no_state(advloss.get_penalty(cfg.penalty), "--penalty")
         kwargs: dict[str, Any] = {"every": cfg.penalty_every}
         if cfg.penalty_weight is not None:
-            kwargs["weight" if cfg.penalty == "gp" else "gamma"] = cfg.penalty_weight
+            # gamma for the zero-centred r1 / r2, the weight λ for gp, dragan and maxgp
+            default = advloss.get_penalty(cfg.penalty)
+            config = default.config() if callable(getattr(default, "config", None)) else {}
+            kwargs["weight" if "weight" in config else "gamma"] = cfg.penalty_weight
         penalties.append(advloss.get_penalty(cfg.penalty, **kwargs))
     labels: list[Any] = []
     if cfg.real_label != 1.0:

@@ -3,7 +3,9 @@
 Deliberately *not* the simplified forms the library computes: binary cross-entropy is written
 from its definition ``-[y log σ(x) + (1 - y) log(1 - σ(x))]`` with a stable log-sigmoid, the
 relativistic loss from its sigmoid definition, and so on.  Each function returns the real and
-fake elementwise terms, so every reduction can be checked.
+fake elementwise terms, so every reduction can be checked.  The relativistic pairing losses
+(rpgan, rp_hinge, rp_lsgan) have one term per (real, fake) pair: it is returned as the "real"
+term of the discriminator (the "fake" one is zeros) and as the fake term of the generator.
 """
 
 from __future__ import annotations
@@ -43,6 +45,39 @@ def discriminator_terms(
         return -r, f
     if name == "ragan":  # D̃(x_r) = σ(r - mean f) should be 1, D̃(x_f) = σ(f - mean r) should be 0
         return -log_sigmoid(r - f.mean()), -log_sigmoid(-(f - r.mean()))
+    if name in PAIRED:  # one term per pair (r_i, f_i)
+        pair = paired_term(name, r, f)
+        return pair, np.zeros_like(pair)
+    raise KeyError(name)
+
+
+PAIRED = ("rpgan", "rp_hinge", "rp_lsgan")
+
+
+def paired_term(name: str, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The pairing losses' φ(x - y): D uses (r, f), G (f, r).  rpgan: -log σ(x - y), the
+    probability that x is more realistic than y; rp_hinge: max(0, 1 - (x - y));
+    rp_lsgan: (x - y - 1)^2 (Jolicoeur-Martineau 2018, Algorithm 1)."""
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if name == "rpgan":
+        return -log_sigmoid(x - y)
+    if name == "rp_hinge":
+        return np.maximum(0.0, 1.0 - (x - y))
+    if name == "rp_lsgan":
+        return (x - y - 1.0) ** 2
+    raise KeyError(name)
+
+
+def paired_derivative(name: str, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """dφ(x - y)/dx (= -dφ(x - y)/dy), derived by hand."""
+    d = np.asarray(x, dtype=np.float64) - np.asarray(y, dtype=np.float64)
+    if name == "rpgan":
+        return -sigmoid(-d)
+    if name == "rp_hinge":
+        return -(d < 1.0).astype(float)
+    if name == "rp_lsgan":
+        return 2.0 * (d - 1.0)
     raise KeyError(name)
 
 
@@ -62,6 +97,8 @@ def generator_terms(
     if name == "ragan":
         r = np.asarray(r, dtype=np.float64)
         return -log_sigmoid(-(r - f.mean())), -log_sigmoid(f - r.mean())
+    if name in PAIRED:
+        return None, paired_term(name, f, r)
     raise KeyError(name)
 
 
@@ -106,11 +143,15 @@ def discriminator_grads(name, r, f, **hp):
         s_real = sigmoid(f.mean() - r)  # derivative of softplus(mean f - r_i)
         s_fake = sigmoid(f - r.mean())  # derivative of softplus(f_j - mean r)
         return (-s_real - s_fake.mean()) / n, (s_real.mean() + s_fake) / m
+    if name in PAIRED:
+        d = paired_derivative(name, r, f) / n
+        return d, -d
     raise KeyError(name)
 
 
 def generator_grads(name, f, r=None, **hp):
-    """Closed-form d(mean-reduced G loss)/df (and /dr for ragan, else None)."""
+    """Closed-form d(mean-reduced G loss)/df (and /dr for ragan and the pairing losses, else
+    None)."""
     f = np.asarray(f, dtype=np.float64)
     m = f.size
     if name == "minimax":
@@ -127,4 +168,7 @@ def generator_grads(name, f, r=None, **hp):
         s_real = sigmoid(r - f.mean())  # derivative of softplus(r_i - mean f)
         s_fake = sigmoid(r.mean() - f)  # derivative of softplus(mean r - f_j)
         return (-s_real.mean() - s_fake) / m, (s_real + s_fake.mean()) / n
+    if name in PAIRED:
+        d = paired_derivative(name, f, r) / m
+        return d, -d
     raise KeyError(name)

@@ -148,7 +148,7 @@ def test_hyperparameter_errors():
         (
             lambda: advloss.get_loss("nonsaturating"),
             ValueError,
-            r"unknown loss name 'nonsaturating'; known losses: \['hinge', 'lsgan', 'minimax', 'ns', 'ragan', 'wgan'\]",
+            r"unknown loss name 'nonsaturating'; known losses: \['hinge', 'lsgan', 'minimax', 'ns', 'ragan', 'rp_hinge', 'rp_lsgan', 'rpgan', 'wgan'\]",
         ),
         (
             lambda: advloss.get_loss("ns").discriminator(np.zeros(2), np.zeros(2), real_label=0.0),

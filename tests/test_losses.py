@@ -22,11 +22,17 @@ CASES = [
     ("hinge", {"real_margin": 0.5, "fake_margin": 2.0}),
     ("wgan", {}),
     ("ragan", {}),
+    ("rpgan", {}),
+    ("rp_hinge", {}),
+    ("rp_lsgan", {}),
 ]
 CASE_PARAMS = [
     pytest.param(name, hp, id=name + "".join(f"-{k}={v}" for k, v in hp.items()))
     for name, hp in CASES
 ]
+PAIRED = ref.PAIRED  # one term per (real, fake) pair: equal shapes, weights= only
+#: The losses with a real and a fake term (unequal batch sizes, real_weights/fake_weights).
+TWO_TERM_PARAMS = [p for p in CASE_PARAMS if p.values[0] not in PAIRED]
 SHAPES = [(7,), (4, 1), (3, 1, 5, 5)]
 DTYPES = ["float32", "float64"]
 
@@ -87,6 +93,9 @@ def test_doc_example_values():
         "hinge": (0.75, 0.5),
         "wgan": (-1.75, 0.5),
         "ragan": (0.37214353103644626, 3.8721435310364463),
+        "rpgan": (0.26133216787692437, 2.0113321678769243),
+        "rp_hinge": (0.25, 2.75),
+        "rp_lsgan": (2.125, 9.125),
     }
     for name, (d, g) in expected.items():
         assert_close(ref.discriminator_loss(name, r, f), d, "float64")
@@ -104,6 +113,8 @@ def test_gradients_match_closed_form(fw, name, hp, dtype):
     r, f = (rounded(x, dtype) for x in logits((3, 1, 2, 2), seed=2))
     if name == "hinge":  # keep away from the kink, where the derivative is a convention
         r = np.where(np.abs(r - hp.get("real_margin", 1.0)) < 1e-3, r + 0.01, r)
+    if name == "rp_hinge":  # the kinks are at r - f = 1 (D) and f - r = 1 (G)
+        r = np.where(np.abs(np.abs(r - f) - 1.0) < 1e-3, r + 0.01, r)
     _, (gr, gf) = fw.value_and_grad(d_fn(loss), [r, f], dtype)
     er, ef = ref.discriminator_grads(name, r, f, **hp)
     assert_close(gr, er, dtype, what="dD/dr")
@@ -225,6 +236,8 @@ def test_reductions_are_consistent(fw, name, hp):
 def test_real_and_fake_batches_may_differ_in_size(fw):
     r, f = np.linspace(-3, 3, 6).reshape(6, 1), np.linspace(-2, 1, 4).reshape(4, 1)
     for name, hp in CASES:
+        if name in PAIRED:  # test_pairing_losses_need_equal_shapes
+            continue
         loss = advloss.get_loss(name, **hp)
         v, _ = fw.value_and_grad(d_fn(loss), [r, f], "float64")
         assert_close(v, ref.discriminator_loss(name, r, f, **hp), "float64", what=name)
@@ -232,7 +245,7 @@ def test_real_and_fake_batches_may_differ_in_size(fw):
             loss.discriminator(fw.tensor(r, "float64"), fw.tensor(f, "float64"), reduction="none")
 
 
-@pytest.mark.parametrize("name,hp", CASE_PARAMS)
+@pytest.mark.parametrize("name,hp", TWO_TERM_PARAMS)
 @pytest.mark.parametrize("fw", FRAMEWORK_PARAMS)
 def test_weights(fw, name, hp):
     loss = advloss.get_loss(name, **hp)
@@ -335,7 +348,7 @@ def test_low_precision_is_computed_and_returned_in_float32(fw, name, hp, low):
     d = loss.discriminator(rt, ft)
     g = loss.generator(ft, real_logits=rt)
     assert fw.backend.dtype(d) == "float32" and fw.backend.dtype(g) == "float32"
-    scale = np.abs(r).max() ** (2 if name == "lsgan" else 1)
+    scale = np.abs(r).max() ** (2 if name in ("lsgan", "rp_lsgan") else 1)
     assert_close(fw.numpy(d), ref.discriminator_loss(name, r, f, **hp), "float32", scale=scale)
     assert_close(fw.numpy(g), ref.generator_loss(name, f, r, **hp), "float32", scale=scale)
     _, (gr, gf) = fw.value_and_grad(d_fn(loss), [r, f], low)
@@ -378,7 +391,9 @@ def test_outputs_are_tensors_of_the_input_framework(fw):
 
 
 def test_get_loss_names_and_config_round_trip():
-    assert advloss.available_losses() == ["hinge", "lsgan", "minimax", "ns", "ragan", "wgan"]
+    assert advloss.available_losses() == [
+        "hinge", "lsgan", "minimax", "ns", "ragan", "rp_hinge", "rp_lsgan", "rpgan", "wgan"
+    ]  # fmt: skip
     for name, hp in CASES:
         loss = advloss.get_loss(name, **hp)
         assert loss.name == name
@@ -387,6 +402,9 @@ def test_get_loss_names_and_config_round_trip():
     assert advloss.get_loss("ns", real_label=0.9) == advloss.NonSaturatingLoss(real_label=0.9)
     assert advloss.RelativisticAverageLoss.generator_needs_real
     assert not advloss.NonSaturatingLoss.generator_needs_real
+    for name in PAIRED:
+        assert advloss.get_loss(name).generator_needs_real
+        assert not advloss.get_loss(name).supports_labels
 
 
 def test_hyperparameters_are_keyword_only():
@@ -399,3 +417,94 @@ def test_hyperparameters_are_keyword_only():
 def test_ragan_generator_requires_real_logits():
     with pytest.raises(TypeError, match="real_logits"):
         advloss.get_loss("ragan").generator(np.zeros(2))  # type: ignore[call-arg]
+
+
+def test_pairing_generators_require_real_logits():
+    for name in PAIRED:
+        with pytest.raises(TypeError, match="real_logits is required"):
+            advloss.get_loss(name).generator(np.zeros(2))
+
+
+# ------------------------------------------------------------ relativistic pairing losses
+
+
+@pytest.mark.parametrize("fw", FRAMEWORK_PARAMS)
+def test_pairing_losses_need_equal_shapes(fw):
+    """real_logits[i] is paired with fake_logits[i]: unequal batch sizes, or (N, 1) against
+    (N,), are refused with both shapes in the message (never broadcast into an (N, N) matrix)."""
+    for name in PAIRED:
+        loss = advloss.get_loss(name)
+        for rs, fs in (((6, 1), (4, 1)), ((4, 1), (4,)), ((2, 1, 3, 3), (2, 1, 3, 4))):
+            r, f = fw.tensor(np.zeros(rs), "float32"), fw.tensor(np.zeros(fs), "float32")
+            shapes = f"real_logits of shape {rs} and fake_logits of shape {fs}"
+            with pytest.raises(advloss.AdvlossValueError, match="need equal shapes") as info:
+                loss.discriminator(r, f)
+            assert shapes in str(info.value)
+            with pytest.raises(advloss.AdvlossValueError, match="need equal shapes") as info:
+                loss.generator(f, real_logits=r)
+            assert shapes in str(info.value)
+
+
+@pytest.mark.skipif(not any(h.name == "tensorflow" for h in FRAMEWORKS), reason="no tensorflow")
+def test_pairing_shape_check_is_static_only():
+    """A batch dimension unknown at trace time (tf.function with a None dimension) is not
+    compared: the check reads static shapes only, never a value."""
+    import tensorflow as tf
+
+    loss = advloss.get_loss("rpgan")
+    spec = tf.TensorSpec([None, 1], tf.float64)
+    fn = tf.function(lambda r, f: loss.discriminator(r, f), input_signature=[spec, spec])
+    r, f = logits((5, 1), seed=11)
+    assert_close(fn(r, f).numpy(), ref.discriminator_loss("rpgan", r, f), "float64")
+
+
+@pytest.mark.parametrize("name", PAIRED)
+@pytest.mark.parametrize("fw", FRAMEWORK_PARAMS)
+def test_pairing_losses_weigh_pairs(fw, name):
+    """weights= weighs each pair's term (D and G); the per-side options are refused, naming
+    the argument."""
+    loss = advloss.get_loss(name)
+    r, f = logits((4, 1, 2, 2), seed=12)
+    w = np.random.default_rng(13).uniform(0, 2, (4, 1, 1, 1))
+    v, _ = fw.value_and_grad(
+        lambda r, f, w: loss.discriminator(r, f, weights=w), [r, f, w], "float64"
+    )
+    assert_close(v, np.mean(ref.paired_term(name, r, f) * w), "float64", what="weighted D")
+    v, _ = fw.value_and_grad(
+        lambda f, r, w: loss.generator(f, real_logits=r, weights=w), [f, r, w], "float64"
+    )
+    assert_close(v, np.mean(ref.paired_term(name, f, r) * w), "float64", what="weighted G")
+    v, _ = fw.value_and_grad(d_fn(loss, weights=0.5, reduction="sum"), [r, f], "float64")
+    assert_close(v, 0.5 * np.sum(ref.paired_term(name, r, f)), "float64", what="float weight")
+    rt, ft, wt = (fw.tensor(x, "float64") for x in (r, f, w))
+    for option in ("real_weights", "fake_weights", "real_label", "fake_label"):
+        with pytest.raises(
+            advloss.AdvlossTypeError, match=rf"discriminator: {option} .*{option}=None"
+        ):
+            loss.discriminator(rt, ft, **{option: wt})
+    with pytest.raises(advloss.AdvlossTypeError, match=r"generator: real_weights .*weights="):
+        loss.generator(ft, real_logits=rt, real_weights=wt)
+    with pytest.raises(advloss.AdvlossValueError, match=r"weights of shape \(4,\)"):
+        loss.discriminator(rt, ft, weights=fw.tensor(np.ones(4), "float64"))
+
+
+@pytest.mark.parametrize("fw", FRAMEWORK_PARAMS)
+def test_pairing_losses_depend_only_on_differences(fw):
+    """Adding a constant to every output of D changes neither loss; the pairing matters:
+    permuting the fakes changes the value (of the strictly convex rpgan and rp_lsgan)."""
+    r, f = logits((6, 1), seed=14)
+    for name in PAIRED:
+        loss = advloss.get_loss(name)
+        d0, g0 = (
+            fw.value_and_grad(fn, args, "float64")[0]
+            for fn, args in ((d_fn(loss), [r, f]), (g_fn(loss), [f, r]))
+        )
+        d1, g1 = (
+            fw.value_and_grad(fn, args, "float64")[0]
+            for fn, args in ((d_fn(loss), [r + 3.5, f + 3.5]), (g_fn(loss), [f + 3.5, r + 3.5]))
+        )
+        assert_close(d1, d0, "float64", what=f"{name} D shift")
+        assert_close(g1, g0, "float64", what=f"{name} G shift")
+        if name != "rp_hinge":  # linear where no margin is met: a permutation keeps the sum
+            permuted, _ = fw.value_and_grad(d_fn(loss), [r, f[::-1].copy()], "float64")
+            assert abs(float(permuted) - float(d0)) > 1e-6

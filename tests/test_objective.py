@@ -209,6 +209,7 @@ CROSS_SPECS = [
     "lsgan + r2(gamma=1) + noisy(real=[0.7, 1.2], fake=[0.0, 0.3]) + noise(0.1)",
     "hinge + gp + noise('linear:0.5:0:10')",
     "ragan + r1(gamma=0.5, every=2)",
+    "rpgan + r1(gamma=1) + r2(gamma=1) + noise(0.1)",
 ]
 
 
@@ -229,7 +230,7 @@ MODES = [  # compiled pairs in the slow tier (a compile each); eager pairs in th
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("spec", CROSS_SPECS, ids=["ns", "lsgan", "hinge", "ragan"])
+@pytest.mark.parametrize("spec", CROSS_SPECS, ids=["ns", "lsgan", "hinge", "ragan", "rpgan"])
 @pytest.mark.parametrize("a,b,compiled", MODES)
 def test_frameworks_agree_on_shared_draws(a, b, compiled, spec, dtype):
     """Values and discriminator-parameter gradients agree pairwise (conv D, NCHW inputs)."""
@@ -472,6 +473,7 @@ CONFIG_SPECS = [
     "lsgan(a=-1, b=1, c=0) + r2 + gp(center=0) + smooth(real=0.95) + flip(p=0.05)",
     "hinge + gp(weight=10, one_sided=True) + noise(name='cosine', start=0.2, end=0.0, steps=100)",
     "minimax + noisy(real=[0.9, 1.0], fake=[0.0, 0.1]) + noise('adaptive')",
+    "rp_hinge + r1(gamma=0.5) + r2(gamma=0.5)",
 ]
 
 
@@ -506,6 +508,8 @@ def test_one_line_composition_in_three_equal_forms():
     [
         (lambda: Objective("hinge", labels=["flip"]), "class targets"),
         (lambda: Objective("wgan", labels=[SmoothLabels()]), "'wgan' loss has none"),
+        (lambda: Objective("rpgan", labels=["smooth"]), "'rpgan' loss has none"),
+        (lambda: Objective.parse("rp_hinge + flip(p=0.1)"), "'rp_hinge' loss has none"),
         (lambda: Objective("ns", labels=[NoisyLabels(real=(0.7, 1.2))]), "unbounded below"),
         (lambda: Objective("ns", labels=["flip", "flip"]), "at most one flip"),
         (lambda: Objective("ns", labels=["smooth", "noisy"]), "at most one of smooth/noisy"),
@@ -549,6 +553,13 @@ def test_call_errors_are_clear(fw):
         Objective("ns").discriminator(disc, x, x, noise_std=0.1)
     with pytest.raises(advloss.AdvlossValueError, match="pass real="):
         Objective("ragan").generator(disc, x)
+    with pytest.raises(advloss.AdvlossValueError, match="pass real="):
+        Objective("rpgan").generator(disc, x)
+    x6 = fw.tensor(np.ones((6, 2)), "float32")
+    with pytest.raises(advloss.AdvlossValueError, match=r"need equal shapes.*\(6,\).*\(4,\)"):
+        Objective("rpgan").generator(disc, x, real=x6)
+    with pytest.raises(advloss.AdvlossValueError, match="need equal shapes"):
+        Objective.parse("rp_lsgan + r1").discriminator(disc, x6, x)
     with pytest.raises(advloss.AdvlossTypeError, match="discriminator must be a callable"):
         Objective("ns").discriminator(None, x, x)
     with pytest.raises(advloss.AdvlossValueError, match=r"draws\['flip.real'\] must have shape"):
@@ -659,3 +670,51 @@ def test_plugin_loss_and_penalty_compose():
     finally:
         unregister_loss("linear2_test")
         unregister_penalty("drift_test")
+
+
+@pytest.mark.skipif("torch" not in NAMES, reason="torch not installed")
+def test_rpgan_with_r1_and_r2_is_r3gans_objective():
+    """R3GAN's trainer (brownvc/R3GAN, R3GAN/Trainer.py @ 19a7ddf4), re-created in torch from its
+    source: D's loss is mean_i[softplus(-(D(x_i) - D(x~_i))) + γ/2 (|∇D(x_i)|² + |∇D(x~_i)|²)],
+    G's is mean_i softplus(-(D(x~_i) - D(x_i))), logits of shape (N,) and images (N, C, H, W).
+    advloss's "rpgan + r1(gamma=γ) + r2(gamma=γ)" gives the same totals, and the same gradients
+    w.r.t. D's parameters (D step) and the fakes (G step)."""
+    import torch
+
+    torch.manual_seed(0)
+    D = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3),
+        torch.nn.Softplus(),  # smooth: R1/R2 differentiate D twice
+        torch.nn.Flatten(),
+        torch.nn.Linear(4 * 4 * 4, 1),
+        torch.nn.Flatten(0),  # R3GAN's Discriminator returns x.view(x.shape[0])
+    ).double()
+    real, fake = torch.randn(5, 3, 6, 6, dtype=torch.float64), torch.randn(5, 3, 6, 6).double()
+    gamma = 0.7
+
+    def r3gan_d_loss():
+        x = real.detach().requires_grad_(True)
+        x_fake = fake.detach().requires_grad_(True)
+        real_logits, fake_logits = D(x), D(x_fake)
+        (g_real,) = torch.autograd.grad(real_logits.sum(), x, create_graph=True)
+        (g_fake,) = torch.autograd.grad(fake_logits.sum(), x_fake, create_graph=True)
+        r1, r2 = g_real.square().sum([1, 2, 3]), g_fake.square().sum([1, 2, 3])
+        adversarial = torch.nn.functional.softplus(-(real_logits - fake_logits))
+        return (adversarial + (gamma / 2) * (r1 + r2)).mean()
+
+    objective = Objective.parse(f"rpgan + r1(gamma={gamma}) + r2(gamma={gamma})")
+    params = list(D.parameters())
+    ours, theirs = objective.discriminator(D, real, fake).total, r3gan_d_loss()
+    assert_close(ours.detach().numpy(), theirs.detach().numpy(), "float64", what="R3GAN D loss")
+    for x, y in zip(
+        torch.autograd.grad(ours, params), torch.autograd.grad(theirs, params), strict=True
+    ):
+        assert_close(x.numpy(), y.numpy(), "float64", what="R3GAN D gradient")
+
+    fake_g = fake.clone().requires_grad_(True)
+    ours = objective.generator(D, fake_g, real=real).total
+    theirs = torch.nn.functional.softplus(-(D(fake_g) - D(real.detach()))).mean()
+    assert_close(ours.detach().numpy(), theirs.detach().numpy(), "float64", what="R3GAN G loss")
+    (ga,) = torch.autograd.grad(ours, fake_g)
+    (gb,) = torch.autograd.grad(theirs, fake_g)
+    assert_close(ga.numpy(), gb.numpy(), "float64", what="R3GAN G gradient w.r.t. the fakes")

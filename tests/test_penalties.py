@@ -209,19 +209,43 @@ def test_any_shape_linear_r1(fw, shape, n, gamma):
 # --------------------------------------------------------------- networks across frameworks
 
 PENALTIES = {
-    "gp": lambda d, real, fake, alpha: advloss.gradient_penalty(d, real, fake, alpha=alpha),
-    "gp0-one-sided": lambda d, real, fake, alpha: advloss.gradient_penalty(
+    "gp": lambda d, real, fake, alpha, noise: advloss.gradient_penalty(d, real, fake, alpha=alpha),
+    "gp0-one-sided": lambda d, real, fake, alpha, noise: advloss.gradient_penalty(
         d, real, fake, alpha=alpha, weight=2.0, center=0.5, one_sided=True
     ),
-    "r1": lambda d, real, fake, alpha: advloss.r1_penalty(d, real, gamma=10.0),
-    "r2": lambda d, real, fake, alpha: advloss.r2_penalty(d, fake, gamma=1.0),
+    "r1": lambda d, real, fake, alpha, noise: advloss.r1_penalty(d, real, gamma=10.0),
+    "r2": lambda d, real, fake, alpha, noise: advloss.r2_penalty(d, fake, gamma=1.0),
+    "dragan": lambda d, real, fake, alpha, noise: advloss.dragan_penalty(
+        d, real, alpha=alpha, noise=noise
+    ),
+    "dragan-compare_gan": lambda d, real, fake, alpha, noise: advloss.dragan_penalty(
+        d, real, noise=noise, weight=3.0, center=0.5, variant="compare_gan"
+    ),
+    "maxgp": lambda d, real, fake, alpha, noise: advloss.max_gradient_penalty(
+        d, real, fake, alpha=alpha
+    ),
 }
 
 
+def dragan_points(real, noise, alpha=None, variant="studiogan"):
+    """DRAGAN's penalty points in NumPy: StudioGAN's x + α · ½ std(x, ddof=1) · u, or
+    compare_gan's clip(x + std(x, ddof=0) (u - ½), 0, 1)."""
+    if variant == "studiogan":
+        a = alpha.reshape(-1, *([1] * (real.ndim - 1)))
+        return real + a * (0.5 * real.std(ddof=1) * noise)
+    return np.clip(real + real.std() * (noise - 0.5), 0.0, 1.0)
+
+
 def _inputs(kind, seed=3):
+    """real, fake, GP's α (one per sample) and DRAGAN's U[0, 1) noise (real's shape)."""
     rng = np.random.default_rng(seed)
     shape = (5, *nets.INPUT_SHAPES[kind])
-    return [rng.normal(size=shape), rng.normal(size=shape) * 2, rng.uniform(size=5)]
+    return [
+        rng.normal(size=shape),
+        rng.normal(size=shape) * 2,
+        rng.uniform(size=5),
+        rng.uniform(size=shape),
+    ]
 
 
 def _numpy_input_grad(kind, params, x, h=1e-5):
@@ -243,21 +267,31 @@ def _numpy_input_grad(kind, params, x, h=1e-5):
 @pytest.mark.parametrize("fw", FRAMEWORK_PARAMS)
 def test_network_penalties_match_finite_difference_reference(fw, kind):
     params = nets.weights(kind)
-    real, fake, alpha = _inputs(kind)
+    real, fake, alpha, noise = _inputs(kind)
     x_hat = real + alpha.reshape(-1, *([1] * (real.ndim - 1))) * (fake - real)
+    points = {
+        "real": real,
+        "fake": fake,
+        "hat": x_hat,
+        "dragan": dragan_points(real, noise, alpha),
+        "dragan-cg": dragan_points(real, noise, variant="compare_gan"),
+    }
     sq = {
         k: (_numpy_input_grad(kind, params, v) ** 2).reshape(5, -1).sum(1)
-        for k, v in {"real": real, "fake": fake, "hat": x_hat}.items()
+        for k, v in points.items()
     }
     expected = {
         "gp": 10 * np.mean((np.sqrt(sq["hat"] + 1e-12) - 1) ** 2),
         "gp0-one-sided": 2 * np.mean(np.maximum(np.sqrt(sq["hat"] + 1e-12) - 0.5, 0) ** 2),
         "r1": 5.0 * sq["real"].mean(),
         "r2": 0.5 * sq["fake"].mean(),
+        "dragan": 10 * np.mean((np.sqrt(sq["dragan"] + 1e-12) - 1) ** 2),
+        "dragan-compare_gan": 3 * np.mean((np.sqrt(sq["dragan-cg"] + 1e-4) - 0.5) ** 2),
+        "maxgp": 10 * np.max(sq["hat"]),
     }
     for name, penalty in PENALTIES.items():
         v, _ = nets.penalty_and_param_grads(
-            fw.name, kind, params, penalty, [real, fake, alpha], "float64"
+            fw.name, kind, params, penalty, [real, fake, alpha, noise], "float64"
         )
         np.testing.assert_allclose(v, expected[name], rtol=1e-7, err_msg=name)
 
@@ -293,16 +327,17 @@ def test_jit_and_xla_equal_eager(fw, kind):
 
 @pytest.mark.skipif("torch" not in NAMES, reason="torch not installed")
 def test_torch_compile_fullgraph_penalties_equal_eager():
-    """One compile over GP + R1 + R2 of the functional MLP (a cold compile costs seconds)."""
+    """One compile over every penalty of ``PENALTIES`` on the functional MLP (a cold compile
+    costs seconds)."""
     params = nets.weights("mlp")
     inputs = _inputs("mlp")
 
-    def all_three(d, real, fake, alpha):
-        return sum(p(d, real, fake, alpha) for p in PENALTIES.values())
+    def all_penalties(d, *inputs):
+        return sum(p(d, *inputs) for p in PENALTIES.values())
 
-    ve, ge = nets.penalty_and_param_grads("torch", "mlp", params, all_three, inputs, "float32")
+    ve, ge = nets.penalty_and_param_grads("torch", "mlp", params, all_penalties, inputs, "float32")
     vc, gc = nets.penalty_and_param_grads(
-        "torch", "mlp", params, all_three, inputs, "float32", compiled=True
+        "torch", "mlp", params, all_penalties, inputs, "float32", compiled=True
     )
     assert_close(vc, ve, "float32")
     for k in params:
@@ -348,7 +383,7 @@ def test_torch_compile_nn_module_discriminator_step():
 @pytest.mark.parametrize("fw", FRAMEWORK_PARAMS)
 def test_fused_r1_outputs_give_the_same_gradients_as_a_separate_forward(fw):
     params = nets.weights("mlp")
-    real, fake, _ = _inputs("mlp")
+    real, fake, *_ = _inputs("mlp")
     loss = advloss.get_loss("ns")
 
     def fused(d, real, fake):
@@ -368,9 +403,9 @@ def test_fused_r1_outputs_give_the_same_gradients_as_a_separate_forward(fw):
 @pytest.mark.parametrize("fw", FRAMEWORK_PARAMS)
 def test_lazy_application_with_python_steps(fw):
     params = nets.weights("mlp")
-    real, fake, alpha = _inputs("mlp")
+    real, fake, alpha, noise = _inputs("mlp")
     full, _ = nets.penalty_and_param_grads(
-        fw.name, "mlp", params, PENALTIES["r1"], [real, fake, alpha], "float64"
+        fw.name, "mlp", params, PENALTIES["r1"], [real, fake, alpha, noise], "float64"
     )
     for step, factor in [(0, 4.0), (1, 0.0), (3, 0.0), (8, 4.0)]:
         lazy = lambda d, real, fake, alpha, step=step: advloss.R1Penalty(every=4)(
@@ -625,3 +660,253 @@ def test_tf_function_with_unknown_batch_size():
         expected = advloss.gradient_penalty(cubic, r, f, alpha=explicit)
         np.testing.assert_allclose(float(drawn(r, f)), float(expected), rtol=1e-12)
     assert drawn.experimental_get_tracing_count() == 1
+
+
+# -------------------------------------------------------------------------- DRAGAN and MaxGP
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("fw", FRAMEWORK_PARAMS)
+def test_dragan_and_maxgp_linear_closed_form(fw, dtype):
+    """For D(x) = <w, x>, g = w at every point, wherever DRAGAN's perturbation puts it:
+    DRAGAN = λ (sqrt(|w|² + ε) - c)², dDRAGAN/dw = 2 λ (|w|ε - c) w / |w|ε; MaxGP = λ |w|²,
+    dMaxGP/dw = 2 λ w."""
+    rng = np.random.default_rng(20)
+    w = rng.normal(size=(3, 2, 2))
+    x, xf = rng.uniform(size=(5, 3, 2, 2)), rng.uniform(size=(5, 3, 2, 2))
+    b = fw.backend
+    real, fake = b.from_numpy(x, dtype), b.from_numpy(xf, dtype)
+    sq = (w**2).sum()
+    for variant, eps in (("studiogan", 1e-12), ("compare_gan", 1e-4)):
+        v, g = param_grad(
+            fw,
+            lambda wt, variant=variant: advloss.dragan_penalty(
+                linear_d(fw, wt), real, weight=7.0, center=0.5, variant=variant, key=_key(fw, 1)
+            ),
+            w,
+            dtype,
+        )
+        norm = np.sqrt(sq + eps)
+        assert_close(v, 7.0 * (norm - 0.5) ** 2, dtype, what=f"DRAGAN {variant}")
+        assert_close(g, 14.0 * (norm - 0.5) * w / norm, dtype, what=f"dDRAGAN/dw {variant}")
+    v, g = param_grad(
+        fw,
+        lambda wt: advloss.max_gradient_penalty(
+            linear_d(fw, wt), real, fake, weight=3.0, key=_key(fw, 2)
+        ),
+        w,
+        dtype,
+    )
+    assert_close(v, 3.0 * sq, dtype, what="MaxGP")
+    assert_close(g, 6.0 * w, dtype, what="dMaxGP/dw")
+
+
+@pytest.mark.parametrize("fw", FRAMEWORK_PARAMS)
+def test_maxgp_takes_the_largest_per_sample_norm(fw):
+    """For D(x)_n = a/2 |x_n|², g_n = a x̂_n: MaxGP = λ a² max_n |x̂_n|², and its gradient
+    reaches only the largest sample: dMaxGP/da = 2 λ a max_n |x̂_n|² (odd batch sizes too)."""
+    b = fw.backend
+    for n in (1, 2, 5, 7):
+        rng = np.random.default_rng(n)
+        x, xf, alpha = rng.normal(size=(n, 4)), rng.normal(size=(n, 4)), rng.uniform(size=n)
+        real, fake, al = (b.from_numpy(t, "float64") for t in (x, xf, alpha))
+
+        def quad(at):
+            return lambda u: 0.5 * at * b.sum_per_sample(u * u)
+
+        x_hat = x + alpha[:, None] * (xf - x)
+        largest = (x_hat**2).sum(axis=1).max()
+        v, g = param_grad(
+            fw,
+            lambda at, real=real, fake=fake, al=al: advloss.max_gradient_penalty(
+                quad(at), real, fake, alpha=al
+            ),
+            np.array(0.7),
+            "float64",
+        )
+        assert_close(v, 10 * 0.49 * largest, "float64", what=f"MaxGP n={n}")
+        assert_close(g, 10 * 2 * 0.7 * largest, "float64", what=f"dMaxGP/da n={n}")
+
+
+@pytest.mark.parametrize("fw", FRAMEWORK_PARAMS)
+def test_dragan_draws_follow_the_given_randomness(fw):
+    """With a key the penalty equals the one computed with the explicit draws the same
+    randomness produces (α first, then the noise, as draw_specs lists them)."""
+    rng = np.random.default_rng(21)
+    b = fw.backend
+    real = b.from_numpy(rng.normal(size=(4, 2, 3)))
+
+    def d(u):
+        return b.sum_per_sample(u * u * u)
+
+    penalty = advloss.DraganPenalty()
+    specs = penalty.draw_specs(4, 4, real_shape=(4, 2, 3))
+    assert specs == {"alpha": ("uniform", (4,)), "noise": ("uniform", (4, 2, 3))}
+    keys = b.split_key(_key(fw, 12), 2)
+    alpha = b.uniform(keys[0], (4,), "float64", real)
+    noise = b.uniform(keys[1], (4, 2, 3), "float64", real)
+    explicit = advloss.dragan_penalty(d, real, alpha=alpha, noise=noise)
+    with_key = penalty(d, real, key=_key(fw, 12))
+    assert_close(fw.numpy(with_key), fw.numpy(explicit), "float64")
+    assert_close(fw.numpy(penalty(d, real, key=_key(fw, 12))), fw.numpy(with_key), "float64")
+    assert advloss.DraganPenalty(variant="compare_gan").draw_specs(4, 4, real_shape=(4, 3)) == {
+        "noise": ("uniform", (4, 3))
+    }
+
+
+@pytest.mark.parametrize("fw", FRAMEWORK_PARAMS)
+def test_dragan_and_maxgp_in_an_objective(fw):
+    """The objective draws DRAGAN's α and noise (shaped like the real batch) and MaxGP's α
+    under their names; the total equals the loss plus the penalties on those draws."""
+    rng = np.random.default_rng(22)
+    b = fw.backend
+    w = b.from_numpy(rng.normal(size=(2, 3)))
+    d = lambda x: b.sum_per_sample(x * x * w)  # a quadratic D: g depends on x
+    real, fake = b.from_numpy(rng.normal(size=(4, 2, 3))), b.from_numpy(rng.normal(size=(4, 2, 3)))
+    objective = advloss.Objective.parse("wgan + dragan(weight=2) + maxgp(weight=0.5)")
+    specs = objective.draw_specs((4, 2, 3), (4, 2, 3))
+    assert specs == {
+        "dragan.alpha": ("uniform", (4,)),
+        "dragan.noise": ("uniform", (4, 2, 3)),
+        "maxgp.alpha": ("uniform", (4,)),
+    }
+    draws = {k: b.from_numpy(rng.uniform(size=shape)) for k, (_, shape) in specs.items()}
+    out = objective.discriminator(d, real, fake, draws=draws)
+    dragan = advloss.dragan_penalty(
+        d, real, weight=2.0, alpha=draws["dragan.alpha"], noise=draws["dragan.noise"]
+    )
+    maxgp = advloss.max_gradient_penalty(d, real, fake, weight=0.5, alpha=draws["maxgp.alpha"])
+    expected = advloss.get_loss("wgan").discriminator(d(real), d(fake)) + dragan + maxgp
+    assert_close(fw.numpy(out.total), fw.numpy(expected), "float64")
+    assert_close(fw.numpy(out.terms["dragan"]), fw.numpy(dragan), "float64")
+    assert_close(fw.numpy(out.terms["maxgp"]), fw.numpy(maxgp), "float64")
+
+
+@pytest.mark.skipif("torch" not in NAMES, reason="torch not installed")
+def test_studiogan_dragan_and_maxgp_map_as_documented():
+    """StudioGAN (src/utils/losses.py @ 947b35e9), re-created in torch from its source:
+    ``cal_dra_penalty`` — x̂ = x + α ⊙ (0.5 · x.std() · U), α of shape (B, 1, 1, 1), the norm
+    per sample, ((‖g‖ - 1)²).mean(), times ``dra_lambda`` — is ``dragan_penalty`` with the same
+    draws and ``weight=dra_lambda``; ``cal_maxgrad_penalty`` — x̂ = α x + (1 - α) x̃,
+    max ‖g‖², times ``maxgp_lambda`` — is ``max_gradient_penalty`` with ``alpha = 1 - α``."""
+    import torch
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(2, 3, 3, padding=1),
+        torch.nn.Tanh(),
+        torch.nn.Flatten(),
+        torch.nn.Linear(3 * 4 * 4, 1),
+    ).double()
+    real, fake = torch.randn(5, 2, 4, 4).double(), torch.randn(5, 2, 4, 4).double()
+    alpha = torch.rand(5, 1, 1, 1, dtype=torch.float64)
+    u = torch.rand(5, 2, 4, 4, dtype=torch.float64)
+    params = list(net.parameters())
+
+    def grads_at(x):
+        x = x.detach().requires_grad_(True)
+        (g,) = torch.autograd.grad(net(x).sum(), x, create_graph=True)
+        return g.view(g.size(0), -1)
+
+    def check(theirs, ours, what):
+        np.testing.assert_allclose(float(theirs), float(ours), rtol=1e-10, err_msg=what)
+        # the output bias never reaches an input gradient: its gradient is None (zero)
+        ga = torch.autograd.grad(theirs, params, allow_unused=True)
+        gb = torch.autograd.grad(ours, params, allow_unused=True)
+        assert [x is None for x in ga] == [y is None for y in gb], what
+        for x, y in ((x, y) for x, y in zip(ga, gb, strict=True) if x is not None):
+            np.testing.assert_allclose(x.numpy(), y.numpy(), rtol=1e-9, atol=1e-12, err_msg=what)
+
+    dra_lambda, maxgp_lambda = 10.0, 2.0
+    x_hat = real + alpha * (0.5 * real.std() * u)
+    studiogan = dra_lambda * ((grads_at(x_hat).norm(2, dim=1) - 1) ** 2).mean()
+    ours = advloss.dragan_penalty(net, real, weight=dra_lambda, alpha=alpha.view(-1), noise=u)
+    check(studiogan, ours, "cal_dra_penalty")
+    x_hat = alpha * real + (1 - alpha) * fake
+    studiogan = maxgp_lambda * torch.max(grads_at(x_hat).norm(2, dim=1) ** 2)
+    ours = advloss.max_gradient_penalty(
+        net, real, fake, weight=maxgp_lambda, alpha=1 - alpha.view(-1)
+    )
+    check(studiogan, ours, "cal_maxgrad_penalty")
+
+
+@pytest.mark.skipif("tensorflow" not in NAMES, reason="tensorflow not installed")
+def test_compare_gan_dragan_maps_as_documented():
+    """compare_gan (compare_gan/gans/penalty_lib.py @ 25c49452), re-created in TensorFlow from its
+    source: ``dragan_penalty`` — std from ``tf.nn.moments`` over all axes, x̂ = clip(x + std ·
+    (U - 0.5), 0, 1), slopes = sqrt(1e-4 + Σg²), mean((slopes - 1)²) — is
+    ``dragan_penalty(variant="compare_gan")`` with the same noise (weight 1: compare_gan
+    multiplies by its ``lambda`` outside)."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(23)
+    kernel = tf.Variable(rng.normal(size=(3, 3, 2, 3)))
+    dense = tf.Variable(rng.normal(size=(4 * 4 * 3, 1)) * 0.1)
+
+    def net(x):  # NHWC, as compare_gan's images [bs, h, w, channels]
+        h = tf.tanh(tf.nn.conv2d(x, kernel, 1, "SAME"))
+        return tf.reshape(h, (x.shape[0], -1)) @ dense
+
+    x = tf.constant(rng.uniform(size=(5, 4, 4, 2)))
+    u = tf.constant(rng.uniform(size=(5, 4, 4, 2)))
+    with tf.GradientTape(persistent=True) as outer:
+        _, var = tf.nn.moments(x, axes=list(range(len(x.shape))))
+        x_noisy = tf.clip_by_value(x + tf.sqrt(var) * (u - 0.5), 0.0, 1.0)
+        with tf.GradientTape() as inner:
+            inner.watch(x_noisy)
+            logits = net(x_noisy)
+        gradients = inner.gradient(logits, x_noisy)
+        slopes = tf.sqrt(0.0001 + tf.reduce_sum(tf.square(gradients), axis=[1, 2, 3]))
+        theirs = tf.reduce_mean(tf.square(slopes - 1.0))
+        ours = advloss.dragan_penalty(net, x, weight=1.0, variant="compare_gan", noise=u)
+    np.testing.assert_allclose(float(theirs), float(ours), rtol=1e-10)
+    for a, b in zip(
+        outer.gradient(theirs, [kernel, dense]), outer.gradient(ours, [kernel, dense]), strict=True
+    ):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-9, atol=1e-12)
+
+
+def test_dragan_and_maxgp_errors():
+    d = lambda x: x.sum(axis=1)
+    x = np.zeros((2, 3))
+    cases = [
+        (lambda: advloss.dragan_penalty(d, x, variant="paper"), ValueError, "variant must be"),
+        (lambda: advloss.DraganPenalty(variant="x"), ValueError, "variant must be one of"),
+        (
+            lambda: advloss.dragan_penalty(d, x, variant="compare_gan", alpha=np.zeros(2)),
+            ValueError,
+            "alpha is only for variant='studiogan'",
+        ),
+        (
+            lambda: advloss.dragan_penalty(d, x, noise=np.zeros((2, 2))),
+            ValueError,
+            r"noise must be a numpy tensor of shape \(2, 3\)",
+        ),
+        (
+            lambda: advloss.dragan_penalty(d, np.zeros((1,)), noise=np.zeros(1)),
+            ValueError,
+            "at least 2 elements",
+        ),
+        (lambda: advloss.dragan_penalty(d, x, weight=-1.0), ValueError, "weight must be >= 0"),
+        (
+            lambda: advloss.max_gradient_penalty(d, x, np.zeros((3, 3))),
+            ValueError,
+            r"same shape.*\(2, 3\) and \(3, 3\)",
+        ),
+        (lambda: advloss.MaxGradientPenalty(weight=-2.0), ValueError, "weight must be >= 0"),
+    ]
+    for make, builtin, pattern in cases:
+        with pytest.raises(builtin, match=pattern):
+            make()
+    assert advloss.DraganPenalty().config() == {
+        "name": "dragan",
+        "every": 1,
+        "weight": 10.0,
+        "center": 1.0,
+        "variant": "studiogan",
+    }
+    assert advloss.MaxGradientPenalty(weight=2.0).config() == {
+        "name": "maxgp",
+        "every": 1,
+        "weight": 2.0,
+    }

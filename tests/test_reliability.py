@@ -15,7 +15,7 @@ import advloss
 from advloss.errors import AdvlossTypeError, AdvlossValueError
 from tests.frameworks import FRAMEWORK_PARAMS
 
-LOSSES = ["minimax", "ns", "lsgan", "hinge", "wgan", "ragan"]
+LOSSES = ["minimax", "ns", "lsgan", "hinge", "wgan", "ragan", "rpgan", "rp_hinge", "rp_lsgan"]
 
 
 def linear_d(h, dtype="float32"):

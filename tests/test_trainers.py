@@ -59,6 +59,8 @@ def run(out, *args):
         ["--loss", "wgan", "--penalty", "gp", "--penalty-weight", "5"],
         ["--loss", "minimax", "--flip-prob", "0.1", "--g-steps", "2"],
         ["--loss", "ragan", "--penalty", "r2", "--adaptive-ratio", "--instance-noise", "adaptive"],
+        ["--loss", "rpgan", "--penalty", "r1", "--instance-noise", "0.1"],
+        ["--loss", "wgan", "--penalty", "dragan", "--penalty-weight", "5"],
     ],
     ids=[
         "ns",
@@ -67,6 +69,8 @@ def run(out, *args):
         "wgan-gp",
         "minimax-flip",
         "ragan-r2-adaptive",
+        "rpgan-r1-noise",
+        "wgan-dragan",
     ],
 )
 def test_smoke_run_per_loss_family(tmp_path, options):
@@ -119,6 +123,8 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path, rng):
         (["--objective", "ns + + r1"], "--objective 'ns + + r1'"),
         (["--objective", "nonsaturating"], "unknown term 'nonsaturating'"),
         (["--objective", "ns + diffaug('color')"], "the reference trainers do not augment yet"),
+        (["--penalty", "lecam"], "--penalty: 'lecam' keeps explicit state"),
+        (["--objective", "hinge + lecam"], "--objective: 'lecam' keeps explicit state"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, message):

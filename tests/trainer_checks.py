@@ -31,5 +31,6 @@ def check_four_step_run(out: Path, options: list[str]) -> tuple[list[dict], list
         assert set(r) >= TRAIN_KEYS, TRAIN_KEYS - set(r)
         assert np.isfinite(r["d_loss"]) and np.isfinite(r["g_loss"])
     if "--penalty" in options:
-        assert any(k in train[-1] for k in ("d_r1", "d_r2", "d_gp"))
+        penalty = options[options.index("--penalty") + 1]
+        assert f"d_{penalty}" in train[-1], sorted(train[-1])
     return train, evals

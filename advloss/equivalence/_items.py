@@ -131,6 +131,7 @@ def loss_items() -> list[Item]:
 
 
 def _penalty_cases(penalty: Any, quick: bool) -> list[Case]:
+    from advloss._objective_plan import penalty_draw_specs
     from advloss.equivalence.nets import INPUT_SHAPES, weights
 
     rng = np.random.default_rng(1)
@@ -142,7 +143,7 @@ def _penalty_cases(penalty: Any, quick: bool) -> list[Case]:
         inputs: Inputs = {f"params.{k}": v for k, v in weights(kind).items()}
         inputs["real"] = rng.normal(size=shape)
         inputs["fake"] = rng.normal(size=shape)
-        specs = penalty.draw_specs(n, n) if callable(getattr(penalty, "draw_specs", None)) else {}
+        specs = penalty_draw_specs(penalty, shape, shape)
         for draw, (dist, dshape) in specs.items():
             inputs[f"draw.{draw}"] = (
                 rng.random(dshape) if dist == "uniform" else rng.normal(size=dshape)
@@ -158,6 +159,7 @@ def penalty_items() -> list[Item]:
     items = []
     for name in available_penalties():
         penalty = get_penalty(name)
+        stateful = bool(getattr(penalty, "stateful", False))
 
         def build(framework: str, penalty: Any = penalty) -> Any:
             def f(case: Case, t: dict[str, Any]) -> dict[str, Any]:
@@ -166,6 +168,13 @@ def penalty_items() -> list[Item]:
                     k.removeprefix("params."): v for k, v in t.items() if k.startswith("params.")
                 }
                 draws = {k.removeprefix("draw."): v for k, v in t.items() if k.startswith("draw.")}
+                if getattr(penalty, "stateful", False):  # on the logits, from its initial state
+                    real_logits, fake_logits = fwd(params, t["real"]), fwd(params, t["fake"])
+                    state = penalty.init(real_logits)
+                    value, _ = penalty.logits_term(
+                        real_logits, fake_logits, state=state, step=1 << 30
+                    )
+                    return {"value": value}
                 kwargs: dict[str, Any] = {"step": 0}
                 if draws:
                     kwargs["draws"] = draws
@@ -177,8 +186,10 @@ def penalty_items() -> list[Item]:
         items.append(
             Item(
                 f"penalty:{name}",
-                f"{name} penalty on an MLP and a conv discriminator: value and gradients w.r.t. "
-                f"D's parameters" + _provided_by(_PENALTY_REGISTRY, name),
+                f"{name} penalty on an MLP and a conv discriminator"
+                + (" (its logits, one update from its initial state)" if stateful else "")
+                + ": value and gradients w.r.t. D's parameters"
+                + _provided_by(_PENALTY_REGISTRY, name),
                 functools.partial(_penalty_cases, penalty),
                 build,
             )
