@@ -6,7 +6,7 @@ distributions and shapes, in the order they are drawn), the instance-noise std o
 from __future__ import annotations
 
 import inspect
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from advloss.backend import Backend
@@ -77,6 +77,7 @@ def penalty_draw_specs(
     if not callable(method):
         return {}
     n_real = None if real_shape is None else real_shape[0]
+    parameters: Mapping[str, inspect.Parameter]
     try:
         parameters = inspect.signature(method).parameters
     except (TypeError, ValueError):

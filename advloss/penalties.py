@@ -445,7 +445,7 @@ def _batch_std(where: str, b: Backend, x: Any, unbiased: bool) -> Any:
         return b.sqrt(var)
     shape = b.shape(x)
     if all(s is not None for s in shape):
-        n = math.prod(shape)
+        n = math.prod(int(s) for s in shape if s is not None)
         if n < 2:
             raise AdvlossValueError(
                 f"{where}: the perturbation's scale is the standard deviation of the real "

@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -145,6 +145,7 @@ def _penalty_cases(penalty: Any, quick: bool) -> list[Case]:
         inputs["fake"] = rng.normal(size=shape)
         specs = penalty_draw_specs(penalty, shape, shape)
         for draw, (dist, dshape) in specs.items():
+            dshape = cast("tuple[int, ...]", dshape)  # static: built from the concrete `shape`
             inputs[f"draw.{draw}"] = (
                 rng.random(dshape) if dist == "uniform" else rng.normal(size=dshape)
             )
