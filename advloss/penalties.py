@@ -28,7 +28,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from advloss._checks import (
     NoAutodiff,
@@ -445,7 +445,8 @@ def _batch_std(where: str, b: Backend, x: Any, unbiased: bool) -> Any:
         return b.sqrt(var)
     shape = b.shape(x)
     if all(s is not None for s in shape):
-        n = math.prod(int(s) for s in shape if s is not None)
+        # static here; cast, not a generator, which torch.compile cannot trace
+        n = math.prod(cast("tuple[int, ...]", shape))
         if n < 2:
             raise AdvlossValueError(
                 f"{where}: the perturbation's scale is the standard deviation of the real "
