@@ -60,8 +60,18 @@ def run_trainer(trainer: str, options: list[str], out: Path, steps: int) -> floa
         raise RuntimeError(f"{' '.join(cmd[2:])}: {tail[0]}")
     spent = time.perf_counter() - t0
     before = (run_seconds(out) or 0.0) if resumed else 0.0
-    (out / TIMING).write_text(json.dumps({"seconds": before + spent, "resumed": resumed}))
+    from reference_trainers import provenance
+
+    record = {"seconds": before + spent, "resumed": resumed, "commit": provenance.git_commit()}
+    (out / TIMING).write_text(json.dumps(record))
     return spent
+
+
+def run_commit(out: Path) -> str | None:
+    """The commit the run in ``out`` was trained at (None for a run folder that predates the
+    record: it may come from an earlier checkout, so a table must not stamp it with its own)."""
+    path = out / TIMING
+    return json.loads(path.read_text()).get("commit") if path.exists() else None
 
 
 def run_all(
@@ -125,15 +135,26 @@ def reuse_committed(
 
 def provenance_note(results: list[dict[str, Any]], commit: str | None) -> str:
     """One sentence on where a table's runs were computed: all now, or how many were reused
-    from which earlier commits."""
+    from which earlier commits (a run folder trained at another commit says so)."""
     reused = [r for r in results if r.get("reused")]
+    own: dict[str, int] = {}
+    for r in results:
+        if not r.get("reused"):
+            c = str(r.get("commit", commit))
+            own[c] = own.get(c, 0) + 1
+    n_own = len(results) - len(reused)
+    if set(own) <= {str(commit)}:
+        head = f"{n_own} of {len(results)} runs computed at commit {commit}"
+    else:
+        where = ", ".join(f"{n} at {c}" for c, n in sorted(own.items()))
+        head = f"{n_own} of {len(results)} runs computed in this table's run folders ({where})"
     if not reused:
-        return f"All {len(results)} runs computed at commit {commit}."
+        same = set(own) <= {str(commit)}
+        return f"All {len(results)} runs computed at commit {commit}." if same else head + "."
     commits = sorted({str(r.get("commit")) for r in reused})
     return (
-        f"{len(results) - len(reused)} of {len(results)} runs computed at commit {commit}; "
-        f"{len(reused)} reused from the committed results (computed at {', '.join(commits)}; "
-        "`--no-reuse` recomputes them)."
+        f"{head}; {len(reused)} reused from the committed results (computed at "
+        f"{', '.join(commits)}; `--no-reuse` recomputes them)."
     )
 
 
@@ -186,7 +207,9 @@ def run_reusing(
           f"{args.workers} workers", file=sys.stderr)  # fmt: skip
     ran = run_all(todo, work, args.workers, describe, name)
     info = report.machine(f"benchmarks.{name}", quick=args.quick, **extra)
-    fresh = {key(r): {**r, "commit": info.get("commit")} for r in ran}
+    # a run finished in an earlier invocation keeps the commit its folder recorded
+    commits = {key(j): run_commit(j["out"]) for j in todo}
+    fresh = {key(r): {**r, "commit": commits.get(key(r)) or "unknown"} for r in ran}
     return [{**reused, **fresh}[key(j)] for j in jobs], info, out
 
 

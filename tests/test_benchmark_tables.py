@@ -94,3 +94,23 @@ def test_quality_run_of_one_trainer_keeps_the_others_rows(tmp_path):
     assert not (tmp_path / "work").exists()  # nothing trained
     md = (tmp_path / "quality.md").read_text()
     assert "\n## dcgan\n" in md and "\n## pix2pix\n" in md
+
+
+def test_provenance_note_names_the_commit_of_each_run_folder():
+    rows = [{"config": "a", "commit": "aaa1111"}, {"config": "b", "commit": "unknown"},
+            {"config": "c", "commit": "ccc3333", "reused": True}]  # fmt: skip
+    note = trainer_runs.provenance_note(rows, "aaa1111")
+    assert note.startswith(
+        "2 of 3 runs computed in this table's run folders (1 at aaa1111, 1 at unknown)"
+    )
+    assert "1 reused from the committed results (computed at ccc3333" in note
+    assert (
+        trainer_runs.provenance_note(rows[:1], "aaa1111")
+        == "All 1 runs computed at commit aaa1111."
+    )
+
+
+def test_run_folder_records_its_commit(tmp_path):
+    assert trainer_runs.run_commit(tmp_path) is None  # a folder without the record: unknown
+    (tmp_path / trainer_runs.TIMING).write_text(json.dumps({"seconds": 1.0, "commit": "abc1234"}))
+    assert trainer_runs.run_commit(tmp_path) == "abc1234"
