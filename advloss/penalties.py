@@ -415,6 +415,56 @@ def r2_penalty(
     )
 
 
+def lazy_adam(
+    lr: float, betas: tuple[float, float], every: int
+) -> tuple[float, tuple[float, float]]:
+    r"""Adam's learning rate and betas for lazy regularization as a *separate optimizer step*
+    (StyleGAN2's schedule): with the penalty applied every $k$ steps in its own step, the
+    optimizer takes $k + 1$ steps per $k$ minibatches, and StyleGAN2 compensates with
+
+    $$
+    c = \frac{k}{k + 1}, \qquad \mathrm{lr}' = c\,\mathrm{lr}, \qquad
+    \beta_i' = \beta_i^{\,c}.
+    $$
+
+    Use it only with that schedule. advloss's own lazy form (``every=k`` on ``r1_penalty``,
+    ``r2_penalty``, ``gradient_penalty`` or an Objective term) adds $k$ times the penalty to the
+    adversarial loss of every $k$-th step — one optimizer step per minibatch — and needs no
+    correction. Framework-neutral: pass the results to ``torch.optim.Adam``,
+    ``keras.optimizers.Adam`` (``beta_1``, ``beta_2``) or ``optax.adam`` (``b1``, ``b2``).
+
+    Args:
+        lr: the base learning rate, > 0.
+        betas: Adam's $(\beta_1, \beta_2)$, each in [0, 1).
+        every: the regularization interval $k$, an int >= 1 (1: the penalty every step, in
+            its own step: $c = 1/2$).
+
+    Returns:
+        ``(lr', (beta1', beta2'))``.
+
+    Examples:
+        >>> import advloss
+        >>> lr, betas = advloss.lazy_adam(0.002, (0.0, 0.99), every=16)   # StyleGAN2's D
+        >>> print(f"{lr:.6f} {betas[0]:.1f} {betas[1]:.6f}")
+        0.001882 0.0 0.990585
+    """
+    where = "lazy_adam"
+    k = interval(where, "every", every)
+    if (
+        isinstance(lr, bool)
+        or not isinstance(lr, (int, float))
+        or not (math.isfinite(lr) and lr > 0)
+    ):
+        raise AdvlossValueError(f"{where}: lr must be a finite number > 0; received {lr!r}.")
+    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+        raise AdvlossTypeError(f"{where}: betas must be a pair (beta1, beta2); received {betas!r}.")
+    for name, beta in zip(("betas[0]", "betas[1]"), betas, strict=True):
+        if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not 0 <= beta < 1:
+            raise AdvlossValueError(f"{where}: {name} must lie in [0, 1); received {beta!r}.")
+    c = k / (k + 1)
+    return float(lr) * c, (float(betas[0]) ** c, float(betas[1]) ** c)
+
+
 #: The DRAGAN perturbation conventions of ``dragan_penalty(variant=...)``: ``"studiogan"``
 #: (StudioGAN's ``cal_dra_penalty``, the default) and ``"compare_gan"`` (compare_gan's
 #: ``dragan_penalty``).

@@ -910,3 +910,40 @@ def test_dragan_and_maxgp_errors():
         "every": 1,
         "weight": 2.0,
     }
+
+
+# ------------------------------------------------------------- lazy regularization and Adam
+
+
+def _stylegan2_ada_lazy_adam(lr, betas, reg_interval):
+    """StyleGAN2-ADA ``training/training_loop.py`` (NVlabs), re-created from its source: the
+    optimizer of a phase with lazy regularization (``mb_ratio``)."""
+    mb_ratio = reg_interval / (reg_interval + 1)
+    return lr * mb_ratio, [beta**mb_ratio for beta in betas]
+
+
+@pytest.mark.parametrize("every", [1, 4, 16])
+@pytest.mark.parametrize("betas", [(0.0, 0.99), (0.5, 0.999)])
+def test_lazy_adam_is_stylegan2s_correction(every, betas):
+    lr, (b1, b2) = advloss.lazy_adam(0.0025, betas, every=every)
+    ref_lr, ref_betas = _stylegan2_ada_lazy_adam(0.0025, betas, every)
+    assert lr == ref_lr and [b1, b2] == ref_betas
+    import torch
+
+    opt = torch.optim.Adam([torch.zeros(1, requires_grad=True)], lr=lr, betas=(b1, b2))
+    assert opt.defaults["lr"] == lr  # the values go straight into a framework's Adam
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((0.0, (0.0, 0.99), 4), "lr must be a finite number > 0; received 0.0"),
+        ((float("nan"), (0.0, 0.99), 4), "lr must be a finite number > 0"),
+        ((1e-3, (0.0, 1.0), 4), r"betas\[1\] must lie in \[0, 1\); received 1.0"),
+        ((1e-3, (0.9,), 4), r"betas must be a pair \(beta1, beta2\)"),
+        ((1e-3, (0.0, 0.99), 0), "every"),
+    ],
+)
+def test_lazy_adam_rejects_bad_input(args, message):
+    with pytest.raises(advloss.AdvlossError, match=message):
+        advloss.lazy_adam(*args)
