@@ -28,3 +28,17 @@ PAIRS = [
     for i, a in enumerate(FRAMEWORKS)
     for b in FRAMEWORKS[i + 1 :]
 ]
+
+
+def key_for(fw: Harness, seed: int):
+    """The randomness argument ``key=`` of advloss for ``fw``, from a seed: a seeded
+    ``torch.Generator``, a JAX key, or the seed itself (TensorFlow, NumPy)."""
+    if fw.name == "torch":
+        import torch
+
+        return torch.Generator().manual_seed(seed)
+    if fw.name == "jax":
+        import jax
+
+        return jax.random.key(seed)
+    return seed

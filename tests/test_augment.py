@@ -16,7 +16,7 @@ from advloss.augment import DiffAugment, apa, diffaugment
 from advloss.backend import backend_for
 from advloss.testing import assert_close
 from tests import nets
-from tests.frameworks import FRAMEWORK_PARAMS, FRAMEWORKS, PAIRS
+from tests.frameworks import FRAMEWORK_PARAMS, FRAMEWORKS, PAIRS, key_for
 
 NAMES = {h.name for h in FRAMEWORKS}
 DTYPES = ["float32", "float64"]
@@ -410,7 +410,7 @@ def test_channels_last_equals_channels_first_transposed(fw):
         )
     )
     assert_close(np.moveaxis(nhwc, -1, 1), nchw, "float64", what="NHWC vs NCHW")
-    keyed = diffaugment(fw.tensor(np.moveaxis(x, 1, -1)), key=_key(fw, 0), layout="NHWC")
+    keyed = diffaugment(fw.tensor(np.moveaxis(x, 1, -1)), key=key_for(fw, 0), layout="NHWC")
     assert tuple(b.shape(keyed)) == (4, 12, 10, 3)
 
 
@@ -504,23 +504,11 @@ def _jit(fw, fn):
     return jax.jit(fn)
 
 
-def _key(fw, seed):
-    if fw.name == "torch":
-        import torch
-
-        return torch.Generator().manual_seed(seed)
-    if fw.name == "jax":
-        import jax
-
-        return jax.random.key(seed)
-    return seed
-
-
 @pytest.mark.parametrize("fw", FRAMEWORK_PARAMS)
 def test_keyed_draws_cover_the_reference_ranges(fw):
     n, h, w = 3000, 12, 10
     x = fw.tensor(np.zeros((n, 1, h, w)), "float32")
-    _, draws = _jit(fw, lambda x, k: diffaugment(x, key=k, return_draws=True))(x, _key(fw, 0))
+    _, draws = _jit(fw, lambda x, k: diffaugment(x, key=k, return_draws=True))(x, key_for(fw, 0))
     d = {k: np.asarray(fw.numpy(v)) for k, v in draws.items()}
     assert sorted(draws) == sorted(ORDER)  # (jax.jit returns dicts sorted by key)
     for k in ORDER[:3]:
@@ -537,9 +525,9 @@ def test_keyed_draws_cover_the_reference_ranges(fw):
 @pytest.mark.parametrize("fw", FRAMEWORK_PARAMS)
 def test_keys_reproduce_and_returned_draws_reproduce_the_batch(fw):
     x = fw.tensor(_inputs(11)[0], "float32")
-    y1, d1 = diffaugment(x, key=_key(fw, 1), return_draws=True)
-    y2 = diffaugment(x, key=_key(fw, 1))
-    y3 = diffaugment(x, key=_key(fw, 2))
+    y1, d1 = diffaugment(x, key=key_for(fw, 1), return_draws=True)
+    y2 = diffaugment(x, key=key_for(fw, 1))
+    y3 = diffaugment(x, key=key_for(fw, 2))
     np.testing.assert_array_equal(fw.numpy(y1), fw.numpy(y2))
     assert not np.array_equal(fw.numpy(y1), fw.numpy(y3))
     np.testing.assert_array_equal(fw.numpy(diffaugment(x, draws=d1)), fw.numpy(y1))
@@ -550,11 +538,11 @@ def test_keys_reproduce_and_returned_draws_reproduce_the_batch(fw):
 @pytest.mark.parametrize("a,b", PAIRS)
 def test_draws_of_one_framework_give_the_same_batch_in_another(a, b):
     x = _inputs(12)[0]
-    ya, draws = diffaugment(a.tensor(x), key=_key(a, 3), return_draws=True)
+    ya, draws = diffaugment(a.tensor(x), key=key_for(a, 3), return_draws=True)
     portable = {k: np.asarray(a.numpy(v)) for k, v in draws.items()}
     yb = diffaugment(b.tensor(x), draws=portable)
     assert_close(b.numpy(yb), a.numpy(ya), "float32", what=f"{a.name} draws in {b.name}")
-    ra, rd = apa(a.tensor(x), a.tensor(-x), 0.5, key=_key(a, 4), return_draws=True)
+    ra, rd = apa(a.tensor(x), a.tensor(-x), 0.5, key=key_for(a, 4), return_draws=True)
     rb = apa(b.tensor(x), b.tensor(-x), 0.5, draws={"apa": np.asarray(a.numpy(rd["apa"]))})
     np.testing.assert_array_equal(b.numpy(rb), a.numpy(ra))
 
@@ -632,13 +620,13 @@ def test_apa_replaces_by_detached_fakes(fw):
 def test_apa_keyed_rate_and_the_edge_probabilities(fw):
     real = fw.tensor(np.zeros((4000, 1)), "float32")
     fake = fw.tensor(np.ones((4000, 1)), "float32")
-    y = fw.numpy(apa(real, fake, 0.25, key=_key(fw, 5)))
+    y = fw.numpy(apa(real, fake, 0.25, key=key_for(fw, 5)))
     assert abs(y.mean() - 0.25) < 5 * np.sqrt(0.25 * 0.75 / 4000)
-    assert apa(real, fake, 0.0, key=_key(fw, 5)) is real
+    assert apa(real, fake, 0.0, key=key_for(fw, 5)) is real
     assert apa(real, fake, 0, return_draws=True)[1] == {}
-    assert fw.numpy(apa(real, fake, 1.0, key=_key(fw, 5))).min() == 1.0
+    assert fw.numpy(apa(real, fake, 1.0, key=key_for(fw, 5))).min() == 1.0
     bf = fw.backend.cast(real, "bfloat16")
-    assert fw.backend.dtype(apa(bf, fake, 0.5, key=_key(fw, 6))) == "bfloat16"
+    assert fw.backend.dtype(apa(bf, fake, 0.5, key=key_for(fw, 6))) == "bfloat16"
 
 
 # ------------------------------------------------------------------ value object, registry

@@ -13,7 +13,7 @@ import advloss
 from advloss.noise import AdaptiveNoise, instance_noise
 from advloss.schedules import Constant, Cosine, Exponential, Linear, Piecewise, get_schedule
 from advloss.testing import assert_close
-from tests.frameworks import FRAMEWORK_PARAMS, FRAMEWORKS, PAIRS
+from tests.frameworks import FRAMEWORK_PARAMS, FRAMEWORKS, PAIRS, key_for
 
 NAMES = {h.name for h in FRAMEWORKS}
 STEPS = [0, 1, 7, 50, 99, 100, 101, 250, 1000, 5000]
@@ -155,18 +155,6 @@ def test_frameworks_agree_on_the_same_draws(a, b):
     assert_close(outs[0], outs[1], "float32", what="instance noise")
 
 
-def _key(fw, seed):
-    if fw.name == "torch":
-        import torch
-
-        return torch.Generator().manual_seed(seed)
-    if fw.name == "jax":
-        import jax
-
-        return jax.random.key(seed)
-    return seed
-
-
 @pytest.mark.parametrize("fw", FRAMEWORK_PARAMS)
 def test_keyed_noise_std_follows_the_schedule(fw):
     """The sample std of (out - in) over 100k draws is within 5 standard errors of s
@@ -176,16 +164,16 @@ def test_keyed_noise_std_follows_the_schedule(fw):
     x = fw.tensor(np.zeros((n, 1)), "float32")
     for step in (0, 50, 75):
         s = schedule(step)
-        diff = fw.numpy(instance_noise(x, s, key=_key(fw, step))).astype(np.float64)
+        diff = fw.numpy(instance_noise(x, s, key=key_for(fw, step))).astype(np.float64)
         assert abs(diff.std() - s) < 5 * s / math.sqrt(2 * n)
         assert abs(diff.mean()) < 5 * s / math.sqrt(n)
-    assert instance_noise(x, schedule(100), key=_key(fw, 0)) is x  # std 0: no draw
+    assert instance_noise(x, schedule(100), key=key_for(fw, 0)) is x  # std 0: no draw
 
 
 @pytest.mark.parametrize("fw", FRAMEWORK_PARAMS)
 def test_keys_reproduce_and_differ(fw):
     x = fw.tensor(np.zeros((64,)), "float32")
-    a, b_, c = (fw.numpy(instance_noise(x, 1.0, key=_key(fw, s))) for s in (1, 1, 2))
+    a, b_, c = (fw.numpy(instance_noise(x, 1.0, key=key_for(fw, s))) for s in (1, 1, 2))
     np.testing.assert_array_equal(a, b_)
     assert not np.array_equal(a, c)
 

@@ -13,7 +13,7 @@ from hypothesis.extra import numpy as hnp
 import advloss
 from advloss.testing import assert_close
 from tests import nets
-from tests.frameworks import FRAMEWORK_PARAMS, FRAMEWORKS, PAIRS
+from tests.frameworks import FRAMEWORK_PARAMS, FRAMEWORKS, PAIRS, key_for
 
 DTYPES = ["float32", "float64"]
 NAMES = {h.name for h in FRAMEWORKS}
@@ -86,7 +86,7 @@ def test_linear_discriminator_closed_form(fw, dtype):
         v, g = param_grad(
             fw,
             lambda wt, c=center, o=one_sided: advloss.gradient_penalty(
-                linear_d(fw, wt), real, fake, weight=7.0, center=c, one_sided=o, key=_key(fw, 0)
+                linear_d(fw, wt), real, fake, weight=7.0, center=c, one_sided=o, key=key_for(fw, 0)
             ),
             w,
             dtype,
@@ -131,18 +131,6 @@ def test_quadratic_discriminator_closed_form(fw):
     v, g = param_grad(fw, lambda at: advloss.r1_penalty(quad(at), real, gamma=4.0), a, "float64")
     assert_close(v, 2.0 * a**2 * sq.mean(), "float64", what="R1")
     assert_close(g, 4.0 * a * sq.mean(), "float64", what="dR1/da")
-
-
-def _key(fw, seed):
-    if fw.name == "torch":
-        import torch
-
-        return torch.Generator().manual_seed(seed)
-    if fw.name == "jax":
-        import jax
-
-        return jax.random.key(seed)
-    return seed
 
 
 def per_pixel_gradient_penalty(fw, d, real, fake, alpha):
@@ -470,12 +458,12 @@ def test_alpha_is_drawn_per_sample_from_the_given_randomness(fw):
     def d(u):
         return b.sum_per_sample(u * u * u)  # makes the penalty depend on every sample's α
 
-    drawn = b.uniform(_key(fw, 11), (6,), "float64", real)
+    drawn = b.uniform(key_for(fw, 11), (6,), "float64", real)
     alphas = fw.numpy(drawn)
     assert len(np.unique(alphas)) == 6 and np.all((alphas >= 0) & (alphas < 1))
-    with_key = advloss.gradient_penalty(d, real, fake, key=_key(fw, 11))
+    with_key = advloss.gradient_penalty(d, real, fake, key=key_for(fw, 11))
     explicit = advloss.gradient_penalty(d, real, fake, alpha=drawn)
-    again = advloss.gradient_penalty(d, real, fake, key=_key(fw, 11))
+    again = advloss.gradient_penalty(d, real, fake, key=key_for(fw, 11))
     assert_close(fw.numpy(with_key), fw.numpy(explicit), "float64")
     assert_close(fw.numpy(again), fw.numpy(with_key), "float64")
 
@@ -681,7 +669,7 @@ def test_dragan_and_maxgp_linear_closed_form(fw, dtype):
         v, g = param_grad(
             fw,
             lambda wt, variant=variant: advloss.dragan_penalty(
-                linear_d(fw, wt), real, weight=7.0, center=0.5, variant=variant, key=_key(fw, 1)
+                linear_d(fw, wt), real, weight=7.0, center=0.5, variant=variant, key=key_for(fw, 1)
             ),
             w,
             dtype,
@@ -692,7 +680,7 @@ def test_dragan_and_maxgp_linear_closed_form(fw, dtype):
     v, g = param_grad(
         fw,
         lambda wt: advloss.max_gradient_penalty(
-            linear_d(fw, wt), real, fake, weight=3.0, key=_key(fw, 2)
+            linear_d(fw, wt), real, fake, weight=3.0, key=key_for(fw, 2)
         ),
         w,
         dtype,
@@ -742,13 +730,13 @@ def test_dragan_draws_follow_the_given_randomness(fw):
     penalty = advloss.DraganPenalty()
     specs = penalty.draw_specs(4, 4, real_shape=(4, 2, 3))
     assert specs == {"alpha": ("uniform", (4,)), "noise": ("uniform", (4, 2, 3))}
-    keys = b.split_key(_key(fw, 12), 2)
+    keys = b.split_key(key_for(fw, 12), 2)
     alpha = b.uniform(keys[0], (4,), "float64", real)
     noise = b.uniform(keys[1], (4, 2, 3), "float64", real)
     explicit = advloss.dragan_penalty(d, real, alpha=alpha, noise=noise)
-    with_key = penalty(d, real, key=_key(fw, 12))
+    with_key = penalty(d, real, key=key_for(fw, 12))
     assert_close(fw.numpy(with_key), fw.numpy(explicit), "float64")
-    assert_close(fw.numpy(penalty(d, real, key=_key(fw, 12))), fw.numpy(with_key), "float64")
+    assert_close(fw.numpy(penalty(d, real, key=key_for(fw, 12))), fw.numpy(with_key), "float64")
     assert advloss.DraganPenalty(variant="compare_gan").draw_specs(4, 4, real_shape=(4, 3)) == {
         "noise": ("uniform", (4, 3))
     }

@@ -12,7 +12,7 @@ from advloss.equivalence.spectral import FRONT_END_KINDS, front_end_results
 from advloss.errors import AdvlossTypeError, AdvlossValueError
 from advloss.spectral import init_state, spectral_normalize
 from advloss.testing import assert_close
-from tests.frameworks import FRAMEWORK_PARAMS, FRAMEWORKS, PAIRS
+from tests.frameworks import FRAMEWORK_PARAMS, FRAMEWORKS, PAIRS, key_for
 
 DTYPES = ["float32", "float64"]
 NAMES = {h.name for h in FRAMEWORKS}
@@ -104,7 +104,7 @@ def test_sigma_converges_to_largest_singular_value(fw):
     rng = np.random.default_rng(2)
     w = matrix_with_spectrum(rng, 6, 9, [3.0, 2.0, 1.0, 0.5])
     weight = fw.tensor(w, "float64")
-    u, v = init_state(weight, _key(fw, 0), n_power_iterations=0)
+    u, v = init_state(weight, key_for(fw, 0), n_power_iterations=0)
     out = spectral_normalize(weight, u, v, n_power_iterations=200)
     s = np.linalg.svd(w)
     np.testing.assert_allclose(fw.numpy(out.sigma), s[1][0], rtol=1e-6)
@@ -115,31 +115,19 @@ def test_sigma_converges_to_largest_singular_value(fw):
     np.testing.assert_allclose(sign * fw.numpy(out.v), s[2][0], atol=1e-6)
 
 
-def _key(fw, seed):
-    if fw.name == "torch":
-        import torch
-
-        return torch.Generator().manual_seed(seed)
-    if fw.name == "jax":
-        import jax
-
-        return jax.random.key(seed)
-    return seed
-
-
 @pytest.mark.parametrize("fw", FRAMEWORK_PARAMS)
 def test_init_state(fw):
     rng = np.random.default_rng(3)
     w = rng.normal(size=(3, 4, 2, 2))
     weight = fw.tensor(w, "float32")
-    u, v = init_state(weight, _key(fw, 1), dim=1)
+    u, v = init_state(weight, key_for(fw, 1), dim=1)
     assert fw.backend.shape(u) == (4,) and fw.backend.shape(v) == (3 * 2 * 2,)
     u_np = fw.numpy(u)
     assert_close(np.linalg.norm(u_np), 1.0, "float32")
     wm = np.moveaxis(w, 1, 0).reshape(4, -1)
     assert_close(fw.numpy(v), n_(wm.T @ u_np.astype(np.float64)), "float32", what="v = n(Wᵀu)")
     # warm-up steps = the spec run from the drawn state; same key, same draw.
-    u5, v5 = init_state(weight, _key(fw, 1), dim=1, n_power_iterations=5)
+    u5, v5 = init_state(weight, key_for(fw, 1), dim=1, n_power_iterations=5)
     _, _, eu, ev = reference(wm, u_np, fw.numpy(v), 5)
     assert_close(fw.numpy(u5), eu, "float32", what="warm-up u")
     assert_close(fw.numpy(v5), ev, "float32", what="warm-up v")
@@ -150,7 +138,7 @@ def test_eval_reproduces_last_training_call(fw):
     rng = np.random.default_rng(4)
     w = rng.normal(size=(5, 3, 3))
     weight = fw.tensor(w, "float32")
-    u, v = init_state(weight, _key(fw, 2))
+    u, v = init_state(weight, key_for(fw, 2))
     for _ in range(3):
         train = spectral_normalize(weight, u, v)
         u, v = train.u, train.v
