@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import runpy
 from pathlib import Path
 
@@ -13,3 +14,6 @@ def test_conventions_page_mappings_hold(capsys):
     runpy.run_path(str(SCRIPT), run_name="__main__")
     out = capsys.readouterr().out
     assert "checks passed" in out, out
+    ran = int(re.search(r"all (\d+) checks passed", out)[1])
+    page = (SCRIPT.parent / "conventions.md").read_text(encoding="utf-8")
+    assert f"{ran} checks, all equal" in page  # the count the page quotes is the one that ran

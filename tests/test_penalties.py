@@ -916,10 +916,7 @@ def test_lazy_adam_is_stylegan2s_correction(every, betas):
     lr, (b1, b2) = advloss.lazy_adam(0.0025, betas, every=every)
     ref_lr, ref_betas = _stylegan2_ada_lazy_adam(0.0025, betas, every)
     assert lr == ref_lr and [b1, b2] == ref_betas
-    import torch
-
-    opt = torch.optim.Adam([torch.zeros(1, requires_grad=True)], lr=lr, betas=(b1, b2))
-    assert opt.defaults["lr"] == lr  # the values go straight into a framework's Adam
+    assert lr < 0.0025 and b2 > betas[1]  # c < 1: lr down, beta2 towards 1
 
 
 @pytest.mark.parametrize(
