@@ -23,6 +23,7 @@ from advloss.balance import (
 )
 from advloss.errors import AdvlossError, AdvlossPluginWarning, AdvlossTypeError, AdvlossValueError
 from advloss.labels import FlipLabels, NoisyLabels, SmoothLabels
+from advloss.lazy import LazyStep, lazy_step
 from advloss.lecam import LeCam, LeCamState, lecam_penalty
 from advloss.losses import (
     AdversarialLoss,
@@ -85,6 +86,7 @@ __all__ = [
     "FlipLabels",
     "GradientPenalty",
     "HingeLoss",
+    "LazyStep",
     "LeCam",
     "LeCamState",
     "LeastSquaresLoss",
@@ -120,6 +122,7 @@ __all__ = [
     "init_state",
     "instance_noise",
     "lazy_adam",
+    "lazy_step",
     "lecam_penalty",
     "max_gradient_penalty",
     "r1_penalty",

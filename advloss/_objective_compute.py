@@ -15,6 +15,7 @@ from advloss.balance import balance_stats, loss_threshold
 from advloss.errors import AdvlossValueError
 from advloss.labels import apply_labels
 from advloss.noise import instance_noise
+from advloss.penalties import _Penalty
 
 #: ``(total, terms, stats)``, the fields of ``advloss.ObjectiveOutput``.
 Output = tuple[Any, dict[str, Any], dict[str, Any]]
@@ -31,6 +32,7 @@ def discriminator(
     std: Any,
     backend: str | None,
     states: Any = None,
+    regularize: bool | None = None,
 ) -> Output:
     """``Objective.discriminator``."""
     where = "Objective.discriminator"
@@ -63,9 +65,12 @@ def discriminator(
         if getattr(p, "stateful", False):  # runs on the logits, below
             continue
         p_key, p_draws = penalty_randomness(name, keys, given)
+        # `regularize` reaches the built-in penalties only: the plugin protocol has no such
+        # keyword (a plugin's lazy schedule reads `step`).
+        lazy = {"regularize": regularize} if regularize is not None and _builtin(p) else {}
         if callable(getattr(p, "term_and_logits", None)):  # hands back the logits it computed
             value, r_out, f_out = p.term_and_logits(
-                d, real_in, fake_in, step=step, key=p_key, draws=p_draws
+                d, real_in, fake_in, step=step, key=p_key, draws=p_draws, **lazy
             )
             real_logits = real_logits if r_out is None else r_out
             fake_logits = fake_logits if f_out is None else f_out
@@ -109,6 +114,10 @@ def discriminator(
         for field, value in zip(state._fields, state, strict=True):
             stats[f"{name}.{field}"] = value
     return total, {"adversarial": adversarial, **terms}, stats
+
+
+def _builtin(penalty: Any) -> bool:
+    return isinstance(penalty, _Penalty)
 
 
 def _stateful_term(

@@ -149,6 +149,13 @@ class Backend(Protocol):
         reading ``pred`` on the host: the framework's conditional where it has one that
         differentiates (JAX, TensorFlow), else both branches and an elementwise select."""
 
+    def host_int(self, x: Any) -> int | None:
+        """The value of the 0-d integer tensor ``x`` (a step) as a Python int where reading it
+        on the host is free — no device synchronisation, no trace broken (a CPU tensor in eager
+        PyTorch, a concrete CPU array in JAX, an eager CPU tensor in TensorFlow) — else
+        ``None`` (a traced value, a tensor on an accelerator).  Optional: an adapter without it
+        is read never, and lazy penalties then select with ``cond``."""
+
     def where(self, cond: Any, x: Any, y: Any) -> Any:
         """Elementwise select: ``x`` where the boolean tensor ``cond`` holds, else ``y``
         (tensors or Python numbers, broadcast together; the gradient flows only to the
@@ -179,8 +186,14 @@ class Backend(Protocol):
         """A tensor of this framework holding the NumPy array ``a``."""
 
 
+#: Primitives an adapter may leave out (the core falls back to another primitive).
+_OPTIONAL = ("host_int",)
 #: The primitives (methods) and attributes an adapter must have.
-_PRIMITIVES = tuple(n for n, v in vars(Backend).items() if callable(v) and not n.startswith("_"))
+_PRIMITIVES = tuple(
+    n
+    for n, v in vars(Backend).items()
+    if callable(v) and not n.startswith("_") and n not in _OPTIONAL
+)
 _ATTRIBUTES = ("name", "module", "host_values", "needs_explicit_key", "has_autodiff")
 
 

@@ -260,6 +260,7 @@ class Objective:
         noise_std: Any = None,
         backend: str | None = None,
         states: Mapping[str, Any] | None = None,
+        regularize: bool | None = None,
     ) -> ObjectiveOutput:
         """The discriminator's objective on a real and a fake batch.
 
@@ -278,6 +279,11 @@ class Objective:
             states: the explicit state of the terms that keep one (``lecam``), by term name:
                 ``init_states`` on the first step, ``next_states(out)`` after each; their next
                 state is in ``stats`` as ``"<name>.<field>"`` (e.g. ``lecam.ema_real``).
+            regularize: whether the lazy penalties (``every > 1``) run at this step, decided
+                by the caller (a Python bool: the flag of ``advloss.lazy_step``'s two compiled
+                variants) instead of from ``step`` — no traced conditional around D's
+                double backward; ``None`` (default) decides from ``step``.  Applies to the
+                built-in penalties; plugins read ``step``.
 
         Returns:
             ``ObjectiveOutput`` ``(total, terms, stats)``.
@@ -285,7 +291,7 @@ class Objective:
         return ObjectiveOutput(
             *compute.discriminator(
                 self, discriminator, real, fake, step, key, draws, noise_std, backend,
-                None if states is None else dict(states),
+                None if states is None else dict(states), regularize,
             )
         )  # fmt: skip
 

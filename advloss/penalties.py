@@ -168,25 +168,25 @@ def _lazy(
     where: str,
     step: Any,
     every: int,
+    regularize: bool | None,
     compute: Callable[[], tuple[Any, Any]],
     outputs_only: Callable[[], Any],
     dtype: str,
 ) -> tuple[Any, Any]:
     """``(every * penalty, outputs)`` on steps where ``step % every == 0``, else
-    ``(0, outputs)`` — without computing the penalty when the step is known (a Python int, or a
-    traced step in ``jax.jit`` / ``tf.function``, through the framework's conditional)."""
+    ``(0, outputs)`` — without computing the penalty when the step is known: a Python int, a
+    step tensor the backend reads on the host for free (a CPU tensor in eager PyTorch), or a
+    caller's ``regularize`` flag; only a step traced in ``jax.jit`` / ``tf.function`` / a
+    compiled torch graph goes through the framework's conditional."""
     every = interval(where, "every", every)
+    if regularize is not None:
+        flag(where, "regularize", regularize)
     if step is not None:
         check_step(where, step)
         if not isinstance(step, int):
             step = int(step) if type(step).__module__ == "numpy" else step
     if every == 1:
         return compute()
-    if step is None:
-        raise AdvlossValueError(
-            f"{where}: every={every} applies the penalty on every {every}th step and needs the "
-            f"current step: pass step=<int or integer tensor>."
-        )
 
     def due() -> tuple[Any, Any]:
         penalty, outputs = compute()
@@ -195,6 +195,17 @@ def _lazy(
     def skip() -> tuple[Any, Any]:
         return b.asarray(0.0, dtype), outputs_only()
 
+    if regularize is not None:  # the caller chose the step's variant (advloss.lazy_step)
+        return due() if regularize else skip()
+    if step is None:
+        raise AdvlossValueError(
+            f"{where}: every={every} applies the penalty on every {every}th step and needs the "
+            f"current step: pass step=<int or integer tensor> (or regularize=True/False)."
+        )
+    if not _is_static_int(step):
+        host_int = getattr(b, "host_int", None)  # optional primitive: see backend.Backend
+        known = host_int(step) if host_int is not None else None
+        step = step if known is None else known
     if _is_static_int(step):
         return due() if step % every == 0 else skip()
     return b.cond(step % every == 0, due, skip)
@@ -243,6 +254,7 @@ def gradient_penalty(
     key: Any = None,
     step: Any = None,
     every: int = 1,
+    regularize: bool | None = None,
     return_outputs: bool = False,
     backend: str | None = None,
 ) -> Any:
@@ -272,6 +284,10 @@ def gradient_penalty(
             JAX requires a key).
         step, every: lazy application — the penalty is computed on steps where
             ``step % every == 0`` and multiplied by ``every`` (StyleGAN2's lazy regularization).
+        regularize: with ``every > 1``, the caller's decision instead of ``step % every``
+            (a Python bool, e.g. the flag of the two compiled variants of
+            ``advloss.lazy_step``): ``True`` computes ``every`` × the penalty, ``False`` skips it,
+            with no traced conditional; ``None`` (default) decides from ``step``.
         return_outputs: also return ``D(x̂)``.
         backend: force a framework instead of detecting it.
 
@@ -306,7 +322,14 @@ def gradient_penalty(
         return weight * b.mean(excess * excess), outputs
 
     penalty, outputs = _lazy(
-        b, where, step, every, compute, lambda: discriminator(x_hat), _penalty_dtype(b, real)
+        b,
+        where,
+        step,
+        every,
+        regularize,
+        compute,
+        lambda: discriminator(x_hat),
+        _penalty_dtype(b, real),
     )
     return (penalty, outputs) if return_outputs else penalty
 
@@ -319,6 +342,7 @@ def _zero_centred(
     gamma: float,
     step: Any,
     every: int,
+    regularize: bool | None,
     return_outputs: bool,
     backend: str | None,
 ) -> Any:
@@ -331,7 +355,14 @@ def _zero_centred(
         return (0.5 * gamma) * b.mean(_squared_norms(b, grad)), outputs
 
     penalty, outputs = _lazy(
-        b, where, step, every, compute, lambda: discriminator(inputs), _penalty_dtype(b, inputs)
+        b,
+        where,
+        step,
+        every,
+        regularize,
+        compute,
+        lambda: discriminator(inputs),
+        _penalty_dtype(b, inputs),
     )
     return (penalty, outputs) if return_outputs else penalty
 
@@ -343,6 +374,7 @@ def r1_penalty(
     gamma: float = 10.0,
     step: Any = None,
     every: int = 1,
+    regularize: bool | None = None,
     return_outputs: bool = False,
     backend: str | None = None,
 ) -> Any:
@@ -365,8 +397,12 @@ def r1_penalty(
         discriminator: callable from a batch ``(N, ...)`` to logits.
         real: real inputs ``(N, ...)``.
         gamma: γ >= 0.
-        step, every: lazy application (see above); ``step`` may be a Python int or, inside
-            ``jax.jit``/``tf.function``, an integer tensor.
+        step, every: lazy application (see above); ``step`` may be a Python int or an
+            integer tensor (a CPU tensor is read on the host in eager PyTorch, which is free;
+            inside ``jax.jit``/``tf.function``/``torch.compile`` a traced step selects with the
+            framework's conditional).
+        regularize: the caller's decision instead of ``step % every``, as in
+            ``gradient_penalty`` (see ``advloss.lazy_step``).
         return_outputs: also return ``D(real)``.
         backend: force a framework instead of detecting it.
 
@@ -380,7 +416,16 @@ def r1_penalty(
         [500.0, 0.0, 0.0]
     """
     return _zero_centred(
-        "r1_penalty", discriminator, real, "real", gamma, step, every, return_outputs, backend
+        "r1_penalty",
+        discriminator,
+        real,
+        "real",
+        gamma,
+        step,
+        every,
+        regularize,
+        return_outputs,
+        backend,
     )
 
 
@@ -391,6 +436,7 @@ def r2_penalty(
     gamma: float = 10.0,
     step: Any = None,
     every: int = 1,
+    regularize: bool | None = None,
     return_outputs: bool = False,
     backend: str | None = None,
 ) -> Any:
@@ -411,7 +457,16 @@ def r2_penalty(
         12.5
     """
     return _zero_centred(
-        "r2_penalty", discriminator, fake, "fake", gamma, step, every, return_outputs, backend
+        "r2_penalty",
+        discriminator,
+        fake,
+        "fake",
+        gamma,
+        step,
+        every,
+        regularize,
+        return_outputs,
+        backend,
     )
 
 
@@ -526,6 +581,7 @@ def dragan_penalty(
     key: Any = None,
     step: Any = None,
     every: int = 1,
+    regularize: bool | None = None,
     return_outputs: bool = False,
     backend: str | None = None,
 ) -> Any:
@@ -565,7 +621,7 @@ def dragan_penalty(
         noise: explicit U[0, 1) noise of ``real``'s shape — otherwise drawn from
         key: a ``torch.Generator``, a JAX key, a TF seed or ``tf.random.Generator`` (split over
             the two draws); ``None`` uses the framework's global generator (JAX needs a key).
-        step, every: lazy application, as in ``gradient_penalty``.
+        step, every, regularize: lazy application, as in ``gradient_penalty``.
         return_outputs: also return ``D(x̂)``.
         backend: force a framework instead of detecting it.
 
@@ -623,7 +679,14 @@ def dragan_penalty(
         return weight * b.mean(excess * excess), outputs
 
     penalty, outputs = _lazy(
-        b, where, step, every, compute, lambda: discriminator(x_hat), _penalty_dtype(b, real)
+        b,
+        where,
+        step,
+        every,
+        regularize,
+        compute,
+        lambda: discriminator(x_hat),
+        _penalty_dtype(b, real),
     )
     return (penalty, outputs) if return_outputs else penalty
 
@@ -663,6 +726,7 @@ def max_gradient_penalty(
     key: Any = None,
     step: Any = None,
     every: int = 1,
+    regularize: bool | None = None,
     return_outputs: bool = False,
     backend: str | None = None,
 ) -> Any:
@@ -685,7 +749,7 @@ def max_gradient_penalty(
         weight: λ >= 0.
         alpha, key: explicit coefficients ``(N,)``, or their random source, as in
             ``gradient_penalty``.
-        step, every: lazy application.
+        step, every, regularize: lazy application, as in ``gradient_penalty``.
         return_outputs: also return ``D(x̂)``.
         backend: force a framework instead of detecting it.
 
@@ -711,7 +775,14 @@ def max_gradient_penalty(
         return weight * _batch_max(where, b, _squared_norms(b, grad)), outputs
 
     penalty, outputs = _lazy(
-        b, where, step, every, compute, lambda: discriminator(x_hat), _penalty_dtype(b, real)
+        b,
+        where,
+        step,
+        every,
+        regularize,
+        compute,
+        lambda: discriminator(x_hat),
+        _penalty_dtype(b, real),
     )
     return (penalty, outputs) if return_outputs else penalty
 
@@ -769,9 +840,12 @@ class _Penalty(Configurable):
         step: Any = None,
         key: Any = None,
         draws: Any = None,
+        regularize: bool | None = None,
     ) -> Any:
         """The penalty on a real and a fake batch (the uniform protocol of every penalty)."""
-        return self.term_and_logits(discriminator, real, fake, step=step, key=key, draws=draws)[0]
+        return self.term_and_logits(
+            discriminator, real, fake, step=step, key=key, draws=draws, regularize=regularize
+        )[0]
 
     def term_and_logits(
         self,
@@ -782,11 +856,13 @@ class _Penalty(Configurable):
         step: Any = None,
         key: Any = None,
         draws: Any = None,
+        regularize: bool | None = None,
     ) -> tuple[Any, Any, Any]:
         """``(penalty, D(real) or None, D(fake) or None)``: the penalty and the logits its
         forward pass produced, for the adversarial loss to reuse (R1 runs ``D(real)``, R2
         ``D(fake)``; the gradient penalty runs ``D`` on interpolates, so returns neither).
-        ``key`` is the randomness of the draws of ``draw_specs`` not given in ``draws``."""
+        ``key`` is the randomness of the draws of ``draw_specs`` not given in ``draws``;
+        ``regularize`` decides a lazy penalty's step instead of ``step`` (``gradient_penalty``)."""
         batches = {"real": real, "fake": fake}
         options: dict[str, Any] = {}
         specs = self.draw_specs(None, None)
@@ -798,6 +874,7 @@ class _Penalty(Configurable):
             discriminator,
             *(batches[name] for name in self._batches),
             step=step,
+            regularize=regularize,
             return_outputs=True,
             **options,
         )

@@ -418,7 +418,7 @@ def test_lazy_application_with_python_steps(fw):
 @pytest.mark.parametrize("fw", FRAMEWORK_PARAMS)
 def test_lazy_application_with_traced_steps(fw):
     """A step that is a tensor: lax.cond under jax.jit, tf.cond under tf.function (the penalty
-    is not computed on skipped steps), both branches and a select for torch (no host read)."""
+    is not computed on skipped steps); in eager torch a CPU step tensor is read on the host."""
     rng = np.random.default_rng(4)
     w = rng.normal(size=(3,))
     b = fw.backend

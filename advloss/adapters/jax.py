@@ -92,6 +92,17 @@ class JaxBackend:
     def cond(self, pred: Any, true_fn: Any, false_fn: Any) -> Any:
         return jax.lax.cond(pred, true_fn, false_fn)
 
+    def host_int(self, x: Any) -> int | None:
+        # A concrete array on the CPU is host memory (a traced one has no value; reading an
+        # accelerator's would synchronise): then skip the `lax.cond` and its compilation.
+        if isinstance(x, jax.core.Tracer) or not isinstance(x, jax.Array) or x.ndim != 0:
+            return None
+        if not jnp.issubdtype(x.dtype, jnp.integer):
+            return None
+        if any(d.platform != "cpu" for d in x.devices()):
+            return None
+        return int(x)
+
     def where(self, cond: Any, x: Any, y: Any) -> Any:
         return jnp.where(cond, x, y)
 

@@ -89,6 +89,10 @@ class NumpyBackend:
     def cond(self, pred: Any, true_fn: Any, false_fn: Any) -> Any:
         return true_fn() if bool(pred) else false_fn()
 
+    def host_int(self, x: Any) -> int | None:
+        a = np.asarray(x)
+        return int(a) if a.ndim == 0 and np.issubdtype(a.dtype, np.integer) else None
+
     def where(self, cond: Any, x: Any, y: Any) -> Any:
         return np.where(cond, x, y)  # a Python number takes the array's dtype
 

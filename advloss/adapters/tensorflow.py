@@ -105,6 +105,15 @@ class TensorflowBackend:
     def cond(self, pred: Any, true_fn: Any, false_fn: Any) -> Any:
         return tf.cond(pred, true_fn, false_fn)
 
+    def host_int(self, x: Any) -> int | None:
+        # Eagerly a CPU tensor's value is in host memory (tf.cond reads `pred` there anyway);
+        # in a tf.function the step is symbolic: select with tf.cond.
+        if not tf.executing_eagerly() or not x.dtype.is_integer or x.shape.rank != 0:
+            return None
+        if "GPU" in x.device.upper() or "TPU" in x.device.upper():
+            return None
+        return int(x.numpy())
+
     def where(self, cond: Any, x: Any, y: Any) -> Any:
         if isinstance(x, (int, float)):
             x = tf.cast(x, y.dtype)

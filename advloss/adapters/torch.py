@@ -113,11 +113,30 @@ class TorchBackend:
 
     def cond(self, pred: Any, true_fn: Any, false_fn: Any) -> Any:
         # A Python branch would read `pred` on the host (a sync; a graph break under compile):
-        # evaluate both branches and select.  Pass Python ints where skipping work matters.
+        # evaluate both branches and select.  The lazy penalties reach this only with a step
+        # on an accelerator or traced (`host_int` reads a CPU step); `regularize=` avoids it.
         on_true, on_false = true_fn(), false_fn()
         if isinstance(on_true, tuple):
             return tuple(torch.where(pred, a, b) for a, b in zip(on_true, on_false, strict=True))
         return torch.where(pred, on_true, on_false)
+
+    def host_int(self, x: Any) -> int | None:
+        # A CPU tensor's value is in host memory: reading it is no device sync.  `tolist`
+        # dispatches no ATen op (`int(x)` would add `_local_scalar_dense`); inside a compiled,
+        # traced or functorch-transformed call the value is symbolic: select with `cond`.
+        if (
+            type(x) is not torch.Tensor
+            or x.device.type != "cpu"
+            or x.dim() != 0
+            or torch.compiler.is_compiling()
+            or torch.jit.is_tracing()
+        ):
+            return None
+        try:
+            value = x.tolist()
+        except RuntimeError:  # e.g. a functorch-wrapped tensor (vmap over steps)
+            return None
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
 
     def where(self, cond: Any, x: Any, y: Any) -> Any:
         return torch.where(cond, x, y)
