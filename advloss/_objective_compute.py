@@ -10,6 +10,7 @@ from typing import Any
 
 from advloss._checks import discriminator as check_discriminator
 from advloss._objective_plan import noise_std, penalty_randomness, randomness, term_names
+from advloss._stats import Stats
 from advloss.backend import Backend, backend_for
 from advloss.balance import balance_stats, loss_threshold
 from advloss.errors import AdvlossValueError
@@ -109,10 +110,12 @@ def discriminator(
     total = adversarial
     for value in terms.values():
         total = total + value
-    stats = _stats(b, loss, real_logits, fake_logits, std)
-    for name, state in new_states.items():  # the next states, as statistics (no gradient)
-        for field, value in zip(state._fields, state, strict=True):
-            stats[f"{name}.{field}"] = value
+    extra = {  # the next states, as statistics (no gradient)
+        f"{name}.{field}": value
+        for name, state in new_states.items()
+        for field, value in zip(state._fields, state, strict=True)
+    }
+    stats = _stats(b, loss, real_logits, fake_logits, std, extra)
     return total, {"adversarial": adversarial, **terms}, stats
 
 
@@ -222,16 +225,34 @@ def _noisy(b: Backend, x: Any, name: str, std: Any, keys: Any, draws: Any) -> An
     return instance_noise(x, std, key=keys.get(name), noise=draws.get(name), backend=b.name)
 
 
-def _stats(b: Backend, loss: Any, real_logits: Any, fake_logits: Any, std: Any) -> dict[str, Any]:
-    threshold, higher_is_real = loss_threshold(loss)
-    stats = balance_stats(
-        real_logits, fake_logits, threshold=threshold, higher_is_real=higher_is_real
-    )
-    if std is not None:
-        dtype = b.dtype(stats["d_fake"])
-        stats["noise_std"] = (
-            b.full(float(std), dtype, fake_logits)
-            if isinstance(std, (int, float))
-            else b.cast(b.stop_gradient(std), dtype)
+def _stats(
+    b: Backend,
+    loss: Any,
+    real_logits: Any,
+    fake_logits: Any,
+    std: Any,
+    extra: dict[str, Any] | None = None,
+) -> Any:
+    """The balance statistics (then ``extra``): a ``dict`` when the logits are traced (a
+    compiled graph drops what is not used), else a ``Stats`` computing them on first access —
+    in eager mode a loop that never reads them pays nothing."""
+
+    def compute() -> dict[str, Any]:
+        threshold, higher_is_real = loss_threshold(loss)
+        stats = balance_stats(
+            real_logits, fake_logits, threshold=threshold, higher_is_real=higher_is_real
         )
-    return stats
+        if std is not None:
+            dtype = b.dtype(stats["d_fake"])
+            stats["noise_std"] = (
+                b.full(float(std), dtype, fake_logits)
+                if isinstance(std, (int, float))
+                else b.cast(b.stop_gradient(std), dtype)
+            )
+        return stats
+
+    tensors = [x for x in (real_logits, fake_logits, std) if x is not None]
+    concrete = getattr(b, "is_concrete", None)  # optional primitive: see backend.Backend
+    if concrete is not None and all(isinstance(x, float) or concrete(x) for x in tensors):
+        return Stats(compute, extra)
+    return {**compute(), **(extra or {})}

@@ -156,6 +156,12 @@ class Backend(Protocol):
         ``None`` (a traced value, a tensor on an accelerator).  Optional: an adapter without it
         is read never, and lazy penalties then select with ``cond``."""
 
+    def is_concrete(self, x: Any) -> bool:
+        """Whether ``x`` is a tensor computed eagerly — not traced (``jax.jit``,
+        ``tf.function``, ``torch.compile``, a ``torch.func`` transform): work on it then runs
+        when it is called, so work nobody asks for is best deferred.  Optional: an adapter
+        without it is treated as tracing (nothing deferred)."""
+
     def where(self, cond: Any, x: Any, y: Any) -> Any:
         """Elementwise select: ``x`` where the boolean tensor ``cond`` holds, else ``y``
         (tensors or Python numbers, broadcast together; the gradient flows only to the
@@ -187,7 +193,7 @@ class Backend(Protocol):
 
 
 #: Primitives an adapter may leave out (the core falls back to another primitive).
-_OPTIONAL = ("host_int",)
+_OPTIONAL = ("host_int", "is_concrete")
 #: The primitives (methods) and attributes an adapter must have.
 _PRIMITIVES = tuple(
     n

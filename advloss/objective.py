@@ -82,7 +82,9 @@ class ObjectiveOutput(NamedTuple):
     #: Every named term: ``"adversarial"`` and one per penalty.
     terms: dict[str, Any]
     #: Balance statistics (no gradient): ``d_real``, ``d_fake``, ``real_acc``, ``fake_acc``,
-    #: ``r_t``, ``d_gap`` (those whose side was computed) and ``noise_std``.
+    #: ``r_t``, ``d_gap`` (those whose side was computed) and ``noise_std``.  A ``dict`` in a
+    #: compiled call; eagerly a mapping that computes them when first read (no op is paid by
+    #: a loop that never reads them), flattened as a dict by JAX, ``tf.nest`` and pickle.
     stats: dict[str, Any]
 
 

@@ -718,3 +718,42 @@ def test_rpgan_with_r1_and_r2_is_r3gans_objective():
     (ga,) = torch.autograd.grad(ours, fake_g)
     (gb,) = torch.autograd.grad(theirs, fake_g)
     assert_close(ga.numpy(), gb.numpy(), "float64", what="R3GAN G gradient w.r.t. the fakes")
+
+
+@pytest.mark.parametrize("fw", FRAMEWORK_PARAMS)
+def test_eager_stats_are_computed_on_first_access(fw):
+    """Eagerly, ``out.stats`` computes the balance statistics when first read (a loop that never
+    reads them pays no op for them) and holds ``balance_stats``' values; a compiled call returns
+    a dict; both flatten like one (JAX pytrees, tf.nest)."""
+    b = fw.backend
+    rng = np.random.default_rng(5)
+    real, fake = (b.from_numpy(rng.normal(size=(6, 1)), "float32") for _ in range(2))
+    objective = Objective.parse("hinge")
+    out = objective.discriminator(lambda x: x, real, fake)
+    assert not out.stats.computed
+    expected = advloss.balance_stats(real, fake)
+    assert list(out.stats) == list(expected) and out.stats.computed
+    for k, v in expected.items():
+        assert float(b.to_numpy(out.stats[k])) == float(b.to_numpy(v)), k
+    assert out.stats == dict(out.stats) == {**out.stats}
+    if fw.name == "torch":
+        from tests.test_lazy import _aten_ops
+
+        loss = advloss.get_loss("hinge")
+        assert len(_aten_ops(lambda: objective.discriminator(lambda x: x, real, fake))) == len(
+            _aten_ops(lambda: loss.discriminator(real, fake))
+        )
+    if fw.name == "jax":
+        import jax
+
+        traced = jax.jit(lambda r, f: objective.discriminator(lambda x: x, r, f).stats)(real, fake)
+        assert type(traced) is dict and sorted(traced) == sorted(expected)
+        fresh = objective.discriminator(lambda x: x, real, fake).stats
+        assert jax.tree_util.tree_structure(fresh).num_leaves == len(expected)
+        assert float(jax.jit(lambda s: s["d_gap"])(fresh)) == float(expected["d_gap"])
+    if fw.name == "tensorflow":
+        import tensorflow as tf
+
+        fresh = objective.discriminator(lambda x: x, real, fake).stats
+        doubled = tf.nest.map_structure(lambda v: 2 * v, fresh)  # rebuilt as a mapping
+        assert float(doubled["d_gap"]) == 2 * float(expected["d_gap"])

@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from advloss import _stats
 from advloss.errors import AdvlossTypeError, AdvlossValueError
 
 
@@ -103,6 +104,9 @@ class JaxBackend:
             return None
         return int(x)
 
+    def is_concrete(self, x: Any) -> bool:
+        return not isinstance(x, jax.core.Tracer)
+
     def where(self, cond: Any, x: Any, y: Any) -> Any:
         return jnp.where(cond, x, y)
 
@@ -151,5 +155,8 @@ def _bad_key(rng: Any, expected: str) -> AdvlossTypeError:
         f"key must be {expected}; received {rng!r:.60} of type {type(rng).__name__}."
     )
 
+
+# The objective's lazily computed statistics flatten as the dict they stand for.
+jax.tree_util.register_pytree_node(_stats.Stats, _stats.flatten, _stats.unflatten)
 
 BACKEND = JaxBackend()

@@ -93,6 +93,9 @@ class NumpyBackend:
         a = np.asarray(x)
         return int(a) if a.ndim == 0 and np.issubdtype(a.dtype, np.integer) else None
 
+    def is_concrete(self, x: Any) -> bool:
+        return True
+
     def where(self, cond: Any, x: Any, y: Any) -> Any:
         return np.where(cond, x, y)  # a Python number takes the array's dtype
 

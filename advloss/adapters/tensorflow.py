@@ -114,6 +114,9 @@ class TensorflowBackend:
             return None
         return int(x.numpy())
 
+    def is_concrete(self, x: Any) -> bool:
+        return bool(tf.executing_eagerly())
+
     def where(self, cond: Any, x: Any, y: Any) -> Any:
         if isinstance(x, (int, float)):
             x = tf.cast(x, y.dtype)

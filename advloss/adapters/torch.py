@@ -138,6 +138,14 @@ class TorchBackend:
             return None
         return value if isinstance(value, int) and not isinstance(value, bool) else None
 
+    def is_concrete(self, x: Any) -> bool:
+        return (
+            type(x) is torch.Tensor
+            and not torch.compiler.is_compiling()
+            and not torch.jit.is_tracing()
+            and not torch._C._functorch.is_functorch_wrapped_tensor(x)
+        )
+
     def where(self, cond: Any, x: Any, y: Any) -> Any:
         return torch.where(cond, x, y)
 
