@@ -89,7 +89,7 @@ def interval(where: str, name: str, value: Any) -> int:
     return integer(where, name, value, minimum=1, maximum=MAX_INTERVAL, note="(1 = every step)")
 
 
-def floating(where: str, name: str, b: Any, x: Any, *, hint: str = "") -> str:
+def floating(where: object, name: str, b: Any, x: Any, *, hint: str = "") -> str:
     """The dtype of ``x``, a tensor of backend ``b``, which must be a floating dtype (float16,
     bfloat16, float32 or float64); ``hint`` ends the message (e.g. how to cast)."""
     dtype = b.dtype(x)
@@ -126,7 +126,7 @@ def flag(where: str, name: str, value: Any) -> bool:
     return value
 
 
-def not_a_number(where: str, name: str, value: Any) -> None:
+def not_a_number(where: object, name: str, value: Any) -> None:
     """Refuse a Python number where a batch tensor is expected (framework detection skips
     numbers, so without this they would fail later inside a framework call)."""
     if isinstance(value, (int, float, complex)):
@@ -136,7 +136,7 @@ def not_a_number(where: str, name: str, value: Any) -> None:
         )
 
 
-def batch_shape(where: str, name: str, shape: tuple[Any, ...], what: str = "tensor") -> None:
+def batch_shape(where: object, name: str, shape: tuple[Any, ...], what: str = "tensor") -> None:
     """A static shape ``(N, ...)`` with ``N >= 1`` (``N`` may be unknown at trace time): a 0-d
     value has no batch dimension, and an empty batch would give a silent NaN mean."""
     if len(shape) == 0:

@@ -148,9 +148,9 @@ class _Call:
 
             x = b.from_numpy(np.asarray(x))
         else:
-            _not_a_number(self.where, name, x)
-        _batch_shape(self.where, name, b.shape(x))
-        dtype = _floating(self.where, name, b, x, hint=_CAST_LOGITS)
+            _not_a_number(self, name, x)  # `self` formats as `where`, only in an error message
+        _batch_shape(self, name, b.shape(x))
+        dtype = _floating(self, name, b, x, hint=_CAST_LOGITS)
         compute = "float32" if dtype in LOW_PRECISION_DTYPES else dtype
         if not self.dtype:
             self.dtype = compute
@@ -512,7 +512,9 @@ class _BinaryCrossEntropyLoss(_Loss):
         tensors."""
         b = call.b
         y = self.real_label if real_label is None else real_label
-        if isinstance(y, (int, float)) and not isinstance(y, bool):
+        if real_label is None:
+            pass  # the loss's own, checked when it was built
+        elif isinstance(y, (int, float)) and not isinstance(y, bool):
             y = _real_label(call.where, y)
         else:
             y = _label(call, "real_label", y, "real_logits", r, 0.0, 1.0)
@@ -810,7 +812,7 @@ class RelativisticAverageLoss(_Loss):
 # Relativistic pairing losses: one term per (real, fake) pair.
 
 
-def _equal_shapes(where: str, rs: tuple[Any, ...], fs: tuple[Any, ...]) -> None:
+def _equal_shapes(where: object, rs: tuple[Any, ...], fs: tuple[Any, ...]) -> None:
     """Static shapes only (a dimension unknown at trace time, ``None``, is not compared)."""
     if len(rs) != len(fs) or any(
         a is not None and c is not None and a != c for a, c in zip(rs, fs, strict=False)
@@ -927,7 +929,7 @@ class _PairedLoss(_Loss):
         call = _Call(self, method, backend, reduction, (real_logits, fake_logits, weights))
         r = call.logits("real_logits", real_logits)
         f = call.logits("fake_logits", fake_logits)
-        _equal_shapes(call.where, call.b.shape(r), call.b.shape(f))
+        _equal_shapes(call, call.b.shape(r), call.b.shape(f))
         return call, r, f, call.weights("weights", weights, "the logits", f)
 
     def _refuse(self, where: str, name: str, value: Any) -> None:
