@@ -40,7 +40,7 @@ defaults has the same cache key as before they existed):
   only ``sn`` runs: a ``none`` run of an SN variant is the base's run (reused, not rerun).
 * ``--name NAME`` writes ``results/NAME.{md,json,png}`` (default ``toy2d``), e.g.
   ``python -m benchmarks.toy2d --name toy2d-sn --datasets ring --losses ns,hinge --regs none,sn
-  --seeds 0,1 --steps 2000 --variants base,scale=10,lr=2e-4,sn_iters=5,scale=10+steps=8000
+  --seeds 0,1,2 --steps 2000 --variants base,scale=10,lr=2e-4,sn_iters=5,scale=10+steps=8000
   --workers 1`` (``results/toy2d-sn.md``, the spectral-norm study).
 """
 

@@ -33,7 +33,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
-PAGES = sorted([ROOT / "README.md", *(ROOT / "docs").rglob("*.md")])
+PAGES = sorted(
+    [ROOT / "README.md", ROOT / "benchmarks" / "README.md", *(ROOT / "docs").rglob("*.md")]
+)
 
 NUMBER = r"[−-]?\d[\d,]*(?:\.\d+)?(?:e[−+-]?\d+)?"
 MARKER = re.compile(rf"(?P<quoted>{NUMBER})?<!--\s*result:\s*(?P<file>[^#\s]+)#(?P<key>.+?)\s*-->")
