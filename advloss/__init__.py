@@ -10,7 +10,7 @@ arguments (see ``advloss.backend``).
     >>> # g_loss = loss.generator(D(fake))
 """
 
-from advloss import augment, schedules
+from advloss import augment, recipes, schedules
 from advloss._version import __version__
 from advloss.backend import available_backends, get_backend, register_backend, unregister_backend
 from advloss.balance import (
@@ -124,6 +124,7 @@ __all__ = [
     "max_gradient_penalty",
     "r1_penalty",
     "r2_penalty",
+    "recipes",
     "refresh_plugins",
     "register_backend",
     "register_loss",

@@ -55,6 +55,7 @@ def test_every_registered_item_is_listed(capsys):
         "transform:schedules",
         "objective:discriminator",
         "objective:generator",
+        "recipe:r3gan",
     ):
         assert expected in names
     assert main(["--list", "--items", "loss:*"]) == 0
