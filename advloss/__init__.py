@@ -22,6 +22,7 @@ from advloss.balance import (
     get_ratio,
 )
 from advloss.errors import AdvlossError, AdvlossPluginWarning, AdvlossTypeError, AdvlossValueError
+from advloss.features import FeatureMatching, feature_matching
 from advloss.labels import FlipLabels, NoisyLabels, SmoothLabels
 from advloss.lecam import LeCam, LeCamState, lecam_penalty
 from advloss.losses import (
@@ -81,6 +82,7 @@ __all__ = [
     "AdvlossValueError",
     "BalanceMonitor",
     "DraganPenalty",
+    "FeatureMatching",
     "FixedRatio",
     "FlipLabels",
     "GradientPenalty",
@@ -111,6 +113,7 @@ __all__ = [
     "available_penalties",
     "balance_stats",
     "dragan_penalty",
+    "feature_matching",
     "get_backend",
     "get_loss",
     "get_penalty",

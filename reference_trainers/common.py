@@ -308,7 +308,15 @@ OBJECTIVE_OPTIONS = {"loss": "ns", "penalty": "none", "penalty_weight": None, "p
 
 
 def _no_state(penalty: Any, option: str) -> None:
-    """Refuse a term with explicit state (lecam): the trainers do not thread it yet."""
+    """Refuse a term with explicit state (lecam): the trainers do not thread it yet; and a
+    generator-side term on D's features (feature_matching): the reference discriminators
+    return logits only."""
+    if getattr(penalty, "side", "discriminator") == "generator":
+        raise TrainerError(
+            f"{option}: {getattr(penalty, 'name', penalty)!r} matches D's intermediate features, "
+            "which the reference discriminators do not expose (they return logits); use it in "
+            "your own loop (docs/regularizers/feature-matching.md)"
+        )
     if getattr(penalty, "stateful", False):
         raise TrainerError(
             f"{option}: {getattr(penalty, 'name', penalty)!r} keeps explicit state (moving "

@@ -169,6 +169,9 @@ def penalty_items() -> list[Item]:
                     k.removeprefix("params."): v for k, v in t.items() if k.startswith("params.")
                 }
                 draws = {k.removeprefix("draw."): v for k, v in t.items() if k.startswith("draw.")}
+                if getattr(penalty, "side", "discriminator") == "generator":  # on features
+                    real_logits, fake_logits = fwd(params, t["real"]), fwd(params, t["fake"])
+                    return {"value": penalty.features_term(real_logits, fake_logits)}
                 if getattr(penalty, "stateful", False):  # on the logits, from its initial state
                     real_logits, fake_logits = fwd(params, t["real"]), fwd(params, t["fake"])
                     state = penalty.init(real_logits)
@@ -189,6 +192,11 @@ def penalty_items() -> list[Item]:
                 f"penalty:{name}",
                 f"{name} penalty on an MLP and a conv discriminator"
                 + (" (its logits, one update from its initial state)" if stateful else "")
+                + (
+                    " (D's outputs as the features)"
+                    if getattr(penalty, "side", "discriminator") == "generator"
+                    else ""
+                )
                 + ": value and gradients w.r.t. D's parameters"
                 + _provided_by(_PENALTY_REGISTRY, name),
                 functools.partial(_penalty_cases, penalty),
