@@ -10,7 +10,7 @@ arguments (see ``advloss.backend``).
     >>> # g_loss = loss.generator(D(fake))
 """
 
-from advloss import augment, schedules
+from advloss import augment, recipes, schedules
 from advloss._version import __version__
 from advloss.backend import available_backends, get_backend, register_backend, unregister_backend
 from advloss.balance import (
@@ -22,6 +22,7 @@ from advloss.balance import (
     get_ratio,
 )
 from advloss.errors import AdvlossError, AdvlossPluginWarning, AdvlossTypeError, AdvlossValueError
+from advloss.features import FeatureMatching, feature_matching
 from advloss.labels import FlipLabels, NoisyLabels, SmoothLabels
 from advloss.lazy import LazyStep, lazy_step
 from advloss.lecam import LeCam, LeCamState, lecam_penalty
@@ -82,6 +83,7 @@ __all__ = [
     "AdvlossValueError",
     "BalanceMonitor",
     "DraganPenalty",
+    "FeatureMatching",
     "FixedRatio",
     "FlipLabels",
     "GradientPenalty",
@@ -113,6 +115,7 @@ __all__ = [
     "available_penalties",
     "balance_stats",
     "dragan_penalty",
+    "feature_matching",
     "get_backend",
     "get_loss",
     "get_penalty",
@@ -127,6 +130,7 @@ __all__ = [
     "max_gradient_penalty",
     "r1_penalty",
     "r2_penalty",
+    "recipes",
     "refresh_plugins",
     "register_backend",
     "register_loss",

@@ -1,6 +1,7 @@
 """One config protocol for every configurable value (losses, penalties, label transforms,
 schedules, ratios, noise controllers, the balance monitor): ``config()`` writes the declared
-dataclass fields as plain data, ``from_config`` reads them back, and the dataclass itself gives
+dataclass fields as plain data (a field holding such a value, e.g. a penalty's scheduled γ, as
+its own config), ``from_config`` reads them back, and the dataclass itself gives
 ``__repr__``, ``__eq__`` and ``__hash__`` from the same fields."""
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ class Configurable:
         out: dict[str, Any] = {"name": self.name}
         for field in dataclasses.fields(self):  # type: ignore[arg-type]
             value = getattr(self, field.name)
+            if isinstance(value, Configurable):  # e.g. a scheduled γ: its own config
+                value = value.config()
             out[field.name] = list(value) if isinstance(value, tuple) else value
         return out
 

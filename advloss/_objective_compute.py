@@ -65,6 +65,8 @@ def discriminator(
     for name, p in zip(names, penalties, strict=True):
         if getattr(p, "stateful", False):  # runs on the logits, below
             continue
+        if getattr(p, "side", "discriminator") == "generator":  # Objective.generator's term
+            continue
         p_key, p_draws = penalty_randomness(name, keys, given)
         # `regularize` reaches the built-in penalties only: the plugin protocol has no such
         # keyword (a plugin's lazy schedule reads `step`).
@@ -106,7 +108,7 @@ def discriminator(
             terms[name], new_states[name] = _stateful_term(
                 where, name, p, real_logits, fake_logits, states, step
             )
-    terms = {name: terms[name] for name in names}  # in the objective's order
+    terms = {name: terms[name] for name in names if name in terms}  # in the objective's order
     total = adversarial
     for value in terms.values():
         total = total + value
@@ -153,6 +155,7 @@ def generator(
     draws: Any,
     std: Any,
     backend: str | None,
+    features: Any = None,
 ) -> Output:
     """``Objective.generator``."""
     where = "Objective.generator"
@@ -176,9 +179,23 @@ def generator(
         adversarial = loss.generator(fake_logits, real_logits=real_logits)
     else:
         adversarial = loss.generator(fake_logits)
+    terms = {"adversarial": adversarial}
+    total = adversarial
+    for name, p in zip(term_names(objective.penalties), objective.penalties, strict=True):
+        if getattr(p, "side", "discriminator") != "generator":
+            continue
+        if not isinstance(features, (tuple, list)) or len(features) != 2:
+            raise AdvlossValueError(
+                f"{where}: the {name!r} term matches D's intermediate features: pass "
+                f"features=(real_features, fake_features) (each a tensor or a list of "
+                f"tensors, one per layer); received "
+                f"{'None' if features is None else type(features).__name__}."
+            )
+        terms[name] = p.features_term(*features)
+        total = total + terms[name]
     real_stats = None if real_logits is None else b.stop_gradient(real_logits)
     stats = _stats(b, loss, real_stats, fake_logits, std)
-    return adversarial, {"adversarial": adversarial}, stats
+    return total, terms, stats
 
 
 def _prepare(

@@ -106,9 +106,10 @@ def term_name(node: ast.expr) -> str | None:
 
 
 def kind_of(name: str) -> str | None:
-    """ "loss", "penalty", "label_transform", "augmentation" or None; built-in and registered
-    names are found without reading the installed plugins' entry points (which imports them)."""
-    kinds = ("loss", "penalty", "label_transform", "augmentation")
+    """ "loss", "penalty", "label_transform", "augmentation", "recipe" or None; built-in and
+    registered names are found without reading the installed plugins' entry points (which
+    imports them)."""
+    kinds = ("loss", "penalty", "label_transform", "augmentation", "recipe")
     for lookup in ("lookup_local", "lookup"):
         for kind in kinds:
             if getattr(registry._KINDS[kind], lookup)(name) is not None:
@@ -195,16 +196,26 @@ def parse(text: str) -> tuple[Any, list[Any], list[Any], Any, Any]:
             labels.append(config)
         elif kind == "augmentation":
             augments.append(config)
+        elif kind == "recipe":  # expanded into its terms
+            expanded = registry._KINDS["recipe"].build(where, config, {}).objective().config()
+            losses.append(expanded["loss"])
+            penalties += expanded["penalties"]
+            labels += expanded["labels"]
+            if expanded["instance_noise"] is not None:
+                noise = expanded["instance_noise"]
+            if expanded["augment"] is not None:
+                augments.append(expanded["augment"])
         else:
             raise AdvlossValueError(
                 f"{where}: unknown term {name!r} in {text!r}; known losses "
                 f"{available_losses()}, penalties {available_penalties()}, label transforms "
-                f"{available_label_transforms()}, and noise(...), {DIFFAUG_TERM}(...)."
+                f"{available_label_transforms()}, recipes {registry.available('recipe')}, and "
+                f"noise(...), {DIFFAUG_TERM}(...)."
             )
     if len(losses) != 1:
         raise AdvlossValueError(
-            f"{where}: expected exactly one loss among the terms of {text!r}; received "
-            f"{[c['name'] for c in losses] or 'none'}."
+            f"{where}: expected exactly one loss among the terms of {text!r} (a recipe brings "
+            f"its own); received {[c['name'] for c in losses] or 'none'}."
         )
     if len(augments) > 1:
         raise AdvlossValueError(

@@ -341,6 +341,7 @@ class Objective:
         draws: Mapping[str, Any] | None = None,
         noise_std: Any = None,
         backend: str | None = None,
+        features: Any = None,
     ) -> ObjectiveOutput:
         """The generator's objective on a fake batch (kept attached to the generator).
 
@@ -348,11 +349,14 @@ class Objective:
         the pairing losses ``rpgan``/``rp_hinge``/``rp_lsgan``, which also need a real batch of
         the fake batch's size);
         otherwise it is optional and, when given, adds the real-side statistics.  Penalties
-        and label transforms act on the discriminator only; instance noise applies here too.
-        Other arguments as in ``discriminator``.
+        and label transforms act on the discriminator only, except the generator-side terms
+        (``feature_matching``), which take ``features=(real_features, fake_features)``: D's
+        intermediate features on a real and the generated batch (a tensor or a list per side);
+        their values are in ``terms`` and ``total``.  Instance noise applies here too.  Other
+        arguments as in ``discriminator``.
         """
         return ObjectiveOutput(
             *compute.generator(
-                self, discriminator, fake, real, step, key, draws, noise_std, backend
+                self, discriminator, fake, real, step, key, draws, noise_std, backend, features
             )
         )

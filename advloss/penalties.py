@@ -334,20 +334,93 @@ def gradient_penalty(
     return (penalty, outputs) if return_outputs else penalty
 
 
+def gamma_spec(where: str, gamma: Any) -> Any:
+    """R1/R2's γ as given to a penalty object: a Python number >= 0, or a schedule of it (a
+    schedule object, a config dict ``{"name": "cosine", ...}`` or a compact string such as
+    ``"cosine:0.05:0.005:20000"``, see ``advloss.schedules``).  A schedule's values must be
+    >= 0: the values named in its config (start, end, value, values) are checked."""
+    from advloss.schedules import Constant, get_schedule
+
+    if isinstance(gamma, (str, dict)) or _is_schedule(gamma):
+        try:
+            schedule = get_schedule(gamma)
+        except (AdvlossTypeError, AdvlossValueError) as err:
+            raise type(err)(
+                f"{where}: gamma must be a number >= 0 or a schedule of it; {err}"
+            ) from None
+        if isinstance(schedule, Constant):
+            return non_negative(where, "gamma", schedule.value)
+        config = schedule.config() if callable(getattr(schedule, "config", None)) else {}
+        for field in ("value", "start", "end", "values"):
+            values = config.get(field)
+            for v in values if isinstance(values, (list, tuple)) else [values]:
+                if isinstance(v, (int, float)) and not isinstance(v, bool) and v < 0:
+                    raise AdvlossValueError(
+                        f"{where}: gamma must be >= 0 at every step; the schedule {config} "
+                        f"has {field}={values!r}."
+                    )
+        return schedule
+    return non_negative(where, "gamma", gamma)
+
+
+def _is_schedule(value: Any) -> bool:
+    """A schedule object: a callable ``step -> value`` with ``config()`` (not a class)."""
+    return (
+        callable(value) and not isinstance(value, type) and callable(getattr(value, "config", None))
+    )
+
+
+def _gamma_at(where: str, b: Backend, gamma: Any, step: Any, dtype: str) -> Any:
+    """γ for this call: a Python float, or a 0-d tensor of ``dtype`` with no gradient (a
+    schedule evaluated at a tensor ``step`` in ``dtype``, or a tensor given as ``gamma``).
+    Nothing is read on the host; a tensor γ is not checked to be >= 0 (that would be a host
+    read)."""
+    if isinstance(gamma, float):
+        return gamma
+    if _is_schedule(gamma):
+        if step is None:
+            raise AdvlossValueError(
+                f"{where}: gamma is a schedule ({gamma!r:.80}) and needs the training step: pass "
+                f"step=<int or integer tensor>."
+            )
+        check_step(where, step)
+        if not b.is_tensor_type(type(step)):  # a Python (or NumPy) int: a Python float
+            return float(gamma(int(step)))
+        from advloss.schedules import Schedule
+
+        compute = "float64" if dtype == "float64" else "float32"
+        value = gamma(step, dtype=compute) if isinstance(gamma, Schedule) else gamma(step)
+        return b.cast(b.stop_gradient(value), dtype)
+    if not b.is_tensor_type(type(gamma)) or tuple(b.shape(gamma)) != ():
+        shown = (
+            f"shape {tuple(b.shape(gamma))}"
+            if b.is_tensor_type(type(gamma))
+            else f"{gamma!r:.60} of type {type(gamma).__name__}"
+        )
+        raise AdvlossTypeError(
+            f"{where}: gamma must be a number >= 0, a schedule of it, or a 0-d {b.name} "
+            f"tensor; received {shown}."
+        )
+    floating(where, "gamma", b, gamma)
+    return b.cast(b.stop_gradient(gamma), dtype)
+
+
 def _zero_centred(
     where: str,
     discriminator: Discriminator,
     inputs: Any,
     name: str,
-    gamma: float,
+    gamma: Any,
     step: Any,
     every: int,
     regularize: bool | None,
     return_outputs: bool,
     backend: str | None,
 ) -> Any:
-    gamma = non_negative(where, "gamma", gamma)
     b = _inputs(where, discriminator, backend, **{name: inputs})
+    if not b.is_tensor_type(type(gamma)):
+        gamma = gamma_spec(where, gamma)
+    gamma = _gamma_at(where, b, gamma, step, _penalty_dtype(b, inputs))
     discriminator = _checked_discriminator(where, b, discriminator, b.shape(inputs)[0])
 
     def compute() -> tuple[Any, Any]:
@@ -371,7 +444,7 @@ def r1_penalty(
     discriminator: Discriminator,
     real: Any,
     *,
-    gamma: float = 10.0,
+    gamma: Any = 10.0,
     step: Any = None,
     every: int = 1,
     regularize: bool | None = None,
@@ -385,7 +458,13 @@ def r1_penalty(
     $$
 
     ``γ = gamma`` with StyleGAN2's definition (10 by default; StyleGAN2-ADA's ``--gamma``);
-    StudioGAN's ``r1_lambda`` is the same γ, GAN_stability's ``reg_param`` is γ/2.
+    StudioGAN's ``r1_lambda`` and R3GAN's ``Gamma`` are the same γ, GAN_stability's
+    ``reg_param`` is γ/2.  γ may change during training: pass a schedule
+    (``advloss.schedules.Cosine(start=0.05, end=0.005, steps=T)``, R3GAN's decay, or its
+    config dict or compact string ``"cosine:0.05:0.005:T"``), evaluated at ``step`` — a
+    Python float for a Python step, a tensor for a tensor step (traced, no host sync) — or
+    γ itself as a 0-d tensor (used with no gradient; not checked to be >= 0, which would
+    need a host read).
 
     With ``return_outputs=True`` it returns ``(penalty, D(real))``: the logits of the forward
     pass the penalty needed, so the adversarial loss can reuse them instead of running
@@ -396,11 +475,11 @@ def r1_penalty(
     Args:
         discriminator: callable from a batch ``(N, ...)`` to logits.
         real: real inputs ``(N, ...)``.
-        gamma: γ >= 0.
-        step, every: lazy application (see above); ``step`` may be a Python int or an
-            integer tensor (a CPU tensor is read on the host in eager PyTorch, which is free;
-            inside ``jax.jit``/``tf.function``/``torch.compile`` a traced step selects with the
-            framework's conditional).
+        gamma: γ >= 0: a number, a schedule of it (needs ``step``) or a 0-d tensor.
+        step, every: lazy application (see above), and the step of a scheduled γ; ``step``
+            may be a Python int or an integer tensor (a CPU tensor is read on the host in eager
+            PyTorch, which is free; inside ``jax.jit``/``tf.function``/``torch.compile`` a
+            traced step selects with the framework's conditional).
         regularize: the caller's decision instead of ``step % every``, as in
             ``gradient_penalty`` (see ``advloss.lazy_step``).
         return_outputs: also return ``D(real)``.
@@ -414,6 +493,9 @@ def r1_penalty(
         125.0
         >>> [round(float(advloss.r1_penalty(D, real, every=4, step=s)), 4) for s in range(3)]
         [500.0, 0.0, 0.0]
+        >>> gamma = advloss.schedules.Cosine(start=0.05, end=0.005, steps=100)   # R3GAN's decay
+        >>> [round(float(advloss.r1_penalty(D, real, gamma=gamma, step=s)), 5) for s in (0, 50, 100)]
+        [0.625, 0.34375, 0.0625]
     """
     return _zero_centred(
         "r1_penalty",
@@ -433,7 +515,7 @@ def r2_penalty(
     discriminator: Discriminator,
     fake: Any,
     *,
-    gamma: float = 10.0,
+    gamma: Any = 10.0,
     step: Any = None,
     every: int = 1,
     regularize: bool | None = None,
@@ -933,12 +1015,13 @@ class GradientPenalty(_Penalty):
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class _ZeroCentredPenalty(_Penalty):
-    """R1 and R2: ``gamma`` and one batch, whose logits the loss reuses."""
+    """R1 and R2: ``gamma`` (a number or a schedule of it, see ``gamma_spec``) and one batch,
+    whose logits the loss reuses."""
 
-    gamma: float = 10.0
+    gamma: Any = 10.0
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "gamma", non_negative(type(self).__name__, "gamma", self.gamma))
+        object.__setattr__(self, "gamma", gamma_spec(type(self).__name__, self.gamma))
         super().__post_init__()
 
 

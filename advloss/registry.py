@@ -1,7 +1,8 @@
 """Names -> objects: one registry for every kind of pluggable object, and plugins.
 
 Kinds (``kinds()``): ``"loss"``, ``"penalty"``, ``"label_transform"``, ``"schedule"``,
-``"ratio"`` (D:G update ratios), ``"noise"`` (instance-noise controllers), ``"augmentation"``
+``"ratio"`` (D:G update ratios), ``"noise"`` (instance-noise controllers), ``"augmentation"``,
+``"recipe"`` (a published setup: objective and optimizer schedules, ``advloss.recipes``)
 and ``"backend"`` (framework adapters, see ``advloss.backend``).  Each kind has the same three
 sources of names, looked up in this order:
 
@@ -553,6 +554,13 @@ _KIND_TABLE: dict[str, tuple[str, str, str, Callable[[Any], bool], str]] = {
         _has("augment"),
         "an object with a callable .augment(x, *, key=None) returning the augmented batch",
     ),
+    "recipe": (
+        "recipe",
+        "recipes",
+        "advloss.recipes",
+        _has("objective", "config"),
+        "an object with callable .objective() returning an advloss.Objective and .config()",
+    ),
 }
 
 _KINDS: dict[str, _Registry] = {kind: _Registry(kind, *spec) for kind, spec in _KIND_TABLE.items()}
@@ -604,7 +612,7 @@ def kinds() -> list[str]:
     Examples:
         >>> import advloss
         >>> advloss.registry.kinds()
-        ['augmentation', 'backend', 'label_transform', 'loss', 'noise', 'penalty', 'ratio', 'schedule']
+        ['augmentation', 'backend', 'label_transform', 'loss', 'noise', 'penalty', 'ratio', 'recipe', 'schedule']
     """
     return sorted(_KINDS)
 

@@ -6,10 +6,11 @@ A schedule is a small frozen value called with the training step:
   ``math`` — so a caller can skip work when the value is exactly 0;
 * a tensor step (PyTorch, TensorFlow or JAX, integer or float, including a traced step inside
   ``jax.jit`` or ``tf.function`` and a 0-d tensor under ``torch.compile``) gives a 0-d float32
-  tensor of that framework, computed with backend primitives only: no host synchronisation, no
-  Python branch on the step's value.
+  tensor of that framework (``schedule(step, dtype="float64")``: float64, for a value that
+  enters a float64 computation, such as a penalty's scheduled γ), computed with backend
+  primitives only: no host synchronisation, no Python branch on the step's value.
 
-Both paths compute the same formula (equal to float32 rounding).  With $t$ the step:
+Both paths compute the same formula (equal to the tensor dtype's rounding).  With $t$ the step:
 
 | schedule | value at step $t$ |
 |---|---|
@@ -82,9 +83,14 @@ class Schedule(Configurable):
 
     name: ClassVar[str] = ""
 
-    def __call__(self, step: Any) -> Any:
-        """The value at ``step``: a Python float for a Python step, a 0-d float32 tensor of the
-        step's framework for a tensor step."""
+    def __call__(self, step: Any, *, dtype: str = "float32") -> Any:
+        """The value at ``step``: a Python float for a Python step, a 0-d tensor of the step's
+        framework for a tensor step, computed in ``dtype`` (``"float32"``, or ``"float64"``
+        where a float64 computation uses the value, e.g. a penalty's scheduled γ)."""
+        if dtype not in ("float32", "float64"):
+            raise AdvlossValueError(
+                f"{type(self).__name__}: dtype must be 'float32' or 'float64'; received {dtype!r}."
+            )
         if _is_number(step):
             t = float(step)
             if not math.isfinite(t):
@@ -95,7 +101,7 @@ class Schedule(Configurable):
         b = backend_for(step, where=type(self).__name__)
         if b.host_values:  # NumPy: the value is on the host, so compute it in Python
             return float(self._python(float(step)))
-        t = b.cast(step, "float32")
+        t = b.cast(step, dtype)
         return self._tensor(b, t)
 
     def _python(self, t: float) -> float:
@@ -268,7 +274,7 @@ class Piecewise(Schedule):
     def _tensor(self, b: Any, t: Any) -> Any:
         # One exact 0/1 indicator per piece, so each value is returned exactly (a running sum
         # of differences would leave rounding residue, e.g. 1.5e-8 where the value is 0).
-        steps_past = [b.cast(t >= float(bound), "float32") for bound in self.boundaries]
+        steps_past = [b.cast(t >= float(bound), b.dtype(t)) for bound in self.boundaries]
         value = t * 0.0
         lower: Any = None
         indicator: Any

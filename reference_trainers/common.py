@@ -308,7 +308,15 @@ OBJECTIVE_OPTIONS = {"loss": "ns", "penalty": "none", "penalty_weight": None, "p
 
 
 def _no_state(penalty: Any, option: str) -> None:
-    """Refuse a term with explicit state (lecam): the trainers do not thread it yet."""
+    """Refuse a term with explicit state (lecam): the trainers do not thread it yet; and a
+    generator-side term on D's features (feature_matching): the reference discriminators
+    return logits only."""
+    if getattr(penalty, "side", "discriminator") == "generator":
+        raise TrainerError(
+            f"{option}: {getattr(penalty, 'name', penalty)!r} matches D's intermediate features, "
+            "which the reference discriminators do not expose (they return logits); use it in "
+            "your own loop (docs/regularizers/feature-matching.md)"
+        )
     if getattr(penalty, "stateful", False):
         raise TrainerError(
             f"{option}: {getattr(penalty, 'name', penalty)!r} keeps explicit state (moving "
@@ -317,10 +325,49 @@ def _no_state(penalty: Any, option: str) -> None:
         )
 
 
+#: the optimizer options a --recipe replaces, with their defaults
+OPTIMIZER_OPTIONS = {"lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5, "beta2": 0.999}
+
+
+def recipe_of(cfg: TrainerConfig) -> Any:
+    """The ``--recipe`` (an :mod:`advloss.recipes` object, its decays over ``--steps`` unless
+    the spec says ``steps=``), or None; one-line errors for a bad spec and for options the
+    recipe replaces given as well."""
+    spec = getattr(cfg, "recipe", None)  # the DCGAN trainer's option
+    if spec is None:
+        return None
+    given = [k for k, default in OBJECTIVE_OPTIONS.items() if getattr(cfg, k) != default]
+    given += [k for k, default in OPTIMIZER_OPTIONS.items() if getattr(cfg, k) != default]
+    given += ["objective"] if cfg.objective is not None else []
+    if given:
+        flags = ", ".join("--" + k.replace("_", "-") for k in given)
+        raise TrainerError(
+            f"--recipe with {flags}: the recipe sets the objective and the optimizer's "
+            f"schedules; drop those options (or give the recipe's hyperparameters, e.g. "
+            f"--recipe 'r3gan(gamma=0.1)')"
+        )
+    try:
+        config = advloss.recipes.parse_recipe(spec)
+        if config["name"] == "r3gan":
+            config.setdefault("steps", int(cfg.steps))  # the decays over the whole run
+        recipe = advloss.recipes.get_recipe(config)
+    except advloss.AdvlossError as err:
+        raise TrainerError(f"--recipe {spec!r}: {err}") from None
+    if not callable(getattr(recipe, "adam", None)):
+        raise TrainerError(
+            f"--recipe {spec!r}: the trainers apply recipes with an adam(step) optimizer "
+            f"schedule (as advloss.recipes.R3GAN has); this one has none"
+        )
+    return recipe
+
+
 def build_objective(cfg: TrainerConfig) -> advloss.Objective:
-    """The advloss objective the options describe: ``--objective``'s spec parsed by
-    :meth:`advloss.Objective.parse`, or built from the separate options (clear errors for
-    impossible combinations)."""
+    """The advloss objective the options describe: ``--recipe``'s, ``--objective``'s spec
+    parsed by :meth:`advloss.Objective.parse`, or built from the separate options (clear
+    errors for impossible combinations)."""
+    recipe = recipe_of(cfg)
+    if recipe is not None:
+        return recipe.objective()
     spec = cfg.objective
     if spec is not None:
         given = [k for k, default in OBJECTIVE_OPTIONS.items() if getattr(cfg, k) != default]
@@ -940,7 +987,10 @@ def main(
         if options["out"] is None:  # a fresh directory per run (an explicit --out is never reused)
             framework = options.get("framework", "torch")
             name = trainer if framework == "torch" else f"{trainer}-{framework}"
-            base = f"runs/{name}-{options['loss']}-{options['penalty']}-seed{options['seed']}"
+            what = f"{options['loss']}-{options['penalty']}"
+            if options.get("recipe"):
+                what = str(options["recipe"]).split("(")[0].strip()
+            base = f"runs/{name}-{what}-seed{options['seed']}"
             out, i = base, 2
             while holds_run(Path(out)) and not options["resume"]:
                 out, i = f"{base}-{i}", i + 1

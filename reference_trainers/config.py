@@ -93,6 +93,7 @@ class TrainerConfig:
 class DCGANConfig(TrainerConfig):
     """``python -m reference_trainers.dcgan``'s options."""
 
+    recipe: str | None
     image_size: int
     width: int
     z_dim: int

@@ -4,6 +4,7 @@
     python -m reference_trainers.dcgan --loss lsgan --penalty r1 --penalty-every 4 \\
         --real-label 0.9 --instance-noise 0.1:0:1000 --out runs/lsgan-r1
     python -m reference_trainers.dcgan --out runs/lsgan-r1 --resume --steps 3000
+    python -m reference_trainers.dcgan --recipe r3gan --d-norm none   # R3GAN's recipe
 
 Writes config.json, metrics.jsonl, samples/*.png, curves.png and the checkpoint
 (checkpoint.pt; checkpoint.npz for --framework jax / tf) to --out.
@@ -56,6 +57,15 @@ def parser() -> Any:
     common.set_help(p, "data", "The training data: digits (scikit-learn's, offline), "
                     "stacked-digits (three digits as RGB channels: 1000 modes) or a folder of "
                     "images, MNIST-style IDX files or CIFAR-10 binary batches.")  # fmt: skip
+    p.add_argument("--recipe", default=None, metavar="SPEC",
+                   help="A published training setup as one option (advloss.recipes): r3gan "
+                   "(R3GAN: rpgan + R1 + R2 with gamma on a cosine from 0.05 to 0.005, Adam "
+                   "with beta1 = 0 and the learning rate 2e-4 -> 5e-5 and beta2 0.9 -> 0.99 "
+                   "on cosines, over --steps), or r3gan(gamma=..., steps=..., lr=..., ...) "
+                   "with other hyperparameters. It replaces --objective, --loss, --penalty, "
+                   "--penalty-weight, --penalty-every, --real-label, --flip-prob, "
+                   "--instance-noise, --lr-g, --lr-d, --beta1 and --beta2 (giving one of them "
+                   "as well is an error). Default: none.")  # fmt: skip
     p.add_argument("--image-size", type=int, choices=[16, 32, 64], default=None,
                    help="The side of the square images, in pixels.")  # fmt: skip
     p.add_argument("--width", type=int, default=None,

@@ -158,10 +158,21 @@ def load_numpy(
     return {"net": params}, {"net": stats}
 
 
+def with_hyperparameters(opt_state: Any, hyper: Any) -> Any:
+    """``opt_state`` of ``optax.inject_hyperparams(optax.adam)`` with this iteration's
+    ``(learning_rate, b2)`` (a ``--recipe``'s schedules); unchanged when ``hyper`` is None."""
+    if hyper is None:
+        return opt_state
+    lr, b2 = hyper
+    return opt_state._replace(hyperparams={**opt_state.hyperparams, "learning_rate": lr, "b2": b2})
+
+
 def make_steps(objective: Any, G: Any, D: Any, g_tx: Any, d_tx: Any) -> tuple[Any, Any]:
     """The jitted D and G steps.  advloss's objective calls D as a plain function; each call
     runs D in training mode and threads its batch statistics to the next call (spectral norm's
-    power iteration advances once per forward, as in PyTorch)."""
+    power iteration advances once per forward, as in PyTorch).  ``step`` (an int32 array, with
+    a ``--recipe``: its γ schedule reads it, traced) and ``hyper`` (the optimizer's
+    ``(learning_rate, b2)`` for this iteration) are None otherwise."""
     import jax
     import optax
 
@@ -185,24 +196,30 @@ def make_steps(objective: Any, G: Any, D: Any, g_tx: Any, d_tx: Any) -> tuple[An
         return discriminator, seen
 
     @functools.partial(jax.jit, static_argnames=("due",))
-    def d_step(state: State, real: Any, z: Any, draws: Any, noise_std: Any, due: bool) -> Any:
+    def d_step(
+        state: State, real: Any, z: Any, draws: Any, noise_std: Any, step: Any, hyper: Any,
+        due: bool,
+    ) -> Any:  # fmt: skip
         fake, g_stats = g_forward(state.g_params, state.g_stats, z)
         fake = jax.lax.stop_gradient(fake)
+        # step 0 / 1: a lazy penalty is due / not due (the host decides: no lax.cond); a
+        # recipe's scheduled γ reads the true step (its penalties are not lazy)
+        step_arg = (0 if due else 1) if step is None else step
 
         def loss(d_params: Any) -> Any:
             discriminator, seen = d_function(d_params, state.d_stats)
-            # step 0 / 1: a lazy penalty is due / not due (the host decides: no lax.cond)
-            out = objective.discriminator(discriminator, real, fake, step=0 if due else 1,
+            out = objective.discriminator(discriminator, real, fake, step=step_arg,
                                           draws=draws, noise_std=noise_std)  # fmt: skip
             return out.total, (out, seen[-1])
 
         (_, (out, d_stats)), grads = jax.value_and_grad(loss, has_aux=True)(state.d_params)
-        updates, d_opt = d_tx.update(grads, state.d_opt, state.d_params)
+        opt_state = with_hyperparameters(state.d_opt, hyper)
+        updates, d_opt = d_tx.update(grads, opt_state, state.d_params)
         d_params = optax.apply_updates(state.d_params, updates)
         return state._replace(d_params=d_params, d_stats=d_stats, d_opt=d_opt, g_stats=g_stats), out
 
     @jax.jit
-    def g_step(state: State, z: Any, real: Any, draws: Any, noise_std: Any) -> Any:
+    def g_step(state: State, z: Any, real: Any, draws: Any, noise_std: Any, hyper: Any) -> Any:
         def loss(g_params: Any) -> Any:
             fake, g_stats = g_forward(g_params, state.g_stats, z)
             discriminator, seen = d_function(state.d_params, state.d_stats)
@@ -211,7 +228,8 @@ def make_steps(objective: Any, G: Any, D: Any, g_tx: Any, d_tx: Any) -> tuple[An
             return out.total, (out, g_stats, seen[-1])
 
         (_, (out, g_stats, d_stats)), grads = jax.value_and_grad(loss, has_aux=True)(state.g_params)
-        updates, g_opt = g_tx.update(grads, state.g_opt, state.g_params)
+        opt_state = with_hyperparameters(state.g_opt, hyper)
+        updates, g_opt = g_tx.update(grads, opt_state, state.g_params)
         g_params = optax.apply_updates(state.g_params, updates)
         return state._replace(g_params=g_params, g_stats=g_stats, d_stats=d_stats, g_opt=g_opt), out
 
@@ -274,8 +292,14 @@ def _train(cfg: DCGANConfig) -> dict[str, Any]:
     g_params, g_stats = load_numpy(g_vars, net.g_layers, net.g_weights, None)
     d_params, d_stats = load_numpy(d_vars, net.d_layers, net.d_weights, net.spectral)
     # optax's adam is PyTorch's: update = lr * m̂ / (sqrt(v̂) + eps), eps outside the root
-    g_tx = optax.adam(cfg.lr_g, b1=cfg.beta1, b2=cfg.beta2, eps=1e-8)
-    d_tx = optax.adam(cfg.lr_d, b1=cfg.beta1, b2=cfg.beta2, eps=1e-8)
+    if s.adam is None:
+        g_tx = optax.adam(cfg.lr_g, b1=cfg.beta1, b2=cfg.beta2, eps=1e-8)
+        d_tx = optax.adam(cfg.lr_d, b1=cfg.beta1, b2=cfg.beta2, eps=1e-8)
+    else:  # --recipe: lr and b2 set every iteration (with_hyperparameters), in the run's dtype
+        lr, (b1, b2) = s.adam
+        adam = optax.inject_hyperparams(optax.adam, hyperparam_dtype=jnp.dtype(dtype))
+        g_tx = adam(learning_rate=lr, b1=b1, b2=b2, eps=1e-8)
+        d_tx = adam(learning_rate=lr, b1=b1, b2=b2, eps=1e-8)
     state = State(g_params, g_stats, d_params, d_stats, g_tx.init(g_params), d_tx.init(d_params))
     state = jax.tree_util.tree_map(jnp.asarray, state)
     leaves, treedef = jax.tree_util.tree_flatten_with_path(state)
@@ -310,17 +334,23 @@ def _train(cfg: DCGANConfig) -> dict[str, Any]:
         # ---- the training step: this is the part to copy into your own loop ----
         d_steps, g_steps = s.plan()
         std = s.noise_value(dtype)
+        step = hyper = None
+        if s.adam is not None:  # --recipe: the schedules' values at this iteration
+            lr, (_, b2) = s.adam
+            step, hyper = jnp.asarray(s.step, jnp.int32), (jnp.asarray(lr, dtype),
+                                                           jnp.asarray(b2, dtype))  # fmt: skip
         for _ in range(d_steps):
             real = nhwc(batches.next())
             due = s.step % every == 0
             s.first_call(due)  # the first call of each variant compiles it
             state, out = d_step(state, real, s.latents(z_dim, dtype),
-                                s.draws(real, fake_shape, "discriminator", dtype), std, due=due)  # fmt: skip
+                                s.draws(real, fake_shape, "discriminator", dtype), std, step,
+                                hyper, due=due)  # fmt: skip
             s.record_d_stats(out.stats)
         for _ in range(g_steps):
             g_real = real if s.needs_real else None
             state, g_out = g_step(state, s.latents(z_dim, dtype), g_real,
-                                  s.draws(g_real, fake_shape, "generator", dtype), std)  # fmt: skip
+                                  s.draws(g_real, fake_shape, "generator", dtype), std, hyper)  # fmt: skip
         # ---- logging, evaluation, checkpoints ----
         if s.end_iteration(out, g_out):
             s.evaluate(evaluate)

@@ -63,6 +63,9 @@ def torch_adam(keras: Any) -> Any:
         def __init__(self, learning_rate: float, **kwargs: Any) -> None:
             super().__init__(learning_rate=learning_rate, epsilon=1e-8, **kwargs)
             self.lr_value = float(learning_rate)
+            #: a ``--recipe``'s schedules: a float64 tf.Variable ``[lr, beta_2]`` assigned
+            #: every iteration (read inside the traced step), or None (the constants)
+            self.schedule: Any = None
 
         def update_step(self, gradient: Any, variable: Any, learning_rate: Any) -> None:
             # constants via convert_to_tensor: ops.cast(0.999, "float64") rounds through float32
@@ -71,11 +74,14 @@ def torch_adam(keras: Any) -> Any:
             g = ops.cast(gradient, dtype)
             t = ops.cast(self.iterations + 1, dtype)
             b1, b2 = const(self.beta_1), const(self.beta_2)
+            lr = const(self.lr_value)
+            if self.schedule is not None:
+                lr, b2 = ops.cast(self.schedule[0], dtype), ops.cast(self.schedule[1], dtype)
             m = self._momentums[self._get_variable_index(variable)]
             v = self._velocities[self._get_variable_index(variable)]
             self.assign(m, b1 * m + (1 - b1) * g)
             self.assign(v, b2 * v + (1 - b2) * ops.square(g))
-            step_size = const(self.lr_value) / (1 - ops.power(b1, t))
+            step_size = lr / (1 - ops.power(b1, t))
             denom = ops.sqrt(v) / ops.sqrt(1 - ops.power(b2, t)) + const(self.epsilon)
             self.assign_sub(variable, step_size * m / denom)
 
@@ -201,8 +207,15 @@ def _train(cfg: DCGANConfig) -> dict[str, Any]:
     load_numpy(G, net.g_layers, net.g_weights, None)
     load_numpy(D, net.d_layers, net.d_weights, net.spectral)
     Adam = torch_adam(keras)
-    g_opt = Adam(cfg.lr_g, beta_1=cfg.beta1, beta_2=cfg.beta2)
-    d_opt = Adam(cfg.lr_d, beta_1=cfg.beta1, beta_2=cfg.beta2)
+    if s.adam is None:
+        g_opt = Adam(cfg.lr_g, beta_1=cfg.beta1, beta_2=cfg.beta2)
+        d_opt = Adam(cfg.lr_d, beta_1=cfg.beta1, beta_2=cfg.beta2)
+    else:  # --recipe: lr and beta_2 from a variable assigned every iteration
+        lr, (b1, b2) = s.adam
+        g_opt = Adam(lr, beta_1=b1, beta_2=b2)
+        d_opt = Adam(lr, beta_1=b1, beta_2=b2)
+        schedule = tf.Variable([lr, b2], dtype=tf.float64, trainable=False)
+        g_opt.schedule = d_opt.schedule = schedule
     g_opt.build(G.trainable_variables)
     d_opt.build(D.trainable_variables)
     variables = [("G", v) for v in G.weights] + [("D", v) for v in D.weights]
@@ -222,11 +235,13 @@ def _train(cfg: DCGANConfig) -> dict[str, Any]:
     objective = s.objective
     discriminator = lambda x: D(x, training=True)  # noqa: E731 - advloss calls D on batches
 
-    def d_step(real: Any, z: Any, draws: Any, noise_std: Any, due: bool) -> Any:
+    def d_step(real: Any, z: Any, draws: Any, noise_std: Any, step: Any, due: bool) -> Any:
         fake = tf.stop_gradient(G(z, training=True))
+        # step 0 / 1: a lazy penalty is due / not due (decided on the host: two traces); a
+        # recipe's scheduled γ reads the true step (a tensor: one trace; not lazy)
+        step_arg = (0 if due else 1) if step is None else step
         with tf.GradientTape() as tape:
-            # step 0 / 1: a lazy penalty is due / not due (decided on the host: two traces)
-            out = objective.discriminator(discriminator, real, fake, step=0 if due else 1,
+            out = objective.discriminator(discriminator, real, fake, step=step_arg,
                                           draws=draws, noise_std=noise_std)  # fmt: skip
         grads = tape.gradient(out.total, D.trainable_variables)
         d_opt.apply_gradients(zip(grads, D.trainable_variables, strict=True))
@@ -262,12 +277,17 @@ def _train(cfg: DCGANConfig) -> dict[str, Any]:
         # ---- the training step: this is the part to copy into your own loop ----
         d_steps, g_steps = s.plan()
         std = s.noise_value(dtype)
+        step = None
+        if s.adam is not None:  # --recipe: the schedules' values at this iteration
+            lr, (_, b2) = s.adam
+            schedule.assign([lr, b2])
+            step = tf.constant(s.step, tf.int32)
         for _ in range(d_steps):
             real = nhwc(batches.next())
             due = s.step % every == 0
             s.first_call(due)  # the first call of each variant traces it
             out = d_step(real, s.latents(z_dim, dtype),
-                         s.draws(real, fake_shape, "discriminator", dtype), std, due=due)  # fmt: skip
+                         s.draws(real, fake_shape, "discriminator", dtype), std, step, due=due)  # fmt: skip
             s.record_d_stats(out.stats)
         for _ in range(g_steps):
             g_real = real if s.needs_real else None

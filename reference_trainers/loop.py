@@ -49,6 +49,11 @@ class Loop:
         # validates loss / penalty / labels / noise before anything slow happens
         self.objective = common.build_objective(cfg)
         self.has_penalty = bool(self.objective.penalties)
+        # --recipe: its Adam (lr, (beta1, beta2)) on a schedule, set at every iteration's plan
+        self.recipe = common.recipe_of(cfg)
+        self.adam: tuple[float, tuple[float, float]] | None = (
+            None if self.recipe is None else self.recipe.adam(0)
+        )
 
         # the generator loss of a relativistic loss needs D(real)
         self.needs_real = getattr(self.objective.loss, "generator_needs_real", False)
@@ -94,8 +99,13 @@ class Loop:
         self.ada_state: Any = self.ada.init(zero) if self.ada else None
 
     def plan(self) -> tuple[int, int]:
-        """This iteration's D and G update counts; sets ``noise_std`` (adaptive noise)."""
+        """This iteration's D and G update counts; sets ``noise_std`` (adaptive noise) and,
+        with a ``--recipe``, ``adam``: the optimizers' ``(lr, (beta1, beta2))`` at this step
+        (Python floats, the recipe's schedules at the iteration count, as R3GAN's loop sets
+        them before each iteration)."""
         self.noise_std = self.ada.std(self.ada_state) if self.ada else None
+        if self.recipe is not None:
+            self.adam = self.recipe.adam(self.step)
         self.planned = self.ratio.plan(self.ratio_state)
         return self.planned
 

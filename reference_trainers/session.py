@@ -106,8 +106,12 @@ class Session(Loop):
         if after_spectral_norm is not None:  # e.g. load spectral-norm states drawn elsewhere
             after_spectral_norm()
         betas = (cfg.beta1, cfg.beta2)
-        self.g_opt = torch.optim.Adam(G.parameters(), cfg.lr_g, betas=betas)
-        self.d_opt = torch.optim.Adam(D.parameters(), cfg.lr_d, betas=betas)
+        lr_g, lr_d = cfg.lr_g, cfg.lr_d
+        if self.adam is not None:  # --recipe: its schedules' first values (set in plan())
+            lr_g, betas = self.adam
+            lr_d = lr_g
+        self.g_opt = torch.optim.Adam(G.parameters(), lr_g, betas=betas)
+        self.d_opt = torch.optim.Adam(D.parameters(), lr_d, betas=betas)
         seed = cfg.seed
         self.gens = {
             name: torch.Generator(device).manual_seed(seed * 1000 + 100 * self.rank + i)
@@ -160,6 +164,18 @@ class Session(Loop):
         print(f"resumed from step {self.step} in {self.run.dir}", file=sys.stderr)
 
     # -------------------------------------------------------------------- inside the step
+
+    def plan(self) -> tuple[int, int]:
+        """:meth:`Loop.plan`, and a ``--recipe``'s learning rate and betas for this iteration
+        set on both optimizers (R3GAN's loop: ``g['lr'] = cur_lr; g['betas'] = (0,
+        cur_beta2)``)."""
+        planned = super().plan()
+        if self.adam is not None:
+            lr, betas = self.adam
+            for opt in (self.g_opt, self.d_opt):
+                for group in opt.param_groups:
+                    group["lr"], group["betas"] = lr, betas
+        return planned
 
     def local(self, batch: Any) -> Any:
         """This process's slice of a global batch (a tensor or a tuple of tensors), on the device."""

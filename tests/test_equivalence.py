@@ -47,6 +47,7 @@ def test_every_registered_item_is_listed(capsys):
         "penalty:dragan",
         "penalty:maxgp",
         "penalty:lecam",
+        "penalty:feature_matching",
         "sn:spectral_normalize",
         "sn:front_ends",
         "transform:instance_noise",
@@ -55,6 +56,7 @@ def test_every_registered_item_is_listed(capsys):
         "transform:schedules",
         "objective:discriminator",
         "objective:generator",
+        "recipe:r3gan",
     ):
         assert expected in names
     assert main(["--list", "--items", "loss:*"]) == 0

@@ -125,6 +125,12 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path, rng):
         (["--objective", "ns + diffaug('color')"], "the reference trainers do not augment yet"),
         (["--penalty", "lecam"], "--penalty: 'lecam' keeps explicit state"),
         (["--objective", "hinge + lecam"], "--objective: 'lecam' keeps explicit state"),
+        (["--recipe", "r3gan", "--loss", "hinge"], "--recipe with --loss"),
+        (["--recipe", "r3gan", "--beta1", "0.0"], "--recipe with --beta1"),
+        (["--recipe", "r3gan", "--objective", "ns"], "--recipe with --objective"),
+        (["--recipe", "r3gan(gamma=-1)"], "gamma must be >= 0"),
+        (["--recipe", "r4gan"], "unknown recipe name 'r4gan'"),
+        (["--objective", "ns + feature_matching"], "do not expose"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, message):
@@ -147,6 +153,44 @@ def test_objective_spec_builds_the_objective_the_separate_options_build():
     spec = objective("--objective", "lsgan + r1(gamma=5, every=4) + smooth(real=0.9) + "
                      "noise('0.1:0:50')")  # fmt: skip
     assert repr(spec) == repr(flags)
+
+
+def test_recipe_builds_r3gans_objective_over_the_run():
+    """``--recipe r3gan``: R3GAN's objective with its decays over ``--steps`` (or the spec's
+    ``steps=``), and the optimizer values the loop sets at each iteration (no framework)."""
+    import advloss
+    from reference_trainers.common import build_objective, recipe_of
+    from reference_trainers.loop import Loop
+
+    R3GAN = advloss.recipes.R3GAN
+    cfg = dcgan.options(["--recipe", "r3gan", "--steps", "300"])
+    assert recipe_of(cfg) == R3GAN(steps=300)
+    assert build_objective(cfg) == R3GAN(steps=300).objective()
+    cfg = dcgan.options(["--recipe", "r3gan(gamma=0.1, steps=50)", "--steps", "300"])
+    assert build_objective(cfg) == R3GAN(gamma=0.1, steps=50).objective()
+    loop = Loop.__new__(Loop)  # the framework-neutral plan(), without a run folder
+    loop.recipe, loop.ada, loop.step = R3GAN(steps=50), None, 25
+    loop.ratio, loop.ratio_state = advloss.FixedRatio(), advloss.FixedRatio().init()
+    assert loop.plan() == (1, 1) and loop.adam == R3GAN(steps=50).adam(25)
+    assert loop.adam[1][0] == 0.0 and 0.9 < loop.adam[1][1] < 0.99
+
+
+@pytest.mark.slow
+def test_recipe_run_sets_the_optimizers_schedules(tmp_path):
+    """Four torch steps of --recipe r3gan: the r1 and r2 terms are logged, and the optimizers
+    hold the recipe's last learning rate and betas (step 3 of a 4-step cosine)."""
+    import advloss
+
+    out = tmp_path / "run"
+    assert run(out, "--steps", "4", "--eval-every", "4", "--recipe", "r3gan") == 0
+    train, _ = check_four_step_run(out, [])
+    assert {"d_r1", "d_r2"} <= set(train[-1])
+    lr, betas = advloss.recipes.R3GAN(steps=4).adam(3)
+    ck = torch.load(out / "checkpoint.pt", weights_only=True)
+    for opt in ("g_opt", "d_opt"):
+        group = ck[opt]["param_groups"][0]
+        assert group["lr"] == lr and tuple(group["betas"]) == betas
+    assert json.loads((out / "config.json").read_text())["recipe"] == "r3gan"
 
 
 def test_the_typed_config_holds_exactly_the_parsers_options():

@@ -159,6 +159,20 @@ def test_the_three_trainers_agree_step_for_step_in_float64(tmp_path, name):
     assert all(np.isfinite(curve["d_loss"])) and len(set(curve["d_loss"])) > 1  # it trains
 
 
+@pytest.mark.slow
+def test_the_three_trainers_agree_on_the_r3gan_recipe(tmp_path):
+    """--recipe r3gan: γ on its cosine (a traced step in JAX / TF, a Python one in torch) and
+    Adam's lr and β2 schedules (param_groups, optax.inject_hyperparams, a Keras variable)
+    give the same run in float64; 3 steps of a 3-step decay cover the whole cosine."""
+    result = xframework.compare(
+        "r3gan", ["--recipe", "r3gan"], ["torch", "jax", "tf"], steps=3, dtype="float64",
+        work=tmp_path, sizes=[*TINY[:6], "--eval-samples", "200"], seed=1, quiet=True,
+    )  # fmt: skip
+    for pair, d in result["diffs"].items():
+        for key, values in d.items():
+            assert len(values) == 3 and max(values) < 1e-12, (pair, key, values)
+
+
 def test_xframework_command_writes_the_figure_and_the_tables(tmp_path):
     args = ["--tiny", "--steps", "3", "--configs", "hinge", "--frameworks", "torch,tf",
             "--out", str(tmp_path)]  # fmt: skip

@@ -169,6 +169,9 @@ def penalty_items() -> list[Item]:
                     k.removeprefix("params."): v for k, v in t.items() if k.startswith("params.")
                 }
                 draws = {k.removeprefix("draw."): v for k, v in t.items() if k.startswith("draw.")}
+                if getattr(penalty, "side", "discriminator") == "generator":  # on features
+                    real_logits, fake_logits = fwd(params, t["real"]), fwd(params, t["fake"])
+                    return {"value": penalty.features_term(real_logits, fake_logits)}
                 if getattr(penalty, "stateful", False):  # on the logits, from its initial state
                     real_logits, fake_logits = fwd(params, t["real"]), fwd(params, t["fake"])
                     state = penalty.init(real_logits)
@@ -189,6 +192,11 @@ def penalty_items() -> list[Item]:
                 f"penalty:{name}",
                 f"{name} penalty on an MLP and a conv discriminator"
                 + (" (its logits, one update from its initial state)" if stateful else "")
+                + (
+                    " (D's outputs as the features)"
+                    if getattr(penalty, "side", "discriminator") == "generator"
+                    else ""
+                )
                 + ": value and gradients w.r.t. D's parameters"
                 + _provided_by(_PENALTY_REGISTRY, name),
                 functools.partial(_penalty_cases, penalty),
@@ -445,6 +453,50 @@ def _build_objective(side: str) -> Callable[[str], Any]:
     return build
 
 
+#: The recipe items: R3GAN's discriminator objective with γ on its cosine, at a step given as
+#: a tensor (the schedule then runs in the tensors' dtype inside the compiled function).
+RECIPE = "r3gan(gamma=0.8, steps=40)"
+
+
+def _recipe_cases(quick: bool) -> list[Case]:
+    from advloss.equivalence.nets import weights
+
+    rng = np.random.default_rng(7)
+    inputs: Inputs = {f"params.{k}": v for k, v in weights("mlp").items()}
+    inputs["real"], inputs["fake"] = rng.normal(size=(6, 6)), rng.normal(size=(6, 6))
+    inputs["step"] = np.array(13.0)  # carried as a float by the suite, cast to int32
+    return [Case("mlp", inputs, tuple(k for k in inputs if k.startswith("params.")))]
+
+
+def _build_recipe(framework: str) -> Any:
+    from advloss.equivalence.nets import forward
+    from advloss.objective import Objective
+
+    objective = Objective.parse(RECIPE)
+    fwd = forward(framework, "mlp")
+    b = get_backend(framework)
+
+    def f(case: Case, t: dict[str, Any]) -> dict[str, Any]:
+        params = {k.removeprefix("params."): v for k, v in t.items() if k.startswith("params.")}
+        step = b.cast(t["step"], "int32")
+        out = objective.discriminator(lambda x: fwd(params, x), t["real"], t["fake"], step=step)
+        return {"total": out.total, **{f"terms.{k}": v for k, v in out.terms.items()}}
+
+    return f
+
+
+def recipe_items() -> list[Item]:
+    return [
+        Item(
+            "recipe:r3gan",
+            f"Objective.parse({RECIPE!r}).discriminator at a tensor step (γ on its cosine): "
+            f"total, terms and gradients w.r.t. D's parameters",
+            _recipe_cases,
+            _build_recipe,
+        )
+    ]
+
+
 def transform_items() -> list[Item]:
     return [
         Item(
@@ -487,4 +539,4 @@ def transform_items() -> list[Item]:
 
 def collect_items() -> list[Item]:
     """Every item, from what is registered now (plugins included)."""
-    return [*loss_items(), *penalty_items(), *spectral_items(), *transform_items()]
+    return [*loss_items(), *penalty_items(), *spectral_items(), *transform_items(), *recipe_items()]
