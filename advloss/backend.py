@@ -116,6 +116,15 @@ class Backend(Protocol):
     def cos(self, x: Any) -> Any:
         """Elementwise cosine."""
 
+    def sin(self, x: Any) -> Any:
+        """Elementwise sine."""
+
+    def exp(self, x: Any) -> Any:
+        """Elementwise exponential."""
+
+    def floor(self, x: Any) -> Any:
+        """Elementwise floor of a float tensor (same dtype; derivative 0)."""
+
     def full(self, value: float, dtype: str, like: Any) -> Any:
         """A 0-d tensor holding ``value`` in ``dtype``, on the device of ``like``."""
 

@@ -105,9 +105,10 @@ class Objective:
             (``"linear:0.1:0:10000"``), or an ``advloss.noise.AdaptiveNoise`` (then each
             call takes ``noise_std=`` from the controller's state).
         augment: a differentiable augmentation of every batch D sees (real and fake, in both
-            steps; before the instance noise): ``advloss.augment.DiffAugment(policy=...)``, the
-            name ``"diffaugment"`` or a config dict; in ``parse``,
-            ``diffaug('color,translation,cutout')``.  The penalties see the augmented batches
+            steps; before the instance noise): ``advloss.augment.DiffAugment(policy=...)`` or
+            ``advloss.augment.ADA(p=..., ops=...)``, the name ``"diffaugment"`` or ``"ada"``, or
+            a config dict; in ``parse``, ``diffaug('color,translation,cutout')`` or
+            ``ada(p=0.2, ops='bgc')``.  The penalties see the augmented batches
             (R1 on augmented reals; see ``docs/augment.md`` for the alternative).
 
     Example — "ns with real_label 0.9 + R1 (γ = 10, every 16 steps) + instance noise annealed
@@ -204,7 +205,7 @@ class Objective:
         ``noise(...)`` takes one schedule string or number, or keyword arguments
         (``noise(name='cosine', start=0.1, end=0.0, steps=5000)``), or ``noise('adaptive')``;
         ``diffaug('color,translation,cutout')`` (or ``diffaugment(policy=..., layout=...)``)
-        augments every batch D sees.
+        or ``ada(p=0.2, ops='bgc')`` augments every batch D sees.
         """
         loss, penalties, labels, noise, augment = parse(text)
         return cls(loss, penalties=penalties, labels=labels, instance_noise=noise, augment=augment)

@@ -74,6 +74,24 @@ def test_minimum_cos_full(fw):
     assert float(b.to_numpy(full)) == 0.25
 
 
+@pytest.mark.parametrize("fw", ALL)
+def test_sin_exp_floor(fw):
+    b = backend(fw)
+    x = b.from_numpy(np.array([-1.5, -0.0, 0.5, 2.0]), "float64")
+    np.testing.assert_allclose(b.to_numpy(b.sin(x)), np.sin([-1.5, 0.0, 0.5, 2.0]), rtol=1e-15)
+    np.testing.assert_allclose(b.to_numpy(b.exp(x)), np.exp([-1.5, 0.0, 0.5, 2.0]), rtol=1e-15)
+    floor = b.floor(x)
+    assert b.dtype(floor) == "float64"
+    np.testing.assert_array_equal(b.to_numpy(floor), [-2.0, 0.0, 0.0, 2.0])
+
+
+@pytest.mark.parametrize("fw", FRAMEWORK_PARAMS)
+def test_floor_has_a_zero_derivative(fw):
+    b = fw.backend
+    _, (g,) = fw.value_and_grad(lambda x: b.floor(x) + x, [np.array([-1.5, 0.5])], "float64")
+    np.testing.assert_array_equal(g, [1.0, 1.0])
+
+
 def _seed(fw):
     if fw is None:
         return 7

@@ -52,6 +52,7 @@ def test_every_registered_item_is_listed(capsys):
         "sn:front_ends",
         "transform:instance_noise",
         "transform:augment",
+        "transform:ada",
         "transform:labels",
         "transform:schedules",
         "objective:discriminator",

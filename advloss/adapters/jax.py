@@ -66,6 +66,15 @@ class JaxBackend:
     def cos(self, x: Any) -> Any:
         return jnp.cos(x)
 
+    def sin(self, x: Any) -> Any:
+        return jnp.sin(x)
+
+    def exp(self, x: Any) -> Any:
+        return jnp.exp(x)
+
+    def floor(self, x: Any) -> Any:
+        return jnp.floor(x)
+
     def full(self, value: float, dtype: str, like: Any) -> Any:
         return jnp.asarray(value, dtype=dtype)
 

@@ -60,6 +60,15 @@ class NumpyBackend:
     def cos(self, x: Any) -> Any:
         return np.cos(x)
 
+    def sin(self, x: Any) -> Any:
+        return np.sin(x)
+
+    def exp(self, x: Any) -> Any:
+        return np.exp(x)
+
+    def floor(self, x: Any) -> Any:
+        return np.floor(x)
+
     def full(self, value: float, dtype: str, like: Any) -> Any:
         return np.asarray(value, dtype=_np_dtype(dtype))
 

@@ -59,6 +59,15 @@ class TensorflowBackend:
     def cos(self, x: Any) -> Any:
         return tf.cos(x)
 
+    def sin(self, x: Any) -> Any:
+        return tf.sin(x)
+
+    def exp(self, x: Any) -> Any:
+        return tf.exp(x)
+
+    def floor(self, x: Any) -> Any:
+        return tf.floor(x)
+
     def full(self, value: float, dtype: str, like: Any) -> Any:
         return tf.constant(value, dtype=tf.as_dtype(dtype))
 

@@ -81,6 +81,15 @@ class TorchBackend:
     def cos(self, x: Any) -> Any:
         return torch.cos(x)
 
+    def sin(self, x: Any) -> Any:
+        return torch.sin(x)
+
+    def exp(self, x: Any) -> Any:
+        return torch.exp(x)
+
+    def floor(self, x: Any) -> Any:
+        return torch.floor(x)
+
     def full(self, value: float, dtype: str, like: Any) -> Any:
         return torch.full((), value, dtype=_DTYPES[dtype], device=like.device)
 

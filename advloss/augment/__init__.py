@@ -1,10 +1,17 @@
-r"""Data augmentation for the discriminator: DiffAugment and adaptive pseudo augmentation (APA).
+r"""Data augmentation for the discriminator: DiffAugment, the ADA pipeline and adaptive pseudo
+augmentation (APA).
 
 * ``diffaugment(x, policy, *, key=None, draws=None, layout="NCHW", return_draws=False)`` —
   DiffAugment's differentiable colour, translation and cutout transforms (Zhao et al. 2020), the
   reference implementation's formulas and parameters;
 * ``DiffAugment`` — the same with its policy bound (the built-in ``"diffaugment"`` of the
   registry's ``"augmentation"`` kind);
+* ``ada(x, p, *, ops="bgc", key=None, draws=None, layout="NCHW", return_draws=False)`` —
+  StyleGAN2-ADA's pipeline (Karras et al. 2020): x-flip, 90° rotations, integer translation,
+  scaling, rotation, anisotropic scaling, fractional translation (one bilinear resampling) and
+  brightness, contrast, luma flip, hue, saturation (one colour matrix), each with probability
+  ``p``, twice differentiable in every framework;
+* ``ADA`` — the same with ``p``, ``ops`` and ``layout`` bound (the built-in ``"ada"``);
 * ``apa(real, fake, p, *, key=None, draws=None, return_draws=False)`` — real samples replaced by
   detached fakes with probability ``p`` (Jiang et al. 2021).
 
@@ -25,6 +32,7 @@ Examples:
     True
 """
 
+from advloss.augment._ada import ADA, ADA_OPS, ADA_PRESETS, ada
 from advloss.augment._apa import apa
 from advloss.augment._diffaugment import (
     DEFAULT_POLICY,
@@ -33,4 +41,14 @@ from advloss.augment._diffaugment import (
     diffaugment,
 )
 
-__all__ = ["DEFAULT_POLICY", "POLICIES", "DiffAugment", "apa", "diffaugment"]
+__all__ = [
+    "ADA",
+    "ADA_OPS",
+    "ADA_PRESETS",
+    "DEFAULT_POLICY",
+    "POLICIES",
+    "DiffAugment",
+    "ada",
+    "apa",
+    "diffaugment",
+]

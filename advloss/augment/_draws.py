@@ -1,9 +1,9 @@
 """The random numbers of an augmentation: drawn from ``key``, or given explicitly as ``draws=``
 (tensors of the batch's framework or NumPy arrays), checked and converted once, here.
 
-Each transform declares its draws as ``Draw`` values: per-sample uniforms in [0, 1) (shape
-``(N,)``) or per-sample integers, one column per image axis (shape ``(N, k)``, column ``j``
-uniform on ``low[j]..high[j]`` inclusive).  Only static attributes (dtype, shape) of explicit
+Each transform declares its draws as ``Draw`` values: per-sample uniforms in [0, 1) or standard
+normals (shape ``(N,)``, or ``(N, k)`` with ``columns=k``), or per-sample integers, one column
+per image axis (shape ``(N, k)``, column ``j`` uniform on ``low[j]..high[j]`` inclusive).  Only static attributes (dtype, shape) of explicit
 draws are checked, so nothing here reads a value from a device."""
 
 from __future__ import annotations
@@ -21,24 +21,36 @@ INDEX_DTYPE = "int32"
 
 
 class Draw(NamedTuple):
-    """One named draw: ``(N,)`` uniforms in [0, 1) when ``low`` is empty, else ``(N, len(low))``
+    """One named draw: ``(N,)`` uniforms in [0, 1) when ``low`` is empty (N(0, 1) normals with
+    ``normal=True``; shape ``(N, columns)`` with ``columns > 0``), else ``(N, len(low))``
     integers with column ``j`` uniform on ``low[j]..high[j]``."""
 
     name: str
     low: tuple[int, ...] = ()
     high: tuple[int, ...] = ()
+    normal: bool = False
+    columns: int = 0
 
     @property
     def integer(self) -> bool:
         return bool(self.low)
 
+    @property
+    def distribution(self) -> str:
+        """``"integer"``, ``"normal"`` or ``"uniform"`` (the names of ``draw_specs``)."""
+        return "integer" if self.integer else "normal" if self.normal else "uniform"
+
     def shape(self, n: int | None) -> tuple[int | None, ...]:
-        return (n, len(self.low)) if self.integer else (n,)
+        if self.integer:
+            return (n, len(self.low))
+        return (n, self.columns) if self.columns else (n,)
 
     def describe(self, n: int | None) -> str:
         size = "N" if n is None else str(n)
         if not self.integer:
-            return f"shape ({size},), floats in [0, 1)"
+            shape = f"({size}, {self.columns})" if self.columns else f"({size},)"
+            values = "standard normal floats" if self.normal else "floats in [0, 1)"
+            return f"shape {shape}, {values}"
         ranges = ", ".join(f"{lo}..{hi}" for lo, hi in zip(self.low, self.high, strict=True))
         return f"shape ({size}, {len(self.low)}), integers in {ranges} (one column each)"
 
@@ -85,6 +97,8 @@ def _constant(b: Backend, values: list[int], dtype: str, like: Any) -> Any:
 
 
 def _draw(b: Backend, rng: Any, like: Any, n: int | None, dtype: str, d: Draw) -> Any:
+    if d.normal:
+        return b.normal(rng, d.shape(n), dtype, like)
     u = b.uniform(rng, d.shape(n), dtype, like)
     if not d.integer:
         return u

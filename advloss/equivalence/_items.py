@@ -331,6 +331,58 @@ def _build_augment(framework: str) -> Any:
     return f
 
 
+def _ada_draws(rng: Any, n: int, ops: str, channels: int) -> Inputs:
+    """``draw.<name>`` inputs for ``ada(..., ops=ops)`` from its ``draw_specs``."""
+    from advloss.augment import ADA
+
+    specs = ADA(ops=ops).draw_specs((n, channels, 1, 1))
+    return {
+        f"draw.{name}": rng.random(shape) if dist == "uniform" else rng.normal(size=shape)
+        for name, (dist, shape) in specs.items()
+    }
+
+
+#: The transforms R1 runs through, per case of ``transform:ada``.
+_ADA_R1_OPS = {"r1_conv": "bg", "r1_conv_quick": "rotate,xint"}
+
+
+def _ada_cases(quick: bool) -> list[Case]:
+    """A non-square RGB batch through every bgc transform (values and d/dx), and R1 through
+    the geometric ones on a conv D (its gradient w.r.t. D's parameters is a second derivative:
+    the backward pass of the resampling, differentiated)."""
+    from advloss.equivalence.nets import INPUT_SHAPES, weights
+
+    rng = np.random.default_rng(7)
+    n, h, w = 4, 8, 7
+    images: Inputs = {"x": rng.normal(size=(n, 3, h, w)), "w": rng.normal(size=(n, 3, h, w))}
+    images |= _ada_draws(rng, n, "bgc", 3)
+    conv: Inputs = {f"params.{k}": v for k, v in weights("conv").items()}
+    conv["real"] = rng.normal(size=(3, *INPUT_SHAPES["conv"]))
+    # --quick: R1 through two transforms only (eager JAX compiles each op once per shape)
+    case = "r1_conv_quick" if quick else "r1_conv"
+    conv |= _ada_draws(rng, 3, _ADA_R1_OPS[case], INPUT_SHAPES["conv"][0])
+    r1 = Case(case, conv, tuple(k for k in conv if k.startswith("params.")))
+    return [r1] if quick else [Case("images", images, ("x",)), r1]
+
+
+def _build_ada(framework: str) -> Any:
+    from advloss.augment import ada
+    from advloss.equivalence.nets import forward
+    from advloss.penalties import r1_penalty
+
+    def f(case: Case, t: dict[str, Any]) -> dict[str, Any]:
+        draws = {k.removeprefix("draw."): v for k, v in t.items() if k.startswith("draw.")}
+        if case.name == "images":
+            return {"ada(x, 0.7) * w": ada(t["x"], 0.7, draws=draws) * t["w"]}
+        fwd = forward(framework, "conv")
+        params = {k.removeprefix("params."): v for k, v in t.items() if k.startswith("params.")}
+        ops = _ADA_R1_OPS[case.name]
+        d = lambda x: fwd(params, ada(x, 0.8, ops=ops, draws=draws))  # noqa: E731
+        return {"r1 through ada(x, 0.8)": r1_penalty(d, t["real"], gamma=1.0)}
+
+    return f
+
+
 def _label_cases(quick: bool) -> list[Case]:
     rng = np.random.default_rng(4)
     return [
@@ -511,6 +563,14 @@ def transform_items() -> list[Item]:
             "gradients w.r.t. the images (fake: zero, it is detached)",
             _augment_cases,
             _build_augment,
+        ),
+        Item(
+            "transform:ada",
+            "ada (bgc) with explicit draws: values and gradients w.r.t. the images; R1 through "
+            "its geometric transforms on a conv D and R1's gradients w.r.t. D's parameters "
+            "(second order through the resampling)",
+            _ada_cases,
+            _build_ada,
         ),
         Item(
             "transform:labels",
