@@ -21,6 +21,15 @@ from advloss.balance import (
     balance_stats,
     get_ratio,
 )
+from advloss.consistency import (
+    BalancedConsistencyPenalty,
+    ConsistencyPenalty,
+    LatentConsistency,
+    balanced_consistency_penalty,
+    consistency_penalty,
+    latent_consistency_generator_penalty,
+    latent_consistency_penalty,
+)
 from advloss.errors import AdvlossError, AdvlossPluginWarning, AdvlossTypeError, AdvlossValueError
 from advloss.labels import FlipLabels, NoisyLabels, SmoothLabels
 from advloss.lecam import LeCam, LeCamState, lecam_penalty
@@ -80,11 +89,14 @@ __all__ = [
     "AdvlossTypeError",
     "AdvlossValueError",
     "BalanceMonitor",
+    "BalancedConsistencyPenalty",
+    "ConsistencyPenalty",
     "DraganPenalty",
     "FixedRatio",
     "FlipLabels",
     "GradientPenalty",
     "HingeLoss",
+    "LatentConsistency",
     "LeCam",
     "LeCamState",
     "LeastSquaresLoss",
@@ -110,6 +122,8 @@ __all__ = [
     "available_losses",
     "available_penalties",
     "balance_stats",
+    "balanced_consistency_penalty",
+    "consistency_penalty",
     "dragan_penalty",
     "get_backend",
     "get_loss",
@@ -119,6 +133,8 @@ __all__ = [
     "gradient_penalty",
     "init_state",
     "instance_noise",
+    "latent_consistency_generator_penalty",
+    "latent_consistency_penalty",
     "lazy_adam",
     "lecam_penalty",
     "max_gradient_penalty",

@@ -31,6 +31,8 @@ def discriminator(
     std: Any,
     backend: str | None,
     states: Any = None,
+    generator_fn: Any = None,
+    latent: Any = None,
 ) -> Output:
     """``Objective.discriminator``."""
     where = "Objective.discriminator"
@@ -63,7 +65,12 @@ def discriminator(
         if getattr(p, "stateful", False):  # runs on the logits, below
             continue
         p_key, p_draws = penalty_randomness(name, keys, given)
-        if callable(getattr(p, "term_and_logits", None)):  # hands back the logits it computed
+        if getattr(p, "needs_generator", False):  # zCR: on G(z) and G(z + Δz)
+            value, f_out = p.objective_discriminator_term(
+                d, fake_in, generator=generator_fn, latent=latent, key=p_key, step=step
+            )
+            fake_logits = fake_logits if f_out is None else f_out
+        elif callable(getattr(p, "term_and_logits", None)):  # hands back the logits it computed
             value, r_out, f_out = p.term_and_logits(
                 d, real_in, fake_in, step=step, key=p_key, draws=p_draws
             )
@@ -141,6 +148,8 @@ def generator(
     draws: Any,
     std: Any,
     backend: str | None,
+    generator_fn: Any = None,
+    latent: Any = None,
 ) -> Output:
     """``Objective.generator``."""
     where = "Objective.generator"
@@ -164,9 +173,18 @@ def generator(
         adversarial = loss.generator(fake_logits, real_logits=real_logits)
     else:
         adversarial = loss.generator(fake_logits)
+    terms: dict[str, Any] = {"adversarial": adversarial}
+    total = adversarial
+    for name, p in zip(term_names(objective.penalties), objective.penalties, strict=True):
+        if getattr(p, "needs_generator", False):  # zCR's generator term
+            p_key, _ = penalty_randomness(name, keys, given)
+            terms[name] = p.objective_generator_term(
+                fake, generator=generator_fn, latent=latent, key=p_key
+            )
+            total = total + terms[name]
     real_stats = None if real_logits is None else b.stop_gradient(real_logits)
     stats = _stats(b, loss, real_stats, fake_logits, std)
-    return adversarial, {"adversarial": adversarial}, stats
+    return total, terms, stats
 
 
 def _prepare(

@@ -260,6 +260,8 @@ class Objective:
         noise_std: Any = None,
         backend: str | None = None,
         states: Mapping[str, Any] | None = None,
+        generator: Callable[[Any], Any] | None = None,
+        latent: Any = None,
     ) -> ObjectiveOutput:
         """The discriminator's objective on a real and a fake batch.
 
@@ -278,6 +280,8 @@ class Objective:
             states: the explicit state of the terms that keep one (``lecam``), by term name:
                 ``init_states`` on the first step, ``next_states(out)`` after each; their next
                 state is in ``stats`` as ``"<name>.<field>"`` (e.g. ``lecam.ema_real``).
+            generator, latent: the generator and the latents ``z`` of ``fake = G(z)``, for
+                the terms that perturb them (``zcr``); ignored by the others.
 
         Returns:
             ``ObjectiveOutput`` ``(total, terms, stats)``.
@@ -285,7 +289,7 @@ class Objective:
         return ObjectiveOutput(
             *compute.discriminator(
                 self, discriminator, real, fake, step, key, draws, noise_std, backend,
-                None if states is None else dict(states),
+                None if states is None else dict(states), generator, latent,
             )
         )  # fmt: skip
 
@@ -333,6 +337,8 @@ class Objective:
         draws: Mapping[str, Any] | None = None,
         noise_std: Any = None,
         backend: str | None = None,
+        generator: Callable[[Any], Any] | None = None,
+        latent: Any = None,
     ) -> ObjectiveOutput:
         """The generator's objective on a fake batch (kept attached to the generator).
 
@@ -340,11 +346,23 @@ class Objective:
         the pairing losses ``rpgan``/``rp_hinge``/``rp_lsgan``, which also need a real batch of
         the fake batch's size);
         otherwise it is optional and, when given, adds the real-side statistics.  Penalties
-        and label transforms act on the discriminator only; instance noise applies here too.
+        and label transforms act on the discriminator only, except the generator-aware
+        ``zcr``, whose generator term is added here (pass ``generator=G`` and ``latent=z`` with
+        ``fake = G(z)``; it appears in ``terms``); instance noise applies here too.
         Other arguments as in ``discriminator``.
         """
         return ObjectiveOutput(
             *compute.generator(
-                self, discriminator, fake, real, step, key, draws, noise_std, backend
+                self,
+                discriminator,
+                fake,
+                real,
+                step,
+                key,
+                draws,
+                noise_std,
+                backend,
+                generator,
+                latent,
             )
         )
