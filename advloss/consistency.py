@@ -733,6 +733,8 @@ class _Consistency(_Penalty):
 
     augment: Any = None
     _sides: ClassVar[tuple[str, ...]] = ()
+    #: The batches are images (the equivalence suite runs the term on its conv network).
+    image_batches: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "augment", _transform_of(type(self).__name__, self.augment))

@@ -535,3 +535,42 @@ def test_low_precision_is_computed_in_float32(fw):
     assert b.dtype(value) == "float32"
     assert b.dtype(flip_translate(x, draws=make_draws(3, 11))) == "bfloat16"
     assert get_backend("numpy").name == "numpy"
+
+
+# --------------------------------------------------------------------------- the trainer
+
+
+def test_trainer_options_build_the_terms():
+    """--penalty cr / bcr / zcr with --penalty-weight map to λ, λ_real = λ_fake and λ_dis;
+    zcr is not lazy, and the JAX / TF trainers refuse it (they do not pass G)."""
+    pytest.importorskip("sklearn")
+    from reference_trainers import dcgan
+    from reference_trainers.common import TrainerError, build_objective, channels_last
+
+    def penalty(*argv):
+        return build_objective(dcgan.options(list(argv))).penalties[0]
+
+    assert penalty("--penalty", "cr", "--penalty-weight", "5") == advloss.ConsistencyPenalty(
+        weight=5.0
+    )
+    bcr = penalty("--penalty", "bcr", "--penalty-weight", "3", "--penalty-every", "2")
+    assert (bcr.real_weight, bcr.fake_weight, bcr.every) == (3.0, 3.0, 2)
+    assert penalty("--penalty", "zcr", "--penalty-weight", "7").dis_weight == 7.0
+    with pytest.raises(TrainerError, match="it is not lazy"):
+        penalty("--penalty", "zcr", "--penalty-every", "2")
+    with pytest.raises(TrainerError, match="zcr: the JAX trainer"):
+        dcgan.check(dcgan.options(["--penalty", "zcr", "--framework", "jax"]))
+    nhwc = channels_last(advloss.Objective.parse("ns + bcr + r1"))
+    assert nhwc.penalties[0].augment.layout == "NHWC" and nhwc.penalties[1].name == "r1"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif("torch" not in NAMES, reason="torch not installed")
+def test_dcgan_trainer_smoke_run_with_bcr_and_zcr(tmp_path):
+    pytest.importorskip("sklearn")
+    from reference_trainers import dcgan
+
+    tiny = ["--width", "8", "--z-dim", "8", "--batch-size", "16", "--eval-samples", "200"]
+    spec = "hinge + bcr(real_weight=10.0, fake_weight=10.0) + zcr(sigma=0.05)"
+    argv = ["--out", str(tmp_path / "run"), *tiny, "--steps", "2", "--eval-every", "2"]
+    assert dcgan.main([*argv, "--objective", spec]) == 0

@@ -136,8 +136,9 @@ def _penalty_cases(penalty: Any, quick: bool) -> list[Case]:
 
     rng = np.random.default_rng(1)
     cases = []
+    images = bool(getattr(penalty, "image_batches", False))  # cr, bcr: transforms of images
     for kind, n in (("mlp", 5), ("conv", 3)):
-        if quick and kind == "conv":
+        if (quick and kind == "conv" and not images) or (images and kind == "mlp"):
             continue
         shape = (n, *INPUT_SHAPES[kind])
         inputs: Inputs = {f"params.{k}": v for k, v in weights(kind).items()}
@@ -149,12 +150,15 @@ def _penalty_cases(penalty: Any, quick: bool) -> list[Case]:
             inputs[f"draw.{draw}"] = (
                 rng.random(dshape) if dist == "uniform" else rng.normal(size=dshape)
             )
+        if getattr(penalty, "needs_generator", False):  # zcr: a linear G from latents (n, 4)
+            inputs["z"], inputs["draw.noise"] = rng.normal(size=(n, 4)), rng.normal(size=(n, 4))
+            inputs["params.G"] = rng.normal(0, 0.5, (4, int(np.prod(INPUT_SHAPES[kind]))))
         cases.append(Case(kind, inputs, tuple(k for k in inputs if k.startswith("params."))))
     return cases
 
 
 def penalty_items() -> list[Item]:
-    from advloss.equivalence.nets import forward
+    from advloss.equivalence.nets import INPUT_SHAPES, forward
     from advloss.registry import _PENALTY_REGISTRY, available_penalties, get_penalty
 
     items = []
@@ -176,6 +180,18 @@ def penalty_items() -> list[Item]:
                         real_logits, fake_logits, state=state, step=1 << 30
                     )
                     return {"value": value}
+                if getattr(penalty, "needs_generator", False):  # zcr: both of its terms
+                    b, shape, gen_w = (
+                        get_backend(framework),
+                        INPUT_SHAPES[case.name],
+                        params.pop("G"),
+                    )
+                    g = lambda z: b.reshape(b.matmul(z, gen_w), (-1, *shape))  # noqa: E731
+                    disc = lambda x: fwd(params, x)  # noqa: E731
+                    return {
+                        "value": penalty.discriminator_term(disc, g, t["z"], noise=draws["noise"]),
+                        "generator term": penalty.generator_term(g, t["z"], noise=draws["noise"]),
+                    }
                 kwargs: dict[str, Any] = {"step": 0}
                 if draws:
                     kwargs["draws"] = draws
@@ -189,6 +205,11 @@ def penalty_items() -> list[Item]:
                 f"penalty:{name}",
                 f"{name} penalty on an MLP and a conv discriminator"
                 + (" (its logits, one update from its initial state)" if stateful else "")
+                + (
+                    " (and a linear generator: both terms; w.r.t. G's weights too)"
+                    if getattr(penalty, "needs_generator", False)
+                    else ""
+                )
                 + ": value and gradients w.r.t. D's parameters"
                 + _provided_by(_PENALTY_REGISTRY, name),
                 functools.partial(_penalty_cases, penalty),
