@@ -420,7 +420,7 @@ def channels_last(objective: advloss.Objective) -> advloss.Objective:
     consistency terms (``cr``, ``bcr``) with ``layout="NHWC"``."""
     penalties = []
     for p in objective.penalties:
-        transform = getattr(p, "augment", None)
+        transform: Any = getattr(p, "augment", None)
         if getattr(p, "image_batches", False) and hasattr(transform, "layout"):
             p = dataclasses.replace(p, augment=dataclasses.replace(transform, layout="NHWC"))
         penalties.append(p)
