@@ -21,6 +21,7 @@ from advloss.balance import (
     balance_stats,
     get_ratio,
 )
+from advloss.combine import COMBINE_EPSILON, combine_adversarial_loss
 from advloss.consistency import (
     BalancedConsistencyPenalty,
     ConsistencyPenalty,
@@ -77,6 +78,7 @@ from advloss.schedules import get_schedule
 from advloss.spectral import SN_EPSILON, SpectralNormState, init_state, spectral_normalize
 
 __all__ = [
+    "COMBINE_EPSILON",
     "DRAGAN_VARIANTS",
     "GP_EPSILON",
     "SN_EPSILON",
@@ -123,6 +125,7 @@ __all__ = [
     "available_penalties",
     "balance_stats",
     "balanced_consistency_penalty",
+    "combine_adversarial_loss",
     "consistency_penalty",
     "dragan_penalty",
     "get_backend",

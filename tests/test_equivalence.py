@@ -50,6 +50,7 @@ def test_every_registered_item_is_listed(capsys):
         "penalty:cr",
         "penalty:bcr",
         "penalty:zcr",
+        "combine:gradient_ratio",
         "sn:spectral_normalize",
         "sn:front_ends",
         "transform:instance_noise",

@@ -466,8 +466,46 @@ def _build_objective(side: str) -> Callable[[str], Any]:
     return build
 
 
+def _combine_cases(quick: bool) -> list[Case]:
+    rng = np.random.default_rng(7)
+    inputs = {
+        "x": rng.normal(size=(4, 2, 3, 3)),
+        "target": rng.normal(size=(4, 2, 3, 3)),
+        "v": rng.normal(0, 0.3, (2, 3, 3)),
+    }
+    return [Case("images", inputs, ("x", "v"))]
+
+
+def _build_combine(framework: str) -> Any:
+    from advloss.combine import combine_adversarial_loss
+
+    b = get_backend(framework)
+
+    def f(case: Case, t: dict[str, Any]) -> dict[str, Any]:
+        def main(x: Any) -> Any:  # a mean square "reconstruction" loss
+            d = x - t["target"]
+            return b.mean(d * d)
+
+        def adv(x: Any) -> Any:  # the non-saturating G loss of a linear D
+            return b.mean(b.softplus(-b.sum_per_sample(x * t["v"])))
+
+        value, w = combine_adversarial_loss(
+            main, adv, t["x"], gradient_ratio=2.5, return_weight=True
+        )
+        return {"combined": value, "weight": w}
+
+    return f
+
+
 def transform_items() -> list[Item]:
     return [
+        Item(
+            "combine:gradient_ratio",
+            "combine_adversarial_loss(gradient_ratio=2.5) of a mean square and a linear D's "
+            "ns generator loss: the combined loss, the weight and the gradients",
+            _combine_cases,
+            _build_combine,
+        ),
         Item(
             "transform:instance_noise",
             "instance_noise with explicit draws: value and gradient",
