@@ -21,6 +21,16 @@ from advloss.balance import (
     balance_stats,
     get_ratio,
 )
+from advloss.combine import COMBINE_EPSILON, combine_adversarial_loss
+from advloss.consistency import (
+    BalancedConsistencyPenalty,
+    ConsistencyPenalty,
+    LatentConsistency,
+    balanced_consistency_penalty,
+    consistency_penalty,
+    latent_consistency_generator_penalty,
+    latent_consistency_penalty,
+)
 from advloss.errors import AdvlossError, AdvlossPluginWarning, AdvlossTypeError, AdvlossValueError
 from advloss.features import FeatureMatching, feature_matching
 from advloss.labels import FlipLabels, NoisyLabels, SmoothLabels
@@ -70,6 +80,7 @@ from advloss.schedules import get_schedule
 from advloss.spectral import SN_EPSILON, SpectralNormState, init_state, spectral_normalize
 
 __all__ = [
+    "COMBINE_EPSILON",
     "DRAGAN_VARIANTS",
     "GP_EPSILON",
     "SN_EPSILON",
@@ -82,12 +93,15 @@ __all__ = [
     "AdvlossTypeError",
     "AdvlossValueError",
     "BalanceMonitor",
+    "BalancedConsistencyPenalty",
+    "ConsistencyPenalty",
     "DraganPenalty",
     "FeatureMatching",
     "FixedRatio",
     "FlipLabels",
     "GradientPenalty",
     "HingeLoss",
+    "LatentConsistency",
     "LazyStep",
     "LeCam",
     "LeCamState",
@@ -114,6 +128,9 @@ __all__ = [
     "available_losses",
     "available_penalties",
     "balance_stats",
+    "balanced_consistency_penalty",
+    "combine_adversarial_loss",
+    "consistency_penalty",
     "dragan_penalty",
     "feature_matching",
     "get_backend",
@@ -124,6 +141,8 @@ __all__ = [
     "gradient_penalty",
     "init_state",
     "instance_noise",
+    "latent_consistency_generator_penalty",
+    "latent_consistency_penalty",
     "lazy_adam",
     "lazy_step",
     "lecam_penalty",

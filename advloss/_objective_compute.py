@@ -34,6 +34,8 @@ def discriminator(
     backend: str | None,
     states: Any = None,
     regularize: bool | None = None,
+    generator_fn: Any = None,
+    latent: Any = None,
 ) -> Output:
     """``Objective.discriminator``."""
     where = "Objective.discriminator"
@@ -71,7 +73,12 @@ def discriminator(
         # `regularize` reaches the built-in penalties only: the plugin protocol has no such
         # keyword (a plugin's lazy schedule reads `step`).
         lazy = {"regularize": regularize} if regularize is not None and _builtin(p) else {}
-        if callable(getattr(p, "term_and_logits", None)):  # hands back the logits it computed
+        if getattr(p, "needs_generator", False):  # zCR: on G(z) and G(z + Δz)
+            value, f_out = p.objective_discriminator_term(
+                d, fake_in, generator=generator_fn, latent=latent, key=p_key, step=step
+            )
+            fake_logits = fake_logits if f_out is None else f_out
+        elif callable(getattr(p, "term_and_logits", None)):  # hands back the logits it computed
             value, r_out, f_out = p.term_and_logits(
                 d, real_in, fake_in, step=step, key=p_key, draws=p_draws, **lazy
             )
@@ -156,6 +163,8 @@ def generator(
     std: Any,
     backend: str | None,
     features: Any = None,
+    generator_fn: Any = None,
+    latent: Any = None,
 ) -> Output:
     """``Objective.generator``."""
     where = "Objective.generator"
@@ -179,9 +188,16 @@ def generator(
         adversarial = loss.generator(fake_logits, real_logits=real_logits)
     else:
         adversarial = loss.generator(fake_logits)
-    terms = {"adversarial": adversarial}
+    terms: dict[str, Any] = {"adversarial": adversarial}
     total = adversarial
     for name, p in zip(term_names(objective.penalties), objective.penalties, strict=True):
+        if getattr(p, "needs_generator", False):  # zCR's generator term
+            p_key, _ = penalty_randomness(name, keys, given)
+            terms[name] = p.objective_generator_term(
+                fake, generator=generator_fn, latent=latent, key=p_key
+            )
+            total = total + terms[name]
+            continue
         if getattr(p, "side", "discriminator") != "generator":
             continue
         if not isinstance(features, (tuple, list)) or len(features) != 2:

@@ -264,6 +264,8 @@ class Objective:
         backend: str | None = None,
         states: Mapping[str, Any] | None = None,
         regularize: bool | None = None,
+        generator: Callable[[Any], Any] | None = None,
+        latent: Any = None,
     ) -> ObjectiveOutput:
         """The discriminator's objective on a real and a fake batch.
 
@@ -287,6 +289,8 @@ class Objective:
                 variants) instead of from ``step`` — no traced conditional around D's
                 double backward; ``None`` (default) decides from ``step``.  Applies to the
                 built-in penalties; plugins read ``step``.
+            generator, latent: the generator and the latents ``z`` of ``fake = G(z)``, for
+                the terms that perturb them (``zcr``); ignored by the others.
 
         Returns:
             ``ObjectiveOutput`` ``(total, terms, stats)``.
@@ -294,7 +298,7 @@ class Objective:
         return ObjectiveOutput(
             *compute.discriminator(
                 self, discriminator, real, fake, step, key, draws, noise_std, backend,
-                None if states is None else dict(states), regularize,
+                None if states is None else dict(states), regularize, generator, latent,
             )
         )  # fmt: skip
 
@@ -343,6 +347,8 @@ class Objective:
         noise_std: Any = None,
         backend: str | None = None,
         features: Any = None,
+        generator: Callable[[Any], Any] | None = None,
+        latent: Any = None,
     ) -> ObjectiveOutput:
         """The generator's objective on a fake batch (kept attached to the generator).
 
@@ -350,14 +356,27 @@ class Objective:
         the pairing losses ``rpgan``/``rp_hinge``/``rp_lsgan``, which also need a real batch of
         the fake batch's size);
         otherwise it is optional and, when given, adds the real-side statistics.  Penalties
-        and label transforms act on the discriminator only, except the generator-side terms
-        (``feature_matching``), which take ``features=(real_features, fake_features)``: D's
-        intermediate features on a real and the generated batch (a tensor or a list per side);
-        their values are in ``terms`` and ``total``.  Instance noise applies here too.  Other
-        arguments as in ``discriminator``.
+        and label transforms act on the discriminator only, except the generator-side terms:
+        ``feature_matching``, which takes ``features=(real_features, fake_features)`` (D's
+        intermediate features on a real and the generated batch, a tensor or a list per side),
+        and the generator-aware ``zcr``, whose generator term is added here (pass
+        ``generator=G`` and ``latent=z`` with ``fake = G(z)``); their values are in ``terms``
+        and ``total``.  Instance noise applies here too.  Other arguments as in
+        ``discriminator``.
         """
         return ObjectiveOutput(
             *compute.generator(
-                self, discriminator, fake, real, step, key, draws, noise_std, backend, features
+                self,
+                discriminator,
+                fake,
+                real,
+                step,
+                key,
+                draws,
+                noise_std,
+                backend,
+                features,
+                generator,
+                latent,
             )
         )

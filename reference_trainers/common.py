@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import hashlib
 import json
 import math
@@ -88,11 +89,11 @@ def common_parser(prog: str, description: str) -> argparse.ArgumentParser:
       help="The adversarial loss: any registered loss (minimax, ns, lsgan, hinge, wgan, ragan, "
       "rpgan, rp_hinge, rp_lsgan, or a plugin's).")  # fmt: skip
     a("--penalty", default="none",
-      help="The discriminator's gradient penalty: none, gp, r1, r2, dragan, maxgp or a "
-      "registered penalty.")  # fmt: skip
+      help="The discriminator's penalty: none, gp, r1, r2, dragan, maxgp, cr, bcr, zcr "
+      "(consistency regularization; zcr: PyTorch only) or a registered penalty.")  # fmt: skip
     a("--penalty-weight", type=float, default=None,
-      help="The penalty's weight: lambda for gp, dragan and maxgp, gamma for r1 / r2. Default: "
-      "the penalty's own (10).")  # fmt: skip
+      help="The penalty's weight: lambda for gp, dragan, maxgp and cr, gamma for r1 / r2, "
+      "lambda_real = lambda_fake for bcr, lambda_dis for zcr. Default: the penalty's own.")  # fmt: skip
     a("--penalty-every", type=int, default=1,
       help="Lazy regularization: the penalty is applied every k-th discriminator step.")  # fmt: skip
     a("--spectral-norm", action="store_true",
@@ -391,13 +392,22 @@ def build_objective(cfg: TrainerConfig) -> advloss.Objective:
         return objective
     penalties: list[Any] = []
     if cfg.penalty != "none":
-        _no_state(advloss.get_penalty(cfg.penalty), "--penalty")
-        kwargs: dict[str, Any] = {"every": cfg.penalty_every}
+        default = advloss.get_penalty(cfg.penalty)
+        _no_state(default, "--penalty")
+        config = default.config() if callable(getattr(default, "config", None)) else {}
+        kwargs: dict[str, Any] = {}
+        if "every" in config or not config:
+            kwargs["every"] = cfg.penalty_every
+        elif cfg.penalty_every != 1:
+            raise TrainerError(f"--penalty-every with --penalty {cfg.penalty}: it is not lazy")
         if cfg.penalty_weight is not None:
-            # gamma for the zero-centred r1 / r2, the weight λ for gp, dragan and maxgp
-            default = advloss.get_penalty(cfg.penalty)
-            config = default.config() if callable(getattr(default, "config", None)) else {}
-            kwargs["weight" if "weight" in config else "gamma"] = cfg.penalty_weight
+            # gamma for the zero-centred r1 / r2, the weight λ for gp, dragan, maxgp and cr,
+            # λ_real = λ_fake for bcr, λ_dis for zcr
+            names = [k for k in ("weight", "dis_weight") if k in config]
+            if "real_weight" in config:
+                names = ["real_weight", "fake_weight"]
+            for name in names or ["gamma"]:
+                kwargs[name] = cfg.penalty_weight
         penalties.append(advloss.get_penalty(cfg.penalty, **kwargs))
     labels: list[Any] = []
     if cfg.real_label != 1.0:
@@ -452,9 +462,29 @@ def check_data_source(name: str) -> None:
         )
 
 
+def channels_last(objective: advloss.Objective) -> advloss.Objective:
+    """``objective`` for channels-last batches (the JAX and TF trainers): the transforms of its
+    consistency terms (``cr``, ``bcr``) with ``layout="NHWC"``."""
+    penalties = []
+    for p in objective.penalties:
+        transform: Any = getattr(p, "augment", None)
+        if getattr(p, "image_batches", False) and hasattr(transform, "layout"):
+            p = dataclasses.replace(p, augment=dataclasses.replace(transform, layout="NHWC"))
+        penalties.append(p)
+    return advloss.Objective(
+        objective.loss, penalties=penalties, labels=objective.labels,
+        instance_noise=objective.instance_noise, augment=objective.augment,
+    )  # fmt: skip
+
+
 def torch_only_options(cfg: TrainerConfig, framework: str) -> None:
     """The options only the PyTorch trainer has: one-line errors elsewhere."""
     name = {"jax": "JAX", "tf": "TensorFlow"}[framework]
+    if any(getattr(p, "needs_generator", False) for p in build_objective(cfg).penalties):
+        raise TrainerError(
+            f"zcr: the {name} trainer does not pass its generator to the objective; use "
+            "--framework torch (or the zcr functions in your own loop)"
+        )
     if cfg.amp != "none":
         raise TrainerError(f"--amp {cfg.amp}: mixed precision is PyTorch-only in this trainer")
     if cfg.channels_last:

@@ -112,6 +112,8 @@ class Pix2PixConfig(TrainerConfig):
     width: int
     lambda_l1: float
     gan_weight: float
+    l1_weighting: str
+    gradient_ratio: float
     direction: str
     jitter: bool
     dropout: float

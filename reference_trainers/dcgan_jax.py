@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from reference_trainers import common
 from reference_trainers.arrays import ArrayLoop, eval_latents, fixed_latents, restore
 from reference_trainers.common import TrainerError
 from reference_trainers.config import DCGANConfig
@@ -312,7 +313,7 @@ def _train(cfg: DCGANConfig) -> dict[str, Any]:
     s.arrays = lambda: {  # type: ignore[method-assign]
         k: np.asarray(x) for k, x in zip(names, jax.tree_util.tree_leaves(state), strict=True)
     }
-    d_step, g_step = make_steps(s.objective, G, D, g_tx, d_tx)
+    d_step, g_step = make_steps(common.channels_last(s.objective), G, D, g_tx, d_tx)
 
     def sample(z: Any) -> np.ndarray:
         variables = {"params": state.g_params, "batch_stats": state.g_stats}

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from reference_trainers import common
 from reference_trainers.arrays import ArrayLoop, eval_latents, fixed_latents, restore
 from reference_trainers.common import TrainerError
 from reference_trainers.config import DCGANConfig
@@ -232,7 +233,7 @@ def _train(cfg: DCGANConfig) -> dict[str, Any]:
         k: np.asarray(v) for k, (_, v) in zip(names, variables, strict=True)
     }
 
-    objective = s.objective
+    objective = common.channels_last(s.objective)
     discriminator = lambda x: D(x, training=True)  # noqa: E731 - advloss calls D on batches
 
     def d_step(real: Any, z: Any, draws: Any, noise_std: Any, step: Any, due: bool) -> Any:

@@ -199,6 +199,7 @@ def train_torch(cfg: DCGANConfig) -> dict[str, Any]:
                 out = s.objective.discriminator(
                     D_run, real, G_run(z).detach(), step=s.step, key=s.key,
                     draws=draws(real, image_shape, "discriminator"), noise_std=s.noise_std,
+                    generator=G_run, latent=z,  # used by zcr only
                 )  # fmt: skip
             s.update_d(out)
         for _ in range(g_steps):
@@ -208,6 +209,7 @@ def train_torch(cfg: DCGANConfig) -> dict[str, Any]:
                 g_out = s.objective.generator(
                     D_run, G_run(z), real=g_real, step=s.step, key=s.key,
                     draws=draws(g_real, image_shape, "generator"), noise_std=s.noise_std,
+                    generator=G_run, latent=z,  # used by zcr only
                 )  # fmt: skip
             s.update_g(g_out.total)
         # ---- logging, evaluation, checkpoints ----

@@ -60,6 +60,18 @@ def parser() -> Any:
         help="The weight of the adversarial term in G's loss; 0 = L1 only (D still trains and "
         "is logged, but G ignores it: the paper's 'L1 alone' baseline).",
     )
+    p.add_argument(
+        "--l1-weighting",
+        choices=["fixed", "gradient-ratio"],
+        default="fixed",
+        help="How G's loss weighs its terms. fixed: gan_weight * GAN + lambda_l1 * L1. "
+        "gradient-ratio: the GAN "
+        "term's weight is set each step so that the L1 term's gradient norm (w.r.t. the "
+        "generated images) is --gradient-ratio times the GAN term's (TF-GAN's "
+        "combine_adversarial_loss, advloss.combine_adversarial_loss).",
+    )
+    p.add_argument("--gradient-ratio", type=float, default=1.0,
+                   help="With --l1-weighting gradient-ratio: |grad L1 term| / |grad GAN term|.")  # fmt: skip
     p.add_argument("--direction", choices=["AtoB", "BtoA"], default="AtoB",
                    help="Translate the A half of each pair into the B half, or back.")  # fmt: skip
     p.add_argument(
@@ -107,6 +119,13 @@ def check_weights(cfg: Pix2PixConfig) -> None:
             raise TrainerError(f"--{name.replace('_', '-')} must be >= 0; received {value}")
     if cfg.lambda_l1 == 0 and cfg.gan_weight == 0:
         raise TrainerError("--lambda-l1 0 with --gan-weight 0: the generator would have no loss")
+    if cfg.l1_weighting == "gradient-ratio":
+        if not cfg.gradient_ratio > 0:
+            raise TrainerError(f"--gradient-ratio must be > 0; received {cfg.gradient_ratio}")
+        if cfg.lambda_l1 == 0 or cfg.gan_weight == 0:
+            raise TrainerError(
+                "--l1-weighting gradient-ratio needs both terms: --lambda-l1 and --gan-weight > 0"
+            )
 
 
 def options(argv: list[str]) -> Pix2PixConfig:

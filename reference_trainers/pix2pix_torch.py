@@ -11,6 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
+import advloss
 from reference_trainers import common, data, facades
 from reference_trainers.config import Pix2PixConfig
 from reference_trainers.dcgan_torch import init_weights  # pix2pix initialises as DCGAN does
@@ -211,13 +212,26 @@ def train(cfg: Pix2PixConfig) -> dict[str, Any]:
         for _ in range(g_steps):
             with s.autocast():
                 fake = G_run(x)
-                g_out = s.objective.generator(
-                    D_given_x, fake, real=y if s.needs_real else None,
-                    step=s.step, key=s.key, noise_std=s.noise_std,
-                )  # fmt: skip
+
+                def gan_term(image: torch.Tensor, y: torch.Tensor = y) -> Any:
+                    return s.objective.generator(
+                        D_given_x, image, real=y if s.needs_real else None,
+                        step=s.step, key=s.key, noise_std=s.noise_std,
+                    )  # fmt: skip
+
+                g_out = gan_term(fake)
                 l1 = (fake.float() - y).abs().mean()
-            s.update_g(cfg.gan_weight * g_out.total + cfg.lambda_l1 * l1)
+            extra = {"l1": l1}
+            if cfg.l1_weighting == "gradient-ratio":  # TF-GAN's combine_adversarial_loss
+                g_loss, extra["adv_weight"] = advloss.combine_adversarial_loss(
+                    lambda image: cfg.lambda_l1 * (image.float() - y).abs().mean(),  # noqa: B023
+                    lambda image: cfg.gan_weight * gan_term(image).total,
+                    fake, gradient_ratio=cfg.gradient_ratio, return_weight=True,
+                )  # fmt: skip
+            else:
+                g_loss = cfg.gan_weight * g_out.total + cfg.lambda_l1 * l1
+            s.update_g(g_loss)
         # ---- logging, evaluation, checkpoints ----
-        if s.end_iteration(out, g_out, extra={"l1": l1}):
+        if s.end_iteration(out, g_out, extra=extra):
             s.evaluate(evaluate)
     return s.finish()

@@ -8,6 +8,7 @@ import inspect
 import advloss
 
 CONSTANTS = {
+    "COMBINE_EPSILON",
     "DRAGAN_VARIANTS",
     "GP_EPSILON",
     "SN_EPSILON",
@@ -31,6 +32,7 @@ def test_constants_are_documented():
 
     root = Path(advloss.__file__).parent
     for name, module in (
+        ("COMBINE_EPSILON", "combine.py"),
         ("DRAGAN_VARIANTS", "penalties.py"),
         ("GP_EPSILON", "penalties.py"),
         ("SN_EPSILON", "spectral.py"),

@@ -38,7 +38,18 @@ from advloss.registry import (
 BUILTIN_LOSSES = [
     "hinge", "lsgan", "minimax", "ns", "ragan", "rp_hinge", "rp_lsgan", "rpgan", "wgan"
 ]  # fmt: skip
-BUILTIN_PENALTIES = ["dragan", "feature_matching", "gp", "lecam", "maxgp", "r1", "r2"]
+BUILTIN_PENALTIES = [
+    "bcr",
+    "cr",
+    "dragan",
+    "feature_matching",
+    "gp",
+    "lecam",
+    "maxgp",
+    "r1",
+    "r2",
+    "zcr",
+]
 REPO_ROOT = Path(advloss.__file__).resolve().parents[1]
 PLUGIN_SRC = Path(__file__).resolve().parent / "plugin_pkg"
 PLUGIN_MODULE = "advloss_example_plugin"
@@ -288,7 +299,8 @@ def test_builtin_penalties(entry_points):
         get_penalty("gp", gamma=1.0)
     with pytest.raises(
         AdvlossValueError,
-        match=r"get_penalty: unknown penalty name 'r3'; known penalties: \['dragan', 'feature_matching', 'gp', 'lecam', 'maxgp', 'r1', 'r2'\]",
+        match=r"get_penalty: unknown penalty name 'r3'; known penalties: \['bcr', 'cr', 'dragan', "
+        r"'feature_matching', 'gp', 'lecam', 'maxgp', 'r1', 'r2', 'zcr'\]",
     ):
         get_penalty("r3")
 

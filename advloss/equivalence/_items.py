@@ -136,8 +136,9 @@ def _penalty_cases(penalty: Any, quick: bool) -> list[Case]:
 
     rng = np.random.default_rng(1)
     cases = []
+    images = bool(getattr(penalty, "image_batches", False))  # cr, bcr: transforms of images
     for kind, n in (("mlp", 5), ("conv", 3)):
-        if quick and kind == "conv":
+        if (quick and kind == "conv" and not images) or (images and kind == "mlp"):
             continue
         shape = (n, *INPUT_SHAPES[kind])
         inputs: Inputs = {f"params.{k}": v for k, v in weights(kind).items()}
@@ -149,12 +150,15 @@ def _penalty_cases(penalty: Any, quick: bool) -> list[Case]:
             inputs[f"draw.{draw}"] = (
                 rng.random(dshape) if dist == "uniform" else rng.normal(size=dshape)
             )
+        if getattr(penalty, "needs_generator", False):  # zcr: a linear G from latents (n, 4)
+            inputs["z"], inputs["draw.noise"] = rng.normal(size=(n, 4)), rng.normal(size=(n, 4))
+            inputs["params.G"] = rng.normal(0, 0.5, (4, int(np.prod(INPUT_SHAPES[kind]))))
         cases.append(Case(kind, inputs, tuple(k for k in inputs if k.startswith("params."))))
     return cases
 
 
 def penalty_items() -> list[Item]:
-    from advloss.equivalence.nets import forward
+    from advloss.equivalence.nets import INPUT_SHAPES, forward
     from advloss.registry import _PENALTY_REGISTRY, available_penalties, get_penalty
 
     items = []
@@ -179,6 +183,18 @@ def penalty_items() -> list[Item]:
                         real_logits, fake_logits, state=state, step=1 << 30
                     )
                     return {"value": value}
+                if getattr(penalty, "needs_generator", False):  # zcr: both of its terms
+                    b, shape, gen_w = (
+                        get_backend(framework),
+                        INPUT_SHAPES[case.name],
+                        params.pop("G"),
+                    )
+                    g = lambda z: b.reshape(b.matmul(z, gen_w), (-1, *shape))  # noqa: E731
+                    disc = lambda x: fwd(params, x)  # noqa: E731
+                    return {
+                        "value": penalty.discriminator_term(disc, g, t["z"], noise=draws["noise"]),
+                        "generator term": penalty.generator_term(g, t["z"], noise=draws["noise"]),
+                    }
                 kwargs: dict[str, Any] = {"step": 0}
                 if draws:
                     kwargs["draws"] = draws
@@ -195,6 +211,8 @@ def penalty_items() -> list[Item]:
                 + (
                     " (D's outputs as the features)"
                     if getattr(penalty, "side", "discriminator") == "generator"
+                    else " (and a linear generator: both terms; w.r.t. G's weights too)"
+                    if getattr(penalty, "needs_generator", False)
                     else ""
                 )
                 + ": value and gradients w.r.t. D's parameters"
@@ -534,6 +552,35 @@ def _build_recipe(framework: str) -> Any:
         out = objective.discriminator(lambda x: fwd(params, x), t["real"], t["fake"], step=step)
         return {"total": out.total, **{f"terms.{k}": v for k, v in out.terms.items()}}
 
+
+def _combine_cases(quick: bool) -> list[Case]:
+    rng = np.random.default_rng(7)
+    inputs = {
+        "x": rng.normal(size=(4, 2, 3, 3)),
+        "target": rng.normal(size=(4, 2, 3, 3)),
+        "v": rng.normal(0, 0.3, (2, 3, 3)),
+    }
+    return [Case("images", inputs, ("x", "v"))]
+
+
+def _build_combine(framework: str) -> Any:
+    from advloss.combine import combine_adversarial_loss
+
+    b = get_backend(framework)
+
+    def f(case: Case, t: dict[str, Any]) -> dict[str, Any]:
+        def main(x: Any) -> Any:  # a mean square "reconstruction" loss
+            d = x - t["target"]
+            return b.mean(d * d)
+
+        def adv(x: Any) -> Any:  # the non-saturating G loss of a linear D
+            return b.mean(b.softplus(-b.sum_per_sample(x * t["v"])))
+
+        value, w = combine_adversarial_loss(
+            main, adv, t["x"], gradient_ratio=2.5, return_weight=True
+        )
+        return {"combined": value, "weight": w}
+
     return f
 
 
@@ -551,6 +598,13 @@ def recipe_items() -> list[Item]:
 
 def transform_items() -> list[Item]:
     return [
+        Item(
+            "combine:gradient_ratio",
+            "combine_adversarial_loss(gradient_ratio=2.5) of a mean square and a linear D's "
+            "ns generator loss: the combined loss, the weight and the gradients",
+            _combine_cases,
+            _build_combine,
+        ),
         Item(
             "transform:instance_noise",
             "instance_noise with explicit draws: value and gradient",
