@@ -6,7 +6,9 @@ r"""Data augmentation for the discriminator: DiffAugment and adaptive pseudo aug
 * ``DiffAugment`` — the same with its policy bound (the built-in ``"diffaugment"`` of the
   registry's ``"augmentation"`` kind);
 * ``apa(real, fake, p, *, key=None, draws=None, return_draws=False)`` — real samples replaced by
-  detached fakes with probability ``p`` (Jiang et al. 2021).
+  detached fakes with probability ``p`` (Jiang et al. 2021);
+* ``AdaptiveProbability`` — StyleGAN2-ADA's controller of ``p`` (the r_t heuristic), as explicit
+  state, for ADA, APA or instance noise.
 
 Randomness is explicit, as everywhere in advloss: a framework's key or generator, or the draws
 themselves (``draws=``), which ``return_draws=True`` hands back, so that PyTorch, TensorFlow and
@@ -25,6 +27,7 @@ Examples:
     True
 """
 
+from advloss.augment._adaptive import AdaptiveProbability, AdaptiveProbabilityState
 from advloss.augment._apa import apa
 from advloss.augment._diffaugment import (
     DEFAULT_POLICY,
@@ -33,4 +36,12 @@ from advloss.augment._diffaugment import (
     diffaugment,
 )
 
-__all__ = ["DEFAULT_POLICY", "POLICIES", "DiffAugment", "apa", "diffaugment"]
+__all__ = [
+    "DEFAULT_POLICY",
+    "POLICIES",
+    "AdaptiveProbability",
+    "AdaptiveProbabilityState",
+    "DiffAugment",
+    "apa",
+    "diffaugment",
+]
