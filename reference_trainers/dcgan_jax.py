@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from reference_trainers.arrays import ArrayLoop, eval_latents, fixed_latents, restore
+from reference_trainers.augmentation import convert_draws
 from reference_trainers.common import TrainerError
 from reference_trainers.config import DCGANConfig
 from reference_trainers.data import Batches, load
@@ -158,10 +159,14 @@ def load_numpy(
     return {"net": params}, {"net": stats}
 
 
-def make_steps(objective: Any, G: Any, D: Any, g_tx: Any, d_tx: Any) -> tuple[Any, Any]:
+def make_steps(
+    objective: Any, G: Any, D: Any, g_tx: Any, d_tx: Any, augmentation: Any = None
+) -> tuple[Any, Any]:
     """The jitted D and G steps.  advloss's objective calls D as a plain function; each call
     runs D in training mode and threads its batch statistics to the next call (spectral norm's
-    power iteration advances once per forward, as in PyTorch)."""
+    power iteration advances once per forward, as in PyTorch).  ``augmentation``
+    (:class:`~reference_trainers.augmentation.Augmentation`, or None) augments D's inputs with
+    the draws and p each step is given."""
     import jax
     import optax
 
@@ -185,9 +190,13 @@ def make_steps(objective: Any, G: Any, D: Any, g_tx: Any, d_tx: Any) -> tuple[An
         return discriminator, seen
 
     @functools.partial(jax.jit, static_argnames=("due",))
-    def d_step(state: State, real: Any, z: Any, draws: Any, noise_std: Any, due: bool) -> Any:
+    def d_step(state: State, real: Any, z: Any, draws: Any, noise_std: Any, due: bool,
+               aug_p: Any = None, aug_draws: Any = None) -> Any:  # fmt: skip
         fake, g_stats = g_forward(state.g_params, state.g_stats, z)
         fake = jax.lax.stop_gradient(fake)
+        if augmentation is not None:  # --augment: D sees augmented reals and fakes
+            real, fake = augmentation.discriminator_inputs(real, fake, aug_p, draws=aug_draws,
+                                                           layout="NHWC")  # fmt: skip
 
         def loss(d_params: Any) -> Any:
             discriminator, seen = d_function(d_params, state.d_stats)
@@ -202,11 +211,17 @@ def make_steps(objective: Any, G: Any, D: Any, g_tx: Any, d_tx: Any) -> tuple[An
         return state._replace(d_params=d_params, d_stats=d_stats, d_opt=d_opt, g_stats=g_stats), out
 
     @jax.jit
-    def g_step(state: State, z: Any, real: Any, draws: Any, noise_std: Any) -> Any:
+    def g_step(state: State, z: Any, real: Any, draws: Any, noise_std: Any, aug_p: Any = None,
+               aug_draws: Any = None) -> Any:  # fmt: skip
         def loss(g_params: Any) -> Any:
             fake, g_stats = g_forward(g_params, state.g_stats, z)
             discriminator, seen = d_function(state.d_params, state.d_stats)
-            out = objective.generator(discriminator, fake, real=real, step=0, draws=draws,
+            if augmentation is not None:  # --augment: G is trained through the augmentation
+                fake, g_real = augmentation.generator_inputs(fake, real, aug_p, draws=aug_draws,
+                                                             layout="NHWC")  # fmt: skip
+            else:
+                g_real = real
+            out = objective.generator(discriminator, fake, real=g_real, step=0, draws=draws,
                                       noise_std=noise_std)  # fmt: skip
             return out.total, (out, g_stats, seen[-1])
 
@@ -288,7 +303,13 @@ def _train(cfg: DCGANConfig) -> dict[str, Any]:
     s.arrays = lambda: {  # type: ignore[method-assign]
         k: np.asarray(x) for k, x in zip(names, jax.tree_util.tree_leaves(state), strict=True)
     }
-    d_step, g_step = make_steps(s.objective, G, D, g_tx, d_tx)
+    d_step, g_step = make_steps(s.objective, G, D, g_tx, d_tx, s.augmentation)
+    nchw = (s.local_batch, channels, size, size)
+
+    def aug_draws(side: str, with_real: bool = True) -> Any:
+        """The augmentation's draws for one step (NumPy ``augment`` stream; None without)."""
+        return s.augment_draws(s.streams, nchw, side, with_real,
+                               lambda d: convert_draws(d, jnp.asarray, dtype))  # fmt: skip
 
     def sample(z: Any) -> np.ndarray:
         variables = {"params": state.g_params, "batch_stats": state.g_stats}
@@ -315,12 +336,14 @@ def _train(cfg: DCGANConfig) -> dict[str, Any]:
             due = s.step % every == 0
             s.first_call(due)  # the first call of each variant compiles it
             state, out = d_step(state, real, s.latents(z_dim, dtype),
-                                s.draws(real, fake_shape, "discriminator", dtype), std, due=due)  # fmt: skip
+                                s.draws(real, fake_shape, "discriminator", dtype), std, due=due,
+                                aug_p=s.augment_p, aug_draws=aug_draws("discriminator"))  # fmt: skip
             s.record_d_stats(out.stats)
         for _ in range(g_steps):
             g_real = real if s.needs_real else None
             state, g_out = g_step(state, s.latents(z_dim, dtype), g_real,
-                                  s.draws(g_real, fake_shape, "generator", dtype), std)  # fmt: skip
+                                  s.draws(g_real, fake_shape, "generator", dtype), std,
+                                  s.augment_p, aug_draws("generator", s.needs_real))  # fmt: skip
         # ---- logging, evaluation, checkpoints ----
         if s.end_iteration(out, g_out):
             s.evaluate(evaluate)
