@@ -102,6 +102,7 @@ class DCGANConfig(TrainerConfig):
     width: int
     z_dim: int
     d_norm: str
+    train_size: int | None
     eval_samples: int
     framework: str
     dtype: str

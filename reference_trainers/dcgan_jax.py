@@ -23,7 +23,7 @@ from reference_trainers.arrays import ArrayLoop, eval_latents, fixed_latents, re
 from reference_trainers.augmentation import convert_draws
 from reference_trainers.common import TrainerError
 from reference_trainers.config import DCGANConfig
-from reference_trainers.data import Batches, load
+from reference_trainers.data import Batches, load, training_subset
 from reference_trainers.dcgan_spec import (
     BN_MOMENTUM,
     KERNEL,
@@ -275,6 +275,7 @@ def _train(cfg: DCGANConfig) -> dict[str, Any]:
     s = ArrayLoop(cfg, "dcgan", quality="fd", framework="jax", to_tensor=jnp.asarray)
     norm = s.d_norm(cfg.d_norm)
     data, channels = load(cfg.data, cfg.image_size)
+    data = training_subset(data, cfg.train_size, cfg.seed)  # --train-size: limited data
     batches = Batches(data, cfg.batch_size, cfg.seed)
     size, z_dim = cfg.image_size, cfg.z_dim
     fake_shape = (s.local_batch, size, size, channels)

@@ -15,7 +15,7 @@ from torch import nn
 from reference_trainers import common
 from reference_trainers.augmentation import convert_draws
 from reference_trainers.config import DCGANConfig
-from reference_trainers.data import Batches, load
+from reference_trainers.data import Batches, load, training_subset
 from reference_trainers.dcgan_eval import make_evaluate, metrics_for
 from reference_trainers.dcgan_spec import (
     KERNEL,
@@ -129,6 +129,7 @@ def train_torch(cfg: DCGANConfig) -> dict[str, Any]:
     s = Session(cfg, "dcgan", quality="fd")  # validates the options and builds the objective
     norm = s.d_norm(cfg.d_norm)
     data, channels = load(cfg.data, cfg.image_size)
+    data = training_subset(data, cfg.train_size, cfg.seed)  # --train-size: limited data
     batches = Batches(torch.from_numpy(data), cfg.batch_size, cfg.seed)
     common.seed_everything(cfg.seed)
     G = Generator(cfg.z_dim, cfg.width, cfg.image_size, channels)

@@ -133,6 +133,7 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path, rng):
         (["--augment", "apa", "--augment-target", "2"], "target must lie in [-1, 1]"),
         (["--augment", "apa", "--augment-kimg", "0"], "ada_kimg must be > 0"),
         (["--augment", "diffaug", "--augment-policy", "zoom"], "unknown policy 'zoom'"),
+        (["--train-size", "10"], "--train-size 10: expected at least --batch-size (16)"),
         (["--penalty", "lecam"], "--penalty: 'lecam' keeps explicit state"),
         (["--objective", "hinge + lecam"], "--objective: 'lecam' keeps explicit state"),
     ],
