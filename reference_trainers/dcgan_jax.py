@@ -91,7 +91,9 @@ def build_modules(dtype: Any) -> tuple[Any, Any]:
                 elif layer.kind == "relu":
                     x = fnn.relu(x)
                 elif layer.kind == "lrelu":
-                    x = fnn.leaky_relu(x, 0.2)
+                    # PyTorch's and TF's rule, slope 0.2 at exactly 0 (flax's leaky_relu takes
+                    # 1 there): augmentations such as cutout make exact zeros common
+                    x = jnp.where(x > 0, x, 0.2 * x)
                 else:
                     x = jnp.tanh(x)
             return x
