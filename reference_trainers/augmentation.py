@@ -103,12 +103,6 @@ class Augmentation:
             batch_size=self.batch_size, target=self.target, ada_kimg=self.kimg, interval=INTERVAL
         )
 
-    def describe(self) -> str:
-        what = self.method + (f"({self.policy})" if self.policy else "")
-        if self.adaptive:
-            return f"{what}, adaptive p (target {self.target}, ada_kimg {self.kimg:g})"
-        return what + ("" if self.p is None else f", p = {self.p}")
-
     # ---------------------------------------------------------------- one batch, one call
 
     def transform(self, x: Any, p: Any, key: Any, draws: Any, layout: str) -> tuple[Any, Any]:

@@ -1,6 +1,7 @@
 """The framework-neutral part of every training run (:class:`Loop`): the options checked, the
-advloss objective, the update-ratio scheduler, the balance monitor, adaptive instance noise,
-metrics rows, the progress bar, evaluations and the summary.
+advloss objective, the augmentation (``--augment``) and its adaptive p, the update-ratio
+scheduler, the balance monitor, adaptive instance noise, metrics rows, the progress bar,
+evaluations and the summary.
 
 This module imports no framework, so the JAX and TensorFlow trainers
 (:class:`reference_trainers.arrays.ArrayLoop`) run without PyTorch; the PyTorch side is
