@@ -16,7 +16,8 @@ noise of standard deviation about $\sqrt{2\gamma}$ (LMescheder/GAN_stability#15)
 ``interval`` updates it compares the overfitting heuristic
 $r_t = \mathbb E[\operatorname{sign} D(x)]$ (averaged over those updates) with a target and
 moves ``s`` by ``step_size`` up (the discriminator is too sure about real data) or down,
-clamped to ``[0, max_std]``.
+clamped to ``[0, max_std]`` — the rule of ``advloss.augment.AdaptiveProbability`` (which steers
+an augmentation probability), with its step in input units; both run the same code.
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, ClassVar, NamedTuple
 
-from advloss._checks import floating, hyperparameter, interval, non_negative
+from advloss._checks import floating, interval, non_negative
 from advloss._config import Configurable
+from advloss.augment._adaptive import advance, check_target
 from advloss.backend import LOW_PRECISION_DTYPES, backend_for
 from advloss.errors import AdvlossTypeError, AdvlossValueError
 from advloss.registry import _register_builtins
@@ -158,12 +160,7 @@ class AdaptiveNoise(Configurable):
 
     def __post_init__(self) -> None:
         where = "AdaptiveNoise"
-        target = hyperparameter(where, "target", self.target)
-        if not -1.0 <= target <= 1.0:
-            raise AdvlossValueError(
-                f"{where}: target must lie in [-1, 1] (r_t is a mean of signs); received {target}."
-            )
-        object.__setattr__(self, "target", target)
+        object.__setattr__(self, "target", check_target(where, self.target))
         object.__setattr__(self, "step_size", non_negative(where, "step_size", self.step_size))
         object.__setattr__(self, "interval", interval(where, "interval", self.interval))
         object.__setattr__(self, "initial", non_negative(where, "initial", self.initial))
@@ -193,17 +190,18 @@ class AdaptiveNoise(Configurable):
                 f"AdaptiveNoise.update: state must be an AdaptiveNoiseState (from init()); "
                 f"received {type(state).__name__}."
             )
-        b = backend_for(state.std, r_t, where="AdaptiveNoise.update")
-        r_t = b.cast(b.stop_gradient(r_t), "float32")
-        total = state.r_t_sum + r_t
-        count = state.count + 1.0
-        due = b.cast(count >= float(self.interval), "float32")
-        mean = total / count
-        direction = b.cast(mean > self.target, "float32") - b.cast(mean < self.target, "float32")
-        std = state.std + due * direction * self.step_size
-        std = b.minimum(b.maximum(std, 0.0), self.max_std)
-        keep = 1.0 - due
-        return AdaptiveNoiseState(std, total * keep, count * keep)
+        std, total, count = advance(
+            "AdaptiveNoise.update",
+            state.std,
+            state.r_t_sum,
+            state.count,
+            r_t,
+            target=self.target,
+            every=self.interval,
+            step_size=self.step_size,
+            maximum=self.max_std,
+        )
+        return AdaptiveNoiseState(std, total, count)
 
 
 _register_builtins("noise", AdaptiveNoise)

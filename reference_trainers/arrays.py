@@ -3,9 +3,10 @@ framework can consume the same ones), the training loop around their step
 (:class:`ArrayLoop`), and checkpoints as ``.npz`` files.
 
 The NumPy streams are what make the three DCGANs comparable step for step: the initial weights
-(``init``), the latents (``z``) and every random number advloss's objective consumes (label
+(``init``), the latents (``z``), every random number advloss's objective consumes (label
 flips and noise, instance noise, WGAN-GP's interpolation weights: ``objective``, passed as
-``draws=``) each come from their own ``numpy.random.Generator`` seeded from ``(seed, i)``.
+``draws=``) and the augmentation's draws (``augment``) each come from their own
+``numpy.random.Generator`` seeded from ``(seed, i)``.
 Image-shaped draws are drawn in PyTorch's ``(N, C, H, W)`` layout and transposed for the
 channels-last frameworks, so each framework gets the same numbers at the same pixels.
 """
@@ -25,7 +26,7 @@ from reference_trainers.common import TrainerError, torch_only_options
 from reference_trainers.config import DCGANConfig
 from reference_trainers.loop import Loop, map_leaves
 
-STREAMS = ("init", "z", "objective")
+STREAMS = ("init", "z", "objective", "augment")
 CHECKPOINT_FORMAT = 2
 
 
@@ -62,7 +63,8 @@ class NumpyStreams:
 
     def load_state(self, state: dict[str, Any]) -> None:
         for name, g in self.gens.items():
-            g.bit_generator.state = state[name]
+            if name in state:  # a checkpoint from before the augment stream keeps its seed's
+                g.bit_generator.state = state[name]
 
 
 def fixed_latents(z_dim: int) -> np.ndarray:

@@ -107,6 +107,23 @@ def common_parser(prog: str, description: str) -> argparse.ArgumentParser:
     a("--instance-noise", default=None, metavar="START[:END:STEPS]",
       help="Instance noise on the discriminator's inputs: a constant std, a linear schedule "
       "from START to END over STEPS steps, or 'adaptive'. Default: no noise.")  # fmt: skip
+    a("--augment", choices=["none", "diffaug", "ada", "apa"], default="none",
+      help="Augment what the discriminator sees (docs/augment.md): diffaug (DiffAugment on "
+      "every real and fake, in both steps), ada (StyleGAN2-ADA's pipeline, each transform with "
+      "probability p) or apa (reals replaced by detached fakes with probability p). Applied to "
+      "D's reals and fakes, and to G's fakes (G is trained through the augmentation).")  # fmt: skip
+    a("--augment-policy", default=None, metavar="POLICY",
+      help="The augmentation's transforms: DiffAugment's policy for diffaug (e.g. color,cutout), "
+      "ADA's operation set for ada (e.g. bgc). Default: color,translation,cutout for diffaug, "
+      "bgc for ada.")  # fmt: skip
+    a("--augment-p", type=float, default=None, metavar="P",
+      help="A fixed probability p for ada or apa. Default: adaptive (--augment-target).")  # fmt: skip
+    a("--augment-target", type=float, default=None, metavar="R",
+      help="Adapt ada's or apa's p so that D's r_t = mean sign D(real) stays near R "
+      "(StyleGAN2-ADA's heuristic). Default: 0.6 unless --augment-p is given.")  # fmt: skip
+    a("--augment-kimg", type=float, default=None, metavar="K",
+      help="The speed of an adaptive p: the thousands of real images p needs to move by 1 "
+      "(StyleGAN2-ADA's ada_kimg; lower it for short runs, e.g. 50). Default: 500.")  # fmt: skip
     a("--d-steps", type=int, default=1, help="Discriminator updates per iteration.")
     a("--g-steps", type=int, default=1, help="Generator updates per iteration.")
     a("--adaptive-ratio", action="store_true",
@@ -382,11 +399,6 @@ def build_objective(cfg: TrainerConfig) -> advloss.Objective:
             objective = advloss.Objective.parse(spec)
         except advloss.AdvlossError as err:
             raise TrainerError(f"--objective {spec!r}: {err}") from None
-        if objective.augment is not None:  # the trainers' NumPy draw streams, NHWC layouts...
-            raise TrainerError(
-                f"--objective {spec!r}: the reference trainers do not augment yet; "
-                f"use advloss.augment.diffaugment in your own loop"
-            )
         for p in objective.penalties:
             _no_state(p, "--objective")
         return objective
@@ -445,9 +457,13 @@ def d_norm_for(requested: str, has_penalty: bool, default: str = "batch") -> str
 
 def check_options(cfg: TrainerConfig) -> None:
     """The checks that need no framework, made before one is imported: the counts, the advloss
-    objective (loss, penalty, label transforms, instance noise) and ``--d-norm``."""
+    objective (loss, penalty, label transforms, instance noise), ``--augment`` and
+    ``--d-norm``."""
     check_counts(cfg)
     objective = build_objective(cfg)
+    from reference_trainers import augmentation
+
+    augmentation.from_options(cfg, objective)
     d_norm = getattr(cfg, "d_norm", None)  # both trainers have it
     if d_norm is not None:
         d_norm_for(d_norm, bool(objective.penalties))

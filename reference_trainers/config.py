@@ -41,6 +41,11 @@ class TrainerConfig:
     real_label: float
     flip_prob: float
     instance_noise: str | float | None
+    augment: str
+    augment_policy: str | None
+    augment_p: float | None
+    augment_target: float | None
+    augment_kimg: float | None
     d_steps: int
     g_steps: int
     adaptive_ratio: bool
@@ -98,6 +103,7 @@ class DCGANConfig(TrainerConfig):
     width: int
     z_dim: int
     d_norm: str
+    train_size: int | None
     eval_samples: int
     framework: str
     dtype: str

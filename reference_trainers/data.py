@@ -237,6 +237,18 @@ def load(name: str, image_size: int) -> tuple[np.ndarray, int]:
     return np.clip(x, -1, 1), channels
 
 
+def training_subset(x: np.ndarray, size: int | None, seed: int) -> np.ndarray:
+    """``--train-size``: ``size`` images of ``x`` drawn without replacement, in their original
+    order, the same for a seed in every framework and run (``None``: all of ``x``); the
+    limited-data setting of ADA, DiffAugment and APA."""
+    if size is None:
+        return x
+    if not 1 <= size <= len(x):
+        raise TrainerError(f"--train-size {size}: expected 1 to {len(x)} (the dataset's images)")
+    keep = np.sort(np.random.default_rng([seed, 17]).permutation(len(x))[:size])
+    return np.ascontiguousarray(x[keep])
+
+
 # ----------------------------------------------------------------------- paired (pix2pix) data
 
 

@@ -77,6 +77,9 @@ def parser() -> Any:
         default="auto",
         help="D's normalization; auto = batch norm, or layer norm with a gradient penalty.",
     )
+    p.add_argument("--train-size", type=int, default=None, metavar="N",
+                   help="Train on N images of --data only, drawn by --seed (the limited-data "
+                   "setting; the metrics still compare with all of it). Default: all.")  # fmt: skip
     p.add_argument("--eval-samples", type=int, default=None,
                    help="Generated samples per evaluation (the quality metrics' sample size).")  # fmt: skip
     p.add_argument(
@@ -108,7 +111,7 @@ def options(argv: list[str]) -> DCGANConfig:
 
 def check(cfg: DCGANConfig) -> None:
     """The checks made before a framework is imported: :func:`common.check_options`,
-    ``--framework`` and the options it does not have, and ``--data``."""
+    ``--framework`` and the options it does not have, ``--data`` and ``--train-size``."""
     common.check_options(cfg)
     framework = cfg.framework
     if framework not in FRAMEWORKS:
@@ -116,6 +119,11 @@ def check(cfg: DCGANConfig) -> None:
     if framework != "torch":
         common.torch_only_options(cfg, framework)
     common.check_data_source(cfg.data)
+    size = cfg.train_size
+    if size is not None and (size < 1 or size < cfg.batch_size):
+        raise common.TrainerError(
+            f"--train-size {size}: expected at least --batch-size ({cfg.batch_size}) images"
+        )
 
 
 def train(cfg: DCGANConfig) -> dict[str, Any]:

@@ -21,9 +21,10 @@ import numpy as np
 
 from reference_trainers import common
 from reference_trainers.arrays import ArrayLoop, eval_latents, fixed_latents, restore
+from reference_trainers.augmentation import convert_draws
 from reference_trainers.common import TrainerError
 from reference_trainers.config import DCGANConfig
-from reference_trainers.data import Batches, load
+from reference_trainers.data import Batches, load, training_subset
 from reference_trainers.dcgan_spec import (
     BN_MOMENTUM,
     KERNEL,
@@ -91,7 +92,9 @@ def build_modules(dtype: Any) -> tuple[Any, Any]:
                 elif layer.kind == "relu":
                     x = fnn.relu(x)
                 elif layer.kind == "lrelu":
-                    x = fnn.leaky_relu(x, 0.2)
+                    # PyTorch's and TF's rule, slope 0.2 at exactly 0 (flax's leaky_relu takes
+                    # 1 there): augmentations such as cutout make exact zeros common
+                    x = jnp.where(x > 0, x, 0.2 * x)
                 else:
                     x = jnp.tanh(x)
             return x
@@ -168,12 +171,16 @@ def with_hyperparameters(opt_state: Any, hyper: Any) -> Any:
     return opt_state._replace(hyperparams={**opt_state.hyperparams, "learning_rate": lr, "b2": b2})
 
 
-def make_steps(objective: Any, G: Any, D: Any, g_tx: Any, d_tx: Any) -> tuple[Any, Any]:
+def make_steps(
+    objective: Any, G: Any, D: Any, g_tx: Any, d_tx: Any, augmentation: Any = None
+) -> tuple[Any, Any]:
     """The jitted D and G steps.  advloss's objective calls D as a plain function; each call
     runs D in training mode and threads its batch statistics to the next call (spectral norm's
     power iteration advances once per forward, as in PyTorch).  ``step`` (an int32 array, with
     a ``--recipe``: its γ schedule reads it, traced) and ``hyper`` (the optimizer's
-    ``(learning_rate, b2)`` for this iteration) are None otherwise."""
+    ``(learning_rate, b2)`` for this iteration) are None otherwise.  ``augmentation``
+    (:class:`~reference_trainers.augmentation.Augmentation`, or None) augments D's inputs with
+    the draws and p each step is given."""
     import jax
     import optax
 
@@ -199,10 +206,13 @@ def make_steps(objective: Any, G: Any, D: Any, g_tx: Any, d_tx: Any) -> tuple[An
     @functools.partial(jax.jit, static_argnames=("due",))
     def d_step(
         state: State, real: Any, z: Any, draws: Any, noise_std: Any, step: Any, hyper: Any,
-        due: bool,
+        due: bool, aug_p: Any = None, aug_draws: Any = None,
     ) -> Any:  # fmt: skip
         fake, g_stats = g_forward(state.g_params, state.g_stats, z)
         fake = jax.lax.stop_gradient(fake)
+        if augmentation is not None:  # --augment: D sees augmented reals and fakes
+            real, fake = augmentation.discriminator_inputs(real, fake, aug_p, draws=aug_draws,
+                                                           layout="NHWC")  # fmt: skip
         # step 0 / 1: a lazy penalty is due / not due (the host decides: no lax.cond); a
         # recipe's scheduled γ reads the true step (its penalties are not lazy)
         step_arg = (0 if due else 1) if step is None else step
@@ -220,11 +230,17 @@ def make_steps(objective: Any, G: Any, D: Any, g_tx: Any, d_tx: Any) -> tuple[An
         return state._replace(d_params=d_params, d_stats=d_stats, d_opt=d_opt, g_stats=g_stats), out
 
     @jax.jit
-    def g_step(state: State, z: Any, real: Any, draws: Any, noise_std: Any, hyper: Any) -> Any:
+    def g_step(state: State, z: Any, real: Any, draws: Any, noise_std: Any, hyper: Any,
+               aug_p: Any = None, aug_draws: Any = None) -> Any:  # fmt: skip
         def loss(g_params: Any) -> Any:
             fake, g_stats = g_forward(g_params, state.g_stats, z)
             discriminator, seen = d_function(state.d_params, state.d_stats)
-            out = objective.generator(discriminator, fake, real=real, step=0, draws=draws,
+            if augmentation is not None:  # --augment: G is trained through the augmentation
+                fake, g_real = augmentation.generator_inputs(fake, real, aug_p, draws=aug_draws,
+                                                             layout="NHWC")  # fmt: skip
+            else:
+                g_real = real
+            out = objective.generator(discriminator, fake, real=g_real, step=0, draws=draws,
                                       noise_std=noise_std)  # fmt: skip
             return out.total, (out, g_stats, seen[-1])
 
@@ -279,6 +295,7 @@ def _train(cfg: DCGANConfig) -> dict[str, Any]:
     s = ArrayLoop(cfg, "dcgan", quality="fd", framework="jax", to_tensor=jnp.asarray)
     norm = s.d_norm(cfg.d_norm)
     data, channels = load(cfg.data, cfg.image_size)
+    data = training_subset(data, cfg.train_size, cfg.seed)  # --train-size: limited data
     batches = Batches(data, cfg.batch_size, cfg.seed)
     size, z_dim = cfg.image_size, cfg.z_dim
     fake_shape = (s.local_batch, size, size, channels)
@@ -313,7 +330,13 @@ def _train(cfg: DCGANConfig) -> dict[str, Any]:
     s.arrays = lambda: {  # type: ignore[method-assign]
         k: np.asarray(x) for k, x in zip(names, jax.tree_util.tree_leaves(state), strict=True)
     }
-    d_step, g_step = make_steps(common.channels_last(s.objective), G, D, g_tx, d_tx)
+    d_step, g_step = make_steps(common.channels_last(s.objective), G, D, g_tx, d_tx, s.augmentation)
+    nchw = (s.local_batch, channels, size, size)
+
+    def aug_draws(side: str, with_real: bool = True) -> Any:
+        """The augmentation's draws for one step (NumPy ``augment`` stream; None without)."""
+        return s.augment_draws(s.streams, nchw, side, with_real,
+                               lambda d: convert_draws(d, jnp.asarray, dtype))  # fmt: skip
 
     def sample(z: Any) -> np.ndarray:
         variables = {"params": state.g_params, "batch_stats": state.g_stats}
@@ -346,12 +369,14 @@ def _train(cfg: DCGANConfig) -> dict[str, Any]:
             s.first_call(due)  # the first call of each variant compiles it
             state, out = d_step(state, real, s.latents(z_dim, dtype),
                                 s.draws(real, fake_shape, "discriminator", dtype), std, step,
-                                hyper, due=due)  # fmt: skip
+                                hyper, due=due, aug_p=s.augment_p,
+                                aug_draws=aug_draws("discriminator"))  # fmt: skip
             s.record_d_stats(out.stats)
         for _ in range(g_steps):
             g_real = real if s.needs_real else None
             state, g_out = g_step(state, s.latents(z_dim, dtype), g_real,
-                                  s.draws(g_real, fake_shape, "generator", dtype), std, hyper)  # fmt: skip
+                                  s.draws(g_real, fake_shape, "generator", dtype), std, hyper,
+                                  s.augment_p, aug_draws("generator", s.needs_real))  # fmt: skip
         # ---- logging, evaluation, checkpoints ----
         if s.end_iteration(out, g_out):
             s.evaluate(evaluate)

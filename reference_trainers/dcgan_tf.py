@@ -20,9 +20,10 @@ import numpy as np
 
 from reference_trainers import common
 from reference_trainers.arrays import ArrayLoop, eval_latents, fixed_latents, restore
+from reference_trainers.augmentation import convert_draws
 from reference_trainers.common import TrainerError
 from reference_trainers.config import DCGANConfig
-from reference_trainers.data import Batches, load
+from reference_trainers.data import Batches, load, training_subset
 from reference_trainers.dcgan_spec import (
     BN_MOMENTUM,
     KERNEL,
@@ -197,6 +198,7 @@ def _train(cfg: DCGANConfig) -> dict[str, Any]:
     s = ArrayLoop(cfg, "dcgan", quality="fd", framework="tf", to_tensor=tf.constant)
     norm = s.d_norm(cfg.d_norm)
     data, channels = load(cfg.data, cfg.image_size)
+    data = training_subset(data, cfg.train_size, cfg.seed)  # --train-size: limited data
     batches = Batches(data, cfg.batch_size, cfg.seed)
     size, z_dim = cfg.image_size, cfg.z_dim
     fake_shape = (s.local_batch, size, size, channels)
@@ -236,8 +238,14 @@ def _train(cfg: DCGANConfig) -> dict[str, Any]:
     objective = common.channels_last(s.objective)
     discriminator = lambda x: D(x, training=True)  # noqa: E731 - advloss calls D on batches
 
-    def d_step(real: Any, z: Any, draws: Any, noise_std: Any, step: Any, due: bool) -> Any:
+    augmentation = s.augmentation
+
+    def d_step(real: Any, z: Any, draws: Any, noise_std: Any, step: Any, due: bool,
+               aug_p: Any = None, aug_draws: Any = None) -> Any:  # fmt: skip
         fake = tf.stop_gradient(G(z, training=True))
+        if augmentation is not None:  # --augment: D sees augmented reals and fakes
+            real, fake = augmentation.discriminator_inputs(real, fake, aug_p, draws=aug_draws,
+                                                           layout="NHWC")  # fmt: skip
         # step 0 / 1: a lazy penalty is due / not due (decided on the host: two traces); a
         # recipe's scheduled γ reads the true step (a tensor: one trace; not lazy)
         step_arg = (0 if due else 1) if step is None else step
@@ -248,9 +256,14 @@ def _train(cfg: DCGANConfig) -> dict[str, Any]:
         d_opt.apply_gradients(zip(grads, D.trainable_variables, strict=True))
         return out
 
-    def g_step(z: Any, real: Any, draws: Any, noise_std: Any) -> Any:
+    def g_step(z: Any, real: Any, draws: Any, noise_std: Any, aug_p: Any = None,
+               aug_draws: Any = None) -> Any:  # fmt: skip
         with tf.GradientTape() as tape:
-            out = objective.generator(discriminator, G(z, training=True), real=real, step=0,
+            fake = G(z, training=True)
+            if augmentation is not None:  # --augment: G is trained through the augmentation
+                fake, real = augmentation.generator_inputs(fake, real, aug_p, draws=aug_draws,
+                                                           layout="NHWC")  # fmt: skip
+            out = objective.generator(discriminator, fake, real=real, step=0,
                                       draws=draws, noise_std=noise_std)  # fmt: skip
         grads = tape.gradient(out.total, G.trainable_variables)
         g_opt.apply_gradients(zip(grads, G.trainable_variables, strict=True))
@@ -271,6 +284,13 @@ def _train(cfg: DCGANConfig) -> dict[str, Any]:
     def nhwc(batch: np.ndarray) -> Any:
         return tf.constant(batch.transpose(0, 2, 3, 1).astype(dtype))
 
+    nchw = (s.local_batch, channels, size, size)
+
+    def aug_draws(side: str, with_real: bool = True) -> Any:
+        """The augmentation's draws for one step (NumPy ``augment`` stream; None without)."""
+        return s.augment_draws(s.streams, nchw, side, with_real,
+                               lambda d: convert_draws(d, tf.constant, dtype))  # fmt: skip
+
     every = s.penalty_interval()
     s.start()
     s.begin(evaluate)
@@ -288,12 +308,14 @@ def _train(cfg: DCGANConfig) -> dict[str, Any]:
             due = s.step % every == 0
             s.first_call(due)  # the first call of each variant traces it
             out = d_step(real, s.latents(z_dim, dtype),
-                         s.draws(real, fake_shape, "discriminator", dtype), std, step, due=due)  # fmt: skip
+                         s.draws(real, fake_shape, "discriminator", dtype), std, step, due=due,
+                         aug_p=s.augment_p, aug_draws=aug_draws("discriminator"))  # fmt: skip
             s.record_d_stats(out.stats)
         for _ in range(g_steps):
             g_real = real if s.needs_real else None
             g_out = g_step(s.latents(z_dim, dtype), g_real,
-                           s.draws(g_real, fake_shape, "generator", dtype), std)  # fmt: skip
+                           s.draws(g_real, fake_shape, "generator", dtype), std,
+                           s.augment_p, aug_draws("generator", s.needs_real))  # fmt: skip
         # ---- logging, evaluation, checkpoints ----
         if s.end_iteration(out, g_out):
             s.evaluate(evaluate)

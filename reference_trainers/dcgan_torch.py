@@ -13,8 +13,9 @@ import torch
 from torch import nn
 
 from reference_trainers import common
+from reference_trainers.augmentation import convert_draws
 from reference_trainers.config import DCGANConfig
-from reference_trainers.data import Batches, load
+from reference_trainers.data import Batches, load, training_subset
 from reference_trainers.dcgan_eval import make_evaluate, metrics_for
 from reference_trainers.dcgan_spec import (
     KERNEL,
@@ -128,6 +129,7 @@ def train_torch(cfg: DCGANConfig) -> dict[str, Any]:
     s = Session(cfg, "dcgan", quality="fd")  # validates the options and builds the objective
     norm = s.d_norm(cfg.d_norm)
     data, channels = load(cfg.data, cfg.image_size)
+    data = training_subset(data, cfg.train_size, cfg.seed)  # --train-size: limited data
     batches = Batches(torch.from_numpy(data), cfg.batch_size, cfg.seed)
     common.seed_everything(cfg.seed)
     G = Generator(cfg.z_dim, cfg.width, cfg.image_size, channels)
@@ -187,6 +189,12 @@ def train_torch(cfg: DCGANConfig) -> dict[str, Any]:
         return {k: torch.from_numpy(v).to(s.device, s.dtype)
                 for k, v in streams.draws(specs, np.float64, channels_last=False).items()}  # fmt: skip
 
+    def aug_draws(side: str, with_real: bool = True) -> Any:
+        """The augmentation's draws from the NumPy stream (None: from s.key)."""
+        to_t = lambda a: torch.from_numpy(a).to(s.device)  # noqa: E731
+        return s.augment_draws(streams, image_shape, side, with_real,
+                               lambda d: convert_draws(d, to_t, np.float64))  # fmt: skip
+
     image_shape = (s.local_batch, channels, cfg.image_size, cfg.image_size)
     s.begin(evaluate)
     while s.step < s.steps:
@@ -196,8 +204,11 @@ def train_torch(cfg: DCGANConfig) -> dict[str, Any]:
             real = s.local(batches.next())
             z = latents()
             with s.autocast():
+                # --augment: D sees augmented reals and fakes (APA: pseudo-reals)
+                real_in, fake_in = s.augment_d(real, G_run(z).detach(), key=s.key,
+                                               draws=aug_draws("discriminator"))  # fmt: skip
                 out = s.objective.discriminator(
-                    D_run, real, G_run(z).detach(), step=s.step, key=s.key,
+                    D_run, real_in, fake_in, step=s.step, key=s.key,
                     draws=draws(real, image_shape, "discriminator"), noise_std=s.noise_std,
                     generator=G_run, latent=z,  # used by zcr only
                 )  # fmt: skip
@@ -206,8 +217,11 @@ def train_torch(cfg: DCGANConfig) -> dict[str, Any]:
             z = latents()
             g_real = real if s.needs_real else None
             with s.autocast():
+                # --augment: G is trained through the augmentation of its fakes
+                fake_in, g_real_in = s.augment_g(G_run(z), g_real, key=s.key,
+                                                 draws=aug_draws("generator", s.needs_real))  # fmt: skip
                 g_out = s.objective.generator(
-                    D_run, G_run(z), real=g_real, step=s.step, key=s.key,
+                    D_run, fake_in, real=g_real_in, step=s.step, key=s.key,
                     draws=draws(g_real, image_shape, "generator"), noise_std=s.noise_std,
                     generator=G_run, latent=z,  # used by zcr only
                 )  # fmt: skip

@@ -1,6 +1,7 @@
 """The framework-neutral part of every training run (:class:`Loop`): the options checked, the
-advloss objective, the update-ratio scheduler, the balance monitor, adaptive instance noise,
-metrics rows, the progress bar, evaluations and the summary.
+advloss objective, the augmentation (``--augment``) and its adaptive p, the update-ratio
+scheduler, the balance monitor, adaptive instance noise, metrics rows, the progress bar,
+evaluations and the summary.
 
 This module imports no framework, so the JAX and TensorFlow trainers
 (:class:`reference_trainers.arrays.ArrayLoop`) run without PyTorch; the PyTorch side is
@@ -17,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 import advloss
-from reference_trainers import common
+from reference_trainers import augmentation, common
 from reference_trainers.config import TrainerConfig
 
 
@@ -46,8 +47,15 @@ class Loop:
         self.cfg, self.trainer, self.quality = cfg, trainer, quality
         common.check_counts(cfg)
         self.steps = int(cfg.steps)
-        # validates loss / penalty / labels / noise before anything slow happens
-        self.objective = common.build_objective(cfg)
+        # validates loss / penalty / labels / noise / augmentation before anything slow happens
+        objective = common.build_objective(cfg)
+        self.augmentation = augmentation.from_options(cfg, objective)
+        if objective.augment is not None:  # the loop augments (its draws, its layout)
+            objective = advloss.Objective(
+                objective.loss, penalties=objective.penalties, labels=objective.labels,
+                instance_noise=objective.instance_noise,
+            )  # fmt: skip
+        self.objective = objective
         self.has_penalty = bool(self.objective.penalties)
         # --recipe: its Adam (lr, (beta1, beta2)) on a schedule, set at every iteration's plan
         self.recipe = common.recipe_of(cfg)
@@ -59,6 +67,7 @@ class Loop:
         self.needs_real = getattr(self.objective.loss, "generator_needs_real", False)
         self.step = 0
         self.noise_std: Any = None
+        self.augment_p: Any = None  # this iteration's p (ada / apa): a tensor or a number
         self._last: dict[str, Any] = {}
         self.progress: common.Progress | None = None
         self.run: common.Run  # the run directory: set by the subclass
@@ -97,32 +106,95 @@ class Loop:
         noise = self.objective.instance_noise
         self.ada = noise if isinstance(noise, advloss.AdaptiveNoise) else None
         self.ada_state: Any = self.ada.init(zero) if self.ada else None
+        aug = self.augmentation
+        self.aug_controller = aug.controller() if aug is not None else None
+        self.aug_state: Any = self.aug_controller.init(zero) if self.aug_controller else None
 
     def plan(self) -> tuple[int, int]:
-        """This iteration's D and G update counts; sets ``noise_std`` (adaptive noise) and,
-        with a ``--recipe``, ``adam``: the optimizers' ``(lr, (beta1, beta2))`` at this step
-        (Python floats, the recipe's schedules at the iteration count, as R3GAN's loop sets
-        them before each iteration)."""
+        """This iteration's D and G update counts; sets ``noise_std`` (adaptive noise),
+        ``augment_p`` (the augmentation's p: adaptive, fixed, or None) and, with a
+        ``--recipe``, ``adam``: the optimizers' ``(lr, (beta1, beta2))`` at this step (Python
+        floats, the recipe's schedules at the iteration count, as R3GAN's loop sets them
+        before each iteration)."""
         self.noise_std = self.ada.std(self.ada_state) if self.ada else None
+        if self.aug_controller is not None:
+            self.augment_p = self.aug_controller.p(self.aug_state)
+        elif self.augmentation is not None:
+            self.augment_p = self.augmentation.p
         if self.recipe is not None:
             self.adam = self.recipe.adam(self.step)
         self.planned = self.ratio.plan(self.ratio_state)
         return self.planned
 
+    def augment_draws(
+        self, streams: Any, shape: tuple[int, ...], side: str, with_real: bool,
+        convert: Callable[[dict[str, Any]], Any],
+    ) -> Any:  # fmt: skip
+        """One step's augmentation draws from the NumPy ``streams`` (``augment`` stream) for
+        batches of NCHW ``shape``, converted to the framework by ``convert``; None without an
+        augmentation or without streams (then the augmentation draws from a key)."""
+        if self.augmentation is None or streams is None:
+            return None
+        rng = streams.gens["augment"]
+        return convert(self.augmentation.numpy_draws(rng, shape, side, with_real))
+
+    def augment_d(self, real: Any, fake: Any, *, key: Any = None, draws: Any = None,
+                  layout: str = "NCHW") -> tuple[Any, Any]:  # fmt: skip
+        """The discriminator step's ``(real, fake)`` through the augmentation (as given
+        without one)."""
+        if self.augmentation is None:
+            return real, fake
+        return self.augmentation.discriminator_inputs(
+            real, fake, self.augment_p, key=key, draws=draws, layout=layout
+        )
+
+    def augment_g(self, fake: Any, real: Any, *, key: Any = None, draws: Any = None,
+                  layout: str = "NCHW") -> tuple[Any, Any]:  # fmt: skip
+        """The generator step's ``(fake, real)`` through the augmentation (``real`` may be
+        None)."""
+        if self.augmentation is None:
+            return fake, real
+        return self.augmentation.generator_inputs(
+            fake, real, self.augment_p, key=key, draws=draws, layout=layout
+        )
+
+    def augment_pair_d(self, cond: Any, real: Any, fake: Any, *, key: Any = None,
+                       layout: str = "NCHW") -> tuple[Any, Any, Any]:  # fmt: skip
+        """pix2pix's D step: ``(cond, real, fake)`` through the augmentation, one transform on
+        every pair (as given without one)."""
+        if self.augmentation is None:
+            return cond, real, fake
+        return self.augmentation.paired_discriminator_inputs(
+            cond, real, fake, self.augment_p, key=key, layout=layout
+        )
+
+    def augment_pair_g(self, cond: Any, fake: Any, real: Any, *, key: Any = None,
+                       layout: str = "NCHW") -> tuple[Any, Any, Any]:  # fmt: skip
+        """pix2pix's G step: ``(cond, fake, real)`` through the augmentation (``real`` may be
+        None)."""
+        if self.augmentation is None:
+            return cond, fake, real
+        return self.augmentation.paired_generator_inputs(
+            cond, fake, real, self.augment_p, key=key, layout=layout
+        )
+
     def record_d_stats(self, stats: dict[str, Any]) -> None:
-        """Feed a discriminator step's statistics to the update-ratio scheduler and the
-        adaptive noise."""
+        """Feed a discriminator step's statistics to the update-ratio scheduler, the
+        adaptive noise and the augmentation's adaptive p."""
         self.stats = stats
         self.ratio_state = self.ratio.update(self.ratio_state, stats)
         if self.ada:
             self.ada_state = self.ada.update(self.ada_state, stats["r_t"])
+        if self.aug_controller is not None:
+            self.aug_state = self.aug_controller.update(self.aug_state, stats["r_t"])
 
     def controls(self) -> dict[str, Any]:
-        """The scheduler, monitor and adaptive-noise states, for a checkpoint."""
+        """The scheduler, monitor, adaptive-noise and adaptive-p states, for a checkpoint."""
         return {
             "ratio": None if self.ratio_state is None else list(self.ratio_state),
             "monitor": self.monitor_state._asdict(),
             "ada": None if self.ada_state is None else list(self.ada_state),
+            "augment": None if self.aug_state is None else list(self.aug_state),
         }
 
     def load_controls(
@@ -130,7 +202,7 @@ class Loop:
     ) -> None:
         """Restore :meth:`controls`; ``convert`` maps every stored number (the leaves of
         :meth:`controls`) back to a tensor of the training framework."""
-        ck = {k: ck[k] for k in ("ratio", "monitor", "ada")}
+        ck = {k: ck.get(k) for k in ("ratio", "monitor", "ada", "augment")}
         if convert is not None:
             ck = map_leaves(ck, convert)
         if ck["ratio"] is not None:
@@ -138,6 +210,8 @@ class Loop:
         self.monitor_state = advloss.balance.MonitorState(**ck["monitor"])
         if ck["ada"] is not None:
             self.ada_state = advloss.AdaptiveNoiseState(*ck["ada"])
+        if ck["augment"] is not None:
+            self.aug_state = advloss.augment.AdaptiveProbabilityState(*ck["augment"])
 
     def _num(self, x: Any) -> float:
         raise NotImplementedError
@@ -182,6 +256,9 @@ class Loop:
             })  # fmt: skip
             if "noise_std" in out.stats:
                 row["noise_std"] = num(out.stats["noise_std"])
+            p = self.augment_p
+            if p is not None:
+                row["augment_p"] = float(p) if isinstance(p, (int, float)) else num(p)
             if not all(math.isfinite(row[k]) for k in ("d_loss", "g_loss")):
                 row["nonfinite"] = True
             self.run.log(row)

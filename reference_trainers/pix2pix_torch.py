@@ -194,28 +194,36 @@ def train(cfg: Pix2PixConfig) -> dict[str, Any]:
             pair = data.jitter(pair, cfg.image_size, s.gens["data"])
         return s.local(pair)
 
+    def conditioned(x: torch.Tensor) -> Any:
+        """D given the condition ``x``: the penalties act on the image only."""
+        return lambda image: D_run(torch.cat([x, image], 1))
+
     s.begin(evaluate)
     while s.step < s.steps:
         # ---- the training step: this is the part to copy into your own loop ----
         d_steps, g_steps = s.plan()
         for _ in range(d_steps):
             x, y = next_pair()
-
-            def D_given_x(image: torch.Tensor, x: torch.Tensor = x) -> torch.Tensor:
-                return D_run(torch.cat([x, image], 1))  # conditional D: penalties act on image
-
             with s.autocast():
+                # --augment: one transform on each (condition, image) pair D sees
+                x_in, y_in, fake_in = s.augment_pair_d(x, y, G_run(x).detach(), key=s.key)
                 out = s.objective.discriminator(
-                    D_given_x, y, G_run(x).detach(), step=s.step, key=s.key, noise_std=s.noise_std
-                )
+                    conditioned(x_in), y_in, fake_in, step=s.step, key=s.key,
+                    noise_std=s.noise_std,
+                )  # fmt: skip
             s.update_d(out)
         for _ in range(g_steps):
             with s.autocast():
                 fake = G_run(x)
 
-                def gan_term(image: torch.Tensor, y: torch.Tensor = y) -> Any:
+                def gan_term(image: torch.Tensor, x: torch.Tensor = x, y: torch.Tensor = y) -> Any:
+                    # --augment: one transform on the (condition, generated image) pair; with
+                    # --l1-weighting gradient-ratio each call draws its own transform
+                    x_in, image_in, y_in = s.augment_pair_g(
+                        x, image, y if s.needs_real else None, key=s.key
+                    )
                     return s.objective.generator(
-                        D_given_x, image, real=y if s.needs_real else None,
+                        conditioned(x_in), image_in, real=y_in,
                         step=s.step, key=s.key, noise_std=s.noise_std,
                     )  # fmt: skip
 

@@ -122,7 +122,18 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path, rng):
         (["--objective", "ns + r1(gamma=10)", "--real-label", "0.9"], "--real-label"),
         (["--objective", "ns + + r1"], "--objective 'ns + + r1'"),
         (["--objective", "nonsaturating"], "unknown term 'nonsaturating'"),
-        (["--objective", "ns + diffaug('color')"], "the reference trainers do not augment yet"),
+        (
+            ["--objective", "ns + diffaug('color')", "--augment", "apa"],
+            "give the augmentation once",
+        ),
+        (["--augment-p", "0.5"], "--augment-p without --augment"),
+        (["--augment", "diffaug", "--augment-p", "0.3"], "it has no probability p"),
+        (["--augment", "apa", "--augment-p", "1.5"], "--augment-p must lie in [0, 1]"),
+        (["--augment", "apa", "--augment-p", "0.2", "--augment-target", "0.6"], "either fixed"),
+        (["--augment", "apa", "--augment-target", "2"], "target must lie in [-1, 1]"),
+        (["--augment", "apa", "--augment-kimg", "0"], "ada_kimg must be > 0"),
+        (["--augment", "diffaug", "--augment-policy", "zoom"], "unknown policy 'zoom'"),
+        (["--train-size", "10"], "--train-size 10: expected at least --batch-size (16)"),
         (["--penalty", "lecam"], "--penalty: 'lecam' keeps explicit state"),
         (["--objective", "hinge + lecam"], "--objective: 'lecam' keeps explicit state"),
         (["--recipe", "r3gan", "--loss", "hinge"], "--recipe with --loss"),
@@ -170,6 +181,7 @@ def test_recipe_builds_r3gans_objective_over_the_run():
     assert build_objective(cfg) == R3GAN(gamma=0.1, steps=50).objective()
     loop = Loop.__new__(Loop)  # the framework-neutral plan(), without a run folder
     loop.recipe, loop.ada, loop.step = R3GAN(steps=50), None, 25
+    loop.aug_controller = loop.augmentation = None
     loop.ratio, loop.ratio_state = advloss.FixedRatio(), advloss.FixedRatio().init()
     assert loop.plan() == (1, 1) and loop.adam == R3GAN(steps=50).adam(25)
     assert loop.adam[1][0] == 0.0 and 0.9 < loop.adam[1][1] < 0.99

@@ -21,6 +21,7 @@ pytest.importorskip("matplotlib")
 
 import jax.numpy as jnp  # noqa: E402
 
+import advloss  # noqa: E402
 from reference_trainers import common, dcgan, dcgan_jax, dcgan_tf, xframework  # noqa: E402
 from reference_trainers.arrays import NumpyStreams  # noqa: E402
 from reference_trainers.dcgan_spec import (  # noqa: E402
@@ -140,7 +141,12 @@ AGREEMENT = {
     "wgan+gp+adaptive-ratio": ["--loss", "wgan", "--penalty", "gp", "--adaptive-ratio"],
     "ragan+batchnorm+2d+adaptive-noise": ["--loss", "ragan", "--d-steps", "2",
                                           "--instance-noise", "adaptive"],
+    # --augment: DiffAugment's draws from the NumPy stream, R1 on augmented reals, a generator
+    # loss that needs D(augmented real); cutout's exact zeros meet LeakyReLU's kink at 0
+    "ragan+r1+diffaug": ["--loss", "ragan", "--penalty", "r1", "--augment", "diffaug"],
 }  # fmt: skip
+if hasattr(advloss.augment, "ada"):  # the ADA pipeline, once advloss.augment has it
+    AGREEMENT["ns+ada"] = ["--loss", "ns", "--augment", "ada", "--augment-kimg", "0.05"]
 
 
 @pytest.mark.parametrize("name", list(AGREEMENT))
@@ -196,10 +202,12 @@ def test_xframework_command_writes_the_figure_and_the_tables(tmp_path):
 def test_resume_reproduces_the_uninterrupted_run(tmp_path, framework):
     """Split at step 3 (a checkpoint) and resumed: the same weights, optimizer states and rows
     as the straight run — with a lazy penalty (two compiled variants), label flips, the
-    adaptive G:D ratio and adaptive instance noise (their states are in the checkpoint)."""
+    adaptive G:D ratio, adaptive instance noise and APA's adaptive p (their states are in the
+    checkpoint)."""
     common = ["--framework", framework, "--dtype", "float64", "--loss", "lsgan", "--penalty",
               "r1", "--penalty-every", "2", "--flip-prob", "0.2", "--adaptive-ratio",
-              "--instance-noise", "adaptive", "--eval-every", "3", *TINY]  # fmt: skip
+              "--instance-noise", "adaptive", "--augment", "apa", "--augment-kimg", "0.05",
+              "--eval-every", "3", *TINY]  # fmt: skip
     straight, split = tmp_path / "straight", tmp_path / "split"
     assert dcgan.main(["--out", str(straight), "--steps", "6", *common]) == 0
     assert dcgan.main(["--out", str(split), "--steps", "3", *common]) == 0
@@ -212,7 +220,8 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path, framework):
         if k != "__meta__":
             np.testing.assert_array_equal(a[k], b[k], err_msg=k)
     assert rows(straight) == rows(split)  # every row (one per step) identical
-    assert "noise_std" in [r for r in rows(split) if "d_loss" in r][-1]
+    last = [r for r in rows(split) if "d_loss" in r][-1]
+    assert "noise_std" in last and "augment_p" in last
 
 
 @pytest.mark.parametrize(

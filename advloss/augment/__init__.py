@@ -13,7 +13,9 @@ augmentation (APA).
   ``p``, twice differentiable in every framework;
 * ``ADA`` — the same with ``p``, ``ops`` and ``layout`` bound (the built-in ``"ada"``);
 * ``apa(real, fake, p, *, key=None, draws=None, return_draws=False)`` — real samples replaced by
-  detached fakes with probability ``p`` (Jiang et al. 2021).
+  detached fakes with probability ``p`` (Jiang et al. 2021);
+* ``AdaptiveProbability`` — StyleGAN2-ADA's controller of ``p`` (the r_t heuristic), as explicit
+  state, for ADA, APA or instance noise.
 
 Randomness is explicit, as everywhere in advloss: a framework's key or generator, or the draws
 themselves (``draws=``), which ``return_draws=True`` hands back, so that PyTorch, TensorFlow and
@@ -33,6 +35,7 @@ Examples:
 """
 
 from advloss.augment._ada import ADA, ADA_OPS, ADA_PRESETS, ada
+from advloss.augment._adaptive import AdaptiveProbability, AdaptiveProbabilityState
 from advloss.augment._apa import apa
 from advloss.augment._diffaugment import (
     DEFAULT_POLICY,
@@ -47,6 +50,8 @@ __all__ = [
     "ADA_PRESETS",
     "DEFAULT_POLICY",
     "POLICIES",
+    "AdaptiveProbability",
+    "AdaptiveProbabilityState",
     "DiffAugment",
     "ada",
     "apa",
