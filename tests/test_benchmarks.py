@@ -291,3 +291,20 @@ def test_timings_refuses_unknown_parts(capsys):
     with pytest.raises(SystemExit):
         timings.main(["--parts", "demo,nope"])
     assert "unknown ['nope']" in capsys.readouterr().err
+
+
+def test_memory_benchmark_quick_smoke(tmp_path, monkeypatch):
+    """benchmarks.memory --quick: peak memory of the fused R1 step and the StyleGAN2-style hand
+    step (torch.profiler), written as a table; fused R1 holds no more than a separate R1."""
+    pytest.importorskip("torch")
+    from benchmarks import memory
+    from reference_trainers import common
+
+    monkeypatch.setattr(common, "limit_threads", lambda n: None)  # keep this process's settings
+
+    assert memory.main(["--quick", "--batch", "2", "--threads", "1", "--out", str(tmp_path)]) == 0
+    data = json.loads((tmp_path / "memory-quick.json").read_text())
+    peaks = {v: max(p) for v, p in data["peak_bytes"].items()}
+    assert set(peaks) == set(memory.VARIANTS) and all(b > 0 for b in peaks.values())
+    assert peaks["r1_fused"] <= peaks["r1_separate"]
+    assert "| r1_fused |" in (tmp_path / "memory-quick.md").read_text()
