@@ -28,6 +28,9 @@ class Configurable:
     """
 
     name: ClassVar[str] = ""
+    # No instance __dict__ of its own, so that a subclass declared with slots (the losses) has
+    # none: torch.compile then guards no instance dict per method or class attribute read.
+    __slots__ = ()
 
     def config(self) -> dict[str, Any]:
         """The value as plain data (JSON/YAML-ready): ``{"name": ..., **fields}``, tuples as

@@ -421,6 +421,17 @@ def _backend_of_type(cls: type) -> Backend | None:
     return found
 
 
+# Under torch.compile, the backend serving a tensor type is a constant of the compiled graph:
+# dynamo calls the cached detection instead of tracing it, so it installs no guard on the cache,
+# the registry or the adapter (the tensors' types are guarded anyway), and the first call
+# compiles no import of the adapter.  This is the attribute `torch.compiler.
+# assume_constant_result` sets (tests/test_backend.py checks that it still is); it is set here,
+# not by the torch adapter, because that adapter may first be imported inside a compiled
+# function.  A backend registered for torch.Tensor later serves compiled code from its next
+# compilation.
+_backend_of_type._dynamo_marked_constant = True  # type: ignore[attr-defined]
+
+
 def _loaded() -> list[str]:
     """The backends whose framework is imported now."""
     return [n for n, m in _candidates(scan=False) if sys.modules.get(m) is not None]

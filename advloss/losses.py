@@ -124,7 +124,8 @@ class _Call:
         self, owner: object, method: str, backend: str | None, reduction: Any, values: tuple
     ) -> None:
         self._owner, self._method = owner, method
-        if reduction not in _REDUCTIONS:
+        # The default is compared first: under torch.compile a read of _REDUCTIONS is a guard.
+        if reduction != "mean" and reduction not in _REDUCTIONS:
             _check_reduction(self.where, reduction)
         self.reduction = reduction
         # `where=self`: backend_for formats it into a message (see __str__) only on error.
@@ -149,7 +150,7 @@ class _Call:
             x = b.from_numpy(np.asarray(x))
         else:
             _not_a_number(self, name, x)  # `self` formats as `where`, only in an error message
-        _batch_shape(self, name, b.shape(x))
+        _batch_shape(self, name, b.shape(x), "tensor")  # all given: no guard on the defaults
         dtype = _floating(self, name, b, x, hint=_CAST_LOGITS)
         compute = "float32" if dtype in LOW_PRECISION_DTYPES else dtype
         if not self.dtype:
@@ -292,7 +293,7 @@ def _label(
 # The losses.
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class _Loss(Configurable):
     """Shared by the built-in losses: hyperparameters are dataclass fields (keyword-only).
 
@@ -381,6 +382,7 @@ class _Loss(Configurable):
             real_weights,
             fake_weights,
             backend,
+            ("real_weights", "fake_weights"),
         )
         real_term, fake_term = self._discriminator_terms(call, r, f, real_label, fake_label)
         return call.add(
@@ -425,7 +427,7 @@ class _Loss(Configurable):
                 real_weights,
                 weights,
                 backend,
-                weight_names=("real_weights", "weights"),
+                ("real_weights", "weights"),
             )
             real_term, fake_term = self._generator_terms(call.b, r, f)
             return call.add(real_term, wr, fake_term, wf)
@@ -469,9 +471,11 @@ class _Loss(Configurable):
         real_weights: Any,
         fake_weights: Any,
         backend: str | None,
-        weight_names: tuple[str, str] = ("real_weights", "fake_weights"),
+        weight_names: tuple[str, str],
     ) -> tuple[_Call, Any, Any, Any, Any]:
-        """Validate and prepare a call on real and fake logits with per-side weights."""
+        """Validate and prepare a call on real and fake logits with per-side weights
+        (``weight_names``: how messages name them; no default, whose read torch.compile would
+        guard)."""
         if weights is not None:
             real_weights, fake_weights = _side_weights(
                 self._where(method), weights, real_weights, fake_weights
@@ -487,7 +491,7 @@ class _Loss(Configurable):
         return call, r, f, wr, wf
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
 class _BinaryCrossEntropyLoss(_Loss):
     """Discriminator of the minimax and non-saturating losses (they share it)."""
 
@@ -534,7 +538,7 @@ class _BinaryCrossEntropyLoss(_Loss):
         return real_term, fake_term
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
 class MinimaxLoss(_BinaryCrossEntropyLoss):
     r"""The original (saturating) minimax GAN loss of Goodfellow et al. (2014).
 
@@ -569,7 +573,7 @@ class MinimaxLoss(_BinaryCrossEntropyLoss):
         return b.softplus(f), -1.0
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
 class NonSaturatingLoss(_BinaryCrossEntropyLoss):
     r"""The non-saturating GAN loss (Goodfellow et al. 2014; the "logistic" loss of StyleGAN).
 
@@ -600,7 +604,7 @@ class NonSaturatingLoss(_BinaryCrossEntropyLoss):
         return b.softplus(-f), 1.0
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
 class LeastSquaresLoss(_Loss):
     r"""The least-squares GAN loss (LSGAN, Mao et al. 2017) on logits.
 
@@ -678,7 +682,7 @@ class LeastSquaresLoss(_Loss):
         return d * d, 0.5
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
 class HingeLoss(_Loss):
     r"""The hinge loss (Lim & Ye 2017, "Geometric GAN"; SNGAN, BigGAN).
 
@@ -727,7 +731,7 @@ class HingeLoss(_Loss):
         return f, -1.0
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
 class WassersteinLoss(_Loss):
     r"""The Wasserstein GAN loss (Arjovsky et al. 2017), for a critic kept near-1-Lipschitz by a
     gradient penalty, spectral normalization or weight clipping.
@@ -763,7 +767,7 @@ class WassersteinLoss(_Loss):
         return f, -1.0
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
 class RelativisticAverageLoss(_Loss):
     r"""The relativistic average GAN loss (RaSGAN, Jolicoeur-Martineau 2018), in TF-GAN's form.
 
@@ -826,7 +830,7 @@ def _equal_shapes(where: object, rs: tuple[Any, ...], fs: tuple[Any, ...]) -> No
         )
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
 class _PairedLoss(_Loss):
     r"""Shared by the relativistic pairing losses (RpGAN, Jolicoeur-Martineau 2018).
 
@@ -953,7 +957,7 @@ class _PairedLoss(_Loss):
         raise NotImplementedError
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
 class RelativisticPairingLoss(_PairedLoss):
     r"""The relativistic pairing GAN loss (RpGAN; "RSGAN", Jolicoeur-Martineau 2018), the loss
     of R3GAN (Huang et al. 2024).
@@ -994,7 +998,7 @@ class RelativisticPairingLoss(_PairedLoss):
         return b.softplus(y - x)
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
 class RelativisticPairingHingeLoss(_PairedLoss):
     r"""The relativistic pairing hinge loss (RpHingeGAN, Jolicoeur-Martineau 2018).
 
@@ -1026,7 +1030,7 @@ class RelativisticPairingHingeLoss(_PairedLoss):
         return b.relu(1.0 - (x - y))
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
 class RelativisticPairingLeastSquaresLoss(_PairedLoss):
     r"""The relativistic pairing least-squares loss (RpLSGAN, Jolicoeur-Martineau 2018).
 

@@ -1,6 +1,7 @@
 """Cost of a discriminator step with gradient penalties and spectral normalization, per framework.
 
     python -m benchmarks.penalties [--quick] [--frameworks torch,tensorflow,jax] [--threads N]
+        [--allow-load] [--max-load L]
 
 A "D step" is: D on a real and a fake batch, the non-saturating loss, the penalty, and the
 gradient of the total with respect to every D parameter (no optimizer update: it is the same
@@ -20,21 +21,26 @@ each framework and written functionally.  Variants:
 
 The discriminator is built by :mod:`advloss.testing` (the harness the tests use) from
 ``D_LAYERS``; its gradient by ``Harness.gradient``.  Modes: torch eager, TF tf.function, JAX
-jax.jit.  Timing: median over rounds of the per-step time, variants interleaved within each round
-(``benchmarks.report.interleaved_rounds``, on ``timeit``).  Results: benchmarks/results/penalties[-quick].{md,json}.
+jax.jit.  Timing (:func:`measure`, also the step of ``benchmarks.speed``'s batch sweep, so
+the two tables' plain step is one definition): ``STEPS_PER_ROUND`` steps of each variant per
+round, variants interleaved within each round (``benchmarks.report.interleaved_rounds``, on
+``timeit``); every table gives the median over rounds with the interquartile range, and ratios
+are per-round paired ratios (a ratio whose spread holds 1 reads "parity").  The run refuses a
+loaded machine unless ``--allow-load`` (then the file says "measured under load"); threads:
+``--threads``, default the free cores (``reference_trainers.common.default_threads``).
+Results: benchmarks/results/penalties[-quick].{md,json}.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import statistics
 import sys
 
 import numpy as np
 
 from advloss.testing import get_harness
 from benchmarks import report
+from reference_trainers import common
 
 VARIANTS = ["plain", "gp", "gp_hand", "r1_separate", "r1_fused", "r1_hand", "r1_lazy16", "sn"]
 
@@ -316,56 +322,95 @@ BENCHES = {"torch": TorchBench, "tensorflow": TensorflowBench, "jax": JaxBench}
 # ------------------------------------------------------------------------------------ timing
 
 
-def measure(bench, rounds: int, steps_per_round: int) -> dict[str, float]:
-    """Median ms per step of every variant over ``rounds`` interleaved rounds."""
-    runs = {v: bench.step_fn(v) for v in VARIANTS}
+#: (batch, rounds, steps of each variant per round): full and --quick.  ``benchmarks.speed``'s
+#: sweep uses the same rounds and steps, so its plain step at this batch measures what
+#: penalties.md's does.
+FULL, QUICK = (64, 7, 8), (16, 3, 4)
+
+
+def measure(
+    bench, rounds: int, steps_per_round: int, variants: list[str] = VARIANTS, quiet: bool = False
+) -> dict[str, list[float]]:
+    """ms per step of each of ``variants``, one value per round: ``rounds`` rounds in which
+    every variant runs ``steps_per_round`` steps (the lazy one 16, one period), interleaved
+    (:func:`benchmarks.report.interleaved_rounds`), after two warm-up steps (17 for the lazy
+    one: every phase compiled)."""
+    runs = {v: bench.step_fn(v) for v in variants}
     for v, run in runs.items():  # warm-up: compile / trace every variant and lazy phase
         for i in range(2 if v != "r1_lazy16" else 17):
             run(i)
     # The i-th call of a variant is step i (a lazy penalty's 16 calls per round: one period).
     timers = {v: report.with_step(run) for v, run in runs.items()}
     times = report.interleaved_rounds(
-        timers, rounds, {v: 16 if v == "r1_lazy16" else steps_per_round for v in VARIANTS},
-        progress=lambda r: print(f"   round {r + 1}/{rounds}", flush=True),
+        timers, rounds, {v: 16 if v == "r1_lazy16" else steps_per_round for v in variants},
+        progress=None if quiet else lambda r: print(f"   round {r + 1}/{rounds}", flush=True),
     )  # fmt: skip
-    return {v: statistics.median(t) * 1e3 for v, t in times.items()}
+    return {v: [t * 1e3 for t in ts] for v, ts in times.items()}
 
 
-def markdown(info: dict, rows: list[dict], checks: list, batch: int, threads: int) -> list[str]:
+def row(name: str, mode: str, batch: int, ms_rounds: dict[str, list[float]]) -> dict:
+    """One framework's JSON row: per-round ms, their median (``ms_per_step``) and spread, and
+    each variant's per-round ratio to the plain step."""
+    return {
+        "framework": name,
+        "mode": mode,
+        "batch": batch,
+        "ms_per_step": {v: report.spread(t)["median"] for v, t in ms_rounds.items()},
+        "spread": {v: report.spread(t) for v, t in ms_rounds.items()},
+        "vs_plain": {v: report.paired(t, ms_rounds["plain"]) for v, t in ms_rounds.items()},
+        "ms_rounds": ms_rounds,
+    }
+
+
+#: The targets table: (column, numerator variant, denominator variant).
+TARGETS = [
+    ("GP advloss / hand (pix2pix)", "gp", "gp_hand"),
+    ("R1 fused advloss / hand (StyleGAN2)", "r1_fused", "r1_hand"),
+    ("R1 fused / separate", "r1_fused", "r1_separate"),
+    ("lazy R1 / plain", "r1_lazy16", "plain"),
+]
+
+
+def markdown(
+    info: dict, rows: list[dict], checks: list, batch: int, threads: int, rounds: int, steps: int
+) -> list[str]:
     lines = [
         "# Penalty and spectral-norm cost per discriminator step",
         "",
         report.header(info),
         "",
-        f"{threads} threads per framework. D step = forward on real and fake (batch "
+        f"{threads} thread{'s' * (threads != 1)} per framework. D step = forward on real and fake (batch "
         f"{batch}, 32×32×3), NS loss, penalty, gradients w.r.t. all D parameters. "
-        "Median ms per step over interleaved rounds.",
+        f"{rounds} rounds of {steps} steps per variant (lazy R1: 16), variants interleaved "
+        "within each round. Cells: median ms per step over the rounds (interquartile range).",
         "",
     ]
     lines += report.table(
         ["framework", "mode", *VARIANTS],
-        (
-            [r["framework"], r["mode"]]
-            + [f"{ms[v]:.2f} (×{ms[v] / ms['plain']:.2f})" for v in VARIANTS]
-            for r in rows
-            for ms in [r["ms_per_step"]]
-        ),
+        ([r["framework"], r["mode"]] + [report.fmt_spread(r["spread"][v]) for v in VARIANTS]
+         for r in rows),
         "ll" + "r" * len(VARIANTS),
-    )
-    lines += ["", "## Targets", ""]
+    )  # fmt: skip
+    lines += ["", "× the plain step: median of the per-round ratios (interquartile range).", ""]
     lines += report.table(
-        ["framework", "GP advloss/hand", "R1 fused advloss/hand (StyleGAN2)",
-         "fused < separate R1", "lazy R1 / plain"],
-        (
-            [r["framework"], f"{ms['gp'] / ms['gp_hand']:.3f}",
-             f"{ms['r1_fused'] / ms['r1_hand']:.3f}",
-             f"{'yes' if ms['r1_fused'] < ms['r1_separate'] else 'no'} "
-             f"({ms['r1_fused'] / ms['r1_separate']:.3f})",
-             f"{ms['r1_lazy16'] / ms['plain']:.3f}"]
-            for r in rows
-            for ms in [r["ms_per_step"]]
-        ),
-        "lrrlr",
+        ["framework", *VARIANTS[1:]],
+        ([r["framework"]] + [report.fmt_spread(r["vs_plain"][v]) for v in VARIANTS[1:]]
+         for r in rows),
+        "l" + "r" * (len(VARIANTS) - 1),
+    )  # fmt: skip
+    lines += [
+        "",
+        "## Targets",
+        "",
+        "Per-round paired ratios, median (interquartile range): *parity* where the range holds "
+        "1, *faster* or *slower* only beyond it.",
+        "",
+    ]
+    lines += report.table(
+        ["framework", *(t[0] for t in TARGETS)],
+        ([r["framework"]] + [report.ratio_verdict(report.paired(r["ms_rounds"][a], r["ms_rounds"][b]))
+                             for _, a, b in TARGETS] for r in rows),
+        "l" + "r" * len(TARGETS),
     )  # fmt: skip
     if checks:
         lines += [
@@ -382,13 +427,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--quick", action="store_true", help="batch 16, few rounds (about a minute)")
     ap.add_argument("--frameworks", default="torch,tensorflow,jax")
-    ap.add_argument("--threads", type=int, default=2, help="intra-op threads for every framework")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="intra-op threads for every framework (default: the free cores)")  # fmt: skip
     ap.add_argument("--out", default="benchmarks/results")
+    report.load_options(ap)
     args = ap.parse_args(argv)
-    for var in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
-        os.environ[var] = str(args.threads)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    batch, rounds, steps = (16, 3, 4) if args.quick else (64, 7, 8)
+    load = report.check_load(args, "benchmarks.penalties")
+    threads = common.apply_threads(args.threads, "benchmarks.penalties")
+    batch, rounds, steps = QUICK if args.quick else FULL
     params = weights()
     rows, checks = [], []
     for name in args.frameworks.split(","):
@@ -400,16 +446,18 @@ def main(argv: list[str] | None = None) -> int:
         if name == "torch":
             import torch
 
-            torch.set_num_threads(args.threads)
+            torch.set_num_threads(threads)
             checks = bench.penalty_values()
         print(f"== {name} ({bench.mode}), batch {batch}", flush=True)
-        ms = measure(bench, rounds, steps)
-        rows.append({"framework": name, "mode": bench.mode, "batch": batch, "ms_per_step": ms})
+        rows.append(row(name, bench.mode, batch, measure(bench, rounds, steps)))
         for v in VARIANTS:
-            print(f"   {v:12s} {ms[v]:8.2f} ms/step  x{ms[v] / ms['plain']:.3f} plain", flush=True)
+            ms, x = rows[-1]["spread"][v], rows[-1]["vs_plain"][v]
+            print(f"   {v:12s} {report.fmt_spread(ms):>24s} ms/step  "
+                  f"x{report.fmt_spread(x, 3)} plain", flush=True)  # fmt: skip
 
-    info = report.machine("benchmarks.penalties", threads=args.threads, quick=args.quick)
-    lines = markdown(info, rows, checks, batch, args.threads)
+    info = report.machine("benchmarks.penalties", threads=threads, quick=args.quick,
+                          rounds=rounds, steps_per_round=steps, **report.end_load(load, threads))  # fmt: skip
+    lines = markdown(info, rows, checks, batch, threads, rounds, steps)
     out = report.paths("penalties", args.quick, args.out)
     report.write(out["md"], "\n".join(lines) + "\n")
     report.write_json(

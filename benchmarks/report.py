@@ -10,6 +10,7 @@ import itertools
 import json
 import os
 import statistics
+import sys
 import timeit
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -27,7 +28,8 @@ def machine(module: str, **extra: Any) -> dict[str, Any]:
 
 
 def header(info: dict[str, Any]) -> str:
-    """The markdown lines that open every results file."""
+    """The markdown lines that open every results file (with :func:`load_text` when the run
+    recorded its load before and after, as the speed benchmarks do)."""
     versions = ", ".join(f"{k} {v}" for k, v in info["versions"].items())
     lines = [
         f"Command: `{info['command'].strip()}`  ",
@@ -38,7 +40,91 @@ def header(info: dict[str, Any]) -> str:
         + "  ",
         f"Versions: {versions}",
     ]
+    if "load_before" in info:
+        lines[-1] += "  "
+        lines.append(load_text(info))
     return "\n".join(lines)
+
+
+# -------------------------------------------------------------------------------- machine load
+
+
+def usable_cpus() -> int:
+    """The cores this process may run on (``os.sched_getaffinity``; ``os.cpu_count`` elsewhere)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def load_average() -> list[float]:
+    """The 1-, 5- and 15-minute load averages (``[]`` where the system has none)."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (AttributeError, OSError):
+        return []
+
+
+#: A speed run refuses to start when the 1-minute load exceeds this fraction of the usable cores.
+MAX_LOAD_PER_CORE = 0.5
+
+
+def load_options(p: Any) -> None:
+    """``--allow-load`` and ``--max-load`` (what :func:`check_load` reads)."""
+    p.add_argument("--allow-load", action="store_true",
+                   help="measure even when the machine is loaded; the result file then says "
+                        "'measured under load'")  # fmt: skip
+    p.add_argument("--max-load", type=float, default=None,
+                   help=f"the highest 1-minute load average to measure under (default "
+                        f"{MAX_LOAD_PER_CORE} x usable cores)")  # fmt: skip
+
+
+def check_load(args: Any, who: str) -> dict[str, Any]:
+    """Before timing: the load average, the threshold (``--max-load``, default
+    ``MAX_LOAD_PER_CORE`` × usable cores) and whether it is exceeded.  A loaded machine is
+    refused (``SystemExit`` with the reason) unless ``--allow-load``: other processes' work
+    shifts every timing, and OpenMP threads that cannot all run spin at every barrier."""
+    before = load_average()
+    cores = usable_cpus()
+    limit = (
+        args.max_load if getattr(args, "max_load", None) is not None else MAX_LOAD_PER_CORE * cores
+    )
+    loaded = bool(before) and before[0] > limit
+    if loaded and not getattr(args, "allow_load", False):
+        raise SystemExit(
+            f"{who}: the 1-minute load average is {before[0]:.2f}, above {limit:.2f} "
+            f"({cores} usable cores): timings would measure the other processes too. Run on an "
+            f"idle machine, or pass --allow-load to measure anyway (the result file then says "
+            f"'measured under load')."
+        )
+    if loaded:
+        print(f"{who}: measuring under load ({before[0]:.2f} > {limit:.2f})", file=sys.stderr)
+    return {"load_before": before, "load_limit": round(limit, 2), "usable_cpus": cores,
+            "under_load": loaded}  # fmt: skip
+
+
+def end_load(load: dict[str, Any], threads: int) -> dict[str, Any]:
+    """``load`` (from :func:`check_load`) with the load average after the timings.  The run's
+    own ``threads`` busy threads count in it, so the run counts as measured under load when
+    the load then exceeds the threshold plus ``threads``."""
+    after = load_average()
+    limit = load["load_limit"] + threads
+    under = load["under_load"] or (bool(after) and after[0] > limit)
+    return {**load, "load_after": after, "own_threads": threads, "under_load": under}
+
+
+def load_text(info: Mapping[str, Any]) -> str:
+    """One markdown line: the load before and after, and the warning of a loaded run."""
+    fmt = lambda xs: " ".join(f"{x:.2f}" for x in xs) or "n/a"  # noqa: E731
+    text = (
+        f"Load average (1, 5, 15 min) before: {fmt(info['load_before'])}, after: "
+        f"{fmt(info.get('load_after', []))}; threshold {info['load_limit']:.2f} "
+        f"({info['usable_cpus']} usable cores; after: plus the run's own "
+        f"{info.get('own_threads', 0)} busy threads)"
+    )
+    if info.get("under_load"):
+        text += " — **measured under load** (--allow-load): read the numbers as indicative"
+    return text
 
 
 def paths(name: str, quick: bool, out: str | os.PathLike | None = None) -> dict[str, Path]:
@@ -137,6 +223,32 @@ def median_iqr(values: Sequence[float]) -> tuple[float, float, float]:
         return values[0], values[0], values[0]
     q = statistics.quantiles(values, n=4)
     return statistics.median(values), q[0], q[2]
+
+
+def spread(values: Sequence[float], scale: float = 1.0) -> dict[str, Any]:
+    """Median and interquartile range of per-round values (times ``scale``) and their number:
+    what every speed table reports."""
+    med, q1, q3 = median_iqr([v * scale for v in values])
+    return {"median": med, "q1": q1, "q3": q3, "rounds": len(values)}
+
+
+def paired(a: Sequence[float], b: Sequence[float]) -> dict[str, Any]:
+    """:func:`spread` of the per-round ratios ``a[i] / b[i]`` of two interleaved timings: the
+    ratio's own spread (each round's two sides saw the same load)."""
+    return spread([x / y for x, y in zip(a, b, strict=True)])
+
+
+def fmt_spread(s: Mapping[str, Any], digits: int = 2) -> str:
+    """``median (q1–q3)``."""
+    return f"{s['median']:.{digits}f} ({s['q1']:.{digits}f}–{s['q3']:.{digits}f})"
+
+
+def ratio_verdict(s: Mapping[str, Any], digits: int = 3) -> str:
+    """A ratio ``a / b`` with its spread, and what it supports: ``parity`` when the
+    interquartile range of the per-round ratios holds 1 (a difference within the noise),
+    ``faster`` or ``slower`` only beyond it."""
+    word = "parity" if s["q1"] <= 1.0 <= s["q3"] else "faster" if s["q3"] < 1.0 else "slower"
+    return f"{fmt_spread(s, digits)} {word}"
 
 
 # ------------------------------------------------------------------------------ command line

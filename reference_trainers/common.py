@@ -68,6 +68,36 @@ def limit_threads(threads: int) -> None:
         sys.modules["torch"].set_num_threads(threads)
 
 
+def default_threads() -> tuple[int, str]:
+    """The thread count to use when ``--threads`` is not given, and why: ``OMP_NUM_THREADS``
+    when set, else the cores this process may use (``os.sched_getaffinity``) minus the 1-minute
+    load average, at least 1.  On a shared CPU, OpenMP threads that cannot all run spin at
+    every barrier: a 2-thread PyTorch step beside another busy process runs several times
+    slower than a 1-thread one."""
+    env = os.environ.get("OMP_NUM_THREADS", "")
+    if env.isdigit() and int(env) >= 1:
+        return int(env), "OMP_NUM_THREADS"
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        usable = os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        load = 0.0
+    free = max(1, usable - round(load))
+    return free, f"{usable} usable cores, 1-minute load {load:.2f}"
+
+
+def apply_threads(requested: int | None, who: str) -> int:
+    """Resolve ``--threads`` (``None``: :func:`default_threads`), apply it with
+    :func:`limit_threads` and print the choice; returns the count."""
+    threads, why = (requested, "--threads") if requested is not None else default_threads()
+    limit_threads(threads)
+    print(f"{who}: {threads} thread{'s' * (threads != 1)} per framework ({why})", file=sys.stderr)
+    return threads
+
+
 def common_parser(prog: str, description: str) -> argparse.ArgumentParser:
     """The options every trainer has (help texts end in sentences; :func:`show_defaults` adds
     the defaults once the trainer's own options are in)."""
@@ -165,6 +195,10 @@ def common_parser(prog: str, description: str) -> argparse.ArgumentParser:
     a("--eval-every", type=int, default=None,
       help="Steps between evaluations (samples, quality metrics and a checkpoint).")  # fmt: skip
     a("--log-every", type=int, default=None, help="Steps between metrics rows.")
+    a("--threads", type=int, default=None,
+      help="CPU threads of the framework's kernels (printed at the start; command line only, "
+      "not part of the run's config). Default: OMP_NUM_THREADS if set, else the free cores (usable cores "
+      "minus the 1-minute load average, at least 1).")  # fmt: skip
     return p
 
 
@@ -207,6 +241,8 @@ def resolve(
     args = parser.parse_args(argv)
     explicit = {k for k in vars(args) if _given(parser, argv, k)}
     config: dict[str, Any] = dict(vars(args))
+    for key in RUN_ONLY:  # how to run, not what: main() applies it, config.json omits it
+        config.pop(key, None)
     file_values: dict[str, Any] = {}
     if args.config:
         file_values = _read_config(args.config)
@@ -231,6 +267,8 @@ def resolve(
     return config
 
 
+#: Options of how a run executes, not of what it computes: not in the config (config.json).
+RUN_ONLY = ("threads",)
 #: Preset options that only the PyTorch trainer has.
 TORCH_ONLY = ("amp", "channels_last")
 #: The default of an option whose parser default is None so that a preset can set it.
@@ -1030,6 +1068,9 @@ def main(
     before ``train`` imports no framework: ``train`` imports the trainer's."""
     with one_line_errors():
         options = resolve(parser, argv, presets)
+        threads = parser.parse_args(argv).threads
+        if threads is not None and threads < 1:
+            raise TrainerError(f"--threads: expected an integer >= 1; received {threads}")
         if options["out"] is None:  # a fresh directory per run (an explicit --out is never reused)
             framework = options.get("framework", "torch")
             name = trainer if framework == "torch" else f"{trainer}-{framework}"
@@ -1045,5 +1086,6 @@ def main(
         check(cfg)
         if os.environ.get("RANK", "0") == "0":  # DDP: rank 0 writes the run
             check_writable(Path(cfg.out))
+        apply_threads(threads, trainer)  # once the options are good, before train() imports
         train(cfg)
     return 0

@@ -155,7 +155,7 @@ def test_speed_sweep_and_collation(tmp_path):
     from benchmarks import speed
 
     args = ["--parts", "sweep", "--frameworks", "torch", "--batches", "2,4", "--quick",
-            "--out", str(tmp_path)]  # fmt: skip
+            "--out", str(tmp_path), "--allow-load", "--threads", "1"]  # fmt: skip
     assert speed.main(args) == 0
     data = json.loads((tmp_path / "speed-quick.json").read_text())
     (sweep,) = data["sweep"]
@@ -168,6 +168,87 @@ def test_speed_sweep_and_collation(tmp_path):
     md = speed.markdown(data["machine"], [], results, quick=False)
     assert "## advloss vs hand-written losses" in md and "| torch | eager |" in md
     assert "## Penalty and spectral-norm cost" in md
+
+
+def test_speed_tables_give_the_spread_and_claim_a_difference_only_beyond_it():
+    """Medians with their interquartile range and the number of rounds; a ratio whose spread
+    holds 1 reads "parity", "faster"/"slower" only beyond it; speed.md compares the plain step
+    the two parts measured with one definition."""
+    from pathlib import Path
+
+    from benchmarks import penalties, report, speed
+
+    assert report.spread([3.0, 1.0, 2.0, 4.0]) == {"median": 2.5, "q1": 1.25, "q3": 3.75,
+                                                    "rounds": 4}  # fmt: skip
+    assert report.ratio_verdict(report.paired([1.0, 1.1, 0.9], [1.0, 1.0, 1.0])).endswith("parity")
+    assert report.ratio_verdict(report.paired([0.9, 0.8, 0.85], [1.0] * 3)).endswith("faster")
+    assert report.ratio_verdict(report.paired([1.2, 1.3, 1.25], [1.0] * 3)).endswith("slower")
+    base = [10.0, 11.0, 9.0, 10.5, 9.5]
+    ms = {v: [t * (2.0 if v.startswith(("gp", "r1")) else 1.0) for t in base]
+          for v in penalties.VARIANTS}  # fmt: skip
+    ms["r1_fused"] = [t * 1.6 for t in base]  # clearly below separate R1 (2x), on every round
+    row = penalties.row("torch", "eager", 8, ms)
+    info = report.machine("benchmarks.penalties", rounds=5, **report.end_load(
+        {"load_before": [0.1, 0.1, 0.1], "load_limit": 1.0, "usable_cpus": 2,
+         "under_load": False}, 1))  # fmt: skip
+    text = "\n".join(penalties.markdown(info, [row], [], 8, 1, 5, 4))
+    assert "5 rounds of 4 steps" in text and "10.00 (9.25–10.75)" in text
+    assert "| torch | 1.000 (1.000–1.000) parity | 0.800 (0.800–0.800) faster |" in text
+    assert "Load average (1, 5, 15 min) before: 0.10 0.10 0.10" in text
+    sweep = [{"framework": "torch", "mode": "eager", "rounds": 5,
+              "ms": {"8": {v: 10.0 for v in speed.SWEEP_VARIANTS}},
+              "spread": {"8": {v: report.spread(base) for v in speed.SWEEP_VARIANTS}}}]  # fmt: skip
+    pen = {"batch": 8, "rows": [row], "machine": info}
+    assert "ranges overlap" in speed.agreement(pen, sweep)[0]
+    # the committed files (written before the spread was recorded) still collate
+    md = speed.markdown(info, [], Path(speed.__file__).parent / "results", quick=False)
+    assert "| torch | eager |" in md and "at parity" in md
+
+
+def test_a_loaded_machine_is_refused_or_marked(monkeypatch):
+    import argparse
+
+    from benchmarks import report
+
+    monkeypatch.setattr(report, "load_average", lambda: [3.0, 2.0, 1.0])
+    monkeypatch.setattr(report, "usable_cpus", lambda: 2)
+    p = argparse.ArgumentParser()
+    report.load_options(p)
+    with pytest.raises(SystemExit, match=r"load average is 3\.00, above 1\.00"):
+        report.check_load(p.parse_args([]), "bench")
+    assert not report.check_load(p.parse_args(["--max-load", "4"]), "bench")["under_load"]
+    load = report.end_load(report.check_load(p.parse_args(["--allow-load"]), "bench"), 1)
+    assert load["under_load"] and "**measured under load**" in report.load_text(load)
+
+
+def test_threads_default_to_the_free_cores_and_are_printed(monkeypatch, capsys):
+    from reference_trainers import common
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(common.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    monkeypatch.setattr(common.os, "getloadavg", lambda: (2.6, 1.0, 1.0))
+    assert common.default_threads() == (1, "4 usable cores, 1-minute load 2.60")
+    monkeypatch.setattr(common.os, "getloadavg", lambda: (0.2, 1.0, 1.0))
+    assert common.default_threads()[0] == 4
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert common.default_threads() == (3, "OMP_NUM_THREADS")
+    applied = []
+    monkeypatch.setattr(common, "limit_threads", applied.append)
+    assert common.apply_threads(None, "dcgan") == 3 and common.apply_threads(2, "x") == 2
+    assert applied == [3, 2]
+    err = capsys.readouterr().err
+    assert "dcgan: 3 threads per framework (OMP_NUM_THREADS)" in err
+    assert "x: 2 threads per framework (--threads)" in err
+
+
+def test_a_trainer_refuses_zero_threads(capsys):
+    from reference_trainers import dcgan
+
+    with pytest.raises(SystemExit) as exit_:
+        dcgan.main(["--threads", "0", "--steps", "1"])
+    assert (
+        exit_.value.code == 2 and "--threads: expected an integer >= 1" in capsys.readouterr().err
+    )
 
 
 def test_a_result_names_the_commit_and_the_hash_of_an_uncommitted_change(tmp_path):
@@ -210,3 +291,20 @@ def test_timings_refuses_unknown_parts(capsys):
     with pytest.raises(SystemExit):
         timings.main(["--parts", "demo,nope"])
     assert "unknown ['nope']" in capsys.readouterr().err
+
+
+def test_memory_benchmark_quick_smoke(tmp_path, monkeypatch):
+    """benchmarks.memory --quick: peak memory of the fused R1 step and the StyleGAN2-style hand
+    step (torch.profiler), written as a table; fused R1 holds no more than a separate R1."""
+    pytest.importorskip("torch")
+    from benchmarks import memory
+    from reference_trainers import common
+
+    monkeypatch.setattr(common, "limit_threads", lambda n: None)  # keep this process's settings
+
+    assert memory.main(["--quick", "--batch", "2", "--threads", "1", "--out", str(tmp_path)]) == 0
+    data = json.loads((tmp_path / "memory-quick.json").read_text())
+    peaks = {v: max(p) for v, p in data["peak_bytes"].items()}
+    assert set(peaks) == set(memory.VARIANTS) and all(b > 0 for b in peaks.values())
+    assert peaks["r1_fused"] <= peaks["r1_separate"]
+    assert "| r1_fused |" in (tmp_path / "memory-quick.md").read_text()

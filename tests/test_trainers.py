@@ -18,7 +18,7 @@ pytest.importorskip("PIL")
 pytest.importorskip("matplotlib")
 
 from reference_trainers import dcgan  # noqa: E402
-from reference_trainers.common import TrainerError  # noqa: E402
+from reference_trainers.common import RUN_ONLY, TrainerError  # noqa: E402
 from reference_trainers.data import Batches, image_folder  # noqa: E402
 from tests.trainer_checks import check_four_step_run, rows  # noqa: E402
 
@@ -215,6 +215,7 @@ def test_the_typed_config_holds_exactly_the_parsers_options():
 
     for module, cls in ((dcgan, config.DCGANConfig), (pix2pix, config.Pix2PixConfig)):
         options = {a.dest for a in module.parser()._actions if a.dest != "help"}
+        options -= set(RUN_ONLY)  # --threads: how to run, not part of the config
         assert {f.name for f in dataclasses.fields(cls)} == options
     cfg = dcgan.options(["--loss", "hinge", "--steps", "7"])
     assert isinstance(cfg, config.DCGANConfig) and (cfg.loss, cfg.steps) == ("hinge", 7)

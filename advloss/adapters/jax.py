@@ -17,6 +17,8 @@ from advloss.errors import AdvlossTypeError, AdvlossValueError
 
 
 class JaxBackend:
+    # No instance __dict__: torch.compile then installs no guard per primitive looked up.
+    __slots__ = ()
     name = "jax"
     module = "jax"
     host_values = False

@@ -12,6 +12,8 @@ from advloss.errors import AdvlossTypeError
 
 
 class NumpyBackend:
+    # No instance __dict__: torch.compile then installs no guard per primitive looked up.
+    __slots__ = ()
     name = "numpy"
     module = "numpy"
     host_values = True

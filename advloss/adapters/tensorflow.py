@@ -11,6 +11,8 @@ from advloss.errors import AdvlossTypeError
 
 
 class TensorflowBackend:
+    # No instance __dict__: torch.compile then installs no guard per primitive looked up.
+    __slots__ = ()
     name = "tensorflow"
     module = "tensorflow"
     host_values = False

@@ -28,6 +28,8 @@ _DTYPES = {name: dtype for dtype, name in _NAMES.items()}
 
 
 class TorchBackend:
+    # No instance __dict__: torch.compile then installs no guard per primitive looked up.
+    __slots__ = ()
     name = "torch"
     module = "torch"
     host_values = False

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import benchmarks.overhead as package
+from benchmarks import report
 from benchmarks.overhead.cases import (
     ALL_CASES,
     FULL_SHAPES,
@@ -79,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also cProfile one eager advloss call (ns.D, (256,1)) per framework",
     )
+    report.load_options(p)
     args = p.parse_args(argv)
     if args.rounds is None:
         args.rounds = 5 if args.quick else 9
@@ -96,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     shapes = QUICK_SHAPES if args.quick else FULL_SHAPES
     graph_cases = args.cases.split(",") if args.cases else list(ALL_CASES)  # cheap: always all
 
-    common.limit_threads(args.threads)
+    load = report.check_load(args, "benchmarks.overhead") if not args.no_timing else None
+    common.apply_threads(args.threads, "benchmarks.overhead")
     # Imported after the thread settings (they import no framework, but keep it that way).
     from benchmarks.overhead.frameworks import BENCHES, JaxBench, TorchBench
     from benchmarks.overhead.timing import profile_eager, run_framework
@@ -154,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
 
     meta = machine_info(args, used, load_at_start)
     meta["load_average_end"] = list(os.getloadavg())
+    if load is not None:
+        meta.update(report.end_load(load, args.threads))
     meta["wall_time_s"] = time.perf_counter() - t_start
     md, js = write_report(Path(args.out), meta, records, graphs, compile_times, profiles, skipped)
     print()

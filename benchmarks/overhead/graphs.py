@@ -211,9 +211,22 @@ def _torch_capture(fn: Callable, r: Any, f: Any) -> tuple[list, list]:
     return [g[:2] for g in fx_graphs], aten_graphs
 
 
+def torch_guards(fn: Callable, r: Any, f: Any) -> int:
+    """How many guards dynamo installs for ``fn(r, f)`` (checked before every call of the
+    compiled function): ``torch._dynamo.explain``, a trace without compilation, from a reset
+    cache (a process's first call)."""
+    import torch
+
+    torch._dynamo.reset()
+    n = len(torch._dynamo.explain(fn)(r, f).out_guards)
+    torch._dynamo.reset()
+    return n
+
+
 def torch_graphs(a_fn: Callable, h_fn: Callable, r: Any, f: Any) -> list[dict[str, Any]]:
     a_fx, a_aten = _torch_capture(a_fn, r, f)
     h_fx, h_aten = _torch_capture(h_fn, r, f)
+    guards = {"guards_advloss": torch_guards(a_fn, r, f), "guards_hand": torch_guards(h_fn, r, f)}
     out = []
     for level, a, h in (("dynamo FX graph", a_fx, h_fx), ("ATen graph (AOT)", a_aten, h_aten)):
         a_ops = [op for ops, _ in a for op in ops]
@@ -232,6 +245,7 @@ def torch_graphs(a_fn: Callable, h_fn: Callable, r: Any, f: Any) -> list[dict[st
                 n_graphs_hand=len(h),
             )
         )
+    out[0].update(guards)  # the dynamo level: guards belong to the traced graph
     return out
 
 

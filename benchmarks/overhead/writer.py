@@ -110,6 +110,7 @@ def write_report(
                     f"{' '.join(f'{x:.2f}' for x in meta['load_average_start'])} / "
                     f"{' '.join(f'{x:.2f}' for x in meta.get('load_average_end', []))}",
                 ],
+                *([["load check", report.load_text(meta)]] if "load_before" in meta else []),
                 ["platform", meta["platform"]],
                 ["versions", ", ".join(f"{k} {val}" for k, val in v.items())],
                 [
@@ -190,6 +191,8 @@ def write_report(
                     text = f"**{text}**" if key else text
                 if g.get("n_graphs_advloss", 1) != 1:
                     text += f" ({g['n_graphs_advloss']} graphs for advloss: graph break)"
+                if "guards_advloss" in g:
+                    text += f"; dynamo guards {g['guards_advloss']} (hand {g['guards_hand']})"
                 cells.append(text)
             rows.append([case, *cells])
         header = ["case", f"compiled ({first[True]['level']})", f"traced ({first[False]['level']})"]
