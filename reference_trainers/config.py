@@ -98,6 +98,7 @@ class DCGANConfig(TrainerConfig):
     z_dim: int
     d_norm: str
     eval_samples: int
+    fid_weights: str | None
     framework: str
     dtype: str
     numpy_rng: bool
