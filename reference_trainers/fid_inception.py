@@ -54,6 +54,7 @@ pytorch-fid does) and grayscale images are repeated into three channels.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -344,16 +345,34 @@ def load(path: str | Path) -> FIDInceptionV3:
     try:
         state = torch.load(p, weights_only=True, map_location="cpu")
     except Exception as err:  # the unpickler's many error types, as one line
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise TrainerError(
             f"--fid-weights {path}: cannot be read as a weights-only PyTorch file (expected "
-            f"pytorch-fid's {WEIGHTS_FILE}, a state dict of tensors): {reason}"
+            f"pytorch-fid's {WEIGHTS_FILE}, a state dict of tensors): {_load_failure(err)}"
         ) from None
     checked = check_state(state, str(path))
     with torch.device("meta"):  # the file's tensors become the parameters: no initialisation
         model = FIDInceptionV3()
     model.load_state_dict(checked, assign=True)
     return model.float().eval().requires_grad_(False)
+
+
+def _load_failure(err: Exception) -> str:
+    """Why ``torch.load(weights_only=True)`` failed, in a few words (its own message is long and
+    suggests ``weights_only=False``, which this code never uses)."""
+    text = str(err)
+    if "Weights only load failed" in text:
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", text)
+        if found:
+            return (
+                f"it holds a reference to {found.group(1)}, which a weights-only load refuses "
+                f"(unpickling it could run code from the file)"
+            )
+        detail = re.search(r"WeightsUnpickler error:\s*(\S[^\n]*)", text)
+        return "the weights-only unpickler refuses it" + (
+            f" ({detail.group(1)[:120]})" if detail else ""
+        )
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    return f"not a PyTorch file ({type(err).__name__}{': ' + first[:120] if first else ''})"
 
 
 # ------------------------------------------------------------------------------- the scores
