@@ -1023,7 +1023,7 @@ def one_line_errors() -> Iterator[None]:
 
 #: options a resumed run may change: lengths, logging, evaluation size and where it runs
 RESUMABLE = {"steps", "eval_every", "log_every", "eval_samples", "out", "resume", "device",
-             "config", "compile", "channels_last", "overwrite"}  # fmt: skip
+             "config", "compile", "channels_last", "overwrite", "fid_weights"}  # fmt: skip
 
 
 def check_same_options(path: Path, config: dict[str, Any]) -> None:

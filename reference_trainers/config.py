@@ -105,6 +105,7 @@ class DCGANConfig(TrainerConfig):
     d_norm: str
     train_size: int | None
     eval_samples: int
+    fid_weights: str | None
     framework: str
     dtype: str
     numpy_rng: bool

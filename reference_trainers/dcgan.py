@@ -82,6 +82,12 @@ def parser() -> Any:
                    "setting; the metrics still compare with all of it). Default: all.")  # fmt: skip
     p.add_argument("--eval-samples", type=int, default=None,
                    help="Generated samples per evaluation (the quality metrics' sample size).")  # fmt: skip
+    p.add_argument("--fid-weights", default=None, metavar="PATH",
+                   help="The Inception weights of pytorch-fid (pt_inception-2015-12-05-6726825d.pth, "
+                   "a file you provide; nothing is downloaded): every evaluation adds the standard "
+                   "fid_inception, kid_inception and is_inception against --eval-samples real "
+                   "images of --data (needs PyTorch, also for --framework jax / tf). Default: none "
+                   "(no Inception scores).")  # fmt: skip
     p.add_argument(
         "--framework",
         choices=FRAMEWORKS,
@@ -111,7 +117,8 @@ def options(argv: list[str]) -> DCGANConfig:
 
 def check(cfg: DCGANConfig) -> None:
     """The checks made before a framework is imported: :func:`common.check_options`,
-    ``--framework`` and the options it does not have, ``--data`` and ``--train-size``."""
+    ``--framework`` and the options it does not have, ``--data``, ``--train-size`` and
+    ``--fid-weights``."""
     common.check_options(cfg)
     framework = cfg.framework
     if framework not in FRAMEWORKS:
@@ -124,6 +131,10 @@ def check(cfg: DCGANConfig) -> None:
         raise common.TrainerError(
             f"--train-size {size}: expected at least --batch-size ({cfg.batch_size}) images"
         )
+    if cfg.fid_weights is not None:
+        from reference_trainers.dcgan_eval import check_fid_weights
+
+        check_fid_weights(cfg.fid_weights)
 
 
 def train(cfg: DCGANConfig) -> dict[str, Any]:
