@@ -184,7 +184,9 @@ class Backend(Protocol):
 
     def take_along_axis(self, x: Any, indices: Any, axis: int) -> Any:
         """``x`` gathered along ``axis`` at the integer ``indices``, which have ``x``'s rank;
-        their other axes may have size 1 (broadcast), as in ``numpy.take_along_axis``."""
+        their other axes may have size 1 (broadcast), as in ``numpy.take_along_axis``.  The
+        indices must lie in ``0..x.shape[axis] - 1``: negative ones are not wrapped (adapters
+        may skip that pass)."""
 
     def to_device(self, x: Any, like: Any) -> Any:
         """``x``, a tensor of this framework, on the device of ``like`` (a no-op where the

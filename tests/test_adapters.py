@@ -120,3 +120,20 @@ def test_split_key_gives_independent_reproducible_streams(fw):
     assert not np.array_equal(draws[0], draws[1]) and not np.array_equal(draws[1], draws[2])
     again = [b.to_numpy(b.uniform(k, (64,), "float32", like)) for k in b.split_key(_seed(fw), 3)]
     np.testing.assert_array_equal(draws[0], again[0])
+
+
+@pytest.mark.parametrize("fw", ALL)
+def test_take_along_axis_broadcasts_like_numpy(fw):
+    """Indices of size 1 on another axis broadcast over x, and x of size 1 over the indices
+    (the torch adapter expands both and gathers once, without ``take_along_dim``)."""
+    b = backend(fw)
+    x = np.arange(24.0).reshape(2, 3, 4)
+    for xs, index, axis in (
+        (x, np.array([[[3, 0, 1, 1]]] * 2), 2),  # (2, 1, 4) along axis 2 of (2, 3, 4)
+        (x[:1], np.array([[[2], [0], [1]]] * 2), 2),  # (2, 3, 1) along axis 2 of (1, 3, 4)
+        (x, np.array([[[2, 0, 1, 0]], [[1, 1, 0, 2]]]), 1),  # (2, 1, 4) along axis 1
+    ):
+        out = b.to_numpy(
+            b.take_along_axis(b.from_numpy(xs, "float32"), b.from_numpy(index, "int32"), axis)
+        )
+        np.testing.assert_array_equal(out, np.take_along_axis(xs, index, axis))

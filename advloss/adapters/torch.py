@@ -167,7 +167,14 @@ class TorchBackend:
         return torch.arange(n, dtype=_DTYPES[dtype], device=like.device)
 
     def take_along_axis(self, x: Any, indices: Any, axis: int) -> Any:
-        return torch.take_along_dim(x, indices.long(), dim=axis)  # broadcasts like NumPy's
+        # Not torch.take_along_dim: it wraps negative indices with a `remainder` pass over the
+        # indices that costs more than the gather itself on the CPU; the indices here are in
+        # 0..size - 1 (the primitive's contract).  Broadcast like NumPy's, then one gather.
+        axis %= x.dim()
+        shape = torch.broadcast_shapes(_one_at(x.shape, axis), _one_at(indices.shape, axis))
+        x_shape, index_shape = list(shape), list(shape)
+        x_shape[axis], index_shape[axis] = x.shape[axis], indices.shape[axis]
+        return torch.gather(x.expand(x_shape), axis, indices.long().expand(index_shape))
 
     def to_device(self, x: Any, like: Any) -> Any:
         return x.to(like.device)
@@ -209,6 +216,11 @@ class TorchBackend:
 
 class _NoGrad(AdvlossValueError, RuntimeError):
     """An advloss error that is also the RuntimeError raised here before."""
+
+
+def _one_at(shape: Any, axis: int) -> tuple[Any, ...]:
+    """``shape`` with size 1 at ``axis``."""
+    return (*shape[:axis], 1, *shape[axis + 1 :])
 
 
 def _generator(rng: Any) -> Any:

@@ -95,28 +95,72 @@ def _along(b: Backend, n: int, axis: int, like: Any) -> Any:
     return b.reshape(b.arange(n, INDEX_DTYPE, like), tuple(shape))
 
 
+def _clamped(b: Backend, source: Any, size: int) -> tuple[Any, Any]:
+    """``(min(max(source, 0), size - 1), whether source is in 0..size - 1)``."""
+    clamped = b.minimum(b.maximum(source, 0), size - 1)
+    return clamped, clamped == source
+
+
 def _translate(
     b: Backend, x: Any, shifts: Any, axes: tuple[int, int], sizes: tuple[int, int]
 ) -> Any:
-    """``y[n, i, j] = x[n, i + dy_n, j + dx_n]``, 0 outside the image (integer shifts)."""
-    for column, (axis, size) in enumerate(zip(axes, sizes, strict=True)):
-        source = _along(b, size, axis, x) + _per_sample(b, shifts[:, column])
-        clamped = b.minimum(b.maximum(source, 0), size - 1)
-        inside = (source >= 0) & (source < size)
-        x = b.where(inside, b.take_along_axis(x, clamped, axis), 0.0)
-    return x
+    """``y[n, i, j] = x[n, i + dy_n, j + dx_n]``, 0 outside the image (integer shifts).
+
+    One gather over the flattened pixels (the rows' and columns' clamped sources combined in
+    one index) and one select of 0 outside the image: exact data movement, like the
+    reference's single gather from the zero-padded batch.  When neither the batch size nor the
+    channel count is static (traced), one gather and select per axis instead."""
+    (height_axis, width_axis), (height, width) = axes, sizes
+    shape = b.shape(x)
+    channel_axis = 6 - height_axis - width_axis
+    batch, channels = shape[0], shape[channel_axis]
+    if batch is not None:
+        n, c = batch, -1
+    elif channels is not None:
+        n, c = -1, channels
+    else:
+        for column, (axis, size) in enumerate(zip(axes, sizes, strict=True)):
+            source = _along(b, size, axis, x) + _per_sample(b, shifts[:, column])
+            clamped, inside = _clamped(b, source, size)
+            x = b.where(inside, b.take_along_axis(x, clamped, axis), 0.0)
+        return x
+    rows, inside_rows = _clamped(b, _grid(b, height, 1, x) + _per_pixel(b, shifts[:, 0]), height)
+    cols, inside_cols = _clamped(b, _grid(b, width, 2, x) + _per_pixel(b, shifts[:, 1]), width)
+    pixels = height * width
+    if channel_axis == 1:  # NCHW: gather along the last axis of (N, C, H·W)
+        flat, index_shape, axis = b.reshape(x, (n, c, pixels)), (-1, 1, pixels), 2
+        out = (n, c, height, width)
+    else:  # NHWC: along the middle axis of (N, H·W, C)
+        flat, index_shape, axis = b.reshape(x, (n, pixels, c)), (-1, pixels, 1), 1
+        out = (n, height, width, c)
+    index = b.reshape(rows * width + cols, index_shape)
+    inside = b.reshape(inside_rows & inside_cols, index_shape)
+    return b.reshape(b.where(inside, b.take_along_axis(flat, index, axis), 0.0), out)
 
 
 def _cutout(b: Backend, x: Any, offsets: Any, axes: tuple[int, int], sizes: tuple[int, int]) -> Any:
-    """``x`` times 0 inside each sample's rectangle (sides half the image's) around its centre."""
-    box = None
+    """``x`` times a mask, 0 inside each sample's rectangle (sides half the image's) around its
+    centre, else 1 (a product, as the reference's ``x * mask``: signed zeros and the gradient's
+    included)."""
+    outside = None
     for column, (axis, size) in enumerate(zip(axes, sizes, strict=True)):
         side = _side(size, CUTOUT_RATIO)
-        first = _per_sample(b, offsets[:, column]) - side // 2
-        position = _along(b, size, axis, x)
-        inside = (position >= first) & (position < first + side)
-        box = inside if box is None else box & inside
-    return x * (1.0 - b.cast(box, b.dtype(x)))
+        # inside the rectangle along this axis: 0 <= position - (offset - side // 2) < side
+        relative = _along(b, size, axis, x) - _per_sample(b, offsets[:, column] - side // 2)
+        clamped = b.minimum(b.maximum(relative, 0), side - 1)
+        out = clamped != relative
+        outside = out if outside is None else outside | out
+    return x * b.cast(outside, b.dtype(x))
+
+
+def _grid(b: Backend, n: int, axis: int, like: Any) -> Any:
+    """``0..n-1`` shaped to broadcast along ``axis`` (1: rows, 2: columns) of ``(N, H, W)``."""
+    return b.reshape(b.arange(n, INDEX_DTYPE, like), (1, n, 1) if axis == 1 else (1, 1, n))
+
+
+def _per_pixel(b: Backend, v: Any) -> Any:
+    """A per-sample value ``(N,)`` shaped to broadcast over ``(N, H, W)``."""
+    return b.reshape(v, (-1, 1, 1))
 
 
 def diffaugment(

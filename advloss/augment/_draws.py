@@ -103,10 +103,17 @@ def _draw(b: Backend, rng: Any, like: Any, n: int | None, dtype: str, d: Draw) -
     if not d.integer:
         return u
     # floor(u * count) is uniform on 0..count-1; the minimum guards u * count rounding up to
-    # count.  u >= 0, so the cast (which truncates) is the floor.
-    count = _constant(b, [hi - lo + 1 for lo, hi in zip(d.low, d.high, strict=True)], dtype, like)
+    # count.  u >= 0, so the cast (which truncates) is the floor.  Python numbers where every
+    # column has the same range (square images): no constant tensors to build and move (the
+    # same values: small integer counts are exact in every float dtype).
+    counts = [hi - lo + 1 for lo, hi in zip(d.low, d.high, strict=True)]
+    if len(set(counts)) == 1 and len(set(d.low)) == 1:
+        count = float(counts[0])
+        index = b.cast(b.minimum(u * count, count - 1.0), INDEX_DTYPE)
+        return index + d.low[0] if d.low[0] else index
+    count_t = _constant(b, counts, dtype, like)
     low = _constant(b, list(d.low), INDEX_DTYPE, like)
-    return b.cast(b.minimum(u * count, count - 1.0), INDEX_DTYPE) + low
+    return b.cast(b.minimum(u * count_t, count_t - 1.0), INDEX_DTYPE) + low
 
 
 def _given(
