@@ -169,10 +169,11 @@ class TorchBackend:
     def take_along_axis(self, x: Any, indices: Any, axis: int) -> Any:
         # Not torch.take_along_dim: it wraps negative indices with a `remainder` pass over the
         # indices that costs more than the gather itself on the CPU; the indices here are in
-        # 0..size - 1 (the primitive's contract).  Broadcast like NumPy's, then one gather.
+        # 0..size - 1 (the primitive's contract).  Broadcast like NumPy's (by hand: eager
+        # torch.broadcast_shapes costs ~15 us), then one gather; a mismatch fails in `expand`.
         axis %= x.dim()
-        shape = torch.broadcast_shapes(_one_at(x.shape, axis), _one_at(indices.shape, axis))
-        x_shape, index_shape = list(shape), list(shape)
+        shape = [q if p == 1 else p for p, q in zip(x.shape, indices.shape, strict=True)]
+        x_shape, index_shape = list(shape), shape
         x_shape[axis], index_shape[axis] = x.shape[axis], indices.shape[axis]
         return torch.gather(x.expand(x_shape), axis, indices.long().expand(index_shape))
 
@@ -216,11 +217,6 @@ class TorchBackend:
 
 class _NoGrad(AdvlossValueError, RuntimeError):
     """An advloss error that is also the RuntimeError raised here before."""
-
-
-def _one_at(shape: Any, axis: int) -> tuple[Any, ...]:
-    """``shape`` with size 1 at ``axis``."""
-    return (*shape[:axis], 1, *shape[axis + 1 :])
 
 
 def _generator(rng: Any) -> Any:
