@@ -315,9 +315,11 @@ def resample(
     else:
         flat, index_shape, axis = b.reshape(x, (-1, pixels, channels)), (-1, pixels, 1), 1
     y: Any = 0.0
+    col_taps = ((cols[0], 1.0 - cols[2]), (cols[1], cols[2]))
     for row, row_weight in ((rows[0], 1.0 - rows[2]), (rows[1], rows[2])):
-        for col, col_weight in ((cols[0], 1.0 - cols[2]), (cols[1], cols[2])):
-            index = b.reshape(row * width + col, index_shape)
+        row_start = row * width
+        for col, col_weight in col_taps:
+            index = b.reshape(row_start + col, index_shape)
             weight = b.reshape(row_weight * col_weight, index_shape)
             y = _add(y, b.take_along_axis(flat, index, axis) * weight)
     shape = (-1, channels, height, width) if layout == "NCHW" else (-1, height, width, channels)
