@@ -40,6 +40,7 @@ from advloss.losses import (
 )
 from advloss.noise import AdaptiveNoise, AdaptiveNoiseState, instance_noise
 from advloss.objective import Objective, ObjectiveOutput
+from advloss.path_length import PathLength, PathLengthState, path_length_penalty
 from advloss.penalties import (
     DRAGAN_VARIANTS,
     GP_EPSILON,
@@ -98,6 +99,8 @@ __all__ = [
     "NonSaturatingLoss",
     "Objective",
     "ObjectiveOutput",
+    "PathLength",
+    "PathLengthState",
     "R1Penalty",
     "R2Penalty",
     "RelativisticAverageLoss",
@@ -128,6 +131,7 @@ __all__ = [
     "lazy_step",
     "lecam_penalty",
     "max_gradient_penalty",
+    "path_length_penalty",
     "r1_penalty",
     "r2_penalty",
     "recipes",

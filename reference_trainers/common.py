@@ -310,7 +310,16 @@ OBJECTIVE_OPTIONS = {"loss": "ns", "penalty": "none", "penalty_weight": None, "p
 def _no_state(penalty: Any, option: str) -> None:
     """Refuse a term with explicit state (lecam): the trainers do not thread it yet; and a
     generator-side term on D's features (feature_matching): the reference discriminators
-    return logits only."""
+    return logits only; and path_length: the trainers' generators have no mapping network
+    and do not thread its state."""
+    if getattr(penalty, "side", "discriminator") == "generator" and getattr(
+        penalty, "stateful", False
+    ):
+        raise TrainerError(
+            f"{option}: {getattr(penalty, 'name', penalty)!r} regularizes the generator with "
+            "explicit state, which the reference trainers do not carry; use it in your own "
+            "loop (docs/regularizers/path-length.md)"
+        )
     if getattr(penalty, "side", "discriminator") == "generator":
         raise TrainerError(
             f"{option}: {getattr(penalty, 'name', penalty)!r} matches D's intermediate features, "

@@ -48,6 +48,7 @@ def test_every_registered_item_is_listed(capsys):
         "penalty:maxgp",
         "penalty:lecam",
         "penalty:feature_matching",
+        "penalty:path_length",
         "sn:spectral_normalize",
         "sn:front_ends",
         "transform:instance_noise",

@@ -38,7 +38,9 @@ from advloss.registry import (
 BUILTIN_LOSSES = [
     "hinge", "lsgan", "minimax", "ns", "ragan", "rp_hinge", "rp_lsgan", "rpgan", "wgan"
 ]  # fmt: skip
-BUILTIN_PENALTIES = ["dragan", "feature_matching", "gp", "lecam", "maxgp", "r1", "r2"]
+BUILTIN_PENALTIES = [
+    "dragan", "feature_matching", "gp", "lecam", "maxgp", "path_length", "r1", "r2"
+]  # fmt: skip
 REPO_ROOT = Path(advloss.__file__).resolve().parents[1]
 PLUGIN_SRC = Path(__file__).resolve().parent / "plugin_pkg"
 PLUGIN_MODULE = "advloss_example_plugin"
@@ -288,7 +290,7 @@ def test_builtin_penalties(entry_points):
         get_penalty("gp", gamma=1.0)
     with pytest.raises(
         AdvlossValueError,
-        match=r"get_penalty: unknown penalty name 'r3'; known penalties: \['dragan', 'feature_matching', 'gp', 'lecam', 'maxgp', 'r1', 'r2'\]",
+        match=r"get_penalty: unknown penalty name 'r3'; known penalties: \['dragan', 'feature_matching', 'gp', 'lecam', 'maxgp', 'path_length', 'r1', 'r2'\]",
     ):
         get_penalty("r3")
 

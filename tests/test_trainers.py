@@ -131,6 +131,7 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path, rng):
         (["--recipe", "r3gan(gamma=-1)"], "gamma must be >= 0"),
         (["--recipe", "r4gan"], "unknown recipe name 'r4gan'"),
         (["--objective", "ns + feature_matching"], "do not expose"),
+        (["--objective", "ns + path_length"], "path-length.md"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, message):

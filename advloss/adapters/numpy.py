@@ -118,6 +118,9 @@ class NumpyBackend:
             "or jax tensors."
         )
 
+    def input_gradient_through(self, fn: Any, x: Any) -> tuple[Any, Any]:
+        return self.input_gradient(fn, x)  # raises: no autodiff
+
     def to_numpy(self, x: Any) -> Any:
         return np.array(x)
 

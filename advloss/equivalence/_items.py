@@ -153,6 +153,49 @@ def _penalty_cases(penalty: Any, quick: bool) -> list[Case]:
     return cases
 
 
+#: The images of the generator-side items with a generator (path_length): (C, H, W).
+_IMAGE = (2, 3, 3)
+
+
+def _latent_cases(penalty: Any, quick: bool) -> list[Case]:
+    """A small generator G(w) = softplus(flat(w) A) as images, on latents (N, D) and
+    StyleGAN-like broadcast latents (N, num_ws, D); N(0, I) noise of the images' shape."""
+    rng = np.random.default_rng(5)
+    cases = []
+    for name, shape in (("flat", (4, 5)), ("ws", (3, 2, 4))):
+        if quick and name == "ws":
+            continue
+        inputs: Inputs = {
+            "latent": rng.normal(size=shape),
+            "params.A": rng.normal(0.0, 0.5, (int(np.prod(shape[1:])), int(np.prod(_IMAGE)))),
+            "draw.noise": rng.normal(size=(shape[0], *_IMAGE)),
+            "state": np.array(0.3),
+        }
+        cases.append(Case(name, inputs, ("params.A", "latent")))
+    return cases
+
+
+def _build_latent(penalty: Any) -> Callable[[str], Any]:
+    def build(framework: str) -> Any:
+        b = get_backend(framework)
+
+        def f(case: Case, t: dict[str, Any]) -> dict[str, Any]:
+            def generator(w: Any) -> Any:
+                n = cast("int", b.shape(w)[0])  # static: the cases' latents
+                flat = b.matmul(b.reshape(w, (n, -1)), t["params.A"])
+                return b.reshape(b.softplus(flat), (n, *_IMAGE))
+
+            state = penalty.state_type(t["state"])
+            value, new = penalty.latent_term(
+                generator, t["latent"], state=state, step=0, draws={"noise": t["draw.noise"]}
+            )
+            return {"value": value, "state": new[0]}
+
+        return f
+
+    return build
+
+
 def penalty_items() -> list[Item]:
     from advloss.equivalence.nets import forward
     from advloss.registry import _PENALTY_REGISTRY, available_penalties, get_penalty
@@ -161,6 +204,18 @@ def penalty_items() -> list[Item]:
     for name in available_penalties():
         penalty = get_penalty(name)
         stateful = bool(getattr(penalty, "stateful", False))
+        if callable(getattr(penalty, "latent_term", None)):  # on a generator and its latents
+            items.append(
+                Item(
+                    f"penalty:{name}",
+                    f"{name} on a small generator (state 0.3), with latents "
+                    f"(N, D) and (N, num_ws, D): value, next state and gradients w.r.t. G's "
+                    f"parameters and the latents" + _provided_by(_PENALTY_REGISTRY, name),
+                    functools.partial(_latent_cases, penalty),
+                    _build_latent(penalty),
+                )
+            )
+            continue
 
         def build(framework: str, penalty: Any = penalty) -> Any:
             def f(case: Case, t: dict[str, Any]) -> dict[str, Any]:
