@@ -23,6 +23,7 @@ from advloss.balance import (
 )
 from advloss.errors import AdvlossError, AdvlossPluginWarning, AdvlossTypeError, AdvlossValueError
 from advloss.features import FeatureMatching, feature_matching
+from advloss.gradient_norm import gradient_normalize
 from advloss.labels import FlipLabels, NoisyLabels, SmoothLabels
 from advloss.lazy import LazyStep, lazy_step
 from advloss.lecam import LeCam, LeCamState, lecam_penalty
@@ -124,6 +125,7 @@ __all__ = [
     "get_penalty",
     "get_ratio",
     "get_schedule",
+    "gradient_normalize",
     "gradient_penalty",
     "init_state",
     "instance_noise",

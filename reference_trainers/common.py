@@ -436,7 +436,7 @@ def d_norm_for(requested: str, has_penalty: bool, default: str = "batch") -> str
     norm = requested if requested != "auto" else ("layer" if has_penalty else default)
     if norm == "batch" and has_penalty:
         raise TrainerError(
-            "--d-norm batch with a gradient penalty: the penalty's per-sample "
+            "--d-norm batch with a gradient penalty (or --gradient-norm): per-sample "
             "gradients are wrong under batch norm; use layer, instance or none"
         )
     return norm
@@ -449,7 +449,7 @@ def check_options(cfg: TrainerConfig) -> None:
     objective = build_objective(cfg)
     d_norm = getattr(cfg, "d_norm", None)  # both trainers have it
     if d_norm is not None:
-        d_norm_for(d_norm, bool(objective.penalties))
+        d_norm_for(d_norm, bool(objective.penalties) or getattr(cfg, "gradient_norm", False))
 
 
 def check_data_source(name: str) -> None:

@@ -98,6 +98,7 @@ class DCGANConfig(TrainerConfig):
     width: int
     z_dim: int
     d_norm: str
+    gradient_norm: bool
     eval_samples: int
     framework: str
     dtype: str

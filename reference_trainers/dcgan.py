@@ -77,6 +77,11 @@ def parser() -> Any:
         default="auto",
         help="D's normalization; auto = batch norm, or layer norm with a gradient penalty.",
     )
+    p.add_argument("--gradient-norm", action="store_true",
+                   help="GN-GAN's gradient normalization of D (advloss.gradient_normalize): "
+                   "D(x) / (||grad_x D(x)|| + |D(x)|) per sample, in D's and G's losses; an "
+                   "alternative to --spectral-norm (not both). D's normalization defaults to "
+                   "layer norm, as with a gradient penalty.")  # fmt: skip
     p.add_argument("--eval-samples", type=int, default=None,
                    help="Generated samples per evaluation (the quality metrics' sample size).")  # fmt: skip
     p.add_argument(
@@ -110,6 +115,11 @@ def check(cfg: DCGANConfig) -> None:
     """The checks made before a framework is imported: :func:`common.check_options`,
     ``--framework`` and the options it does not have, and ``--data``."""
     common.check_options(cfg)
+    if cfg.gradient_norm and cfg.spectral_norm:
+        raise common.TrainerError(
+            "--gradient-norm with --spectral-norm: two ways of bounding D's Lipschitz "
+            "constant; choose one"
+        )
     framework = cfg.framework
     if framework not in FRAMEWORKS:
         raise common.TrainerError(f"--framework {framework!r}: expected one of {FRAMEWORKS}")

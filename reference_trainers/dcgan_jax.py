@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+import advloss
 from reference_trainers.arrays import ArrayLoop, eval_latents, fixed_latents, restore
 from reference_trainers.common import TrainerError
 from reference_trainers.config import DCGANConfig
@@ -167,7 +168,9 @@ def with_hyperparameters(opt_state: Any, hyper: Any) -> Any:
     return opt_state._replace(hyperparams={**opt_state.hyperparams, "learning_rate": lr, "b2": b2})
 
 
-def make_steps(objective: Any, G: Any, D: Any, g_tx: Any, d_tx: Any) -> tuple[Any, Any]:
+def make_steps(
+    objective: Any, G: Any, D: Any, g_tx: Any, d_tx: Any, gradient_norm: bool = False
+) -> tuple[Any, Any]:
     """The jitted D and G steps.  advloss's objective calls D as a plain function; each call
     runs D in training mode and threads its batch statistics to the next call (spectral norm's
     power iteration advances once per forward, as in PyTorch).  ``step`` (an int32 array, with
@@ -193,6 +196,8 @@ def make_steps(objective: Any, G: Any, D: Any, g_tx: Any, d_tx: Any) -> tuple[An
             seen.append(new["batch_stats"])
             return out
 
+        if gradient_norm:  # GN-GAN (no batch statistics: D has no batch norm, no SN)
+            return advloss.gradient_normalize(discriminator), seen
         return discriminator, seen
 
     @functools.partial(jax.jit, static_argnames=("due",))
@@ -312,7 +317,7 @@ def _train(cfg: DCGANConfig) -> dict[str, Any]:
     s.arrays = lambda: {  # type: ignore[method-assign]
         k: np.asarray(x) for k, x in zip(names, jax.tree_util.tree_leaves(state), strict=True)
     }
-    d_step, g_step = make_steps(s.objective, G, D, g_tx, d_tx)
+    d_step, g_step = make_steps(s.objective, G, D, g_tx, d_tx, cfg.gradient_norm)
 
     def sample(z: Any) -> np.ndarray:
         variables = {"params": state.g_params, "batch_stats": state.g_stats}

@@ -48,7 +48,8 @@ class Loop:
         self.steps = int(cfg.steps)
         # validates loss / penalty / labels / noise before anything slow happens
         self.objective = common.build_objective(cfg)
-        self.has_penalty = bool(self.objective.penalties)
+        # a gradient-normalized D (--gradient-norm) needs per-sample input gradients too
+        self.has_penalty = bool(self.objective.penalties) or getattr(cfg, "gradient_norm", False)
         # --recipe: its Adam (lr, (beta1, beta2)) on a schedule, set at every iteration's plan
         self.recipe = common.recipe_of(cfg)
         self.adam: tuple[float, tuple[float, float]] | None = (

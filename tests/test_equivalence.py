@@ -50,6 +50,7 @@ def test_every_registered_item_is_listed(capsys):
         "penalty:feature_matching",
         "penalty:path_length",
         "sn:spectral_normalize",
+        "gn:gradient_normalize",
         "sn:front_ends",
         "transform:instance_noise",
         "transform:augment",

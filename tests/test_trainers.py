@@ -132,6 +132,8 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path, rng):
         (["--recipe", "r4gan"], "unknown recipe name 'r4gan'"),
         (["--objective", "ns + feature_matching"], "do not expose"),
         (["--objective", "ns + path_length"], "path-length.md"),
+        (["--gradient-norm", "--spectral-norm"], "choose one"),
+        (["--gradient-norm", "--d-norm", "batch"], "--gradient-norm"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, message):

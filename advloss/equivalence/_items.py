@@ -297,6 +297,32 @@ def _build_sn(framework: str) -> Any:
     return f
 
 
+def _gn_cases(quick: bool) -> list[Case]:
+    from advloss.equivalence.nets import INPUT_SHAPES, weights
+
+    rng = np.random.default_rng(6)
+    cases = []
+    for kind, n in (("mlp", 5), ("conv", 3)):
+        if quick and kind == "conv":
+            continue
+        inputs: Inputs = {f"params.{k}": v for k, v in weights(kind).items()}
+        inputs["x"] = rng.normal(size=(n, *INPUT_SHAPES[kind]))
+        cases.append(Case(kind, inputs, (*(k for k in inputs if k != "x"), "x")))
+    return cases
+
+
+def _build_gn(framework: str) -> Any:
+    from advloss.equivalence.nets import forward
+    from advloss.gradient_norm import gradient_normalize
+
+    def f(case: Case, t: dict[str, Any]) -> dict[str, Any]:
+        fwd = forward(framework, case.name)
+        params = {k.removeprefix("params."): v for k, v in t.items() if k.startswith("params.")}
+        return {"value": gradient_normalize(lambda x: fwd(params, x))(t["x"])}
+
+    return f
+
+
 def _sn_front_end_runner(
     framework: str, dtype: str, mode: str, quick: bool
 ) -> dict[tuple[str, str], np.ndarray]:
@@ -318,6 +344,13 @@ def spectral_items() -> list[Item]:
             "spectral_normalize (2 power iterations): W/σ, σ, u and the gradient w.r.t. W",
             _sn_cases,
             _build_sn,
+        ),
+        Item(
+            "gn:gradient_normalize",
+            "gradient_normalize on an MLP and a conv discriminator: D̂(x) and its gradients "
+            "w.r.t. D's parameters and x (through D's second derivatives)",
+            _gn_cases,
+            _build_gn,
         ),
         Item(
             "sn:front_ends",
