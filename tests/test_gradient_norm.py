@@ -79,7 +79,7 @@ def _fd(fn, p, name, eps=1e-6):
 @pytest.mark.parametrize("fw", FRAMEWORK_PARAMS)
 def test_matches_the_reference_and_finite_differences(fw):
     """D̂'s values; the gradients of Σ D̂ w.r.t. D's parameters and the input (through D's
-    second derivatives); R1 on D̂ and its gradients w.r.t. D's parameters (third order)."""
+    second derivatives)."""
     p = problem(0)
     out = fw.evaluate(_normalized(fw), p, ("a", "b", "x"), "float64")
     assert_close(out["value"], reference(**p), "float64")
@@ -87,6 +87,20 @@ def test_matches_the_reference_and_finite_differences(fw):
         expected = _fd(lambda **q: reference(**q).sum(), p, name)
         np.testing.assert_allclose(out[f"d/d {name}"], expected, rtol=1e-6, atol=1e-8)
     np.testing.assert_allclose(out["d/d x"], reference_input_gradient(**p), rtol=1e-10, atol=1e-12)
+
+
+#: JAX's eager third-order ops compile one by one (~2 s): slow-marked there.
+R1_FRAMEWORKS = [
+    pytest.param(p.values[0], id=p.id, marks=[pytest.mark.slow] if p.id == "jax" else [])
+    for p in FRAMEWORK_PARAMS
+]
+
+
+@pytest.mark.parametrize("fw", R1_FRAMEWORKS)
+def test_r1_on_the_normalized_discriminator(fw):
+    """R1 on D̂ and its gradients w.r.t. D's parameters (third order) against the hand-derived
+    input gradient and finite differences."""
+    p = problem(0)
     r1 = fw.evaluate(lambda t: {"r1": _normalized(fw, True)(t)["r1"]}, p, ("a", "b"), "float64")
     assert_close(r1["r1"], reference_r1(**p), "float64", what="R1 on D̂")
     for name in ("a", "b"):
