@@ -33,6 +33,7 @@ from advloss.consistency import (
 )
 from advloss.errors import AdvlossError, AdvlossPluginWarning, AdvlossTypeError, AdvlossValueError
 from advloss.features import FeatureMatching, feature_matching
+from advloss.gradient_norm import gradient_normalize
 from advloss.labels import FlipLabels, NoisyLabels, SmoothLabels
 from advloss.lazy import LazyStep, lazy_step
 from advloss.lecam import LeCam, LeCamState, lecam_penalty
@@ -50,6 +51,7 @@ from advloss.losses import (
 )
 from advloss.noise import AdaptiveNoise, AdaptiveNoiseState, instance_noise
 from advloss.objective import Objective, ObjectiveOutput
+from advloss.path_length import PathLength, PathLengthState, path_length_penalty
 from advloss.penalties import (
     DRAGAN_VARIANTS,
     GP_EPSILON,
@@ -112,6 +114,8 @@ __all__ = [
     "NonSaturatingLoss",
     "Objective",
     "ObjectiveOutput",
+    "PathLength",
+    "PathLengthState",
     "R1Penalty",
     "R2Penalty",
     "RelativisticAverageLoss",
@@ -138,6 +142,7 @@ __all__ = [
     "get_penalty",
     "get_ratio",
     "get_schedule",
+    "gradient_normalize",
     "gradient_penalty",
     "init_state",
     "instance_noise",
@@ -147,6 +152,7 @@ __all__ = [
     "lazy_step",
     "lecam_penalty",
     "max_gradient_penalty",
+    "path_length_penalty",
     "r1_penalty",
     "r2_penalty",
     "recipes",

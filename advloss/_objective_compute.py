@@ -111,7 +111,7 @@ def discriminator(
     adversarial = loss.discriminator(real_logits, fake_logits, **label_kwargs)
     new_states: dict[str, Any] = {}
     for name, p in zip(names, penalties, strict=True):
-        if getattr(p, "stateful", False):
+        if getattr(p, "stateful", False) and getattr(p, "side", "") != "generator":
             terms[name], new_states[name] = _stateful_term(
                 where, name, p, real_logits, fake_logits, states, step
             )
@@ -119,13 +119,17 @@ def discriminator(
     total = adversarial
     for value in terms.values():
         total = total + value
-    extra = {  # the next states, as statistics (no gradient)
+    stats = _stats(b, loss, real_logits, fake_logits, std, _state_stats(new_states))
+    return total, {"adversarial": adversarial, **terms}, stats
+
+
+def _state_stats(new_states: dict[str, Any]) -> dict[str, Any]:
+    """The next states, as statistics ``"<name>.<field>"`` (no gradient)."""
+    return {
         f"{name}.{field}": value
         for name, state in new_states.items()
         for field, value in zip(state._fields, state, strict=True)
     }
-    stats = _stats(b, loss, real_logits, fake_logits, std, extra)
-    return total, {"adversarial": adversarial, **terms}, stats
 
 
 def _builtin(penalty: Any) -> bool:
@@ -136,20 +140,25 @@ def _stateful_term(
     where: str, name: str, p: Any, real_logits: Any, fake_logits: Any, states: Any, step: Any
 ) -> tuple[Any, Any]:
     """A term with explicit state (LeCam): ``(value, next state)`` on the objective's logits."""
-    state = states.get(name) if isinstance(states, dict) else None
-    if state is None:
-        received = "None" if states is None else f"states with keys {sorted(states)}"
-        raise AdvlossValueError(
-            f"{where}: the {name!r} term keeps explicit state: pass "
-            f"states=objective.init_states(<a real batch's logits>) on the first step and "
-            f"states=objective.next_states(out) after each; received {received}."
-        )
+    state = _state_of(where, name, states)
     if step is None:
         raise AdvlossValueError(
             f"{where}: the {name!r} term's moving averages depend on the step: pass "
             f"step=<int or integer tensor>."
         )
     return p.logits_term(real_logits, fake_logits, state=state, step=step)
+
+
+def _state_of(where: str, name: str, states: Any) -> Any:
+    state = states.get(name) if isinstance(states, dict) else None
+    if state is None:
+        received = "None" if states is None else f"states with keys {sorted(states)}"
+        raise AdvlossValueError(
+            f"{where}: the {name!r} term keeps explicit state: pass "
+            f"states=objective.init_states(<a real batch's logits>) on the first step and "
+            f"states=objective.next_states(out, states) after each; received {received}."
+        )
+    return state
 
 
 def generator(
@@ -165,6 +174,8 @@ def generator(
     features: Any = None,
     generator_fn: Any = None,
     latent: Any = None,
+    states: Any = None,
+    regularize: bool | None = None,
 ) -> Output:
     """``Objective.generator``."""
     where = "Objective.generator"
@@ -190,6 +201,7 @@ def generator(
         adversarial = loss.generator(fake_logits)
     terms: dict[str, Any] = {"adversarial": adversarial}
     total = adversarial
+    new_states: dict[str, Any] = {}
     for name, p in zip(term_names(objective.penalties), objective.penalties, strict=True):
         if getattr(p, "needs_generator", False):  # zCR's generator term
             p_key, _ = penalty_randomness(name, keys, given)
@@ -199,6 +211,24 @@ def generator(
             total = total + terms[name]
             continue
         if getattr(p, "side", "discriminator") != "generator":
+            continue
+        if getattr(p, "stateful", False):  # path_length: on G and its latents, with state
+            if generator_fn is None or latent is None:
+                raise AdvlossValueError(
+                    f"{where}: the {name!r} term differentiates the generator with respect to "
+                    f"its latents: pass generator=G and latent=w (G(w) an image batch)."
+                )
+            p_key, p_draws = penalty_randomness(name, keys, given)
+            terms[name], new_states[name] = p.latent_term(
+                generator_fn,
+                latent,
+                state=_state_of(where, name, states),
+                step=step,
+                key=p_key,
+                draws=p_draws,
+                regularize=regularize,
+            )
+            total = total + terms[name]
             continue
         if not isinstance(features, (tuple, list)) or len(features) != 2:
             raise AdvlossValueError(
@@ -210,7 +240,7 @@ def generator(
         terms[name] = p.features_term(*features)
         total = total + terms[name]
     real_stats = None if real_logits is None else b.stop_gradient(real_logits)
-    stats = _stats(b, loss, real_stats, fake_logits, std)
+    stats = _stats(b, loss, real_stats, fake_logits, std, _state_stats(new_states))
     return total, terms, stats
 
 

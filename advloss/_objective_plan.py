@@ -41,7 +41,8 @@ def draw_specs(
     side: str,
 ) -> DrawSpecs:
     """``Objective.draw_specs``: the augmentation's draws, instance noise, then the label
-    transforms, then each penalty's draws under its name."""
+    transforms, then each penalty's draws under its name — on the generator side only the
+    generator-side terms' (``path_length``), on the discriminator side only the others."""
     if side not in ("discriminator", "generator"):
         raise AdvlossValueError(
             f"Objective.draw_specs: side must be 'discriminator' or 'generator'; received {side!r}."
@@ -57,11 +58,12 @@ def draw_specs(
         if real_shape is not None:
             specs["noise.real"] = ("normal", tuple(real_shape))
         specs["noise.fake"] = ("normal", tuple(fake_shape))
-    if side == "generator":
-        return specs
-    n_real = None if real_shape is None else real_shape[0]
-    specs.update(label_draw_specs(objective.labels, n_real, fake_shape[0]))
+    if side == "discriminator":
+        n_real = None if real_shape is None else real_shape[0]
+        specs.update(label_draw_specs(objective.labels, n_real, fake_shape[0]))
     for name, p in zip(term_names(objective.penalties), objective.penalties, strict=True):
+        if getattr(p, "side", "discriminator") != side:  # the other step's term
+            continue
         for draw, spec in penalty_draw_specs(p, real_shape, fake_shape).items():
             specs[f"{name}.{draw}"] = spec
     return specs

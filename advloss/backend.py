@@ -196,6 +196,14 @@ class Backend(Protocol):
         """``(fn(x), ∇ₓ Σ fn(x))`` with the gradient itself differentiable with respect to the
         parameters ``fn`` closes over (for penalties), and no gradient flowing into ``x``."""
 
+    def input_gradient_through(self, fn: Any, x: Any) -> tuple[Any, Any]:
+        """``(fn(x), ∇ₓ Σ fn(x))`` as ``input_gradient``, but with ``x`` left attached: the
+        gradient (and ``fn(x)``) stays differentiable with respect to ``x`` too — and, through
+        ``x``, to whatever computed it (a generator's mapping network, for path-length
+        regularization; the generator, for a gradient-normalized discriminator's G loss).
+        Optional: an adapter without it cannot run ``path_length_penalty`` and
+        ``gradient_normalize`` (they say so)."""
+
     def to_numpy(self, x: Any) -> Any:
         """A NumPy copy of ``x`` (host transfer: never called inside losses)."""
 
@@ -204,7 +212,7 @@ class Backend(Protocol):
 
 
 #: Primitives an adapter may leave out (the core falls back to another primitive).
-_OPTIONAL = ("host_int", "is_concrete")
+_OPTIONAL = ("host_int", "is_concrete", "input_gradient_through")
 #: The primitives (methods) and attributes an adapter must have.
 _PRIMITIVES = tuple(
     n

@@ -303,8 +303,9 @@ class Objective:
         )  # fmt: skip
 
     def init_states(self, like: Any, *, backend: str | None = None) -> dict[str, Any]:
-        """The initial state of each term that keeps one (``lecam``), by term name, as tensors
-        of ``like``'s framework (e.g. a batch of real logits); ``{}`` if none does.
+        """The initial state of each term that keeps one (``lecam``, ``path_length``), by term
+        name, as tensors of ``like``'s framework (e.g. a batch of real logits); ``{}`` if none
+        does.
 
         Examples:
             >>> import numpy as np, advloss
@@ -319,21 +320,41 @@ class Objective:
             if getattr(p, "stateful", False)
         }
 
-    def next_states(self, out: ObjectiveOutput) -> dict[str, Any]:
-        """The states after a discriminator step, from its output's ``stats``
-        (``"<name>.<field>"``): pass them as ``states=`` to the next step."""
-        states = {}
+    def next_states(
+        self, out: ObjectiveOutput, states: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """The states after a step, from its output's ``stats`` (``"<name>.<field>"``): pass
+        them as ``states=`` to the next step.  A discriminator step updates the
+        discriminator's terms (``lecam``), a generator step the generator's
+        (``path_length``); the other side's terms keep their state from ``states`` (the
+        states that step was given), which is needed when the objective has terms of both
+        sides.
+
+        Examples:
+            >>> import numpy as np, advloss
+            >>> o = advloss.Objective.parse("hinge + lecam(start=0, decay=0.5)")
+            >>> states = o.init_states(np.zeros(2))
+            >>> out = o.discriminator(lambda x: x, np.ones(2), np.zeros(2), step=0, states=states)
+            >>> float(o.next_states(out, states)["lecam"].ema_real)
+            0.5
+        """
+        new = {}
         for name, p in zip(term_names(self.penalties), self.penalties, strict=True):
             if getattr(p, "stateful", False):
                 fields = p.state_type._fields
                 missing = [f"{name}.{f}" for f in fields if f"{name}.{f}" not in out.stats]
-                if missing:
+                if not missing:
+                    new[name] = p.state_type(*(out.stats[f"{name}.{f}"] for f in fields))
+                elif states is not None and name in states:
+                    new[name] = states[name]
+                else:
+                    side = getattr(p, "side", "discriminator")
                     raise AdvlossValueError(
-                        f"Objective.next_states: out.stats has no {missing}; pass the output of "
-                        f"this objective's discriminator step."
+                        f"Objective.next_states: out.stats has no {missing}; pass the output "
+                        f"of this objective's {side} step, or the states it was given as "
+                        f"next_states(out, states) to keep the {name!r} term's state."
                     )
-                states[name] = p.state_type(*(out.stats[f"{name}.{f}"] for f in fields))
-        return states
+        return new
 
     def generator(
         self,
@@ -349,6 +370,8 @@ class Objective:
         features: Any = None,
         generator: Callable[[Any], Any] | None = None,
         latent: Any = None,
+        states: Mapping[str, Any] | None = None,
+        regularize: bool | None = None,
     ) -> ObjectiveOutput:
         """The generator's objective on a fake batch (kept attached to the generator).
 
@@ -358,25 +381,19 @@ class Objective:
         otherwise it is optional and, when given, adds the real-side statistics.  Penalties
         and label transforms act on the discriminator only, except the generator-side terms:
         ``feature_matching``, which takes ``features=(real_features, fake_features)`` (D's
-        intermediate features on a real and the generated batch, a tensor or a list per side),
-        and the generator-aware ``zcr``, whose generator term is added here (pass
-        ``generator=G`` and ``latent=z`` with ``fake = G(z)``); their values are in ``terms``
-        and ``total``.  Instance noise applies here too.  Other arguments as in
+        intermediate features on a real and the generated batch, a tensor or a list per side);
+        the generator-aware ``zcr``, whose generator term is added here (pass ``generator=G``
+        and ``latent=z`` with ``fake = G(z)``); and ``path_length``, which takes
+        ``generator=G`` and ``latent=w`` (it runs ``G(w)`` itself: ``w`` may be a sub-batch)
+        and its state in ``states=`` (``init_states``, then ``next_states(out, states)``; the
+        next one is in ``stats`` as ``"path_length.pl_mean"``), lazily with
+        ``step``/``regularize`` as the discriminator's penalties.  Their values are in
+        ``terms`` and ``total``.  Instance noise applies here too.  Other arguments as in
         ``discriminator``.
         """
         return ObjectiveOutput(
             *compute.generator(
-                self,
-                discriminator,
-                fake,
-                real,
-                step,
-                key,
-                draws,
-                noise_std,
-                backend,
-                features,
-                generator,
-                latent,
+                self, discriminator, fake, real, step, key, draws, noise_std, backend, features,
+                generator, latent, None if states is None else dict(states), regularize,
             )
-        )
+        )  # fmt: skip

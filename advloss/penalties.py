@@ -151,6 +151,39 @@ def _input_gradient(
     return outputs, grad
 
 
+def _input_gradient_through(where: str, names: str, b: Backend, fn: Any, x: Any) -> Any:
+    """``b.input_gradient_through`` (``x`` stays attached: the gradient is differentiable
+    with respect to ``x`` and what made it), with clear errors where the backend has no
+    autodiff or lacks the optional primitive, or ``fn(x)`` does not depend on ``x``."""
+    if not b.has_autodiff:
+        raise NoAutodiff(
+            f"{where}: {names} must be a tensor of a framework with automatic differentiation "
+            f"(e.g. torch, tensorflow, jax); received {b.name} data: the {b.name} backend has "
+            f"no automatic differentiation."
+        )
+    through = getattr(b, "input_gradient_through", None)  # optional primitive
+    if through is None:
+        raise AdvlossTypeError(
+            f"{where}: the {b.name} backend has no input_gradient_through primitive (the input "
+            f"gradient kept differentiable with respect to the input), which this needs; add "
+            f"it to the adapter (see advloss.backend.Backend)."
+        )
+    outputs, grad = through(fn, x)
+    if grad is None:
+        raise AdvlossValueError(
+            f"{where}: the output does not depend on {names}, so its gradient is undefined "
+            f"(was the output computed from a stored or detached tensor?)."
+        )
+    return outputs, grad
+
+
+def _safe_sqrt(b: Backend, s: Any) -> Any:
+    """``sqrt(s)`` of a tensor ``s >= 0`` whose gradient is 0 (not infinite) where ``s = 0``:
+    the value and gradient of ``torch.linalg.vector_norm`` at a zero vector, with no ε."""
+    positive = s > 0
+    return b.where(positive, b.sqrt(b.where(positive, s, 1.0)), 0.0)
+
+
 def _squared_norms(b: Backend, grad: Any) -> Any:
     """Per-sample squared L2 norm of the gradient, in float32 at least (a float16 sum of squares
     overflows above 256 per element)."""

@@ -366,7 +366,16 @@ OBJECTIVE_OPTIONS = {"loss": "ns", "penalty": "none", "penalty_weight": None, "p
 def _no_state(penalty: Any, option: str) -> None:
     """Refuse a term with explicit state (lecam): the trainers do not thread it yet; and a
     generator-side term on D's features (feature_matching): the reference discriminators
-    return logits only."""
+    return logits only; and path_length: the trainers' generators have no mapping network
+    and do not thread its state."""
+    if getattr(penalty, "side", "discriminator") == "generator" and getattr(
+        penalty, "stateful", False
+    ):
+        raise TrainerError(
+            f"{option}: {getattr(penalty, 'name', penalty)!r} regularizes the generator with "
+            "explicit state, which the reference trainers do not carry; use it in your own "
+            "loop (docs/regularizers/path-length.md)"
+        )
     if getattr(penalty, "side", "discriminator") == "generator":
         raise TrainerError(
             f"{option}: {getattr(penalty, 'name', penalty)!r} matches D's intermediate features, "
@@ -487,7 +496,7 @@ def d_norm_for(requested: str, has_penalty: bool, default: str = "batch") -> str
     norm = requested if requested != "auto" else ("layer" if has_penalty else default)
     if norm == "batch" and has_penalty:
         raise TrainerError(
-            "--d-norm batch with a gradient penalty: the penalty's per-sample "
+            "--d-norm batch with a gradient penalty (or --gradient-norm): per-sample "
             "gradients are wrong under batch norm; use layer, instance or none"
         )
     return norm
@@ -504,7 +513,7 @@ def check_options(cfg: TrainerConfig) -> None:
     augmentation.from_options(cfg, objective)
     d_norm = getattr(cfg, "d_norm", None)  # both trainers have it
     if d_norm is not None:
-        d_norm_for(d_norm, bool(objective.penalties))
+        d_norm_for(d_norm, bool(objective.penalties) or getattr(cfg, "gradient_norm", False))
 
 
 def check_data_source(name: str) -> None:

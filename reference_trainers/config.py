@@ -104,6 +104,7 @@ class DCGANConfig(TrainerConfig):
     z_dim: int
     d_norm: str
     train_size: int | None
+    gradient_norm: bool
     eval_samples: int
     fid_weights: str | None
     framework: str

@@ -80,6 +80,11 @@ def parser() -> Any:
     p.add_argument("--train-size", type=int, default=None, metavar="N",
                    help="Train on N images of --data only, drawn by --seed (the limited-data "
                    "setting; the metrics still compare with all of it). Default: all.")  # fmt: skip
+    p.add_argument("--gradient-norm", action="store_true",
+                   help="GN-GAN's gradient normalization of D (advloss.gradient_normalize): "
+                   "D(x) / (||grad_x D(x)|| + |D(x)|) per sample, in D's and G's losses; an "
+                   "alternative to --spectral-norm (not both). D's normalization defaults to "
+                   "layer norm, as with a gradient penalty.")  # fmt: skip
     p.add_argument("--eval-samples", type=int, default=None,
                    help="Generated samples per evaluation (the quality metrics' sample size).")  # fmt: skip
     p.add_argument("--fid-weights", default=None, metavar="PATH",
@@ -120,6 +125,11 @@ def check(cfg: DCGANConfig) -> None:
     ``--framework`` and the options it does not have, ``--data``, ``--train-size`` and
     ``--fid-weights``."""
     common.check_options(cfg)
+    if cfg.gradient_norm and cfg.spectral_norm:
+        raise common.TrainerError(
+            "--gradient-norm with --spectral-norm: two ways of bounding D's Lipschitz "
+            "constant; choose one"
+        )
     framework = cfg.framework
     if framework not in FRAMEWORKS:
         raise common.TrainerError(f"--framework {framework!r}: expected one of {FRAMEWORKS}")

@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+import advloss
 from reference_trainers import common
 from reference_trainers.arrays import ArrayLoop, eval_latents, fixed_latents, restore
 from reference_trainers.augmentation import convert_draws
@@ -172,7 +173,13 @@ def with_hyperparameters(opt_state: Any, hyper: Any) -> Any:
 
 
 def make_steps(
-    objective: Any, G: Any, D: Any, g_tx: Any, d_tx: Any, augmentation: Any = None
+    objective: Any,
+    G: Any,
+    D: Any,
+    g_tx: Any,
+    d_tx: Any,
+    augmentation: Any = None,
+    gradient_norm: bool = False,
 ) -> tuple[Any, Any]:
     """The jitted D and G steps.  advloss's objective calls D as a plain function; each call
     runs D in training mode and threads its batch statistics to the next call (spectral norm's
@@ -201,6 +208,8 @@ def make_steps(
             seen.append(new["batch_stats"])
             return out
 
+        if gradient_norm:  # GN-GAN (no batch statistics: D has no batch norm, no SN)
+            return advloss.gradient_normalize(discriminator), seen
         return discriminator, seen
 
     @functools.partial(jax.jit, static_argnames=("due",))
@@ -330,7 +339,9 @@ def _train(cfg: DCGANConfig) -> dict[str, Any]:
     s.arrays = lambda: {  # type: ignore[method-assign]
         k: np.asarray(x) for k, x in zip(names, jax.tree_util.tree_leaves(state), strict=True)
     }
-    d_step, g_step = make_steps(common.channels_last(s.objective), G, D, g_tx, d_tx, s.augmentation)
+    d_step, g_step = make_steps(
+        common.channels_last(s.objective), G, D, g_tx, d_tx, s.augmentation, cfg.gradient_norm
+    )
     nchw = (s.local_batch, channels, size, size)
 
     def aug_draws(side: str, with_real: bool = True) -> Any:

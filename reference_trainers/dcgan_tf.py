@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+import advloss
 from reference_trainers import common
 from reference_trainers.arrays import ArrayLoop, eval_latents, fixed_latents, restore
 from reference_trainers.augmentation import convert_draws
@@ -236,7 +237,9 @@ def _train(cfg: DCGANConfig) -> dict[str, Any]:
     }
 
     objective = common.channels_last(s.objective)
-    discriminator = lambda x: D(x, training=True)  # noqa: E731 - advloss calls D on batches
+    discriminator: Any = lambda x: D(x, training=True)  # noqa: E731 - advloss calls D on batches
+    if cfg.gradient_norm:  # GN-GAN: D(x) / (||grad_x D(x)|| + |D(x)|) in both losses
+        discriminator = advloss.gradient_normalize(discriminator)
 
     augmentation = s.augmentation
 

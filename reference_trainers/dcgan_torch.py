@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
+import advloss
 from reference_trainers import common
 from reference_trainers.augmentation import convert_draws
 from reference_trainers.config import DCGANConfig
@@ -150,6 +151,8 @@ def train_torch(cfg: DCGANConfig) -> dict[str, Any]:
         G.apply(init_weights)
         D.apply(init_weights)
     G_run, D_run = s.setup(G, D, batches, after_spectral_norm=after_sn, streams=streams)
+    if cfg.gradient_norm:  # GN-GAN: D(x) / (||grad_x D(x)|| + |D(x)|) in both losses
+        D_run = advloss.gradient_normalize(D_run)
     metrics = metrics_for(cfg, "torch")
     if streams is not None:
         from reference_trainers.arrays import eval_latents, fixed_latents

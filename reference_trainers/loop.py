@@ -56,7 +56,8 @@ class Loop:
                 instance_noise=objective.instance_noise,
             )  # fmt: skip
         self.objective = objective
-        self.has_penalty = bool(self.objective.penalties)
+        # a gradient-normalized D (--gradient-norm) needs per-sample input gradients too
+        self.has_penalty = bool(self.objective.penalties) or getattr(cfg, "gradient_norm", False)
         # --recipe: its Adam (lr, (beta1, beta2)) on a schedule, set at every iteration's plan
         self.recipe = common.recipe_of(cfg)
         self.adam: tuple[float, tuple[float, float]] | None = (

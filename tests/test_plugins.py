@@ -46,6 +46,7 @@ BUILTIN_PENALTIES = [
     "gp",
     "lecam",
     "maxgp",
+    "path_length",
     "r1",
     "r2",
     "zcr",
@@ -300,7 +301,7 @@ def test_builtin_penalties(entry_points):
     with pytest.raises(
         AdvlossValueError,
         match=r"get_penalty: unknown penalty name 'r3'; known penalties: \['bcr', 'cr', 'dragan', "
-        r"'feature_matching', 'gp', 'lecam', 'maxgp', 'r1', 'r2', 'zcr'\]",
+        r"'feature_matching', 'gp', 'lecam', 'maxgp', 'path_length', 'r1', 'r2', 'zcr'\]",
     ):
         get_penalty("r3")
 

@@ -179,6 +179,20 @@ def test_the_three_trainers_agree_on_the_r3gan_recipe(tmp_path):
             assert len(values) == 3 and max(values) < 1e-12, (pair, key, values)
 
 
+@pytest.mark.slow
+def test_the_three_trainers_agree_with_gradient_normalization(tmp_path):
+    """--gradient-norm (advloss.gradient_normalize around D in both losses: a nested tape in
+    TF, jax.vjp inside the jitted steps, autograd.grad in torch): the same run in float64."""
+    result = xframework.compare(
+        "gn", ["--loss", "hinge", "--gradient-norm"], ["torch", "jax", "tf"], steps=2,
+        dtype="float64", work=tmp_path, sizes=[*TINY[:6], "--eval-samples", "200"], seed=1,
+        quiet=True,
+    )  # fmt: skip
+    for pair, d in result["diffs"].items():
+        for key, values in d.items():
+            assert len(values) == 2 and max(values) < 1e-12, (pair, key, values)
+
+
 def test_xframework_command_writes_the_figure_and_the_tables(tmp_path):
     args = ["--tiny", "--steps", "3", "--configs", "hinge", "--frameworks", "torch,tf",
             "--out", str(tmp_path)]  # fmt: skip

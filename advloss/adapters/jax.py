@@ -138,6 +138,11 @@ class JaxBackend:
         (grad,) = vjp(jnp.ones_like(out))
         return out, grad
 
+    def input_gradient_through(self, fn: Any, x: Any) -> tuple[Any, Any]:
+        out, vjp = jax.vjp(fn, x)
+        (grad,) = vjp(jnp.ones_like(out))
+        return out, grad
+
     def to_numpy(self, x: Any) -> Any:
         a = np.asarray(x)
         return a.astype(np.float32) if a.dtype.name == "bfloat16" else a.copy()

@@ -12,8 +12,9 @@ from advloss.errors import AdvlossTypeError
 
 
 class NumpyBackend:
-    # No instance __dict__: torch.compile then installs no guard per primitive looked up.
-    __slots__ = ()
+    # Unlike the framework adapters, no ``__slots__``: NumPy never runs under torch.compile
+    # (whose guards the slots avoid), and the equivalence suite's finite-difference reference
+    # swaps ``stop_gradient`` on this instance.
     name = "numpy"
     module = "numpy"
     host_values = True
@@ -128,6 +129,9 @@ class NumpyBackend:
             "discriminator's input gradient cannot run on NumPy arrays; use torch, tensorflow "
             "or jax tensors."
         )
+
+    def input_gradient_through(self, fn: Any, x: Any) -> tuple[Any, Any]:
+        return self.input_gradient(fn, x)  # raises: no autodiff
 
     def to_numpy(self, x: Any) -> Any:
         return np.array(x)

@@ -157,6 +157,15 @@ class TensorflowBackend:
             total = tf.reduce_sum(out)
         return out, tape.gradient(total, x)  # None where `out` does not depend on x
 
+    def input_gradient_through(self, fn: Any, x: Any) -> tuple[Any, Any]:
+        # As input_gradient without the stop_gradient: the caller's tape also records how the
+        # gradient depends on x.
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            out = fn(x)
+            total = tf.reduce_sum(out)
+        return out, tape.gradient(total, x)
+
     def to_numpy(self, x: Any) -> Any:
         if x.dtype == tf.bfloat16:
             x = tf.cast(x, tf.float32)

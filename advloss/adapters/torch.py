@@ -201,6 +201,24 @@ class TorchBackend:
         (grad,) = torch.autograd.grad(out.sum(), x, create_graph=True, allow_unused=True)
         return out, grad  # None where `out` does not depend on x: the caller raises
 
+    def input_gradient_through(self, fn: Any, x: Any) -> tuple[Any, Any]:
+        if torch.compiler.is_compiling():  # as input_gradient, without detaching x
+            out, vjp = torch.func.vjp(fn, x)  # type: ignore[misc]
+            (grad,) = vjp(torch.ones_like(out))
+            return out, grad
+        if not torch.is_grad_enabled():
+            raise _NoGrad(
+                "the input gradient needs autograd, but it is disabled (torch.no_grad() or "
+                "inference_mode); compute it with gradients enabled."
+            )
+        if not x.requires_grad:  # nothing upstream to reach: a leaf of its own
+            x = x.detach().requires_grad_(True)
+        out = fn(x)
+        if not out.requires_grad:
+            return out, None
+        (grad,) = torch.autograd.grad(out.sum(), x, create_graph=True, allow_unused=True)
+        return out, grad
+
     def to_numpy(self, x: Any) -> Any:
         x = x.detach().cpu()
         if x.dtype == torch.bfloat16:

@@ -157,6 +157,49 @@ def _penalty_cases(penalty: Any, quick: bool) -> list[Case]:
     return cases
 
 
+#: The images of the generator-side items with a generator (path_length): (C, H, W).
+_IMAGE = (2, 3, 3)
+
+
+def _latent_cases(penalty: Any, quick: bool) -> list[Case]:
+    """A small generator G(w) = softplus(flat(w) A) as images, on latents (N, D) and
+    StyleGAN-like broadcast latents (N, num_ws, D); N(0, I) noise of the images' shape."""
+    rng = np.random.default_rng(5)
+    cases = []
+    for name, shape in (("flat", (4, 5)), ("ws", (3, 2, 4))):
+        if quick and name == "ws":
+            continue
+        inputs: Inputs = {
+            "latent": rng.normal(size=shape),
+            "params.A": rng.normal(0.0, 0.5, (int(np.prod(shape[1:])), int(np.prod(_IMAGE)))),
+            "draw.noise": rng.normal(size=(shape[0], *_IMAGE)),
+            "state": np.array(0.3),
+        }
+        cases.append(Case(name, inputs, ("params.A", "latent")))
+    return cases
+
+
+def _build_latent(penalty: Any) -> Callable[[str], Any]:
+    def build(framework: str) -> Any:
+        b = get_backend(framework)
+
+        def f(case: Case, t: dict[str, Any]) -> dict[str, Any]:
+            def generator(w: Any) -> Any:
+                n = cast("int", b.shape(w)[0])  # static: the cases' latents
+                flat = b.matmul(b.reshape(w, (n, -1)), t["params.A"])
+                return b.reshape(b.softplus(flat), (n, *_IMAGE))
+
+            state = penalty.state_type(t["state"])
+            value, new = penalty.latent_term(
+                generator, t["latent"], state=state, step=0, draws={"noise": t["draw.noise"]}
+            )
+            return {"value": value, "state": new[0]}
+
+        return f
+
+    return build
+
+
 def penalty_items() -> list[Item]:
     from advloss.equivalence.nets import INPUT_SHAPES, forward
     from advloss.registry import _PENALTY_REGISTRY, available_penalties, get_penalty
@@ -165,6 +208,18 @@ def penalty_items() -> list[Item]:
     for name in available_penalties():
         penalty = get_penalty(name)
         stateful = bool(getattr(penalty, "stateful", False))
+        if callable(getattr(penalty, "latent_term", None)):  # on a generator and its latents
+            items.append(
+                Item(
+                    f"penalty:{name}",
+                    f"{name} on a small generator (state 0.3), with latents "
+                    f"(N, D) and (N, num_ws, D): value, next state and gradients w.r.t. G's "
+                    f"parameters and the latents" + _provided_by(_PENALTY_REGISTRY, name),
+                    functools.partial(_latent_cases, penalty),
+                    _build_latent(penalty),
+                )
+            )
+            continue
 
         def build(framework: str, penalty: Any = penalty) -> Any:
             def f(case: Case, t: dict[str, Any]) -> dict[str, Any]:
@@ -260,6 +315,32 @@ def _build_sn(framework: str) -> Any:
     return f
 
 
+def _gn_cases(quick: bool) -> list[Case]:
+    from advloss.equivalence.nets import INPUT_SHAPES, weights
+
+    rng = np.random.default_rng(6)
+    cases = []
+    for kind, n in (("mlp", 5), ("conv", 3)):
+        if quick and kind == "conv":
+            continue
+        inputs: Inputs = {f"params.{k}": v for k, v in weights(kind).items()}
+        inputs["x"] = rng.normal(size=(n, *INPUT_SHAPES[kind]))
+        cases.append(Case(kind, inputs, (*(k for k in inputs if k != "x"), "x")))
+    return cases
+
+
+def _build_gn(framework: str) -> Any:
+    from advloss.equivalence.nets import forward
+    from advloss.gradient_norm import gradient_normalize
+
+    def f(case: Case, t: dict[str, Any]) -> dict[str, Any]:
+        fwd = forward(framework, case.name)
+        params = {k.removeprefix("params."): v for k, v in t.items() if k.startswith("params.")}
+        return {"value": gradient_normalize(lambda x: fwd(params, x))(t["x"])}
+
+    return f
+
+
 def _sn_front_end_runner(
     framework: str, dtype: str, mode: str, quick: bool
 ) -> dict[tuple[str, str], np.ndarray]:
@@ -281,6 +362,13 @@ def spectral_items() -> list[Item]:
             "spectral_normalize (2 power iterations): W/σ, σ, u and the gradient w.r.t. W",
             _sn_cases,
             _build_sn,
+        ),
+        Item(
+            "gn:gradient_normalize",
+            "gradient_normalize on an MLP and a conv discriminator: D̂(x) and its gradients "
+            "w.r.t. D's parameters and x (through D's second derivatives)",
+            _gn_cases,
+            _build_gn,
         ),
         Item(
             "sn:front_ends",
