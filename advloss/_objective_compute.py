@@ -11,7 +11,7 @@ from typing import Any
 from advloss._checks import discriminator as check_discriminator
 from advloss._objective_plan import noise_std, penalty_randomness, randomness, term_names
 from advloss._stats import Stats
-from advloss.backend import Backend, backend_for
+from advloss.backend import Backend, backend_for, optional_primitive
 from advloss.balance import balance_stats, loss_threshold
 from advloss.errors import AdvlossValueError
 from advloss.labels import apply_labels
@@ -315,7 +315,7 @@ def _stats(
         return stats
 
     tensors = [x for x in (real_logits, fake_logits, std) if x is not None]
-    concrete = getattr(b, "is_concrete", None)  # optional primitive: see backend.Backend
+    concrete = optional_primitive(b, "is_concrete")  # optional primitive: see backend.Backend
     if concrete is not None and all(isinstance(x, float) or concrete(x) for x in tensors):
         return Stats(compute, extra)
     return {**compute(), **(extra or {})}

@@ -26,6 +26,7 @@ lists, scalars) are then converted with the framework's own ``asarray``.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
 from advloss import registry
@@ -431,17 +432,6 @@ def _backend_of_type(cls: type) -> Backend | None:
     return found
 
 
-# Under torch.compile, the backend serving a tensor type is a constant of the compiled graph:
-# dynamo calls the cached detection instead of tracing it, so it installs no guard on the cache,
-# the registry or the adapter (the tensors' types are guarded anyway), and the first call
-# compiles no import of the adapter.  This is the attribute `torch.compiler.
-# assume_constant_result` sets (tests/test_backend.py checks that it still is); it is set here,
-# not by the torch adapter, because that adapter may first be imported inside a compiled
-# function.  A backend registered for torch.Tensor later serves compiled code from its next
-# compilation.
-_backend_of_type._dynamo_marked_constant = True  # type: ignore[attr-defined]
-
-
 def _loaded() -> list[str]:
     """The backends whose framework is imported now."""
     return [n for n, m in _candidates(scan=False) if sys.modules.get(m) is not None]
@@ -450,6 +440,20 @@ def _loaded() -> list[str]:
 def _describe(value: Any) -> str:
     cls = type(value)
     return f"{cls.__module__}.{cls.__qualname__}"
+
+
+#: The built-in adapters' names: each has every optional primitive.
+_BUILT_IN_ADAPTERS = frozenset({"torch", "tensorflow", "jax", "numpy"})
+
+
+def optional_primitive(b: Any, name: str) -> Callable[..., Any] | None:
+    """The optional primitive ``name`` of adapter ``b`` (e.g. ``host_int``), or None when the
+    adapter has none.  The built-in adapters have them all, and are read with a plain attribute
+    access: ``torch.compile`` cannot trace ``getattr`` with a default on their slotted
+    instances; a plugin's adapter may lack one."""
+    if b.name in _BUILT_IN_ADAPTERS and type(b).__module__.startswith("advloss.adapters."):
+        return getattr(b, name)
+    return getattr(b, name, None)
 
 
 def backend_for(*values: Any, backend: str | None = None, where: object = "advloss") -> Backend:

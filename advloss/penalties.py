@@ -42,7 +42,7 @@ from advloss._checks import (
 from advloss._checks import discriminator as check_discriminator
 from advloss._checks import step as check_step
 from advloss._config import Configurable
-from advloss.backend import LOW_PRECISION_DTYPES, Backend, backend_for
+from advloss.backend import LOW_PRECISION_DTYPES, Backend, backend_for, optional_primitive
 from advloss.errors import AdvlossTypeError, AdvlossValueError
 from advloss.registry import _register_builtins
 
@@ -161,7 +161,7 @@ def _input_gradient_through(where: str, names: str, b: Backend, fn: Any, x: Any)
             f"(e.g. torch, tensorflow, jax); received {b.name} data: the {b.name} backend has "
             f"no automatic differentiation."
         )
-    through = getattr(b, "input_gradient_through", None)  # optional primitive
+    through = optional_primitive(b, "input_gradient_through")  # optional primitive
     if through is None:
         raise AdvlossTypeError(
             f"{where}: the {b.name} backend has no input_gradient_through primitive (the input "
@@ -236,7 +236,7 @@ def _lazy(
             f"current step: pass step=<int or integer tensor> (or regularize=True/False)."
         )
     if not _is_static_int(step):
-        host_int = getattr(b, "host_int", None)  # optional primitive: see backend.Backend
+        host_int = optional_primitive(b, "host_int")  # optional primitive: see backend.Backend
         known = host_int(step) if host_int is not None else None
         step = step if known is None else known
     if _is_static_int(step):

@@ -208,11 +208,11 @@ def test_torch_compile_fullgraph_equals_eager():
 
 
 #: Guards torch.compile installs for ``ns.discriminator(r, f)`` beyond those of the hand-written
-#: ``softplus(-r).mean() + softplus(f).mean()`` (measured with torch 2.13: 53 vs 11, was 76 vs 11
-#: before detection became a compile-time constant and the losses and adapters lost their
-#: instance dicts).  What remains: the loss's type and class attributes, the keyword defaults
-#: read, and the module globals and builtins the checks call.
-_EXTRA_GUARDS = 44
+#: ``softplus(-r).mean() + softplus(f).mean()`` (measured with torch 2.13: 56 vs 11, was 76 vs 11
+#: before the losses and adapters lost their instance dicts).  What remains: detection's cache,
+#: the loss's type and class attributes, the keyword defaults read, and the module globals and
+#: builtins the checks call.
+_EXTRA_GUARDS = 48
 
 
 @pytest.mark.slow
@@ -234,26 +234,12 @@ def test_torch_compile_guards_stay_few():
         assert out.graph_count == 1 and out.graph_break_count == 0
         return [f"{g.name} {g.create_fn_name()}" for g in out.out_guards]
 
+    loss.discriminator(r, f)  # warm: the adapter imported, detection's cache filled
     ours = guards(lambda r, f: loss.discriminator(r, f))
     hand = guards(lambda r, f: F.softplus(-r).mean() + F.softplus(f).mean())
-    assert not [g for g in ours if "_BACKEND_OF_TYPE" in g or "NOT_PRESENT_IN_GENERIC" in g]
+    # no guard on an instance dict (module globals, G[...], are guarded as for any function)
+    assert not [g for g in ours if "NOT_PRESENT_IN_GENERIC" in g and not g.startswith("G[")]
     assert len(ours) - len(hand) <= _EXTRA_GUARDS, (len(ours), len(hand), ours)
-
-
-def test_compile_time_constant_marker_is_torchs():
-    """``backend._backend_of_type`` carries the attribute torch.compiler.assume_constant_result
-    sets (set without importing torch); this fails if torch renames it."""
-    pytest.importorskip("torch")
-    import torch
-
-    from advloss import backend as backend_module
-
-    def probe():
-        return None
-
-    torch.compiler.assume_constant_result(probe)
-    assert vars(probe) == {"_dynamo_marked_constant": True}
-    assert backend_module._backend_of_type._dynamo_marked_constant is True
 
 
 # ---------------------------------------------------------------------------------- options

@@ -640,6 +640,8 @@ def _build_recipe(framework: str) -> Any:
         out = objective.discriminator(lambda x: fwd(params, x), t["real"], t["fake"], step=step)
         return {"total": out.total, **{f"terms.{k}": v for k, v in out.terms.items()}}
 
+    return f
+
 
 def _combine_cases(quick: bool) -> list[Case]:
     rng = np.random.default_rng(7)
