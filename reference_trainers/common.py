@@ -89,12 +89,18 @@ def default_threads() -> tuple[int, str]:
     return free, f"{usable} usable cores, 1-minute load {load:.2f}"
 
 
+#: The thread choice, printed when training starts (so that an error in the options, the run
+#: folder or a resume stays one line).
+_THREADS_NOTE: list[str] = []
+
+
 def apply_threads(requested: int | None, who: str) -> int:
-    """Resolve ``--threads`` (``None``: :func:`default_threads`), apply it with
-    :func:`limit_threads` and print the choice; returns the count."""
+    """Resolve ``--threads`` (``None``: :func:`default_threads`) and apply it with
+    :func:`limit_threads`; the choice is printed when training starts (``Run.start``).
+    Returns the count."""
     threads, why = (requested, "--threads") if requested is not None else default_threads()
     limit_threads(threads)
-    print(f"{who}: {threads} thread{'s' * (threads != 1)} per framework ({why})", file=sys.stderr)
+    _THREADS_NOTE[:] = [f"{who}: {threads} thread{'s' * (threads != 1)} per framework ({why})"]
     return threads
 
 
@@ -650,6 +656,9 @@ class Run:
         run killed before its first checkpoint; the run files with ``--overwrite``); a resumed
         one drops the rows written after its checkpoint (``step``).  Either stores this
         command's options in ``config.json``."""
+        for note in _THREADS_NOTE:  # the --threads choice, once the run really starts
+            print(note, file=sys.stderr)
+        _THREADS_NOTE.clear()
         if not self.write:
             return
         if self.resuming:
