@@ -38,6 +38,10 @@ defaults has the same cache key as before they existed):
   with some overridden (``+`` joins several: ``scale=10+lr=2e-4``; keys ``lr``, ``scale``,
   ``sn_iters``, ``sn_layers`` and ``steps``; ``base`` changes nothing).  The SN keys change
   only ``sn`` runs: a ``none`` run of an SN variant is the base's run (reused, not rerun).
+* ``--losses rpgan`` and ``--regs r1r2`` (RpGAN; R1 + R2 at γ = 0.1, R3GAN's regularization)
+  are available beyond the default protocol: ``python -m benchmarks.toy2d --name toy2d-rp
+  --losses ns,rpgan --regs none,r1,r1r2 --seeds 0,1,2 --steps 2000 --workers 2``
+  (``results/toy2d-rp.md``).
 * ``--name NAME`` writes ``results/NAME.{md,json,png}`` (default ``toy2d``), e.g.
   ``python -m benchmarks.toy2d --name toy2d-sn --datasets ring --losses ns,hinge --regs none,sn
   --seeds 0,1,2 --steps 2000 --variants base,scale=10,lr=2e-4,sn_iters=5,scale=10+steps=8000
@@ -61,6 +65,9 @@ from benchmarks import report
 
 LOSSES = ["minimax", "ns", "lsgan", "hinge", "wgan", "ragan"]
 REGS = ["none", "gp", "r1", "sn", "noise"]
+#: Available with --losses / --regs beyond the default protocol: RpGAN (paired relativistic)
+#: and R1 + R2 together (R3GAN's regularization, each at the protocol's γ = 0.1).
+EXTRA_LOSSES, EXTRA_REGS = ["rpgan"], ["r1r2"]
 DATASETS = ["ring", "grid"]
 VERSION = 1  # bump when the protocol changes: cached runs of another version are ignored
 N_EVAL = 2500
@@ -124,7 +131,9 @@ def train_one(job: dict[str, Any]) -> dict[str, Any]:
         for m in linears:
             spectral_norm(m, n_power_iterations=job.get("sn_iters", DEFAULTS["sn_iters"]))
     penalties = {"gp": [advloss.get_penalty("gp", weight=0.1)],
-                 "r1": [advloss.get_penalty("r1", gamma=0.1)]}.get(reg, [])  # fmt: skip
+                 "r1": [advloss.get_penalty("r1", gamma=0.1)],
+                 "r1r2": [advloss.get_penalty("r1", gamma=0.1),
+                          advloss.get_penalty("r2", gamma=0.1)]}.get(reg, [])  # fmt: skip
     noise = f"0.1:0:{steps // 2}" if reg == "noise" else None
     objective = advloss.Objective(loss, penalties=penalties, instance_noise=noise)
     g_opt = torch.optim.Adam(G.parameters(), job["lr"], betas=(0.5, 0.9))
@@ -146,7 +155,7 @@ def train_one(job: dict[str, Any]) -> dict[str, Any]:
         out.total.backward()
         d_opt.step()
         fake = G(torch.randn(batch, 16, generator=gen))
-        g_out = objective.generator(D, fake, real=real if loss == "ragan" else None, step=step,
+        g_out = objective.generator(D, fake, real=real if objective.loss.generator_needs_real else None, step=step,
                                     key=gen)  # fmt: skip
         g_opt.zero_grad()
         g_out.total.backward()
@@ -226,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     seeds = report.seeds(args)
     steps = args.steps or (2000 if args.quick else 8000)
     lists = {name: report.pick(p, name, getattr(args, name), allowed)
-             for name, allowed in (("datasets", DATASETS), ("losses", LOSSES), ("regs", REGS))}  # fmt: skip
+             for name, allowed in (("datasets", DATASETS), ("losses", [*LOSSES, *EXTRA_LOSSES]), ("regs", [*REGS, *EXTRA_REGS]))}  # fmt: skip
     base = {"lr": args.lr, "scale": args.scale, "sn_iters": args.sn_power_iterations,
             "sn_layers": args.sn_layers, "steps": steps}  # fmt: skip
     variants = parse_variants(p, args.variants, base)
