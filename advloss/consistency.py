@@ -38,13 +38,12 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
-import numpy as np
-
 from advloss._checks import batch_shape, flag, floating, hyperparameter, non_negative, not_a_number
 from advloss._checks import discriminator as check_discriminator
 from advloss._checks import step as check_step
 from advloss._config import Configurable
-from advloss.backend import FLOATING_DTYPES, LOW_PRECISION_DTYPES, Backend, backend_for
+from advloss.augment._draws import Draw, resolve
+from advloss.backend import LOW_PRECISION_DTYPES, Backend, backend_for
 from advloss.errors import AdvlossTypeError, AdvlossValueError
 from advloss.penalties import _checked_discriminator, _inputs, _lazy, _Penalty
 from advloss.registry import _KINDS, _register_builtins
@@ -98,73 +97,24 @@ def _ratio(where: str, value: Any) -> float:
     return value
 
 
-def _draw_shapes(flip: float, ratio: float, n: int | None) -> dict[str, tuple[int | None, ...]]:
-    shapes: dict[str, tuple[int | None, ...]] = {}
-    if flip > 0:
-        shapes["flip"] = (n,)
-    if ratio > 0:
-        shapes["translation"] = (n, 2)
-    return shapes
+def _draw_specs(flip: float, ratio: float) -> list[Draw]:
+    """The transform's U[0, 1) draws: one per sample for the flip, two (rows, columns) for the
+    shift."""
+    specs = [Draw("flip")] if flip > 0 else []
+    return specs + ([Draw("translation", columns=2)] if ratio > 0 else [])
 
 
 def _resolve(
-    where: str,
-    b: Backend,
-    like: Any,
-    dtype: str,
-    shapes: Mapping[str, tuple[int | None, ...]],
-    key: Any,
-    draws: Any,
+    where: str, b: Backend, like: Any, dtype: str, specs: list[Draw], key: Any, draws: Any
 ) -> dict[str, Any]:
-    """U[0, 1) draws of ``shapes``: from ``draws`` (exactly these names) or from ``key``."""
-    names = list(shapes)
-    if draws is None:
-        if names and key is None and b.needs_explicit_key:
-            raise AdvlossValueError(
-                f"{where}: the {b.name} backend has no global random state: pass key= or "
-                f"draws={{{', '.join(repr(n) for n in names)}}}."
-            )
-        sources = b.split_key(key, len(names)) if names else []
-        return {
-            name: b.uniform(rng, shapes[name], dtype, like)
-            for name, rng in zip(names, sources, strict=True)
-        }
-    if not isinstance(draws, Mapping):
-        raise AdvlossTypeError(
-            f"{where}: draws must be a dict {{name: array}} (what return_draws=True returns); "
-            f"received {type(draws).__name__}."
-        )
-    if sorted(draws, key=str) != sorted(names):
+    """The draws of ``specs`` (``augment``'s resolution: from ``draws``, exactly these names,
+    or from ``key``), with a clear error for a framework without global random state."""
+    if draws is None and specs and key is None and b.needs_explicit_key:
         raise AdvlossValueError(
-            f"{where}: draws must hold exactly the draws of this call, {names or 'none'}; "
-            f"received {sorted(draws, key=str)}."
+            f"{where}: the {b.name} backend has no global random state: pass key= or "
+            f"draws={{{', '.join(repr(d.name) for d in specs)}}}."
         )
-    out = {}
-    for name in names:
-        value = draws[name]
-        label = f"draws[{name!r}]"
-        if isinstance(value, (np.ndarray, np.generic, list, tuple)) and not b.is_tensor_type(
-            type(value)
-        ):
-            value = b.to_device(b.from_numpy(np.asarray(value)), like)
-        elif not b.is_tensor_type(type(value)):
-            raise AdvlossTypeError(
-                f"{where}: {label} must be a {b.name} tensor or a NumPy array of U[0, 1) "
-                f"floats; received {type(value).__module__}.{type(value).__qualname__}."
-            )
-        got, want = tuple(b.shape(value)), shapes[name]
-        if len(got) != len(want) or any(
-            p is not None and q is not None and p != q for p, q in zip(got, want, strict=True)
-        ):
-            raise AdvlossValueError(
-                f"{where}: {label} must have shape {want} (U[0, 1) floats); received {got}."
-            )
-        if b.dtype(value) not in FLOATING_DTYPES:
-            raise AdvlossTypeError(
-                f"{where}: {label} must hold U[0, 1) floats; received dtype {b.dtype(value)}."
-            )
-        out[name] = b.cast(b.stop_gradient(value), dtype)
-    return out
+    return resolve(where, b, like, b.shape(like)[0], dtype, specs, key, draws)
 
 
 def _per_sample(b: Backend, v: Any) -> Any:
@@ -260,7 +210,7 @@ def flip_translate(
             f"shape {tuple(shape)} with layout={layout!r}."
         )
     compute = "float32" if dtype in LOW_PRECISION_DTYPES else dtype
-    used = _resolve(where, b, x, compute, _draw_shapes(flip, ratio, shape[0]), key, draws)
+    used = _resolve(where, b, x, compute, _draw_specs(flip, ratio), key, draws)
     y = b.cast(x, compute) if compute != dtype else x
     if "flip" in used:
         mirrored = b.take_along_axis(y, (width - 1) - _along(b, width, width_axis, y), width_axis)
@@ -326,7 +276,8 @@ class FlipTranslate(Configurable):
         """The draws ``augment`` consumes for a batch of ``shape``: ``{name: ("uniform",
         shape)}``, in draw order."""
         n = next(iter(shape), None)
-        return {k: ("uniform", s) for k, s in _draw_shapes(self.flip, self.translation, n).items()}
+        specs = _draw_specs(self.flip, self.translation)
+        return {d.name: (d.distribution, d.shape(n)) for d in specs}
 
 
 _register_builtins("augmentation", FlipTranslate)

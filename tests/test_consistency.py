@@ -493,7 +493,7 @@ def test_objective_zcr_needs_the_generator():
                 draws={"flip": np.zeros(2, int), "translation": np.zeros((2, 2))},
             ),
             TypeError,
-            "U.0, 1. floats; received dtype int64",
+            "must hold floats .shape .2,., floats in .0, 1..; received dtype int64",
         ),
         (lambda: advloss.consistency_penalty(lambda x: x, np.zeros((2, 1, 4, 4)), weight=-1), ValueError, "weight must be >= 0"),
         (lambda: advloss.consistency_penalty(lambda x: x, np.zeros((2, 1, 4, 4)), augment=3), TypeError, "augment must be None"),
