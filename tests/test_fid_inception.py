@@ -326,4 +326,6 @@ def test_dcgan_reports_inception_scores(random_weights, tmp_path):
     for row in evals:
         assert {"fd", "fid_inception", "kid_inception", "is_inception"} <= set(row)
         assert np.isfinite([row["fid_inception"], row["kid_inception"], row["is_inception"]]).all()
+        # meaningless with random weights, but bounded whatever the weights: FID >= 0, IS >= 1
+        assert row["fid_inception"] >= 0.0 and row["is_inception"] >= 1.0 - 1e-9
     assert json.loads((out / "config.json").read_text())["fid_weights"] == str(path)
