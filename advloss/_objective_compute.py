@@ -9,7 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 from advloss._checks import discriminator as check_discriminator
-from advloss._objective_plan import noise_std, penalty_randomness, randomness, term_names
+from advloss._objective_plan import (
+    augments,
+    noise_std,
+    penalty_randomness,
+    randomness,
+    term_names,
+)
 from advloss._stats import Stats
 from advloss.backend import Backend, backend_for, optional_primitive
 from advloss.balance import balance_stats, loss_threshold
@@ -53,11 +59,22 @@ def discriminator(
         std,
         backend,
     )
+    aug_p = _augment_p(where, objective, states)
     real_in = _noisy(
-        b, _augmented(objective, real, "real", keys, given), "noise.real", std, keys, given
+        b,
+        _augmented(objective, real, "real", keys, given, "discriminator", aug_p, fake),
+        "noise.real",
+        std,
+        keys,
+        given,
     )
     fake_in = _noisy(
-        b, _augmented(objective, fake, "fake", keys, given), "noise.fake", std, keys, given
+        b,
+        _augmented(objective, fake, "fake", keys, given, "discriminator", aug_p),
+        "noise.fake",
+        std,
+        keys,
+        given,
     )
 
     terms: dict[str, Any] = {}
@@ -115,6 +132,10 @@ def discriminator(
             terms[name], new_states[name] = _stateful_term(
                 where, name, p, real_logits, fake_logits, states, step
             )
+    if aug_p is not None:  # the adaptive augmentation's p, moved by this step's r_t
+        new_states[objective.augment.name] = _adapted(
+            where, b, objective, loss, real_logits, states[objective.augment.name]
+        )
     terms = {name: terms[name] for name in names if name in terms}  # in the objective's order
     total = adversarial
     for value in terms.values():
@@ -189,11 +210,12 @@ def generator(
     b, std, keys, given = _prepare(
         objective, where, d, (fake, real), real, fake, "generator", step, key, draws, std, backend
     )
-    fake_in = _augmented(objective, fake, "fake", keys, given)
+    aug_p = _augment_p(where, objective, states)
+    fake_in = _augmented(objective, fake, "fake", keys, given, "generator", aug_p)
     fake_logits = d(_noisy(b, fake_in, "noise.fake", std, keys, given))
     real_logits = None
     if real is not None:
-        real_in = _augmented(objective, real, "real", keys, given)
+        real_in = _augmented(objective, real, "real", keys, given, "generator", aug_p)
         real_logits = d(_noisy(b, real_in, "noise.real", std, keys, given))
     if needs_real:
         adversarial = loss.generator(fake_logits, real_logits=real_logits)
@@ -270,16 +292,60 @@ def _prepare(
     return b, std, keys, given
 
 
-def _augmented(objective: Any, x: Any, batch: str, keys: Any, draws: Any) -> Any:
+def _augmented(
+    objective: Any,
+    x: Any,
+    batch: str,
+    keys: Any,
+    draws: Any,
+    side: str,
+    p: Any = None,
+    fake: Any = None,
+) -> Any:
     """``x`` through the objective's augmentation (if any), with its share of the randomness:
-    the source of its first draw and its explicit draws (``augment.<batch>.<name>``)."""
+    the source of its first draw and its explicit draws (``augment.<batch>.<name>``); ``p`` is
+    an adaptive augmentation's current probability, ``fake`` the fake batch APA draws from."""
     augment = objective.augment
-    if augment is None:
+    if augment is None or not augments(augment, side, batch):
         return x
     key, given = penalty_randomness(f"augment.{batch}", keys, draws)
+    adaptive = {} if p is None else {"p": p}
+    if callable(getattr(augment, "augment_real", None)):  # APA: reals replaced by fakes
+        return augment.augment_real(x, fake, key=key, draws=given or None, **adaptive)
     if callable(getattr(augment, "draw_specs", None)):
-        return augment.augment(x, key=key, draws=given or None)
+        return augment.augment(x, key=key, draws=given or None, **adaptive)
     return augment.augment(x, key=key)  # the minimal augmentation protocol
+
+
+def _augment_p(where: str, objective: Any, states: Any) -> Any:
+    """An adaptive augmentation's current probability, from its state in ``states`` (None when
+    the objective's augmentation, if any, is not adaptive)."""
+    augment = objective.augment
+    if augment is None or not getattr(augment, "stateful", False):
+        return None
+    return _state_of(where, augment.name, states).p
+
+
+def _adapted(
+    where: str, b: Backend, objective: Any, loss: Any, real_logits: Any, state: Any
+) -> Any:
+    """The adaptive augmentation's next state: its controller's update with this step's r_t
+    (on the logits of the batch D saw as real, as ``stats["r_t"]``)."""
+    augment = objective.augment
+    n = b.shape(real_logits)[0]
+    if augment.batch_size is None and not isinstance(n, int):
+        raise AdvlossValueError(
+            f"{where}: the adaptive {augment.name!r} term moves p by batch_size · interval / "
+            f"(ada_kimg · 1000) and the real batch's size is not known while tracing (shape "
+            f"{tuple(b.shape(real_logits))}): set batch_size= on the term, e.g. "
+            f"{augment.name}(target={augment.target}, batch_size=64)."
+        )
+    threshold, higher_is_real = loss_threshold(loss)
+    r_t = balance_stats(
+        real_logits, None, threshold=threshold, higher_is_real=higher_is_real, backend=b.name
+    )["r_t"]
+    controller = augment.controller(n if isinstance(n, int) else 1)
+    return controller.update(state, b.cast(r_t, "float32"))
 
 
 def _noisy(b: Backend, x: Any, name: str, std: Any, keys: Any, draws: Any) -> Any:

@@ -51,7 +51,7 @@ def draw_specs(
     augment = objective.augment
     if augment is not None and callable(getattr(augment, "draw_specs", None)):
         for batch, shape in (("real", real_shape), ("fake", fake_shape)):
-            if shape is not None:
+            if shape is not None and augments(augment, side, batch):
                 for draw, spec in augment.draw_specs(tuple(shape)).items():
                     specs[f"augment.{batch}.{draw}"] = spec
     if objective.instance_noise is not None:
@@ -67,6 +67,14 @@ def draw_specs(
         for draw, spec in penalty_draw_specs(p, real_shape, fake_shape).items():
             specs[f"{name}.{draw}"] = spec
     return specs
+
+
+def augments(augment: Any, side: str, batch: str) -> bool:
+    """Whether ``augment`` transforms the ``batch`` ("real"/"fake") of the ``side`` step: every
+    batch D sees, unless the augmentation declares ``batches`` (APA: the discriminator step's
+    real batch only)."""
+    batches = getattr(augment, "batches", None)
+    return batches is None or (side, batch) in batches
 
 
 def penalty_draw_specs(

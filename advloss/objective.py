@@ -106,9 +106,13 @@ class Objective:
             call takes ``noise_std=`` from the controller's state).
         augment: a differentiable augmentation of every batch D sees (real and fake, in both
             steps; before the instance noise): ``advloss.augment.DiffAugment(policy=...)`` or
-            ``advloss.augment.ADA(p=..., ops=...)``, the name ``"diffaugment"`` or ``"ada"``, or
-            a config dict; in ``parse``, ``diffaug('color,translation,cutout')`` or
-            ``ada(p=0.2, ops='bgc')``.  The penalties see the augmented batches
+            ``advloss.augment.ADA(p=..., ops=...)``, ``advloss.augment.APA(p=...)`` (the
+            discriminator step's reals replaced by its detached fakes), the name
+            ``"diffaugment"``, ``"ada"`` or ``"apa"``, or a config dict; in ``parse``,
+            ``diffaug('color,translation,cutout')``, ``ada(p=0.2, ops='bgc')`` or
+            ``apa(p=0.1)``.  With ``target=`` (``ada(target=0.6)``, ``apa(target=0.6)``) the
+            objective steers ``p`` by StyleGAN2-ADA's r_t rule, as explicit state
+            (``init_states``).  The penalties see the augmented batches
             (R1 on augmented reals; see ``docs/augment.md`` for the alternative).
 
     Example — "ns with real_label 0.9 + R1 (γ = 10, every 16 steps) + instance noise annealed
@@ -281,7 +285,8 @@ class Objective:
             noise_std: the instance-noise std for this call (required with
                 ``AdaptiveNoise``; overrides a schedule otherwise).
             backend: force a framework instead of detecting it.
-            states: the explicit state of the terms that keep one (``lecam``), by term name:
+            states: the explicit state of the terms that keep one (``lecam``, an adaptive
+                ``ada``/``apa``), by term name:
                 ``init_states`` on the first step, ``next_states(out)`` after each; their next
                 state is in ``stats`` as ``"<name>.<field>"`` (e.g. ``lecam.ema_real``).
             regularize: whether the lazy penalties (``every > 1``) run at this step, decided
@@ -303,7 +308,8 @@ class Objective:
         )  # fmt: skip
 
     def init_states(self, like: Any, *, backend: str | None = None) -> dict[str, Any]:
-        """The initial state of each term that keeps one (``lecam``, ``path_length``), by term
+        """The initial state of each term that keeps one (``lecam``, ``path_length``, an
+        adaptive ``ada(target=...)``/``apa(target=...)`` under ``"ada"``/``"apa"``), by term
         name, as tensors of ``like``'s framework (e.g. a batch of real logits); ``{}`` if none
         does.
 
@@ -314,11 +320,19 @@ class Objective:
             >>> sorted(states), type(states["lecam"]).__name__
             (['lecam'], 'LeCamState')
         """
-        return {
-            name: p.init(like, backend=backend)
+        return {name: p.init(like, backend=backend) for name, p in self._stateful_terms()}
+
+    def _stateful_terms(self) -> list[tuple[str, Any]]:
+        """``(name, term)`` of every term with explicit state: the stateful penalties, then an
+        adaptive augmentation (``ada(target=...)``, ``apa(target=...)``) under its name."""
+        terms = [
+            (name, p)
             for name, p in zip(term_names(self.penalties), self.penalties, strict=True)
             if getattr(p, "stateful", False)
-        }
+        ]
+        if self.augment is not None and getattr(self.augment, "stateful", False):
+            terms.append((self.augment.name, self.augment))
+        return terms
 
     def next_states(
         self, out: ObjectiveOutput, states: Mapping[str, Any] | None = None
@@ -339,21 +353,20 @@ class Objective:
             0.5
         """
         new = {}
-        for name, p in zip(term_names(self.penalties), self.penalties, strict=True):
-            if getattr(p, "stateful", False):
-                fields = p.state_type._fields
-                missing = [f"{name}.{f}" for f in fields if f"{name}.{f}" not in out.stats]
-                if not missing:
-                    new[name] = p.state_type(*(out.stats[f"{name}.{f}"] for f in fields))
-                elif states is not None and name in states:
-                    new[name] = states[name]
-                else:
-                    side = getattr(p, "side", "discriminator")
-                    raise AdvlossValueError(
-                        f"Objective.next_states: out.stats has no {missing}; pass the output "
-                        f"of this objective's {side} step, or the states it was given as "
-                        f"next_states(out, states) to keep the {name!r} term's state."
-                    )
+        for name, p in self._stateful_terms():
+            fields = p.state_type._fields
+            missing = [f"{name}.{f}" for f in fields if f"{name}.{f}" not in out.stats]
+            if not missing:
+                new[name] = p.state_type(*(out.stats[f"{name}.{f}"] for f in fields))
+            elif states is not None and name in states:
+                new[name] = states[name]
+            else:
+                side = getattr(p, "side", "discriminator")
+                raise AdvlossValueError(
+                    f"Objective.next_states: out.stats has no {missing}; pass the output "
+                    f"of this objective's {side} step, or the states it was given as "
+                    f"next_states(out, states) to keep the {name!r} term's state."
+                )
         return new
 
     def generator(

@@ -63,6 +63,7 @@ def test_every_registered_item_is_listed(capsys):
         "transform:schedules",
         "objective:discriminator",
         "objective:generator",
+        "objective:adaptive_augment",
         "recipe:r3gan",
     ):
         assert expected in names

@@ -14,6 +14,7 @@ augmentation (APA).
 * ``ADA`` — the same with ``p``, ``ops`` and ``layout`` bound (the built-in ``"ada"``);
 * ``apa(real, fake, p, *, key=None, draws=None, return_draws=False)`` — real samples replaced by
   detached fakes with probability ``p`` (Jiang et al. 2021);
+* ``APA`` — the same as an ``Objective`` term (``apa(p=0.1)`` or adaptive ``apa(target=0.6)``);
 * ``AdaptiveProbability`` — StyleGAN2-ADA's controller of ``p`` (the r_t heuristic), as explicit
   state, for ADA, APA or instance noise.
 
@@ -36,7 +37,7 @@ Examples:
 
 from advloss.augment._ada import ADA, ADA_OPS, ADA_PRESETS, ada
 from advloss.augment._adaptive import AdaptiveProbability, AdaptiveProbabilityState
-from advloss.augment._apa import apa
+from advloss.augment._apa import APA, apa
 from advloss.augment._diffaugment import (
     DEFAULT_POLICY,
     POLICIES,
@@ -48,6 +49,7 @@ __all__ = [
     "ADA",
     "ADA_OPS",
     "ADA_PRESETS",
+    "APA",
     "DEFAULT_POLICY",
     "POLICIES",
     "AdaptiveProbability",

@@ -18,6 +18,7 @@ import numpy as np
 
 from advloss._checks import batch_shape, flag, floating, hyperparameter, not_a_number
 from advloss._config import Configurable
+from advloss.augment._adaptive import AdaptiveTerm
 from advloss.augment._diffaugment import _layout, _rank_4
 from advloss.augment._draws import INDEX_DTYPE, Draw, resolve
 from advloss.backend import LOW_PRECISION_DTYPES, Backend, backend_for
@@ -514,13 +515,19 @@ def ada(
     return (y, used) if return_draws else y
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class ADA(Configurable):
+@dataclasses.dataclass(frozen=True, kw_only=True, repr=False)
+class ADA(AdaptiveTerm, Configurable):
     """``ada`` with its probability, transforms and layout bound: the built-in ``"ada"`` of the
     registry's ``"augmentation"`` kind (the ``Objective`` term ``ada(p=0.2, ops='bgc')``).
 
-    ``p`` is fixed here (0, the default, leaves batches unchanged — ADA's starting value); an
-    adaptive controller passes its current value per call: ``augment(x, p=p_t)``.
+    ``p`` is fixed unless ``target`` is set (0, the default, leaves batches unchanged — ADA's
+    starting value); a controller of your own passes its current value per call:
+    ``augment(x, p=p_t)``.  With ``target`` (the ``Objective`` term ``ada(target=0.6)``) the
+    objective steers ``p`` itself: ``p`` is then the initial probability, and the term keeps an
+    ``advloss.augment.AdaptiveProbabilityState`` under the name ``"ada"``
+    (``Objective.init_states``, ``next_states``), moved after each discriminator step by
+    ``AdaptiveProbability``'s rule from that step's r_t, with its ``ada_kimg``, ``interval`` and
+    ``batch_size`` (default: the real batch's size).
 
     Examples:
         >>> import numpy as np
@@ -532,19 +539,23 @@ class ADA(Configurable):
         ('uniform', (4,))
         >>> aug.augment(np.ones((4, 3, 8, 8)), key=0).shape
         (4, 3, 8, 8)
+        >>> registry.get("augmentation", "ada", target=0.6, ada_kimg=100).stateful
+        True
     """
 
     name: ClassVar[str] = "ada"
     p: float = 0.0
     ops: str = "bgc"
     layout: str = "NCHW"
+    #: The r_t target that steers ``p`` (None: ``p`` is fixed).
+    target: float | None = None
+    ada_kimg: float = 500.0
+    interval: int = 4
+    batch_size: int | None = None
 
     def __post_init__(self) -> None:
         where = "ADA"
-        p = hyperparameter(where, "p", self.p)
-        if not 0.0 <= p <= 1.0:
-            raise AdvlossValueError(f"{where}: p must lie in [0, 1] (a probability); received {p}.")
-        object.__setattr__(self, "p", p)
+        self._check_adaptive(where)
         object.__setattr__(self, "ops", canonical_ops(parse_ops(where, self.ops)))
         _layout(where, self.layout)
 

@@ -17,7 +17,7 @@ from advloss._config import Configurable
 from advloss.backend import Backend, backend_for
 from advloss.errors import AdvlossTypeError, AdvlossValueError
 
-__all__ = ["AdaptiveProbability", "AdaptiveProbabilityState", "advance"]
+__all__ = ["AdaptiveProbability", "AdaptiveProbabilityState", "AdaptiveTerm", "advance"]
 
 
 def check_target(where: str, value: Any) -> float:
@@ -238,3 +238,82 @@ def _checked(state: Any, where: str) -> AdaptiveProbabilityState:
             f"{type(state).__name__}."
         )
     return state
+
+
+#: The adaptive settings of an augmentation term (``ADA``, ``APA``), left out of its config and
+#: repr while it is not adaptive (``target=None``).
+ADAPTIVE_FIELDS = ("target", "ada_kimg", "interval", "batch_size")
+
+
+class AdaptiveTerm:
+    """Mixin of the augmentation terms whose probability an ``Objective`` can steer itself
+    (``ADA``, ``APA``): with ``target`` set, ``p`` is the initial probability and the term keeps
+    an ``AdaptiveProbabilityState`` (``Objective.init_states`` / ``next_states``), updated after
+    each discriminator step from that step's r_t by ``AdaptiveProbability``'s rule.  The class
+    declares the fields ``p``, ``target``, ``ada_kimg``, ``interval`` and ``batch_size``."""
+
+    __slots__ = ()
+
+    #: The objective keeps this term's state on its discriminator side.
+    side: ClassVar[str] = "discriminator"
+    state_type: ClassVar[type] = AdaptiveProbabilityState
+
+    p: float
+    target: float | None
+    ada_kimg: float
+    interval: int
+    batch_size: int | None
+
+    def _check_adaptive(self, where: str) -> None:
+        p = hyperparameter(where, "p", self.p)
+        if not 0.0 <= p <= 1.0:
+            raise AdvlossValueError(f"{where}: p must lie in [0, 1] (a probability); received {p}.")
+        object.__setattr__(self, "p", p)
+        if self.target is not None:
+            object.__setattr__(self, "target", check_target(where, self.target))
+        if self.batch_size is not None:
+            object.__setattr__(
+                self, "batch_size", integer(where, "batch_size", self.batch_size, minimum=1)
+            )
+        # The controller's own checks (ada_kimg > 0, interval >= 1), with this term's name.
+        controller = self.controller(1, where=where)
+        object.__setattr__(self, "ada_kimg", controller.ada_kimg)
+        object.__setattr__(self, "interval", controller.interval)
+
+    @property
+    def stateful(self) -> bool:
+        """Whether ``p`` adapts (``target`` set): then the term keeps explicit state."""
+        return self.target is not None
+
+    def controller(self, batch_size: int, *, where: str | None = None) -> AdaptiveProbability:
+        """The ``AdaptiveProbability`` that steers ``p``: ``batch_size`` is this term's, or the
+        real batch's size (the global batch under data parallelism: set ``batch_size=``)."""
+        try:
+            return AdaptiveProbability(
+                batch_size=self.batch_size or batch_size,
+                target=0.6 if self.target is None else self.target,
+                ada_kimg=self.ada_kimg,
+                interval=self.interval,
+                initial=self.p,
+            )
+        except (AdvlossTypeError, AdvlossValueError) as err:
+            if where is None:
+                raise
+            raise type(err)(str(err).replace("AdaptiveProbability", where, 1)) from None
+
+    def init(self, like: Any, *, backend: str | None = None) -> AdaptiveProbabilityState:
+        """The initial state (``p`` as this term's ``p``), as 0-d float32 tensors of
+        ``like``'s framework."""
+        return self.controller(1).init(like, backend=backend)
+
+    def config(self) -> dict[str, Any]:
+        out: dict[str, Any] = Configurable.config(self)  # type: ignore[arg-type]
+        if self.target is None:
+            for name in ADAPTIVE_FIELDS:
+                out.pop(name, None)
+        return out
+
+    def __repr__(self) -> str:
+        fields = {k: v for k, v in self.config().items() if k != "name"}
+        args = ", ".join(f"{k}={v!r}" for k, v in fields.items())
+        return f"{type(self).__name__}({args})"

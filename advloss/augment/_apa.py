@@ -4,12 +4,16 @@ $p$, a generated sample in place of a real one.  The public name is ``advloss.au
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+from typing import Any, ClassVar
 
 from advloss._checks import batch_shape, flag, floating, hyperparameter, not_a_number
+from advloss._config import Configurable
+from advloss.augment._adaptive import AdaptiveTerm
 from advloss.augment._draws import Draw, resolve
 from advloss.backend import LOW_PRECISION_DTYPES, backend_for
 from advloss.errors import AdvlossTypeError, AdvlossValueError
+from advloss.registry import _register_builtins
 
 
 def apa(
@@ -102,3 +106,61 @@ def apa(
     pseudo = b.stop_gradient(fake if b.dtype(fake) == dtype else b.cast(fake, dtype))
     y = b.where(replace, pseudo, real)
     return (y, used) if return_draws else y
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True, repr=False)
+class APA(AdaptiveTerm, Configurable):
+    r"""``apa`` as an ``Objective`` term: the built-in ``"apa"`` of the registry's
+    ``"augmentation"`` kind (``apa(p=0.1)``, or adaptive: ``apa(target=0.6)``).
+
+    In the objective's discriminator step the real batch is replaced, sample by sample with
+    probability ``p``, by the detached fake batch of the same step (which must have the real
+    batch's shape); the fake batch and the generator step are left as they are, as in APA's
+    training loss.  With ``target`` set, ``p`` is the initial probability and the objective
+    steers it from each discriminator step's r_t — measured on the batch D saw as real, pseudo
+    samples included, as the APA code does — keeping an
+    ``advloss.augment.AdaptiveProbabilityState`` under the name ``"apa"``
+    (``Objective.init_states``, ``next_states``).  Its one draw is ``augment.real.apa``
+    (``(N,)`` uniform).
+
+    APA takes the objective's augmentation slot, so it does not combine with ``diffaug`` or
+    ``ada`` in one ``Objective``; to use both, call ``advloss.augment.apa`` on the real batch
+    before an objective with ``ada(...)``.
+
+    Examples:
+        >>> import numpy as np, advloss
+        >>> o = advloss.Objective.parse("ns + apa(p=0.5)")
+        >>> out = o.discriminator(lambda x: x.sum(axis=1), np.ones((4, 2)), -np.ones((4, 2)),
+        ...                       draws={"augment.real.apa": np.array([0.1, 0.7, 0.4, 0.9])})
+        >>> print(out.stats["d_real"])  # two of the four reals were replaced by fakes
+        0.0
+        >>> advloss.Objective.parse("ns + apa(target=0.6, ada_kimg=100)").augment
+        APA(p=0.0, target=0.6, ada_kimg=100.0, interval=4, batch_size=None)
+    """
+
+    name: ClassVar[str] = "apa"
+    #: The augmentation touches the real batch of the discriminator step only.
+    batches: ClassVar[tuple[tuple[str, str], ...]] = (("discriminator", "real"),)
+    p: float = 0.0
+    #: The r_t target that steers ``p`` (None: ``p`` is fixed).
+    target: float | None = None
+    ada_kimg: float = 500.0
+    interval: int = 4
+    batch_size: int | None = None
+
+    def __post_init__(self) -> None:
+        self._check_adaptive("APA")
+
+    def augment_real(
+        self, real: Any, fake: Any, *, key: Any = None, draws: Any = None, p: Any = None
+    ) -> Any:
+        """``apa(real, fake, p, key=key, draws=draws)``, with ``p`` this object's unless given
+        (a Python number or a 0-d tensor: the objective passes its state's)."""
+        return apa(real, fake, self.p if p is None else p, key=key, draws=draws)
+
+    def draw_specs(self, shape: tuple[int | None, ...]) -> dict[str, tuple[str, tuple[Any, ...]]]:
+        """The draw ``augment_real`` consumes for a real batch of ``shape``."""
+        return {"apa": ("uniform", (shape[0],))}
+
+
+_register_builtins("augmentation", APA)

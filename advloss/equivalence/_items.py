@@ -611,6 +611,60 @@ def _build_objective(side: str) -> Callable[[str], Any]:
     return build
 
 
+#: The adaptive augmentation terms: p read from the state (a tensor), r_t moving it.
+ADAPTIVE = {
+    "ada": "hinge + r1(gamma=1) + ada(p=0.4, ops='xflip,rotate90,xint', target=0.6, "
+    "ada_kimg=1, interval=1)",
+    "apa": "ns + apa(p=0.5, target=0.6, ada_kimg=1, interval=1)",
+}
+
+
+def _adaptive_cases(quick: bool) -> list[Case]:
+    from advloss.equivalence.nets import INPUT_SHAPES, weights
+    from advloss.objective import Objective
+
+    rng = np.random.default_rng(11)
+    shape = (3, *INPUT_SHAPES["conv"])
+    cases = []
+    for name, text in ADAPTIVE.items():
+        inputs: Inputs = {f"params.{k}": v for k, v in weights("conv").items()}
+        inputs["real"], inputs["fake"] = rng.normal(size=shape), rng.normal(size=shape)
+        inputs["state.p"] = np.array(0.45)
+        for draw, (dist, dshape) in Objective.parse(text).draw_specs(shape, shape).items():
+            size: Any = dshape
+            inputs[f"draw.{draw}"] = (
+                rng.random(size) if dist == "uniform" else rng.normal(size=size)
+            )
+        diff = (*(k for k in inputs if k.startswith("params.")), "real")
+        cases.append(Case(name, inputs, diff))
+    return cases
+
+
+def _build_adaptive(framework: str) -> Any:
+    from advloss.augment import AdaptiveProbabilityState
+    from advloss.equivalence.nets import forward
+    from advloss.objective import Objective
+
+    fwd = forward(framework, "conv")
+    b = get_backend(framework)
+    objectives = {name: Objective.parse(text) for name, text in ADAPTIVE.items()}
+
+    def f(case: Case, t: dict[str, Any]) -> dict[str, Any]:
+        objective = objectives[case.name]
+        params = {k.removeprefix("params."): v for k, v in t.items() if k.startswith("params.")}
+        draws = {k.removeprefix("draw."): v for k, v in t.items() if k.startswith("draw.")}
+        p = b.cast(t["state.p"], "float32")
+        zero = b.full(0.0, "float32", p)
+        states = {case.name: AdaptiveProbabilityState(p, zero, zero)}
+        out = objective.discriminator(
+            lambda x: fwd(params, x), t["real"], t["fake"], draws=draws, states=states
+        )
+        nxt = objective.next_states(out, states)[case.name]
+        return {"total": out.total, "r_t": out.stats["r_t"], "next p": nxt.p}
+
+    return f
+
+
 #: The recipe items: R3GAN's discriminator objective with γ on its cosine, at a step given as
 #: a tensor (the schedule then runs in the tensors' dtype inside the compiled function).
 RECIPE = "r3gan(gamma=0.8, steps=40)"
@@ -728,6 +782,13 @@ def transform_items() -> list[Item]:
             _schedule_cases,
             _build_schedules,
             dtypes=("float32",),
+        ),
+        Item(
+            "objective:adaptive_augment",
+            f"adaptive augmentation terms {list(ADAPTIVE.values())}: p from the state, "
+            f"total, r_t and the next p, gradients w.r.t. D's parameters and the reals",
+            _adaptive_cases,
+            _build_adaptive,
         ),
         *[
             Item(
