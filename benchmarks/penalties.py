@@ -16,8 +16,17 @@ each framework and written functionally.  Variants:
   advloss.r1_penalty(return_outputs=True) reusing its logits, and R1 written by hand the way
   StyleGAN2-ADA's loss.py writes it (also fused: the penalty's logits feed the loss);
 * r1_lazy16: advloss.r1_penalty(every=16, step=i), averaged over 16 consecutive steps (Python int
-  steps in torch/TF; a traced step under jax.jit, so lax.cond skips the work);
-* sn: every weight passed through advloss.spectral_normalize (one power iteration) each step.
+  steps in torch; a traced step under jax.jit and tf.function, so lax.cond / tf.cond choose);
+* r1_lazy16_host: the same penalty with the choice made on the host, averaged the same way —
+  under jax.jit and tf.function two compiled variants (``regularize=True`` / ``False``) picked
+  per call by ``step % 16`` (``advloss.lazy_step``'s pattern), in torch a *tensor* step (a CPU
+  tensor, which the penalty reads on the host for free);
+* sn: every weight passed through advloss.spectral_normalize (one power iteration) each step;
+* r3gan / r3gan_hand: R3GAN's discriminator step — ``Objective.parse("rpgan + r1(gamma=1) +
+  r2(gamma=1)").discriminator`` (R1's and R2's forward passes give the loss its logits) against
+  the step written the way R3GAN's ``Trainer.py`` writes it (both batches with gradients, one D
+  pass each, ``softplus(-(D(x) - D(G(z))))`` + γ/2 (R1 + R2) from ``autograd.grad`` of the
+  summed logits).
 
 The discriminator is built by :mod:`advloss.testing` (the harness the tests use) from
 ``D_LAYERS``; its gradient by ``Harness.gradient``.  Modes: torch eager, TF tf.function, JAX
@@ -42,7 +51,14 @@ from advloss.testing import get_harness
 from benchmarks import report
 from reference_trainers import common
 
-VARIANTS = ["plain", "gp", "gp_hand", "r1_separate", "r1_fused", "r1_hand", "r1_lazy16", "sn"]
+VARIANTS = [
+    "plain", "gp", "gp_hand", "r1_separate", "r1_fused", "r1_hand", "r1_lazy16", "r1_lazy16_host",
+    "sn", "r3gan", "r3gan_hand",
+]  # fmt: skip
+#: The variants timed as one lazy period (16 steps) per round.
+LAZY = ("r1_lazy16", "r1_lazy16_host")
+#: R3GAN's objective as advloss writes it (γ = 1: the cost does not depend on it).
+R3GAN = "rpgan + r1(gamma=1) + r2(gamma=1)"
 
 
 def weights(seed: int = 0) -> dict[str, np.ndarray]:
@@ -96,14 +112,24 @@ class TorchBench:
         return lambda x: self.net(p, x)
 
     def step_fn(self, variant):
+        torch = self.torch
+        loss_fn = self.loss_fn(variant)
+        grad = self.h.gradient(lambda t: {"loss": loss_fn(t)}, list(self.p))
+
+        def run(step):
+            if variant == "r1_lazy16_host":  # a CPU tensor step: read on the host, free
+                step = torch.tensor(step)
+            return grad({**self.p, "step": step})[1]
+
+        return run
+
+    def loss_fn(self, variant):
+        """The D-step loss of ``variant`` as a function of ``{**params, "step": step}``."""
         import advloss
 
         torch, ns = self.torch, advloss.get_loss("ns")
         real, fake, alpha = self.real, self.fake, self.alpha
-        grad = self.h.gradient(lambda t: {"loss": loss_fn(t)}, list(self.p))
-
-        def run(step):
-            return grad({**self.p, "step": step})[1]
+        objective = advloss.Objective.parse(R3GAN)
 
         def loss_fn(t):
             p, step = {k: t[k] for k in self.p}, t["step"]
@@ -115,11 +141,24 @@ class TorchBench:
             if variant == "r1_fused":
                 r1, real_logits = advloss.r1_penalty(d, real, return_outputs=True)
                 return ns.discriminator(real_logits, d(fake)) + r1
-            if variant == "r1_lazy16":
+            if variant in LAZY:
                 r1, real_logits = advloss.r1_penalty(
                     d, real, every=16, step=step, return_outputs=True
                 )
                 return ns.discriminator(real_logits, d(fake)) + r1
+            if variant == "r3gan":
+                return objective.discriminator(d, real, fake).total
+            if variant == "r3gan_hand":  # R3GAN Trainer.py style
+                real_, fake_ = (
+                    real.detach().requires_grad_(True),
+                    fake.detach().requires_grad_(True),
+                )
+                real_logits, fake_logits = d(real_), d(fake_)
+                adversarial = torch.nn.functional.softplus(-(real_logits - fake_logits))
+                (g_r,) = torch.autograd.grad(real_logits.sum(), real_, create_graph=True)
+                (g_f,) = torch.autograd.grad(fake_logits.sum(), fake_, create_graph=True)
+                r1, r2 = g_r.square().sum([1, 2, 3]), g_f.square().sum([1, 2, 3])
+                return (adversarial.flatten() + 0.5 * (r1 + r2)).mean()
             if variant == "r1_hand":  # StyleGAN2-ADA loss.py style
                 real_ = real.detach().requires_grad_(True)
                 logits = d(real_)
@@ -144,7 +183,7 @@ class TorchBench:
                 loss = loss + advloss.r1_penalty(d, real)
             return loss
 
-        return run
+        return loss_fn
 
     def penalty_values(self):
         """(advloss, hand-written) values of GP and R1, to check the variants compute the same."""
@@ -160,7 +199,12 @@ class TorchBench:
         (g,) = torch.autograd.grad(d(real_).sum(), real_)
         r1_hand = (g.square().sum([1, 2, 3]) * 5.0).mean()
         r1 = advloss.r1_penalty(d, self.real)
-        return [(float(gp.detach()), float(gp_hand)), (float(r1.detach()), float(r1_hand))]
+        losses = [self.loss_fn(v)({**self.p, "step": 0}) for v in ("r3gan", "r3gan_hand")]
+        return [
+            (float(gp.detach()), float(gp_hand)),
+            (float(r1.detach()), float(r1_hand)),
+            tuple(float(x.detach()) for x in losses),
+        ]
 
 
 class JaxBench:
@@ -194,7 +238,9 @@ class JaxBench:
         jax, jnp, ns = self.jax, self.jnp, advloss.get_loss("ns")
         sn_state = self.sn_state
 
-        def loss_fn(t):
+        objective = advloss.Objective.parse(R3GAN)
+
+        def loss_fn(t, regularize=None):
             p, real, fake, alpha, step = {k: t[k] for k in self.p}, *(t[k] for k in self.DATA)
             if variant == "sn":
                 p = dict(p)
@@ -204,9 +250,21 @@ class JaxBench:
             if variant == "r1_fused":
                 r1, logits = advloss.r1_penalty(d, real, return_outputs=True)
                 return ns.discriminator(logits, d(fake)) + r1
-            if variant == "r1_lazy16":
-                r1, logits = advloss.r1_penalty(d, real, every=16, step=step, return_outputs=True)
+            if variant in LAZY:
+                r1, logits = advloss.r1_penalty(
+                    d, real, every=16, step=step, regularize=regularize, return_outputs=True
+                )
                 return ns.discriminator(logits, d(fake)) + r1
+            if variant == "r3gan":
+                return objective.discriminator(d, real, fake).total
+            if variant == "r3gan_hand":  # R3GAN Trainer.py style
+                real_logits, vjp_r = jax.vjp(d, real)
+                fake_logits, vjp_f = jax.vjp(d, fake)
+                (g_r,) = vjp_r(jnp.ones_like(real_logits))
+                (g_f,) = vjp_f(jnp.ones_like(fake_logits))
+                adversarial = jax.nn.softplus(-(real_logits - fake_logits)).reshape(-1)
+                r1, r2 = jnp.sum(g_r * g_r, axis=(1, 2, 3)), jnp.sum(g_f * g_f, axis=(1, 2, 3))
+                return jnp.mean(adversarial + 0.5 * (r1 + r2))
             if variant == "r1_hand":
                 logits, vjp = jax.vjp(d, real)
                 (g,) = vjp(jnp.ones_like(logits))
@@ -226,8 +284,23 @@ class JaxBench:
                 loss = loss + advloss.r1_penalty(d, real)
             return loss
 
-        grad = self.h.gradient(lambda t: {"loss": loss_fn(t)}, list(self.p), compiled=True)
         data = {"real": self.real, "fake": self.fake, "alpha": self.alpha}
+        if variant == "r1_lazy16_host":  # advloss.lazy_step: two jitted variants, host choice
+            grads = {
+                reg: self.h.gradient(
+                    lambda t, reg=reg: {"loss": loss_fn(t, reg)}, list(self.p), compiled=True
+                )
+                for reg in (True, False)
+            }
+            lazy = advloss.lazy_step(lambda t, *, step, regularize: grads[regularize](t), every=16)
+
+            def run_host(step):
+                out = lazy({**self.p, **data, "step": jnp.asarray(step, jnp.int32)}, step=step)[1]
+                jax.block_until_ready(out)
+                return out
+
+            return run_host
+        grad = self.h.gradient(lambda t: {"loss": loss_fn(t)}, list(self.p), compiled=True)
 
         def run(step):
             out = grad({**self.p, **data, "step": jnp.asarray(step, jnp.int32)})[1]
@@ -267,7 +340,9 @@ class TensorflowBench:
         tf, ns = self.tf, advloss.get_loss("ns")
         real, fake, alpha = self.real, self.fake, self.alpha
 
-        def loss_fn(t):
+        objective = advloss.Objective.parse(R3GAN)
+
+        def loss_fn(t, regularize=None):
             p, step = {k: t[k] for k in self.p}, t["step"]
             if variant == "sn":
                 for k, (u, v) in self.sn_state.items():
@@ -276,9 +351,23 @@ class TensorflowBench:
             if variant == "r1_fused":
                 r1, logits = advloss.r1_penalty(d, real, return_outputs=True)
                 return ns.discriminator(logits, d(fake)) + r1
-            if variant == "r1_lazy16":
-                r1, logits = advloss.r1_penalty(d, real, every=16, step=step, return_outputs=True)
+            if variant in LAZY:
+                r1, logits = advloss.r1_penalty(
+                    d, real, every=16, step=step, regularize=regularize, return_outputs=True
+                )
                 return ns.discriminator(logits, d(fake)) + r1
+            if variant == "r3gan":
+                return objective.discriminator(d, real, fake).total
+            if variant == "r3gan_hand":  # R3GAN Trainer.py style
+                with tf.GradientTape(persistent=True) as inner:
+                    inner.watch([real, fake])
+                    real_logits, fake_logits = d(real), d(fake)
+                    r_sum, f_sum = tf.reduce_sum(real_logits), tf.reduce_sum(fake_logits)
+                g_r, g_f = inner.gradient(r_sum, real), inner.gradient(f_sum, fake)
+                adversarial = tf.reshape(tf.nn.softplus(-(real_logits - fake_logits)), [-1])
+                r1 = tf.reduce_sum(g_r * g_r, [1, 2, 3])
+                r2 = tf.reduce_sum(g_f * g_f, [1, 2, 3])
+                return tf.reduce_mean(adversarial + 0.5 * (r1 + r2))
             if variant == "r1_hand":
                 with tf.GradientTape() as inner:
                     inner.watch(real)
@@ -304,10 +393,22 @@ class TensorflowBench:
                 loss = loss + advloss.r1_penalty(d, real)
             return loss
 
-        step_graph = self.h.gradient(
-            lambda t: {"loss": loss_fn(t)}, list(self.p), compiled=True, mode="function",
-            reduce_retracing=True,
-        )  # fmt: skip
+        def graph(regularize=None):
+            return self.h.gradient(
+                lambda t: {"loss": loss_fn(t, regularize)}, list(self.p), compiled=True,
+                mode="function", reduce_retracing=True,
+            )  # fmt: skip
+
+        if variant == "r1_lazy16_host":  # advloss.lazy_step: two tf.functions, host choice
+            graphs = {reg: graph(reg) for reg in (True, False)}
+            lazy = advloss.lazy_step(lambda t, *, step, regularize: graphs[regularize](t), every=16)
+
+            def run_host(step):
+                out = lazy({**self.p, "step": tf.constant(step)}, step=step)[1]
+                return [g.numpy() for g in out][:1]
+
+            return run_host
+        step_graph = graph()
 
         def run(step):
             # A Python int step would retrace per value: pass a tensor (tf.cond skips the work).
@@ -337,12 +438,12 @@ def measure(
     one: every phase compiled)."""
     runs = {v: bench.step_fn(v) for v in variants}
     for v, run in runs.items():  # warm-up: compile / trace every variant and lazy phase
-        for i in range(2 if v != "r1_lazy16" else 17):
+        for i in range(2 if v not in LAZY else 17):
             run(i)
     # The i-th call of a variant is step i (a lazy penalty's 16 calls per round: one period).
     timers = {v: report.with_step(run) for v, run in runs.items()}
     times = report.interleaved_rounds(
-        timers, rounds, {v: 16 if v == "r1_lazy16" else steps_per_round for v in variants},
+        timers, rounds, {v: 16 if v in LAZY else steps_per_round for v in variants},
         progress=None if quiet else lambda r: print(f"   round {r + 1}/{rounds}", flush=True),
     )  # fmt: skip
     return {v: [t * 1e3 for t in ts] for v, ts in times.items()}
@@ -368,6 +469,9 @@ TARGETS = [
     ("R1 fused advloss / hand (StyleGAN2)", "r1_fused", "r1_hand"),
     ("R1 fused / separate", "r1_fused", "r1_separate"),
     ("lazy R1 / plain", "r1_lazy16", "plain"),
+    ("lazy R1, host choice / plain", "r1_lazy16_host", "plain"),
+    ("SN / plain", "sn", "plain"),
+    ("R3GAN advloss / hand", "r3gan", "r3gan_hand"),
 ]
 
 
@@ -416,8 +520,10 @@ def markdown(
         lines += [
             "",
             f"Values (torch, float32): advloss GP {checks[0][0]:.6g} vs pix2pix-style "
-            f"{checks[0][1]:.6g}; advloss R1 {checks[1][0]:.6g} vs StyleGAN2-style {checks[1][1]:.6g}.",
-        ]
+            f"{checks[0][1]:.6g}; advloss R1 {checks[1][0]:.6g} vs StyleGAN2-style {checks[1][1]:.6g}"
+            + (f"; advloss R3GAN D loss {checks[2][0]:.6g} vs R3GAN-style {checks[2][1]:.6g}"
+               if len(checks) > 2 else "") + ".",
+        ]  # fmt: skip
     return lines
 
 
