@@ -26,6 +26,9 @@ FULL_SHAPES = (
 )
 QUICK_SHAPES = ((256, 1), (4096, 1), (16, 1, 30, 30))
 GRAPH_SHAPE = (256, 1)
+#: The shapes of the eager floor decomposition (``timing.floor_decomposition``): small logits,
+#: where the per-call constant shows, and a PatchGAN map.
+FLOOR_SHAPES = ((64, 1), (16, 1, 30, 30))
 
 
 TARGET_RATIO = 1.05

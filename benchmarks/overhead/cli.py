@@ -12,6 +12,7 @@ import benchmarks.overhead as package
 from benchmarks import report
 from benchmarks.overhead.cases import (
     ALL_CASES,
+    FLOOR_SHAPES,
     FULL_SHAPES,
     GRAPH_SHAPE,
     QUICK_CASES,
@@ -102,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     common.apply_threads(args.threads, "benchmarks.overhead")
     # Imported after the thread settings (they import no framework, but keep it that way).
     from benchmarks.overhead.frameworks import BENCHES, JaxBench, TorchBench
-    from benchmarks.overhead.timing import profile_eager, run_framework
+    from benchmarks.overhead.timing import floor_decomposition, profile_eager, run_framework
     from benchmarks.overhead.writer import machine_info, summary_text, write_report
 
     load_at_start = list(os.getloadavg())
@@ -111,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     graphs: list = []
     compile_times: list = []
     profiles: list = []
+    floors: list = []
     skipped: dict[str, str] = {}
     used: list[str] = []
     for fw in frameworks:
@@ -154,13 +156,16 @@ def main(argv: list[str] | None = None) -> int:
                 )
         if not args.no_timing:
             run_framework(bench, cases, shapes, args, records, compile_times)
+            floors += floor_decomposition(bench, FLOOR_SHAPES, args.rounds, args.round_time)
 
     meta = machine_info(args, used, load_at_start)
     meta["load_average_end"] = list(os.getloadavg())
     if load is not None:
         meta.update(report.end_load(load, args.threads))
     meta["wall_time_s"] = time.perf_counter() - t_start
-    md, js = write_report(Path(args.out), meta, records, graphs, compile_times, profiles, skipped)
+    md, js = write_report(
+        Path(args.out), meta, records, graphs, compile_times, profiles, skipped, floors
+    )
     print()
     print(summary_text(records, graphs))
     print(f"\nwrote {md} and {js} in {meta['wall_time_s']:.0f} s")

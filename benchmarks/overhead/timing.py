@@ -205,3 +205,85 @@ def profile_eager(bench: Bench, case: str, shape: tuple, calls: int) -> dict[str
         "top": rows[:25],
         "pstats": buf.getvalue(),
     }
+
+
+#: The layers of an eager loss call, cheapest first (``floor_decomposition``).
+FLOOR_SIDES = ("hand", "primitives", "checks", "advloss")
+
+
+def _floor_functions(case: str) -> dict[str, Any]:
+    """``ns.D`` four ways: by hand; the same formula through advloss's adapter primitives (no
+    checks); the same plus the reads every advloss call makes (framework detection, both
+    inputs' dtype and shape, the checks on them); and advloss's call."""
+    import advloss
+    from advloss.backend import FLOATING_DTYPES, backend_for
+
+    if case != "ns.D":
+        raise ValueError(f"the floor decomposition is written for ns.D; received {case!r}")
+
+    def primitives(r: Any, f: Any) -> Any:
+        b = backend_for(r, f)
+        return b.mean(b.softplus(-r)) + b.mean(b.softplus(f))
+
+    def checks(r: Any, f: Any) -> Any:
+        b = backend_for(r, f)
+        dr, df = b.dtype(r), b.dtype(f)
+        sr, sf = b.shape(r), b.shape(f)
+        if dr not in FLOATING_DTYPES or dr != df or not sr or not sf or not sr[0] or not sf[0]:
+            raise TypeError("floor: bad logits")
+        return b.mean(b.softplus(-r)) + b.mean(b.softplus(f))
+
+    return {
+        "primitives": primitives,
+        "checks": checks,
+        "advloss": advloss.get_loss("ns").discriminator,
+    }
+
+
+def floor_decomposition(
+    bench: Bench, shapes: tuple, rounds: int, round_time: float, case: str = "ns.D"
+) -> list[dict[str, Any]]:
+    """Where an eager call's overhead goes, per shape: the four :data:`FLOOR_SIDES` timed in
+    interleaved rounds (median µs per call, interquartile range, and each side minus the hand
+    side).  ``primitives - hand`` is the cost of writing the formula once over the adapters;
+    ``checks - primitives`` the floor of validating and dispatching (reading a tensor's dtype
+    and shape is a Python-level call in every framework); ``advloss - checks`` what advloss's
+    own call path adds beyond that floor."""
+    fns = {"hand": bench.hand[case], **_floor_functions(case)}
+    rows = []
+    for shape in shapes:
+        r, f = bench.inputs(shape, seed=0)
+        glob = {"r": r, "f": f}
+        timers = {
+            side: timeit.Timer(f"fn(r, f){bench.sync}", globals={**glob, "fn": fn})
+            for side, fn in fns.items()
+        }
+        for t in timers.values():
+            t.timeit(20)  # warm-up
+        per_call = max(t.timeit(50) / 50 for t in timers.values())
+        number = max(1, int(round_time / max(per_call, 1e-9)))
+        times = report.interleaved_rounds(timers, rounds, number)
+        us = {side: report.spread(ts, 1e6) for side, ts in times.items()}
+        row = {
+            "framework": bench.name,
+            "case": case,
+            "shape": list(shape),
+            "rounds": rounds,
+            "calls_per_round": number,
+            "us": us,
+            "minus_hand_us": {
+                side: report.spread(
+                    [a - h for a, h in zip(times[side], times["hand"], strict=True)], 1e6
+                )
+                for side in FLOOR_SIDES[1:]
+            },
+        }
+        rows.append(row)
+        parts = "  ".join(
+            f"{side} +{row['minus_hand_us'][side]['median']:.2f}" for side in FLOOR_SIDES[1:]
+        )
+        print(
+            f"   floor {case} {shape_str(shape):14s} hand {us['hand']['median']:.2f} µs  {parts}",
+            flush=True,
+        )
+    return rows
