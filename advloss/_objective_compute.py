@@ -36,6 +36,7 @@ def discriminator(
     regularize: bool | None = None,
     generator_fn: Any = None,
     latent: Any = None,
+    replicas: Any = None,
 ) -> Output:
     """``Objective.discriminator``."""
     where = "Objective.discriminator"
@@ -113,13 +114,13 @@ def discriminator(
     for name, p in zip(names, penalties, strict=True):
         if getattr(p, "stateful", False) and getattr(p, "side", "") != "generator":
             terms[name], new_states[name] = _stateful_term(
-                where, name, p, real_logits, fake_logits, states, step
+                where, name, p, real_logits, fake_logits, states, step, replicas
             )
     terms = {name: terms[name] for name in names if name in terms}  # in the objective's order
     total = adversarial
     for value in terms.values():
         total = total + value
-    stats = _stats(b, loss, real_logits, fake_logits, std, _state_stats(new_states))
+    stats = _stats(b, loss, real_logits, fake_logits, std, _state_stats(new_states), replicas)
     return total, {"adversarial": adversarial, **terms}, stats
 
 
@@ -136,8 +137,29 @@ def _builtin(penalty: Any) -> bool:
     return isinstance(penalty, _Penalty)
 
 
+def _replicas(where: str, name: str, p: Any, replicas: Any) -> dict[str, Any]:
+    """``{"replicas": replicas}`` for a stateful term that synchronises its state (the
+    built-in ones say so with ``takes_replicas``); ``{}`` without replicas."""
+    if replicas is None:
+        return {}
+    if not getattr(p, "takes_replicas", False):
+        raise AdvlossValueError(
+            f"{where}: the {name!r} term keeps explicit state but does not say how to average "
+            f"it over replicas (no takes_replicas attribute), so replicas= cannot be used with "
+            f"it; received replicas={replicas!r:.60}."
+        )
+    return {"replicas": replicas}
+
+
 def _stateful_term(
-    where: str, name: str, p: Any, real_logits: Any, fake_logits: Any, states: Any, step: Any
+    where: str,
+    name: str,
+    p: Any,
+    real_logits: Any,
+    fake_logits: Any,
+    states: Any,
+    step: Any,
+    replicas: Any = None,
 ) -> tuple[Any, Any]:
     """A term with explicit state (LeCam): ``(value, next state)`` on the objective's logits."""
     state = _state_of(where, name, states)
@@ -146,7 +168,9 @@ def _stateful_term(
             f"{where}: the {name!r} term's moving averages depend on the step: pass "
             f"step=<int or integer tensor>."
         )
-    return p.logits_term(real_logits, fake_logits, state=state, step=step)
+    return p.logits_term(
+        real_logits, fake_logits, state=state, step=step, **_replicas(where, name, p, replicas)
+    )
 
 
 def _state_of(where: str, name: str, states: Any) -> Any:
@@ -176,6 +200,7 @@ def generator(
     latent: Any = None,
     states: Any = None,
     regularize: bool | None = None,
+    replicas: Any = None,
 ) -> Output:
     """``Objective.generator``."""
     where = "Objective.generator"
@@ -227,6 +252,7 @@ def generator(
                 key=p_key,
                 draws=p_draws,
                 regularize=regularize,
+                **_replicas(where, name, p, replicas),
             )
             total = total + terms[name]
             continue
@@ -240,7 +266,7 @@ def generator(
         terms[name] = p.features_term(*features)
         total = total + terms[name]
     real_stats = None if real_logits is None else b.stop_gradient(real_logits)
-    stats = _stats(b, loss, real_stats, fake_logits, std, _state_stats(new_states))
+    stats = _stats(b, loss, real_stats, fake_logits, std, _state_stats(new_states), replicas)
     return total, terms, stats
 
 
@@ -295,15 +321,21 @@ def _stats(
     fake_logits: Any,
     std: Any,
     extra: dict[str, Any] | None = None,
+    replicas: Any = None,
 ) -> Any:
     """The balance statistics (then ``extra``): a ``dict`` when the logits are traced (a
     compiled graph drops what is not used), else a ``Stats`` computing them on first access —
-    in eager mode a loop that never reads them pays nothing."""
+    in eager mode a loop that never reads them pays nothing.  Averaged over ``replicas``
+    (always computed then: a collective must run on every replica, read or not)."""
 
     def compute() -> dict[str, Any]:
         threshold, higher_is_real = loss_threshold(loss)
         stats = balance_stats(
-            real_logits, fake_logits, threshold=threshold, higher_is_real=higher_is_real
+            real_logits,
+            fake_logits,
+            threshold=threshold,
+            higher_is_real=higher_is_real,
+            replicas=replicas,
         )
         if std is not None:
             dtype = b.dtype(stats["d_fake"])
@@ -316,6 +348,10 @@ def _stats(
 
     tensors = [x for x in (real_logits, fake_logits, std) if x is not None]
     concrete = optional_primitive(b, "is_concrete")  # optional primitive: see backend.Backend
-    if concrete is not None and all(isinstance(x, float) or concrete(x) for x in tensors):
+    if (
+        replicas is None
+        and concrete is not None
+        and all(isinstance(x, float) or concrete(x) for x in tensors)
+    ):
         return Stats(compute, extra)
     return {**compute(), **(extra or {})}
