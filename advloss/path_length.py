@@ -180,7 +180,8 @@ def path_length_penalty(
         replicas: under data-parallel training, the replicas whose $\operatorname{mean}_n
             \ell_n$ are averaged into $a'$ (``advloss.balance_stats``' argument: a JAX axis
             name, ``True`` in PyTorch DDP / ``tf.distribute``), so the state is the global
-            batch's on every replica; the gradient through $a'$ stays this replica's.
+            batch's on every replica; the gradient through $a'$ is arranged so that the
+            replicas' averaged gradient is the global batch's.
 
     Returns:
         ``(penalty, next_state)``: a 0-d tensor (float32 for float16/bfloat16 latents) and a
@@ -247,12 +248,19 @@ def path_length_penalty(
         squares = _squared_norms(b, grad)
         lengths = _safe_sqrt(b, squares if rows == 1 else squares * (1.0 / rows))
         mean = b.mean(lengths)
-        if replicas is not None:  # the global mean's value, this replica's gradient path
-            (global_mean,) = replica_mean(where, b, [mean], replicas)
-            mean = global_mean + (mean - b.stop_gradient(mean))
-        target = anchor + decay * (mean - anchor)
+        if replicas is None:
+            target = anchor + decay * (mean - anchor)
+            excess = lengths - target
+            return weight * b.mean(excess * excess), b.stop_gradient(target)
+        # Over replicas: a' from the global mean ḡ of the path lengths; the gradient through
+        # a', -2λβ(ḡ - a')·∇m, carried by this replica's mean m — the replicas' average is
+        # then the global batch's gradient exactly (equal shards).
+        (global_mean,) = replica_mean(where, b, [mean], replicas)
+        target = b.stop_gradient(anchor + decay * (global_mean - anchor))
         excess = lengths - target
-        return weight * b.mean(excess * excess), b.stop_gradient(target)
+        through = (global_mean - target) * (decay * 2.0 * weight)
+        value = weight * b.mean(excess * excess) - through * (mean - b.stop_gradient(mean))
+        return value, target
 
     penalty, pl_mean = _lazy(b, where, step, every, regularize, compute, lambda: anchor, dtype)
     return penalty, PathLengthState(pl_mean)

@@ -28,12 +28,12 @@ ADA = advloss.augment.AdaptiveProbability(target=0.0, interval=1, batch_size=pro
 
 
 def generator(params, z):
-    return jnp.tanh(z @ params["g_w"])
+    return jnp.tanh(z @ params["g_w"]).reshape(-1, *problem.IMAGE)
 
 
 def discriminator(params, sn, x):
     w1 = advloss.spectral_normalize(params["d_w1"], sn["u"], sn["v"], dim=1).weight
-    return jax.nn.softplus(x @ w1) @ params["d_w2"]
+    return jax.nn.softplus(x.reshape(-1, problem.WIDTH) @ w1) @ params["d_w2"]
 
 
 def step(params, sn, states, data, replicas):
@@ -66,17 +66,21 @@ def step(params, sn, states, data, replicas):
             lambda x: discriminator(p, new_sn, x),
             fake,
             step=0,
-            draws={"noise.fake": data["noise.fake"]},
+            draws={k: data[k] for k in ("noise.fake", "path_length.noise")},
             noise_std=std,
+            generator=lambda z: generator(p, z),
+            latent=data["z"],
+            states={"path_length": states["path_length"]},
             replicas=replicas,
         )
-        return g.total
+        return g.total, g
 
-    g_total, g_grads = jax.value_and_grad(g_loss)(params)
+    (g_total, g), g_grads = jax.value_and_grad(g_loss, has_aux=True)(params)
     grads = {"d_w1": d_grads["d_w1"], "d_w2": d_grads["d_w2"], "g_w": g_grads["g_w"]}
     stats = {k: out.stats[k] for k in ("d_real", "d_fake", "real_acc", "fake_acc", "r_t")}
     new_states = {
-        "lecam": OBJECTIVE.next_states(out)["lecam"],
+        "lecam": OBJECTIVE.next_states(out, states)["lecam"],
+        "path_length": OBJECTIVE.next_states(g, states)["path_length"],
         # The controllers read the (already global) statistics: the same decision everywhere.
         "noise": NOISE.update(states["noise"], out.stats["r_t"]),
         "ratio": RATIO.update(states["ratio"], out.stats),
@@ -93,7 +97,7 @@ def main() -> None:
     data = {k: jnp.asarray(v) for k, v in problem.batch().items()}
     like = jnp.zeros((), jnp.float64)
     states = {
-        "lecam": OBJECTIVE.init_states(like)["lecam"],
+        **OBJECTIVE.init_states(like),
         "noise": NOISE.init(like),
         "ratio": advloss.balance.RatioState(like, like),
         "ada": ADA.init(like),

@@ -28,12 +28,12 @@ D_NAMES, G_NAMES = ("d_w1", "d_w2"), ("g_w",)
 
 
 def generator(params, z):
-    return tf.tanh(z @ params["g_w"])
+    return tf.reshape(tf.tanh(z @ params["g_w"]), (-1, *problem.IMAGE))
 
 
 def discriminator(params, sn, x):
     w1 = advloss.spectral_normalize(params["d_w1"], sn["u"], sn["v"], dim=1).weight
-    return tf.math.softplus(x @ w1) @ params["d_w2"]
+    return tf.math.softplus(tf.reshape(x, (-1, problem.WIDTH)) @ w1) @ params["d_w2"]
 
 
 def step(params, sn, states, data, replicas):
@@ -63,8 +63,11 @@ def step(params, sn, states, data, replicas):
             lambda x: discriminator(params, new_sn, x),
             generator(params, data["z"]),
             step=0,
-            draws={"noise.fake": data["noise.fake"]},
+            draws={k: data[k] for k in ("noise.fake", "path_length.noise")},
             noise_std=std,
+            generator=lambda z: generator(params, z),
+            latent=data["z"],
+            states={"path_length": states["path_length"]},
             replicas=replicas,
         )
     grads = {**d_grads, "g_w": tape.gradient(g.total, params["g_w"])}
@@ -77,7 +80,8 @@ def step(params, sn, states, data, replicas):
         losses, grads = ctx.all_reduce(tf.distribute.ReduceOp.MEAN, (losses, grads))
     stats = {k: out.stats[k] for k in ("d_real", "d_fake", "real_acc", "fake_acc", "r_t")}
     new_states = {
-        "lecam": OBJECTIVE.next_states(out)["lecam"],
+        "lecam": OBJECTIVE.next_states(out, states)["lecam"],
+        "path_length": OBJECTIVE.next_states(g, states)["path_length"],
         "noise": NOISE.update(states["noise"], out.stats["r_t"]),
         "ratio": RATIO.update(states["ratio"], out.stats),
         "ada": ADA.update(states["ada"], out.stats["r_t"]),
@@ -93,7 +97,7 @@ def main() -> None:
     data = {k: tf.constant(v) for k, v in problem.batch().items()}
     like = tf.zeros((), tf.float64)
     states = {
-        "lecam": OBJECTIVE.init_states(like)["lecam"],
+        **OBJECTIVE.init_states(like),
         "noise": NOISE.init(like),
         "ratio": advloss.balance.RatioState(like, like),
         "ada": ADA.init(like),

@@ -25,12 +25,12 @@ ADA = advloss.augment.AdaptiveProbability(target=0.0, interval=1, batch_size=pro
 
 
 def generator(params, z):
-    return torch.tanh(z @ params["g_w"])
+    return torch.tanh(z @ params["g_w"]).reshape(-1, *problem.IMAGE)
 
 
 def discriminator(params, sn, x):
     w1 = advloss.spectral_normalize(params["d_w1"], sn["u"], sn["v"], dim=1).weight
-    return torch.nn.functional.softplus(x @ w1) @ params["d_w2"]
+    return torch.nn.functional.softplus(x.reshape(-1, problem.WIDTH) @ w1) @ params["d_w2"]
 
 
 def step(params, sn, states, data, replicas):
@@ -54,8 +54,11 @@ def step(params, sn, states, data, replicas):
         lambda x: discriminator(params, new_sn, x),
         generator(params, data["z"]),
         step=0,
-        draws={"noise.fake": data["noise.fake"]},
+        draws={k: data[k] for k in ("noise.fake", "path_length.noise")},
         noise_std=std,
+        generator=lambda z: generator(params, z),
+        latent=data["z"],
+        states={"path_length": states["path_length"]},
         replicas=replicas,
     )
     (g_grad,) = torch.autograd.grad(g.total, [params["g_w"]])
@@ -66,7 +69,8 @@ def step(params, sn, states, data, replicas):
             t /= dist.get_world_size()
     stats = [out.stats[k] for k in ("d_real", "d_fake", "real_acc", "fake_acc", "r_t")]
     controllers = [
-        *OBJECTIVE.next_states(out)["lecam"],
+        *OBJECTIVE.next_states(out, states)["lecam"],
+        *OBJECTIVE.next_states(g, states)["path_length"],
         *NOISE.update(states["noise"], out.stats["r_t"]),
         *RATIO.update(states["ratio"], out.stats),
         *ADA.update(states["ada"], out.stats["r_t"]),
@@ -86,7 +90,7 @@ def run(rank: int, world: int, port: int) -> None:
         data = {k: torch.tensor(v) for k, v in problem.batch().items()}
         like = torch.zeros((), dtype=torch.float64)
         states = {
-            "lecam": OBJECTIVE.init_states(like)["lecam"],
+            **OBJECTIVE.init_states(like),
             "noise": NOISE.init(like),
             "ratio": advloss.balance.RatioState(like, like),
             "ada": ADA.init(like),
