@@ -147,7 +147,41 @@ def main() -> None:
         jax.tree.leaves_with_path(single), jax.tree.leaves(global_view), strict=True
     ):
         assert_close(np.asarray(y), np.asarray(x), "float64", what=f"jit over shards {path}")
+    flax_spectral_norm(mesh, data["real"])
     print("OK")
+
+
+def flax_spectral_norm(mesh, real) -> None:
+    """advloss's linen SpectralNorm under shard_map: every replica's new u, v (batch_stats)
+    is the one device's — the power iteration reads only the replicated kernel and state."""
+    import flax.linen as nn
+
+    from advloss.nn.flax import SpectralNorm
+
+    x = real.reshape(problem.BATCH, -1)
+    layer = SpectralNorm(nn.Dense(4, param_dtype=jnp.float64))
+    variables = layer.init(jax.random.key(0), x, update_stats=False)
+
+    def apply(variables, x):
+        _, updated = layer.apply(variables, x, update_stats=True, mutable=["batch_stats"])
+        return updated["batch_stats"]
+
+    single = jax.jit(apply)(variables, x)
+    per_replica = jax.jit(
+        jax.shard_map(
+            lambda v, x: jax.tree.map(lambda a: a[None], apply(v, x)),
+            mesh=mesh,
+            in_specs=(P(), P("batch")),
+            out_specs=P("batch"),
+            check_vma=False,
+        )
+    )(variables, x)
+    for (path, want), got in zip(
+        jax.tree.leaves_with_path(single), jax.tree.leaves(per_replica), strict=True
+    ):
+        got = np.asarray(got)
+        assert np.array_equal(got[0], got[1]), f"replicas disagree: {path}"
+        assert_close(got[0], np.asarray(want), "float64", what=f"flax SpectralNorm {path}")
 
 
 if __name__ == "__main__":

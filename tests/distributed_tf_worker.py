@@ -131,7 +131,36 @@ def main() -> None:
                 what = f"MirroredStrategy {name} leaf {i}"
                 assert_close(r.numpy(), x.numpy(), "float64", what=what)
             assert np.array_equal(replicas[0].numpy(), replicas[1].numpy()), (name, i)
+    keras_spectral_norm(strategy)
     print("OK")
+
+
+def keras_spectral_norm(strategy) -> None:
+    """advloss's Keras SpectralNormalization built under the strategy: a training call in every
+    replica takes the power-iteration step of one device, and its u, v (mirrored variables)
+    stay identical on both replicas."""
+    import keras
+
+    from advloss.nn.keras import SpectralNormalization
+
+    with strategy.scope():
+        layer = SpectralNormalization(keras.layers.Dense(4, dtype="float64"), dtype="float64")
+        layer.build((None, problem.WIDTH))
+    before = [np.asarray(w.value.values[0]) for w in (layer.layer.kernel, layer.u, layer.v)]
+    expected = advloss.spectral_normalize(*before, dim=-1)
+    x = tf.constant(problem.batch()["real"].reshape(problem.BATCH, -1))
+    shards = strategy.experimental_distribute_values_from_function(
+        lambda ctx: x[ctx.replica_id_in_sync_group * 4 :][:4]
+    )
+
+    def call(shard):
+        return layer(shard, training=True)
+
+    tf.function(lambda d: strategy.run(call, (d,)), autograph=False)(shards)
+    for name, want in (("u", expected.u), ("v", expected.v)):
+        values = [v.numpy() for v in getattr(layer, name).value.values]
+        assert len(values) == 2 and np.array_equal(values[0], values[1]), (name, values)
+        assert_close(values[0], want, "float64", what=f"Keras SpectralNormalization {name}")
 
 
 if __name__ == "__main__":
