@@ -102,3 +102,30 @@ def test_torch_process_group_equals_one_process():
     ]
     logs = [p.communicate(timeout=240)[0] for p in procs]
     assert all(p.returncode == 0 for p in procs) and "OK" in logs[0], "\n".join(logs)
+
+
+def test_devices_option_errors():
+    from reference_trainers.common import TrainerError
+    from reference_trainers.distributed import check_devices
+
+    check_devices(1, "torch", 7)
+    check_devices(2, "jax", 8)
+    with pytest.raises(TrainerError, match="expected an integer >= 1"):
+        check_devices(0, "jax", 8)
+    with pytest.raises(TrainerError, match="torchrun --nproc_per_node=2"):
+        check_devices(2, "torch", 8)
+    with pytest.raises(TrainerError, match="--batch-size 9 must divide by the device count"):
+        check_devices(2, "tf", 9)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (_has("jax") and _has("tensorflow")), reason="needs jax and tensorflow")
+def test_jax_and_tf_dcgan_trainers_on_two_devices_agree(tmp_path):
+    """``--devices 2`` (simulated CPU devices): the JAX trainer (jit over sharded arrays) and
+    the TF trainer (MirroredStrategy) train the rows one device trains (float64, R1, spectral
+    norm, adaptive noise and ratio): the worker's docstring says why agreeing proves it."""
+    pytest.importorskip("sklearn")
+    pytest.importorskip("matplotlib")
+    flags = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2"
+    env = _env(XLA_FLAGS=flags.strip(), JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="2")
+    _run(["tests.distributed_trainer_worker", str(tmp_path)], env)
