@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+import advloss
 from reference_trainers.common import TrainerError
 
 #: The mesh axis (JAX) the batch is split along.
@@ -207,16 +208,23 @@ def tf_step(fn: Callable[..., Any], batch: int) -> Callable[..., Any]:
         return strategy.run(fn, args=args, kwargs=kwargs)
 
     def reduce(out: Any) -> Any:
-        mean = tf.distribute.ReduceOp.MEAN
-
-        def average(x: Any) -> Any:
-            return strategy.reduce(mean, x, axis=None)
-
-        return out._replace(
-            total=strategy.reduce(tf.distribute.ReduceOp.SUM, out.total, axis=None),
-            terms={k: average(v) for k, v in out.terms.items()},
-            stats={k: average(v) for k, v in out.stats.items()},
-        )
+        """The global value of a step's output: an ``ObjectiveOutput``'s total summed (each
+        replica's is its share), every other value averaged (statistics and states are equal
+        on every replica already); tuples, lists and dicts of them element by element."""
+        mean, total = tf.distribute.ReduceOp.MEAN, tf.distribute.ReduceOp.SUM
+        if isinstance(out, advloss.ObjectiveOutput):
+            return out._replace(
+                total=strategy.reduce(total, out.total, axis=None),
+                terms=reduce(dict(out.terms)),
+                stats=reduce(dict(out.stats)),
+            )
+        if isinstance(out, dict):
+            return {k: reduce(v) for k, v in out.items()}
+        if isinstance(out, tuple) and hasattr(out, "_fields"):  # a NamedTuple state
+            return type(out)(*(reduce(v) for v in out))
+        if isinstance(out, (tuple, list)):
+            return type(out)(reduce(v) for v in out)
+        return out if out is None else strategy.reduce(mean, out, axis=None)
 
     def call(*args: Any, **kwargs: Any) -> Any:
         # Python values (a lazy penalty's `due`) stay Python: tf.function traces per value
