@@ -42,6 +42,7 @@ def discriminator(
     regularize: bool | None = None,
     generator_fn: Any = None,
     latent: Any = None,
+    replicas: Any = None,
 ) -> Output:
     """``Objective.discriminator``."""
     where = "Objective.discriminator"
@@ -130,17 +131,17 @@ def discriminator(
     for name, p in zip(names, penalties, strict=True):
         if getattr(p, "stateful", False) and getattr(p, "side", "") != "generator":
             terms[name], new_states[name] = _stateful_term(
-                where, name, p, real_logits, fake_logits, states, step
+                where, name, p, real_logits, fake_logits, states, step, replicas
             )
     if aug_p is not None:  # the adaptive augmentation's p, moved by this step's r_t
         new_states[objective.augment.name] = _adapted(
-            where, b, objective, loss, real_logits, states[objective.augment.name]
+            where, b, objective, loss, real_logits, states[objective.augment.name], replicas
         )
     terms = {name: terms[name] for name in names if name in terms}  # in the objective's order
     total = adversarial
     for value in terms.values():
         total = total + value
-    stats = _stats(b, loss, real_logits, fake_logits, std, _state_stats(new_states))
+    stats = _stats(b, loss, real_logits, fake_logits, std, _state_stats(new_states), replicas)
     return total, {"adversarial": adversarial, **terms}, stats
 
 
@@ -157,8 +158,29 @@ def _builtin(penalty: Any) -> bool:
     return isinstance(penalty, _Penalty)
 
 
+def _replicas(where: str, name: str, p: Any, replicas: Any) -> dict[str, Any]:
+    """``{"replicas": replicas}`` for a stateful term that synchronises its state (the
+    built-in ones say so with ``takes_replicas``); ``{}`` without replicas."""
+    if replicas is None:
+        return {}
+    if not getattr(p, "takes_replicas", False):
+        raise AdvlossValueError(
+            f"{where}: the {name!r} term keeps explicit state but does not say how to average "
+            f"it over replicas (no takes_replicas attribute), so replicas= cannot be used with "
+            f"it; received replicas={replicas!r:.60}."
+        )
+    return {"replicas": replicas}
+
+
 def _stateful_term(
-    where: str, name: str, p: Any, real_logits: Any, fake_logits: Any, states: Any, step: Any
+    where: str,
+    name: str,
+    p: Any,
+    real_logits: Any,
+    fake_logits: Any,
+    states: Any,
+    step: Any,
+    replicas: Any = None,
 ) -> tuple[Any, Any]:
     """A term with explicit state (LeCam): ``(value, next state)`` on the objective's logits."""
     state = _state_of(where, name, states)
@@ -167,7 +189,9 @@ def _stateful_term(
             f"{where}: the {name!r} term's moving averages depend on the step: pass "
             f"step=<int or integer tensor>."
         )
-    return p.logits_term(real_logits, fake_logits, state=state, step=step)
+    return p.logits_term(
+        real_logits, fake_logits, state=state, step=step, **_replicas(where, name, p, replicas)
+    )
 
 
 def _state_of(where: str, name: str, states: Any) -> Any:
@@ -197,6 +221,7 @@ def generator(
     latent: Any = None,
     states: Any = None,
     regularize: bool | None = None,
+    replicas: Any = None,
 ) -> Output:
     """``Objective.generator``."""
     where = "Objective.generator"
@@ -249,6 +274,7 @@ def generator(
                 key=p_key,
                 draws=p_draws,
                 regularize=regularize,
+                **_replicas(where, name, p, replicas),
             )
             total = total + terms[name]
             continue
@@ -262,7 +288,7 @@ def generator(
         terms[name] = p.features_term(*features)
         total = total + terms[name]
     real_stats = None if real_logits is None else b.stop_gradient(real_logits)
-    stats = _stats(b, loss, real_stats, fake_logits, std, _state_stats(new_states))
+    stats = _stats(b, loss, real_stats, fake_logits, std, _state_stats(new_states), replicas)
     return total, terms, stats
 
 
@@ -327,12 +353,26 @@ def _augment_p(where: str, objective: Any, states: Any) -> Any:
 
 
 def _adapted(
-    where: str, b: Backend, objective: Any, loss: Any, real_logits: Any, state: Any
+    where: str,
+    b: Backend,
+    objective: Any,
+    loss: Any,
+    real_logits: Any,
+    state: Any,
+    replicas: Any = None,
 ) -> Any:
     """The adaptive augmentation's next state: its controller's update with this step's r_t
-    (on the logits of the batch D saw as real, as ``stats["r_t"]``)."""
+    (on the logits of the batch D saw as real, as ``stats["r_t"]``; averaged over
+    ``replicas``, whose global batch the term's ``batch_size`` must then give)."""
     augment = objective.augment
     n = b.shape(real_logits)[0]
+    if replicas is not None and augment.batch_size is None:
+        raise AdvlossValueError(
+            f"{where}: with replicas= the adaptive {augment.name!r} term moves p by the global "
+            f"batch (batch_size · interval / (ada_kimg · 1000)), which one replica's shard does "
+            f"not show: set batch_size= on the term to the global batch, e.g. "
+            f"{augment.name}(target={augment.target}, batch_size=64)."
+        )
     if augment.batch_size is None and not isinstance(n, int):
         raise AdvlossValueError(
             f"{where}: the adaptive {augment.name!r} term moves p by batch_size · interval / "
@@ -345,7 +385,7 @@ def _adapted(
         real_logits, None, threshold=threshold, higher_is_real=higher_is_real, backend=b.name
     )["r_t"]
     controller = augment.controller(n if isinstance(n, int) else 1)
-    return controller.update(state, b.cast(r_t, "float32"))
+    return controller.update(state, b.cast(r_t, "float32"), replicas=replicas)
 
 
 def _noisy(b: Backend, x: Any, name: str, std: Any, keys: Any, draws: Any) -> Any:
@@ -361,15 +401,21 @@ def _stats(
     fake_logits: Any,
     std: Any,
     extra: dict[str, Any] | None = None,
+    replicas: Any = None,
 ) -> Any:
     """The balance statistics (then ``extra``): a ``dict`` when the logits are traced (a
     compiled graph drops what is not used), else a ``Stats`` computing them on first access —
-    in eager mode a loop that never reads them pays nothing."""
+    in eager mode a loop that never reads them pays nothing.  Averaged over ``replicas``
+    (always computed then: a collective must run on every replica, read or not)."""
 
     def compute() -> dict[str, Any]:
         threshold, higher_is_real = loss_threshold(loss)
         stats = balance_stats(
-            real_logits, fake_logits, threshold=threshold, higher_is_real=higher_is_real
+            real_logits,
+            fake_logits,
+            threshold=threshold,
+            higher_is_real=higher_is_real,
+            replicas=replicas,
         )
         if std is not None:
             dtype = b.dtype(stats["d_fake"])
@@ -382,6 +428,10 @@ def _stats(
 
     tensors = [x for x in (real_logits, fake_logits, std) if x is not None]
     concrete = optional_primitive(b, "is_concrete")  # optional primitive: see backend.Backend
-    if concrete is not None and all(isinstance(x, float) or concrete(x) for x in tensors):
+    if (
+        replicas is None
+        and concrete is not None
+        and all(isinstance(x, float) or concrete(x) for x in tensors)
+    ):
         return Stats(compute, extra)
     return {**compute(), **(extra or {})}

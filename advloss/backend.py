@@ -205,6 +205,17 @@ class Backend(Protocol):
         Optional: an adapter without it cannot run ``path_length_penalty`` and
         ``gradient_normalize`` (they say so)."""
 
+    def replica_mean(self, values: list[Any], replicas: Any) -> list[Any]:
+        """The means over the data-parallel replicas ``replicas`` of the 0-d tensors
+        ``values`` (one collective for them all; no gradient flows through the result).
+        ``replicas`` names the replicas in the framework's own terms: JAX — the mapped axis
+        name(s) of ``shard_map``/``pmap`` (``jax.lax.pmean``); PyTorch — a
+        ``torch.distributed`` process group, or ``True`` for the default one (a sum
+        all-reduce divided by the group's size; one process when ``torch.distributed`` is not
+        initialised); TensorFlow — a ``tf.distribute.ReplicaContext``, or ``True`` for the
+        current one (``ReplicaContext.all_reduce(MEAN, ...)``); NumPy — one process: the values
+        unchanged.  Optional: an adapter without it accepts only ``replicas=None``."""
+
     def to_numpy(self, x: Any) -> Any:
         """A NumPy copy of ``x`` (host transfer: never called inside losses)."""
 
@@ -213,7 +224,7 @@ class Backend(Protocol):
 
 
 #: Primitives an adapter may leave out (the core falls back to another primitive).
-_OPTIONAL = ("host_int", "is_concrete", "input_gradient_through")
+_OPTIONAL = ("host_int", "is_concrete", "input_gradient_through", "replica_mean")
 #: The primitives (methods) and attributes an adapter must have.
 _PRIMITIVES = tuple(
     n

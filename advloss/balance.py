@@ -29,6 +29,7 @@ from typing import Any, ClassVar, NamedTuple
 from advloss import registry
 from advloss._checks import floating, hyperparameter, integer, interval
 from advloss._config import Configurable
+from advloss._replicas import replica_mean
 from advloss.backend import LOW_PRECISION_DTYPES, backend_for
 from advloss.errors import AdvlossTypeError, AdvlossValueError
 from advloss.registry import _register_builtins
@@ -72,6 +73,7 @@ def balance_stats(
     threshold: float = 0.0,
     higher_is_real: bool = True,
     backend: str | None = None,
+    replicas: Any = None,
 ) -> dict[str, Any]:
     r"""Statistics of the discriminator's outputs, as 0-d tensors with no gradient — float32,
     or float64 for float64 logits (so the frameworks agree to float64 precision).
@@ -95,6 +97,12 @@ def balance_stats(
         real_logits, fake_logits: ``D(x)`` and ``D(G(z))``, shape ``(N, ...)``; at least one.
         threshold, higher_is_real: the loss's decision rule (``loss_threshold``).
         backend: force a framework instead of detecting it.
+        replicas: under data-parallel training, the replicas to average the statistics over
+            (one collective), so every replica sees the global batch's values and makes the
+            same decisions: the mapped axis name in JAX's ``shard_map``/``pmap``; ``True`` (or
+            a process group / replica context) in PyTorch DDP and ``tf.distribute``.  ``None``
+            (the default): this batch alone — one device, or ``jax.jit`` over sharded arrays,
+            whose means are already global.  The replicas' batches must be the same size.
 
     Examples:
         >>> import numpy as np
@@ -131,6 +139,8 @@ def balance_stats(
             out["r_t"] = above - below
         else:
             out["fake_acc"] = below
+    if replicas is not None:
+        out = dict(zip(out, replica_mean(where, b, list(out.values()), replicas), strict=True))
     if "d_real" in out and "d_fake" in out:
         out["d_gap"] = out["d_real"] - out["d_fake"]
     return out
@@ -491,15 +501,25 @@ class AdaptiveRatio(Configurable):
     def init(self) -> RatioState:
         return RatioState(0.0, 0.0)
 
-    def update(self, state: RatioState, stats: Mapping[str, Any]) -> RatioState:
-        """Fold in one step's ``real_acc`` and ``fake_acc`` (tensors; no host sync)."""
+    def update(
+        self, state: RatioState, stats: Mapping[str, Any], *, replicas: Any = None
+    ) -> RatioState:
+        """Fold in one step's ``real_acc`` and ``fake_acc`` (tensors; no host sync).
+        ``replicas``: average them over data-parallel replicas first (not needed for the
+        stats of an objective called with ``replicas=``: they are already global)."""
         missing = [k for k in ("real_acc", "fake_acc") if k not in stats]
         if missing:
             raise AdvlossValueError(
                 f"AdaptiveRatio.update: stats must hold real_acc and fake_acc (from "
                 f"balance_stats or an objective's discriminator output); missing {missing}."
             )
-        acc = 0.5 * (stats["real_acc"] + stats["fake_acc"])
+        real_acc, fake_acc = stats["real_acc"], stats["fake_acc"]
+        if replicas is not None:
+            b = backend_for(real_acc, fake_acc, where="AdaptiveRatio.update")
+            real_acc, fake_acc = replica_mean(
+                "AdaptiveRatio.update", b, [real_acc, fake_acc], replicas
+            )
+        acc = 0.5 * (real_acc + fake_acc)
         d = self.decay
         return RatioState(d * state.accuracy + (1.0 - d) * acc, d * state.weight + (1.0 - d))
 

@@ -29,6 +29,7 @@ from typing import Any, ClassVar, NamedTuple
 from advloss._checks import batch_shape, floating, hyperparameter, integer, non_negative
 from advloss._checks import step as check_step
 from advloss._config import Configurable
+from advloss._replicas import replica_mean
 from advloss.backend import LOW_PRECISION_DTYPES, Backend, backend_for
 from advloss.errors import AdvlossTypeError, AdvlossValueError
 from advloss.registry import _register_builtins
@@ -177,6 +178,8 @@ class LeCam(Configurable):
     #: A term with explicit state: an ``Objective`` runs it on the logits it computed, with the
     #: state given in ``states=`` (see ``Objective.init_states`` / ``next_states``).
     stateful: ClassVar[bool] = True
+    #: Its ``logits_term``/``latent_term`` take ``replicas=`` (state averaged over replicas).
+    takes_replicas: ClassVar[bool] = True
     #: The type of the state (``Objective.next_states`` rebuilds it from the output's stats).
     state_type: ClassVar[type] = LeCamState
     weight: float = 0.3
@@ -208,10 +211,18 @@ class LeCam(Configurable):
         return LeCamState(b.full(self.initial, dtype, like), b.full(self.initial, dtype, like))
 
     def update(
-        self, state: LeCamState, real_logits: Any, fake_logits: Any, *, step: Any
+        self,
+        state: LeCamState,
+        real_logits: Any,
+        fake_logits: Any,
+        *,
+        step: Any,
+        replicas: Any = None,
     ) -> LeCamState:
         """The state after a step that saw ``real_logits`` and ``fake_logits`` (their means are
-        taken with no gradient).  ``step``: a Python int or an integer tensor (traced)."""
+        taken with no gradient).  ``step``: a Python int or an integer tensor (traced).
+        ``replicas``: under data-parallel training, the replicas to average the means over
+        (``advloss.balance_stats``' argument), so every replica keeps the global averages."""
         where = "LeCam.update"
         b, r, f = self._prepare(where, state, real_logits, fake_logits)
         step = _step(where, step)
@@ -222,6 +233,7 @@ class LeCam(Configurable):
             decay = b.cast(step >= self.start, dtype) * self.decay
         mean_r = b.cast(b.stop_gradient(b.mean(r)), dtype)
         mean_f = b.cast(b.stop_gradient(b.mean(f)), dtype)
+        mean_r, mean_f = replica_mean(where, b, [mean_r, mean_f], replicas)
         return LeCamState(
             decay * state.ema_real + (1.0 - decay) * mean_r,
             decay * state.ema_fake + (1.0 - decay) * mean_f,
@@ -234,25 +246,37 @@ class LeCam(Configurable):
         return lecam_penalty(r, f, state.ema_real, state.ema_fake, weight=self.weight)
 
     def __call__(
-        self, state: LeCamState, real_logits: Any, fake_logits: Any, *, step: Any
+        self,
+        state: LeCamState,
+        real_logits: Any,
+        fake_logits: Any,
+        *,
+        step: Any,
+        replicas: Any = None,
     ) -> tuple[Any, LeCamState]:
         """``(penalty, next state)`` for one discriminator step, in StudioGAN's order: the
-        averages are updated with this batch first, and the penalty is 0 until
-        ``step > start``."""
+        averages are updated with this batch first (over ``replicas``, as ``update``), and the
+        penalty is 0 until ``step > start``."""
         step = _step("LeCam", step)
         b = self._prepare("LeCam", state, real_logits, fake_logits)[0]
-        state = self.update(state, real_logits, fake_logits, step=step)
+        state = self.update(state, real_logits, fake_logits, step=step, replicas=replicas)
         value = self.penalty(state, real_logits, fake_logits)
         if isinstance(step, int):
             return (value if step > self.start else 0.0 * value), state
         return value * b.cast(step > self.start, b.dtype(state.ema_real)), state
 
     def logits_term(
-        self, real_logits: Any, fake_logits: Any, *, state: LeCamState, step: Any
+        self,
+        real_logits: Any,
+        fake_logits: Any,
+        *,
+        state: LeCamState,
+        step: Any,
+        replicas: Any = None,
     ) -> tuple[Any, LeCamState]:
         """The protocol of stateful ``Objective`` terms: ``(penalty, next state)`` from the
         logits the objective computed (``__call__``)."""
-        return self(state, real_logits, fake_logits, step=step)
+        return self(state, real_logits, fake_logits, step=step, replicas=replicas)
 
     def term(
         self, discriminator: Any, real: Any, fake: Any, *, step: Any = None, key: Any = None

@@ -183,8 +183,12 @@ class AdaptiveNoise(Configurable):
         """The current standard deviation (a 0-d tensor)."""
         return state.std
 
-    def update(self, state: AdaptiveNoiseState, r_t: Any) -> AdaptiveNoiseState:
-        """The state after one step whose r_t (e.g. ``out.stats["r_t"]``) is ``r_t``."""
+    def update(
+        self, state: AdaptiveNoiseState, r_t: Any, *, replicas: Any = None
+    ) -> AdaptiveNoiseState:
+        """The state after one step whose r_t (e.g. ``out.stats["r_t"]``) is ``r_t``.
+        ``replicas``: average ``r_t`` over data-parallel replicas first (not needed when it
+        comes from an objective called with ``replicas=``: it is already global)."""
         if not isinstance(state, AdaptiveNoiseState):
             raise AdvlossTypeError(
                 f"AdaptiveNoise.update: state must be an AdaptiveNoiseState (from init()); "
@@ -200,6 +204,7 @@ class AdaptiveNoise(Configurable):
             every=self.interval,
             step_size=self.step_size,
             maximum=self.max_std,
+            replicas=replicas,
         )
         return AdaptiveNoiseState(std, total, count)
 

@@ -270,6 +270,7 @@ class Objective:
         regularize: bool | None = None,
         generator: Callable[[Any], Any] | None = None,
         latent: Any = None,
+        replicas: Any = None,
     ) -> ObjectiveOutput:
         """The discriminator's objective on a real and a fake batch.
 
@@ -296,6 +297,14 @@ class Objective:
                 built-in penalties; plugins read ``step``.
             generator, latent: the generator and the latents ``z`` of ``fake = G(z)``, for
                 the terms that perturb them (``zcr``); ignored by the others.
+            replicas: under data-parallel training, the replicas that the statistics and the
+                terms' moving averages (``lecam``) are averaged over, so that every replica
+                holds the global batch's values and its controllers decide alike: the mapped
+                axis name in JAX's ``shard_map``/``pmap``; ``True`` (or a process group /
+                replica context) in PyTorch DDP and ``tf.distribute``; ``None`` (default) for
+                one device or ``jax.jit`` over sharded arrays (see the distributed-training
+                guide).  The loss and penalties stay this replica's batch means: the
+                framework's gradient averaging makes them the global batch's.
 
         Returns:
             ``ObjectiveOutput`` ``(total, terms, stats)``.
@@ -304,6 +313,7 @@ class Objective:
             *compute.discriminator(
                 self, discriminator, real, fake, step, key, draws, noise_std, backend,
                 None if states is None else dict(states), regularize, generator, latent,
+                replicas,
             )
         )  # fmt: skip
 
@@ -385,6 +395,7 @@ class Objective:
         latent: Any = None,
         states: Mapping[str, Any] | None = None,
         regularize: bool | None = None,
+        replicas: Any = None,
     ) -> ObjectiveOutput:
         """The generator's objective on a fake batch (kept attached to the generator).
 
@@ -401,12 +412,14 @@ class Objective:
         and its state in ``states=`` (``init_states``, then ``next_states(out, states)``; the
         next one is in ``stats`` as ``"path_length.pl_mean"``), lazily with
         ``step``/``regularize`` as the discriminator's penalties.  Their values are in
-        ``terms`` and ``total``.  Instance noise applies here too.  Other arguments as in
-        ``discriminator``.
+        ``terms`` and ``total``.  Instance noise applies here too.  ``replicas`` averages the
+        statistics and ``path_length``'s moving average over data-parallel replicas, as in
+        ``discriminator``.  Other arguments as in ``discriminator``.
         """
         return ObjectiveOutput(
             *compute.generator(
                 self, discriminator, fake, real, step, key, draws, noise_std, backend, features,
                 generator, latent, None if states is None else dict(states), regularize,
+                replicas,
             )
         )  # fmt: skip

@@ -44,6 +44,7 @@ from typing import Any, ClassVar, NamedTuple
 from advloss._checks import batch_shape, floating, hyperparameter, non_negative, not_a_number
 from advloss._checks import interval as check_interval
 from advloss._config import Configurable
+from advloss._replicas import replica_mean
 from advloss.backend import LOW_PRECISION_DTYPES, Backend, backend_for
 from advloss.errors import AdvlossTypeError, AdvlossValueError
 from advloss.penalties import (
@@ -153,6 +154,7 @@ def path_length_penalty(
     every: int = 1,
     regularize: bool | None = None,
     backend: str | None = None,
+    replicas: Any = None,
 ) -> tuple[Any, PathLengthState]:
     r"""StyleGAN2's path-length penalty $P$ and the next state (module docstring).
 
@@ -175,6 +177,11 @@ def path_length_penalty(
             multiplied by ``every``; 0 (and the state unchanged) otherwise.
         regularize: the caller's decision instead of ``step % every`` (``advloss.lazy_step``).
         backend: force a framework instead of detecting it.
+        replicas: under data-parallel training, the replicas whose $\operatorname{mean}_n
+            \ell_n$ are averaged into $a'$ (``advloss.balance_stats``' argument: a JAX axis
+            name, ``True`` in PyTorch DDP / ``tf.distribute``), so the state is the global
+            batch's on every replica; the gradient through $a'$ is arranged so that the
+            replicas' averaged gradient is the global batch's.
 
     Returns:
         ``(penalty, next_state)``: a 0-d tensor (float32 for float16/bfloat16 latents) and a
@@ -240,9 +247,20 @@ def path_length_penalty(
         _, grad = _input_gradient_through(where, "latent", b, projected, latent)
         squares = _squared_norms(b, grad)
         lengths = _safe_sqrt(b, squares if rows == 1 else squares * (1.0 / rows))
-        target = anchor + decay * (b.mean(lengths) - anchor)
+        mean = b.mean(lengths)
+        if replicas is None:
+            target = anchor + decay * (mean - anchor)
+            excess = lengths - target
+            return weight * b.mean(excess * excess), b.stop_gradient(target)
+        # Over replicas: a' from the global mean ḡ of the path lengths; the gradient through
+        # a', -2λβ(ḡ - a')·∇m, carried by this replica's mean m — the replicas' average is
+        # then the global batch's gradient exactly (equal shards).
+        (global_mean,) = replica_mean(where, b, [mean], replicas)
+        target = b.stop_gradient(anchor + decay * (global_mean - anchor))
         excess = lengths - target
-        return weight * b.mean(excess * excess), b.stop_gradient(target)
+        through = (global_mean - target) * (decay * 2.0 * weight)
+        value = weight * b.mean(excess * excess) - through * (mean - b.stop_gradient(mean))
+        return value, target
 
     penalty, pl_mean = _lazy(b, where, step, every, regularize, compute, lambda: anchor, dtype)
     return penalty, PathLengthState(pl_mean)
@@ -280,6 +298,8 @@ class PathLength(Configurable):
     side: ClassVar[str] = "generator"
     #: It keeps explicit state (``init``; the objective threads it with ``states=``).
     stateful: ClassVar[bool] = True
+    #: Its ``logits_term``/``latent_term`` take ``replicas=`` (state averaged over replicas).
+    takes_replicas: ClassVar[bool] = True
     #: The type of the state (``Objective.next_states`` rebuilds it from the output's stats).
     state_type: ClassVar[type] = PathLengthState
     weight: float = 2.0
@@ -327,12 +347,20 @@ class PathLength(Configurable):
         key: Any = None,
         draws: Any = None,
         regularize: bool | None = None,
+        replicas: Any = None,
     ) -> tuple[Any, PathLengthState]:
         """The protocol of stateful generator-side ``Objective`` terms: ``(penalty, next
         state)`` from the generator and its latents (``draws``: ``{"noise": y}``)."""
         noise = (draws or {}).get("noise")
         return self(
-            generator, latent, state, noise=noise, key=key, step=step, regularize=regularize
+            generator,
+            latent,
+            state,
+            noise=noise,
+            key=key,
+            step=step,
+            regularize=regularize,
+            replicas=replicas,
         )
 
     def draw_specs(

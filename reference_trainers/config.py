@@ -110,6 +110,7 @@ class DCGANConfig(TrainerConfig):
     framework: str
     dtype: str
     numpy_rng: bool
+    devices: int
 
 
 @dataclass(frozen=True, kw_only=True)

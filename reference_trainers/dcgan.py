@@ -18,6 +18,7 @@ from typing import Any
 
 from reference_trainers import common
 from reference_trainers.config import DCGANConfig
+from reference_trainers.distributed import check_devices
 
 # This module is the command line: it imports no framework, so --help and bad options answer
 # at once; the PyTorch trainer (reference_trainers.dcgan_torch) and the JAX / TensorFlow ones
@@ -111,6 +112,16 @@ def parser() -> Any:
         help="Draw the initial weights, latents and advloss's random numbers from NumPy streams "
         "(always on for jax and tf): the three frameworks then train on the same numbers.",
     )
+    p.add_argument(
+        "--devices",
+        type=int,
+        default=1,
+        metavar="N",
+        help="Train data-parallel over N devices, each on an equal share of --batch-size: JAX "
+        "over the first N of jax.devices() (on a CPU: XLA_FLAGS="
+        "--xla_force_host_platform_device_count=N), TensorFlow under a MirroredStrategy (N GPUs, "
+        "else N logical CPU devices). PyTorch: use torchrun instead.",
+    )
     return common.show_defaults(p, PRESETS)
 
 
@@ -135,6 +146,7 @@ def check(cfg: DCGANConfig) -> None:
         raise common.TrainerError(f"--framework {framework!r}: expected one of {FRAMEWORKS}")
     if framework != "torch":
         common.torch_only_options(cfg, framework)
+    check_devices(cfg.devices, framework, cfg.batch_size)
     common.check_data_source(cfg.data)
     size = cfg.train_size
     if size is not None and (size < 1 or size < cfg.batch_size):

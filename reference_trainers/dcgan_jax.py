@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 import advloss
-from reference_trainers import common
+from reference_trainers import common, distributed
 from reference_trainers.arrays import ArrayLoop, eval_latents, fixed_latents, restore
 from reference_trainers.augmentation import convert_draws
 from reference_trainers.common import TrainerError
@@ -342,6 +342,8 @@ def _train(cfg: DCGANConfig) -> dict[str, Any]:
     d_step, g_step = make_steps(
         common.channels_last(s.objective), G, D, g_tx, d_tx, s.augmentation, cfg.gradient_norm
     )
+    # --devices N: the state replicated and the batch arguments sharded over N devices
+    d_step, g_step = distributed.jax_steps(cfg.devices, s.local_batch, d_step, g_step)
     nchw = (s.local_batch, channels, size, size)
 
     def aug_draws(side: str, with_real: bool = True) -> Any:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 import advloss
-from reference_trainers import common
+from reference_trainers import common, distributed
 from reference_trainers.arrays import ArrayLoop, eval_latents, fixed_latents, restore
 from reference_trainers.augmentation import convert_draws
 from reference_trainers.common import TrainerError
@@ -127,7 +127,8 @@ def keras_net(
                                            use_bias=layer.bias, dtype=dtype, name=nm))  # fmt: skip
         elif layer.kind == "batch":
             stack.append(L.BatchNormalization(momentum=1 - BN_MOMENTUM, epsilon=NORM_EPSILON,
-                                              dtype=dtype, name=nm))  # fmt: skip
+                                              dtype=dtype, name=nm,
+                                              **distributed.tf_batch_norm()))  # fmt: skip
         elif layer.kind in ("layer", "instance"):
             groups = 1 if layer.kind == "layer" else layer.cout
             # advloss's: Keras' GroupNormalization breaks the penalties' second derivatives
@@ -185,7 +186,8 @@ def _device(name: str) -> Any:
 def train(cfg: DCGANConfig) -> dict[str, Any]:
     """Train the TensorFlow DCGAN with the resolved config; returns the last evaluation row."""
     _keras()
-    with _device(cfg.device):
+    # --devices N: built and trained under a MirroredStrategy over N devices
+    with distributed.tf_scope(cfg.devices, cfg.device, _device(cfg.device)):
         return _train(cfg)
 
 
@@ -236,7 +238,7 @@ def _train(cfg: DCGANConfig) -> dict[str, Any]:
         k: np.asarray(v) for k, (_, v) in zip(names, variables, strict=True)
     }
 
-    objective = common.channels_last(s.objective)
+    objective = distributed.tf_objective(common.channels_last(s.objective))  # per replica
     discriminator: Any = lambda x: D(x, training=True)  # noqa: E731 - advloss calls D on batches
     if cfg.gradient_norm:  # GN-GAN: D(x) / (||grad_x D(x)|| + |D(x)|) in both losses
         discriminator = advloss.gradient_normalize(discriminator)
@@ -274,6 +276,9 @@ def _train(cfg: DCGANConfig) -> dict[str, Any]:
 
     d_step = tf.function(d_step, jit_compile=bool(cfg.compile))
     g_step = tf.function(g_step, jit_compile=bool(cfg.compile))
+    # --devices N: each step in every replica on its share of the batch; the global output
+    d_step = distributed.tf_step(d_step, s.local_batch)
+    g_step = distributed.tf_step(g_step, s.local_batch)
 
     def sample(z: Any) -> np.ndarray:
         x = G(tf.constant(np.asarray(z, dtype)), training=False)

@@ -249,3 +249,20 @@ def test_unknown_traced_batch_size_asks_for_batch_size():
         step(advloss.Objective.parse(APA_TEXT))(real, fake)
     fixed = advloss.Objective.parse("ns + apa(p=0.05, target=0.6, batch_size=8)")
     assert np.isfinite(float(step(fixed)(real, fake)))
+
+
+def test_replicas_need_the_global_batch_size():
+    """Under data parallelism r_t is averaged over the replicas (NumPy: one replica) and the
+    step size needs the global batch, which the term must be told."""
+    d = lambda x: x.sum(axis=(1, 2, 3))
+    real, fake = _batches(0)
+    draws = {"augment.real.apa": np.full(SHAPE[0], 0.5)}
+    o = advloss.Objective.parse("ns + apa(p=0.1, target=0.6, batch_size=64)")
+    states = o.init_states(np.zeros(()))
+    for replicas in (None, True):
+        out = o.discriminator(d, real, fake, draws=draws, states=states, replicas=replicas)
+        assert float(o.next_states(out, states)["apa"].r_t_sum) == float(out.stats["r_t"])
+    with pytest.raises(ValueError, match=r"with replicas= .*set batch_size= .*global batch"):
+        advloss.Objective.parse(APA_TEXT).discriminator(
+            d, real, fake, draws=draws, states=states, replicas=True
+        )

@@ -143,6 +143,16 @@ class JaxBackend:
         (grad,) = vjp(jnp.ones_like(out))
         return out, grad
 
+    def replica_mean(self, values: list[Any], replicas: Any) -> list[Any]:
+        if not isinstance(replicas, (str, tuple)) or isinstance(replicas, bool):
+            raise AdvlossTypeError(
+                f"replicas must be the mapped axis name (or a tuple of names) of the "
+                f"shard_map / pmap that runs the step, as for jax.lax.pmean; received "
+                f"{replicas!r}. Under plain jax.jit over sharded arrays the values are already "
+                f"global: pass replicas=None."
+            )
+        return list(jax.lax.pmean([jax.lax.stop_gradient(v) for v in values], replicas))
+
     def to_numpy(self, x: Any) -> Any:
         a = np.asarray(x)
         return a.astype(np.float32) if a.dtype.name == "bfloat16" else a.copy()

@@ -133,6 +133,9 @@ class NumpyBackend:
     def input_gradient_through(self, fn: Any, x: Any) -> tuple[Any, Any]:
         return self.input_gradient(fn, x)  # raises: no autodiff
 
+    def replica_mean(self, values: list[Any], replicas: Any) -> list[Any]:
+        return list(values)  # one process: every replica is this one
+
     def to_numpy(self, x: Any) -> Any:
         return np.array(x)
 

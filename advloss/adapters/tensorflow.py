@@ -166,6 +166,22 @@ class TensorflowBackend:
             total = tf.reduce_sum(out)
         return out, tape.gradient(total, x)
 
+    def replica_mean(self, values: list[Any], replicas: Any) -> list[Any]:
+        context = tf.distribute.get_replica_context() if replicas is True else replicas
+        if not isinstance(context, tf.distribute.ReplicaContext):
+            raise AdvlossTypeError(
+                f"replicas must be True (the current replica context) or a "
+                f"tf.distribute.ReplicaContext, inside strategy.run; received {replicas!r}"
+                + (
+                    " (there is no replica context here: a cross-replica context)"
+                    if replicas is True
+                    else ""
+                )
+                + "."
+            )
+        values = [tf.stop_gradient(v) for v in values]
+        return list(context.all_reduce(tf.distribute.ReduceOp.MEAN, values))
+
     def to_numpy(self, x: Any) -> Any:
         if x.dtype == tf.bfloat16:
             x = tf.cast(x, tf.float32)

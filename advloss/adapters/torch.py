@@ -219,6 +219,23 @@ class TorchBackend:
         (grad,) = torch.autograd.grad(out.sum(), x, create_graph=True, allow_unused=True)
         return out, grad
 
+    def replica_mean(self, values: list[Any], replicas: Any) -> list[Any]:
+        import torch.distributed as dist
+
+        values = [v.detach() for v in values]
+        group = None if replicas is True else replicas
+        if group is not None and not (dist.is_available() and isinstance(group, dist.ProcessGroup)):
+            raise AdvlossTypeError(
+                f"replicas must be True (the default process group) or a "
+                f"torch.distributed.ProcessGroup; received {replicas!r:.60}."
+            )
+        if not dist.is_available() or not dist.is_initialized():
+            return values  # one process
+        total = torch.stack([v.to(values[0].dtype) for v in values])
+        dist.all_reduce(total, group=group)  # a sum: gloo has no average
+        total = total / dist.get_world_size(group)
+        return [t.to(v.dtype) for t, v in zip(total.unbind(), values, strict=True)]
+
     def to_numpy(self, x: Any) -> Any:
         x = x.detach().cpu()
         if x.dtype == torch.bfloat16:

@@ -14,6 +14,7 @@ from typing import Any, ClassVar, NamedTuple
 
 from advloss._checks import hyperparameter, integer, interval
 from advloss._config import Configurable
+from advloss._replicas import replica_mean
 from advloss.backend import Backend, backend_for
 from advloss.errors import AdvlossTypeError, AdvlossValueError
 
@@ -68,6 +69,7 @@ def advance(
     every: int,
     step_size: float,
     maximum: float,
+    replicas: Any = None,
 ) -> tuple[Any, Any, Any]:
     r"""One update of the r_t controller: ``(value, r_t_sum, count)`` after a step with ``r_t``.
 
@@ -76,9 +78,15 @@ def advance(
     $v \leftarrow \operatorname{clip}(v + \operatorname{sign}(\bar r - \text{target}) \cdot
     \text{step\_size},\ 0,\ \text{maximum})$, and the sum and the count restart at 0.  Pure
     arithmetic on 0-d float32 tensors (0/1 masks instead of a branch on the count): no host
-    synchronisation, traceable."""
+    synchronisation, traceable.  ``replicas``: average ``r_t`` over data-parallel replicas
+    first (``advloss.balance_stats``' argument), so every replica takes the same decision."""
     b = backend_for(value, where=where)
-    total = r_t_sum + _r_t(where, b, r_t, value)
+    r_t = _r_t(where, b, r_t, value)
+    if replicas is not None:
+        if isinstance(r_t, float):
+            r_t = b.full(r_t, "float32", value)
+        (r_t,) = replica_mean(where, b, [r_t], replicas)
+    total = r_t_sum + r_t
     count = count + 1.0
     due = b.cast(count >= float(every), "float32")
     mean = total / count
@@ -211,9 +219,13 @@ class AdaptiveProbability(Configurable):
         """The current probability (a 0-d float32 tensor)."""
         return _checked(state, "AdaptiveProbability.p").p
 
-    def update(self, state: AdaptiveProbabilityState, r_t: Any) -> AdaptiveProbabilityState:
+    def update(
+        self, state: AdaptiveProbabilityState, r_t: Any, *, replicas: Any = None
+    ) -> AdaptiveProbabilityState:
         """The state after one discriminator step whose heuristic is ``r_t`` (a 0-d tensor,
-        e.g. ``out.stats["r_t"]``, or a Python number); no gradient flows through it."""
+        e.g. ``out.stats["r_t"]``, or a Python number); no gradient flows through it.
+        ``replicas``: average ``r_t`` over data-parallel replicas first (not needed when it
+        comes from an objective called with ``replicas=``: it is already global)."""
         where = "AdaptiveProbability.update"
         state = _checked(state, where)
         return AdaptiveProbabilityState(
@@ -227,6 +239,7 @@ class AdaptiveProbability(Configurable):
                 every=self.interval,
                 step_size=self.step_size,
                 maximum=1.0,
+                replicas=replicas,
             )
         )
 
