@@ -216,6 +216,16 @@ class Backend(Protocol):
         current one (``ReplicaContext.all_reduce(MEAN, ...)``); NumPy — one process: the values
         unchanged.  Optional: an adapter without it accepts only ``replicas=None``."""
 
+    def l2_norm(self, x: Any) -> Any:
+        """The Euclidean norm of all of ``x``'s entries, a 0-d tensor — used where no gradient
+        flows (the power iteration of spectral normalization; its derivative at 0 differs
+        between frameworks).  Optional: the core falls back to ``sqrt(sum(x * x))`` (three ops
+        where the framework has one)."""
+
+    def dot(self, a: Any, b: Any) -> Any:
+        """``Σᵢ aᵢ bᵢ`` of two vectors of one length, a 0-d tensor, differentiable.  Optional:
+        the core falls back to ``sum(a * b)``."""
+
     def to_numpy(self, x: Any) -> Any:
         """A NumPy copy of ``x`` (host transfer: never called inside losses)."""
 
@@ -224,7 +234,7 @@ class Backend(Protocol):
 
 
 #: Primitives an adapter may leave out (the core falls back to another primitive).
-_OPTIONAL = ("host_int", "is_concrete", "input_gradient_through", "replica_mean")
+_OPTIONAL = ("host_int", "is_concrete", "input_gradient_through", "replica_mean", "l2_norm", "dot")
 #: The primitives (methods) and attributes an adapter must have.
 _PRIMITIVES = tuple(
     n

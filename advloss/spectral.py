@@ -51,7 +51,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from advloss._checks import floating, hyperparameter, integer
-from advloss.backend import LOW_PRECISION_DTYPES, Backend, backend_for
+from advloss.backend import LOW_PRECISION_DTYPES, Backend, backend_for, optional_primitive
 from advloss.errors import AdvlossTypeError, AdvlossValueError
 
 __all__ = ["SN_EPSILON", "SpectralNormState", "init_state", "spectral_normalize"]
@@ -127,7 +127,16 @@ def _layout(where: str, b: Backend, weight: Any, dim: Any) -> tuple[int, int, in
     return dim, out, size // out
 
 
-def _vector(where: str, b: Backend, name: str, x: Any, length: int, dtype: str, hint: str) -> Any:
+def _vector(
+    where: str,
+    b: Backend,
+    name: str,
+    x: Any,
+    length: int,
+    dtype: str,
+    hint: str,
+    detach: bool = True,
+) -> Any:
     if x is None:
         raise AdvlossTypeError(f"{where}: {name} is required; received None. {hint}")
     x_dtype = floating(where, name, b, x)
@@ -135,7 +144,8 @@ def _vector(where: str, b: Backend, name: str, x: Any, length: int, dtype: str, 
         raise AdvlossValueError(
             f"{where}: {name} must have shape ({length},) {hint}; received shape {b.shape(x)}."
         )
-    return b.stop_gradient(x if x_dtype == dtype else b.cast(x, dtype))
+    x = x if x_dtype == dtype else b.cast(x, dtype)
+    return b.stop_gradient(x) if detach else x
 
 
 # ------------------------------------------------------------------------------ the spec
@@ -150,16 +160,21 @@ def _matrix(b: Backend, weight: Any, dim: int, out: int, dtype: str) -> Any:
     w = weight if b.dtype(weight) == dtype else b.cast(weight, dtype)
     if dim != 0:
         w = b.moveaxis(w, dim, 0)
-    return b.reshape(w, (out, -1))
+    # A matrix already (a dense layer's weight): no reshape, which is one more op eagerly.
+    return w if len(b.shape(w)) == 2 else b.reshape(w, (out, -1))
 
 
 def _normalize(b: Backend, x: Any, eps: float) -> Any:
-    """``x / max(‖x‖₂, eps)``."""
-    return x / b.maximum(b.sqrt(b.sum(x * x)), eps)
+    """``x / max(‖x‖₂, eps)`` (no gradient flows here: the framework's own norm, one op,
+    where the adapter has it)."""
+    norm = optional_primitive(b, "l2_norm")  # optional primitive: see backend.Backend
+    return x / b.maximum(b.sqrt(b.sum(x * x)) if norm is None else norm(x), eps)
 
 
 def _power_iteration(b: Backend, w: Any, u: Any, v: Any, n: int, eps: float) -> tuple[Any, Any]:
-    """``n`` v-first power-iteration steps on the matrix ``w`` (treated as a constant)."""
+    """``n`` v-first power-iteration steps on the matrix ``w`` (treated as a constant) from
+    ``u`` (already detached): every result is a function of constants, so nothing more is
+    detached (one op per stop-gradient in eager PyTorch)."""
     if n == 0:
         return u, v
     w = b.stop_gradient(w)
@@ -167,7 +182,7 @@ def _power_iteration(b: Backend, w: Any, u: Any, v: Any, n: int, eps: float) -> 
     for _ in range(n):
         v = _normalize(b, b.matmul(w_t, u), eps)
         u = _normalize(b, b.matmul(w, v), eps)
-    return b.stop_gradient(u), b.stop_gradient(v)
+    return u, v
 
 
 def spectral_normalize(
@@ -226,11 +241,13 @@ def spectral_normalize(
     dtype = _compute_dtype(b, weight)
     hint = f"(the weight has {out} outputs along dim={dim} and {m} inputs)"
     u = _vector(where, b, "u", u, out, dtype, hint)
-    v = _vector(where, b, "v", v, m, dtype, hint)
+    v = _vector(where, b, "v", v, m, dtype, hint, detach=n == 0)  # n >= 1: v is recomputed
 
     w = _matrix(b, weight, dim, out, dtype)
     u, v = _power_iteration(b, w, u, v, n, eps)
-    sigma = b.sum(u * b.matmul(w, v))
+    dot = optional_primitive(b, "dot")  # optional primitive: see backend.Backend
+    wv = b.matmul(w, v)
+    sigma = b.sum(u * wv) if dot is None else dot(u, wv)
     if b.dtype(weight) == dtype:
         normalized = weight / sigma
     else:

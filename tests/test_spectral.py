@@ -5,6 +5,8 @@ PyTorch front end under DDP-style buffers, autocast, torch.compile and state_dic
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import pytest
 
@@ -810,3 +812,46 @@ def test_flax_front_end_errors():
         SpectralNorm(nn.Dense(2), param_name="w").init(jax.random.key(0), x, update_stats=False)
     with pytest.raises(AdvlossValueError, match="no parameter 'w'"):
         SpectralNormNNX(nnx.Linear(3, 2, rngs=nnx.Rngs(0)), param_name="w", rngs=nnx.Rngs(0))
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="torch not installed")
+@pytest.mark.parametrize("layer", ["conv", "linear", "conv_transpose"])
+def test_torch_front_end_runs_no_more_aten_ops_than_torchs_own(layer):
+    """The SN front end's training forward and backward dispatch no more ATen ops than
+    ``torch.nn.utils.parametrizations.spectral_norm`` on the same layer (each eager op costs
+    dispatch time: the framework's own norm and dot, no redundant detach or reshape)."""
+    import torch
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    import advloss.nn.torch as ant
+
+    class Count(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.n = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.n += 1
+            return func(*args, **(kwargs or {}))
+
+    make = {
+        "conv": (lambda: torch.nn.Conv2d(4, 6, 3, 2, 1), (2, 4, 8, 8)),
+        "linear": (lambda: torch.nn.Linear(12, 1), (2, 12)),
+        "conv_transpose": (lambda: torch.nn.ConvTranspose2d(6, 4, 4, 2, 1), (2, 6, 4, 4)),
+    }[layer]
+    counts = {}
+    for name, wrap in (
+        ("advloss", ant.spectral_norm),
+        ("torch", torch.nn.utils.parametrizations.spectral_norm),
+    ):
+        torch.manual_seed(0)
+        module = wrap(make[0]()).train()
+        x = torch.randn(*make[1])
+        module(x)  # first call: torch's warm-up iterations
+        with Count() as forward:
+            y = module(x)
+        with Count() as backward:
+            y.sum().backward()
+        counts[name] = (forward.n, backward.n)
+    assert counts["advloss"][0] <= counts["torch"][0], counts
+    assert counts["advloss"][1] <= counts["torch"][1], counts

@@ -143,6 +143,12 @@ class JaxBackend:
         (grad,) = vjp(jnp.ones_like(out))
         return out, grad
 
+    def l2_norm(self, x: Any) -> Any:
+        return jnp.linalg.norm(x)
+
+    def dot(self, a: Any, b: Any) -> Any:
+        return jnp.dot(a, b)
+
     def replica_mean(self, values: list[Any], replicas: Any) -> list[Any]:
         if not isinstance(replicas, (str, tuple)) or isinstance(replicas, bool):
             raise AdvlossTypeError(

@@ -133,6 +133,12 @@ class NumpyBackend:
     def input_gradient_through(self, fn: Any, x: Any) -> tuple[Any, Any]:
         return self.input_gradient(fn, x)  # raises: no autodiff
 
+    def l2_norm(self, x: Any) -> Any:
+        return np.linalg.norm(x)
+
+    def dot(self, a: Any, b: Any) -> Any:
+        return np.dot(a, b)
+
     def replica_mean(self, values: list[Any], replicas: Any) -> list[Any]:
         return list(values)  # one process: every replica is this one
 

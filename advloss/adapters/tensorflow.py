@@ -166,6 +166,12 @@ class TensorflowBackend:
             total = tf.reduce_sum(out)
         return out, tape.gradient(total, x)
 
+    def l2_norm(self, x: Any) -> Any:
+        return tf.norm(x)
+
+    def dot(self, a: Any, b: Any) -> Any:
+        return tf.tensordot(a, b, 1)
+
     def replica_mean(self, values: list[Any], replicas: Any) -> list[Any]:
         context = tf.distribute.get_replica_context() if replicas is True else replicas
         if not isinstance(context, tf.distribute.ReplicaContext):

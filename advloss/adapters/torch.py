@@ -219,6 +219,12 @@ class TorchBackend:
         (grad,) = torch.autograd.grad(out.sum(), x, create_graph=True, allow_unused=True)
         return out, grad
 
+    def l2_norm(self, x: Any) -> Any:
+        return torch.linalg.vector_norm(x)
+
+    def dot(self, a: Any, b: Any) -> Any:
+        return torch.dot(a, b)
+
     def replica_mean(self, values: list[Any], replicas: Any) -> list[Any]:
         import torch.distributed as dist
 
