@@ -210,12 +210,13 @@ def markdown(info: dict[str, Any], sweep: list[dict[str, Any]], folder: Path, qu
                   f"{rounds if rounds else 'the'} rounds, and × the plain step.", ""]  # fmt: skip
         rows = []
         for r in pen["rows"]:
-            cells = [
-                _ms(r, v) for v in ("plain", "gp", "r1_separate", "r1_fused", "r1_lazy16", "sn")
-            ]
+            variants = ("plain", "gp", "r1_separate", "r1_fused", "r1_lazy16", "r1_lazy16_host",
+                        "sn", "r3gan")  # fmt: skip
+            cells = [_ms(r, v) if v in r["ms_per_step"] else "—" for v in variants]
             rows.append([r["framework"], r["mode"], *cells])
         lines += report.table(["framework", "mode", "plain", "gp", "r1 separate", "r1 fused",
-                               "r1 lazy/16", "sn"], rows, "llrrrrrr")  # fmt: skip
+                               "r1 lazy/16", "r1 lazy/16 host", "sn", "r3gan"], rows,
+                              "llrrrrrrrr")  # fmt: skip
         lines.append("")
     if sweep:
         batches = list(sweep[0]["ms"])
