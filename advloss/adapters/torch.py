@@ -237,7 +237,10 @@ class TorchBackend:
             )
         if not dist.is_available() or not dist.is_initialized():
             return values  # one process
-        total = torch.stack([v.to(values[0].dtype) for v in values])
+        wide = values[0].dtype
+        for v in values[1:]:  # one collective in the widest dtype: float64 stays exact
+            wide = torch.promote_types(wide, v.dtype)
+        total = torch.stack([v.to(wide) for v in values])
         dist.all_reduce(total, group=group)  # a sum: gloo has no average
         total = total / dist.get_world_size(group)
         return [t.to(v.dtype) for t, v in zip(total.unbind(), values, strict=True)]
