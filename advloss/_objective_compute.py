@@ -310,6 +310,13 @@ def _prepare(
     check_discriminator(where, d)
     b = backend_for(*values, backend=backend, where=where)
     std = noise_std(where, objective.instance_noise, step, std)
+    if (
+        not draws
+        and not objective.penalties
+        and objective.augment is None
+        and (objective.instance_noise is None and not objective.labels)
+    ):  # nothing is drawn: no draw plan, no key split (the common eager "ns" call)
+        return b, std, {}, {}
     real_shape = None if real is None else b.shape(real)
     specs = objective.draw_specs(real_shape, b.shape(fake), side=side)
     keys, given = randomness(
@@ -426,12 +433,14 @@ def _stats(
             )
         return stats
 
-    tensors = [x for x in (real_logits, fake_logits, std) if x is not None]
     concrete = optional_primitive(b, "is_concrete")  # optional primitive: see backend.Backend
+    # The logits of one call are traced or concrete together: one of them tells (fake's is
+    # always computed); a tensor std (a controller's) is checked too.
     if (
         replicas is None
         and concrete is not None
-        and all(isinstance(x, float) or concrete(x) for x in tensors)
+        and concrete(fake_logits)
+        and (std is None or isinstance(std, (int, float)) or concrete(std))
     ):
         return Stats(compute, extra)
     return {**compute(), **(extra or {})}

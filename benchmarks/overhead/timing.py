@@ -208,7 +208,7 @@ def profile_eager(bench: Bench, case: str, shape: tuple, calls: int) -> dict[str
 
 
 #: The layers of an eager loss call, cheapest first (``floor_decomposition``).
-FLOOR_SIDES = ("hand", "primitives", "checks", "advloss")
+FLOOR_SIDES = ("hand", "primitives", "checks", "advloss", "objective")
 
 
 def _floor_functions(case: str) -> dict[str, Any]:
@@ -233,11 +233,21 @@ def _floor_functions(case: str) -> dict[str, Any]:
             raise TypeError("floor: bad logits")
         return b.mean(b.softplus(-r)) + b.mean(b.softplus(f))
 
+    objective = advloss.Objective.parse("ns")
+
+    def through_objective(r: Any, f: Any) -> Any:
+        return objective.discriminator(_identity, r, f).total
+
     return {
         "primitives": primitives,
         "checks": checks,
         "advloss": advloss.get_loss("ns").discriminator,
+        "objective": through_objective,
     }
+
+
+def _identity(x: Any) -> Any:
+    return x
 
 
 def floor_decomposition(
@@ -248,7 +258,8 @@ def floor_decomposition(
     side).  ``primitives - hand`` is the cost of writing the formula once over the adapters;
     ``checks - primitives`` the floor of validating and dispatching (reading a tensor's dtype
     and shape is a Python-level call in every framework); ``advloss - checks`` what advloss's
-    own call path adds beyond that floor."""
+    own call path adds beyond that floor; ``objective - advloss`` what ``Objective`` adds to the
+    loss call."""
     fns = {"hand": bench.hand[case], **_floor_functions(case)}
     rows = []
     for shape in shapes:

@@ -294,11 +294,12 @@ def write_report(
             "through advloss's adapter primitives with no checks (*primitives*: the cost of "
             "writing it once); the same plus what any checked call must read — framework "
             "detection, both inputs' dtype and shape, the tests on them (*checks*: the floor of "
-            "validation); and advloss's call. Cells: median µs per call more than the hand-written "
+            'validation); advloss\'s call; and the same loss through `Objective.parse("ns")'
+            ".discriminator` (identity D). Cells: median µs per call more than the hand-written "
             "call, over the rounds (interquartile range of the per-round differences).",
             "",
             *report.table(
-                ["framework", "shape", "hand µs", "primitives", "checks", "advloss"],
+                ["framework", "shape", "hand µs", "primitives", "checks", "advloss", "Objective"],
                 (
                     [
                         r["framework"],
@@ -306,12 +307,12 @@ def write_report(
                         f"{r['us']['hand']['median']:.2f}",
                         *(
                             f"+{report.fmt_spread(r['minus_hand_us'][side])}"
-                            for side in ("primitives", "checks", "advloss")
+                            for side in ("primitives", "checks", "advloss", "objective")
                         ),
                     ]
                     for r in floors
                 ),
-                "llrrrr",
+                "llrrrrr",
             ),
             "",
         ]
