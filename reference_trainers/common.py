@@ -126,10 +126,11 @@ def common_parser(prog: str, description: str) -> argparse.ArgumentParser:
       "rpgan, rp_hinge, rp_lsgan, or a plugin's).")  # fmt: skip
     a("--penalty", default="none",
       help="The discriminator's penalty: none, gp, r1, r2, dragan, maxgp, cr, bcr, zcr "
-      "(consistency regularization; zcr: PyTorch only) or a registered penalty.")  # fmt: skip
+      "(consistency regularization; zcr: PyTorch only), lecam (LeCam, with its moving "
+      "averages carried between steps and checkpointed) or a registered penalty.")  # fmt: skip
     a("--penalty-weight", type=float, default=None,
       help="The penalty's weight: lambda for gp, dragan, maxgp and cr, gamma for r1 / r2, "
-      "lambda_real = lambda_fake for bcr, lambda_dis for zcr. Default: the penalty's own.")  # fmt: skip
+      "lambda_real = lambda_fake for bcr, lambda_dis for zcr, lambda for lecam. Default: the penalty's own.")  # fmt: skip
     a("--penalty-every", type=int, default=1,
       help="Lazy regularization: the penalty is applied every k-th discriminator step.")  # fmt: skip
     a("--spectral-norm", action="store_true",
@@ -370,17 +371,18 @@ OBJECTIVE_OPTIONS = {"loss": "ns", "penalty": "none", "penalty_weight": None, "p
 
 
 def _no_state(penalty: Any, option: str) -> None:
-    """Refuse a term with explicit state (lecam): the trainers do not thread it yet; and a
-    generator-side term on D's features (feature_matching): the reference discriminators
-    return logits only; and path_length: the trainers' generators have no mapping network
-    and do not thread its state."""
+    """Refuse a generator-side term the reference trainers cannot feed: one on D's
+    intermediate features (feature_matching: the reference discriminators return logits only)
+    and path_length (the trainers' generators have no mapping network).  Discriminator-side
+    terms with explicit state (lecam) are carried by the trainers (:meth:`Loop.advance_states
+    <reference_trainers.loop.Loop.advance_states>`)."""
     if getattr(penalty, "side", "discriminator") == "generator" and getattr(
         penalty, "stateful", False
     ):
         raise TrainerError(
-            f"{option}: {getattr(penalty, 'name', penalty)!r} regularizes the generator with "
-            "explicit state, which the reference trainers do not carry; use it in your own "
-            "loop (docs/regularizers/path-length.md)"
+            f"{option}: {getattr(penalty, 'name', penalty)!r} regularizes the generator's "
+            "mapping network (StyleGAN's w), which the DCGAN generators do not have; use it in "
+            "your own loop (docs/regularizers/path-length.md)"
         )
     if getattr(penalty, "side", "discriminator") == "generator":
         raise TrainerError(
@@ -388,12 +390,13 @@ def _no_state(penalty: Any, option: str) -> None:
             "which the reference discriminators do not expose (they return logits); use it in "
             "your own loop (docs/regularizers/feature-matching.md)"
         )
-    if getattr(penalty, "stateful", False):
-        raise TrainerError(
-            f"{option}: {getattr(penalty, 'name', penalty)!r} keeps explicit state (moving "
-            "averages of D's outputs) that the reference trainers do not carry between steps "
-            "yet; use it in your own loop (docs/regularizers/lecam.md)"
-        )
+
+
+def input_gradients(objective: advloss.Objective) -> bool:
+    """Whether a penalty of ``objective`` differentiates D with respect to its inputs per
+    sample (every penalty but the terms with explicit state on D's logits, such as lecam):
+    then batch norm in D is wrong and ``torch.compile`` cannot differentiate D twice."""
+    return any(not getattr(p, "stateful", False) for p in objective.penalties)
 
 
 #: the optimizer options a --recipe replaces, with their defaults
@@ -519,7 +522,7 @@ def check_options(cfg: TrainerConfig) -> None:
     augmentation.from_options(cfg, objective)
     d_norm = getattr(cfg, "d_norm", None)  # both trainers have it
     if d_norm is not None:
-        d_norm_for(d_norm, bool(objective.penalties) or getattr(cfg, "gradient_norm", False))
+        d_norm_for(d_norm, input_gradients(objective) or getattr(cfg, "gradient_norm", False))
 
 
 def check_data_source(name: str) -> None:

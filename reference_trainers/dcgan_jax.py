@@ -185,7 +185,9 @@ def make_steps(
     runs D in training mode and threads its batch statistics to the next call (spectral norm's
     power iteration advances once per forward, as in PyTorch).  ``step`` (an int32 array, with
     a ``--recipe``: its γ schedule reads it, traced) and ``hyper`` (the optimizer's
-    ``(learning_rate, b2)`` for this iteration) are None otherwise.  ``augmentation``
+    ``(learning_rate, b2)`` for this iteration) are None otherwise; ``step`` is also given with
+    an objective term that keeps explicit state (``states``: lecam's moving averages, an input
+    of each step whose next value is in the output's ``stats``).  ``augmentation``
     (:class:`~reference_trainers.augmentation.Augmentation`, or None) augments D's inputs with
     the draws and p each step is given."""
     import jax
@@ -215,7 +217,7 @@ def make_steps(
     @functools.partial(jax.jit, static_argnames=("due",))
     def d_step(
         state: State, real: Any, z: Any, draws: Any, noise_std: Any, step: Any, hyper: Any,
-        due: bool, aug_p: Any = None, aug_draws: Any = None,
+        due: bool, aug_p: Any = None, aug_draws: Any = None, states: Any = None,
     ) -> Any:  # fmt: skip
         fake, g_stats = g_forward(state.g_params, state.g_stats, z)
         fake = jax.lax.stop_gradient(fake)
@@ -223,13 +225,16 @@ def make_steps(
             real, fake = augmentation.discriminator_inputs(real, fake, aug_p, draws=aug_draws,
                                                            layout="NHWC")  # fmt: skip
         # step 0 / 1: a lazy penalty is due / not due (the host decides: no lax.cond); a
-        # recipe's scheduled γ reads the true step (its penalties are not lazy)
+        # recipe's scheduled γ and a stateful term read the true step (traced), and the host's
+        # decision comes as `regularize`
         step_arg = (0 if due else 1) if step is None else step
+        regularize = None if step is None else due
 
         def loss(d_params: Any) -> Any:
             discriminator, seen = d_function(d_params, state.d_stats)
             out = objective.discriminator(discriminator, real, fake, step=step_arg,
-                                          draws=draws, noise_std=noise_std)  # fmt: skip
+                                          draws=draws, noise_std=noise_std, states=states,
+                                          regularize=regularize)  # fmt: skip
             return out.total, (out, seen[-1])
 
         (_, (out, d_stats)), grads = jax.value_and_grad(loss, has_aux=True)(state.d_params)
@@ -240,7 +245,8 @@ def make_steps(
 
     @jax.jit
     def g_step(state: State, z: Any, real: Any, draws: Any, noise_std: Any, hyper: Any,
-               aug_p: Any = None, aug_draws: Any = None) -> Any:  # fmt: skip
+               aug_p: Any = None, aug_draws: Any = None, states: Any = None,
+               step: Any = None) -> Any:  # fmt: skip
         def loss(g_params: Any) -> Any:
             fake, g_stats = g_forward(g_params, state.g_stats, z)
             discriminator, seen = d_function(state.d_params, state.d_stats)
@@ -249,8 +255,9 @@ def make_steps(
                                                              layout="NHWC")  # fmt: skip
             else:
                 g_real = real
-            out = objective.generator(discriminator, fake, real=g_real, step=0, draws=draws,
-                                      noise_std=noise_std)  # fmt: skip
+            out = objective.generator(discriminator, fake, real=g_real,
+                                      step=0 if step is None else step, draws=draws,
+                                      noise_std=noise_std, states=states)  # fmt: skip
             return out.total, (out, g_stats, seen[-1])
 
         (_, (out, g_stats, d_stats)), grads = jax.value_and_grad(loss, has_aux=True)(state.g_params)
@@ -374,6 +381,8 @@ def _train(cfg: DCGANConfig) -> dict[str, Any]:
             lr, (_, b2) = s.adam
             step, hyper = jnp.asarray(s.step, jnp.int32), (jnp.asarray(lr, dtype),
                                                            jnp.asarray(b2, dtype))  # fmt: skip
+        elif s.term_states:  # a stateful term (lecam) reads the step: traced, one compile
+            step = jnp.asarray(s.step, jnp.int32)
         for _ in range(d_steps):
             real = nhwc(batches.next())
             due = s.step % every == 0
@@ -381,13 +390,17 @@ def _train(cfg: DCGANConfig) -> dict[str, Any]:
             state, out = d_step(state, real, s.latents(z_dim, dtype),
                                 s.draws(real, fake_shape, "discriminator", dtype), std, step,
                                 hyper, due=due, aug_p=s.augment_p,
-                                aug_draws=aug_draws("discriminator"))  # fmt: skip
+                                aug_draws=aug_draws("discriminator"),
+                                states=s.term_states)  # fmt: skip
             s.record_d_stats(out.stats)
+            s.advance_states(out)  # lecam's next averages, from out.stats (no host read)
         for _ in range(g_steps):
             g_real = real if s.needs_real else None
             state, g_out = g_step(state, s.latents(z_dim, dtype), g_real,
                                   s.draws(g_real, fake_shape, "generator", dtype), std, hyper,
-                                  s.augment_p, aug_draws("generator", s.needs_real))  # fmt: skip
+                                  s.augment_p, aug_draws("generator", s.needs_real),
+                                  s.term_states, step)  # fmt: skip
+            s.advance_states(g_out)
         # ---- logging, evaluation, checkpoints ----
         if s.end_iteration(out, g_out):
             s.evaluate(evaluate)

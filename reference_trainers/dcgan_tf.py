@@ -244,30 +244,34 @@ def _train(cfg: DCGANConfig) -> dict[str, Any]:
     augmentation = s.augmentation
 
     def d_step(real: Any, z: Any, draws: Any, noise_std: Any, step: Any, due: bool,
-               aug_p: Any = None, aug_draws: Any = None) -> Any:  # fmt: skip
+               aug_p: Any = None, aug_draws: Any = None, states: Any = None) -> Any:  # fmt: skip
         fake = tf.stop_gradient(G(z, training=True))
         if augmentation is not None:  # --augment: D sees augmented reals and fakes
             real, fake = augmentation.discriminator_inputs(real, fake, aug_p, draws=aug_draws,
                                                            layout="NHWC")  # fmt: skip
         # step 0 / 1: a lazy penalty is due / not due (decided on the host: two traces); a
-        # recipe's scheduled γ reads the true step (a tensor: one trace; not lazy)
+        # recipe's scheduled γ and a stateful term (lecam) read the true step (a tensor: one
+        # trace per decision, given as `regularize`)
         step_arg = (0 if due else 1) if step is None else step
+        regularize = None if step is None else due
         with tf.GradientTape() as tape:
             out = objective.discriminator(discriminator, real, fake, step=step_arg,
-                                          draws=draws, noise_std=noise_std)  # fmt: skip
+                                          draws=draws, noise_std=noise_std, states=states,
+                                          regularize=regularize)  # fmt: skip
         grads = tape.gradient(out.total, D.trainable_variables)
         d_opt.apply_gradients(zip(grads, D.trainable_variables, strict=True))
         return out
 
     def g_step(z: Any, real: Any, draws: Any, noise_std: Any, aug_p: Any = None,
-               aug_draws: Any = None) -> Any:  # fmt: skip
+               aug_draws: Any = None, states: Any = None, step: Any = None) -> Any:  # fmt: skip
         with tf.GradientTape() as tape:
             fake = G(z, training=True)
             if augmentation is not None:  # --augment: G is trained through the augmentation
                 fake, real = augmentation.generator_inputs(fake, real, aug_p, draws=aug_draws,
                                                            layout="NHWC")  # fmt: skip
-            out = objective.generator(discriminator, fake, real=real, step=0,
-                                      draws=draws, noise_std=noise_std)  # fmt: skip
+            out = objective.generator(discriminator, fake, real=real,
+                                      step=0 if step is None else step, draws=draws,
+                                      noise_std=noise_std, states=states)  # fmt: skip
         grads = tape.gradient(out.total, G.trainable_variables)
         g_opt.apply_gradients(zip(grads, G.trainable_variables, strict=True))
         return out
@@ -306,19 +310,25 @@ def _train(cfg: DCGANConfig) -> dict[str, Any]:
             lr, (_, b2) = s.adam
             schedule.assign([lr, b2])
             step = tf.constant(s.step, tf.int32)
+        elif s.term_states:  # a stateful term (lecam) reads the step: a tensor, one trace
+            step = tf.constant(s.step, tf.int32)
         for _ in range(d_steps):
             real = nhwc(batches.next())
             due = s.step % every == 0
             s.first_call(due)  # the first call of each variant traces it
             out = d_step(real, s.latents(z_dim, dtype),
                          s.draws(real, fake_shape, "discriminator", dtype), std, step, due=due,
-                         aug_p=s.augment_p, aug_draws=aug_draws("discriminator"))  # fmt: skip
+                         aug_p=s.augment_p, aug_draws=aug_draws("discriminator"),
+                         states=s.term_states)  # fmt: skip
             s.record_d_stats(out.stats)
+            s.advance_states(out)  # lecam's next averages, from out.stats (no host read)
         for _ in range(g_steps):
             g_real = real if s.needs_real else None
             g_out = g_step(s.latents(z_dim, dtype), g_real,
                            s.draws(g_real, fake_shape, "generator", dtype), std,
-                           s.augment_p, aug_draws("generator", s.needs_real))  # fmt: skip
+                           s.augment_p, aug_draws("generator", s.needs_real),
+                           s.term_states, step)  # fmt: skip
+            s.advance_states(g_out)
         # ---- logging, evaluation, checkpoints ----
         if s.end_iteration(out, g_out):
             s.evaluate(evaluate)

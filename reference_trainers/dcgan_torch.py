@@ -214,8 +214,10 @@ def train_torch(cfg: DCGANConfig) -> dict[str, Any]:
                     D_run, real_in, fake_in, step=s.step, key=s.key,
                     draws=draws(real, image_shape, "discriminator"), noise_std=s.noise_std,
                     generator=G_run, latent=z,  # used by zcr only
+                    states=s.term_states,  # lecam's moving averages ({} without such a term)
                 )  # fmt: skip
             s.update_d(out)
+            s.advance_states(out)
         for _ in range(g_steps):
             z = latents()
             g_real = real if s.needs_real else None
@@ -227,8 +229,10 @@ def train_torch(cfg: DCGANConfig) -> dict[str, Any]:
                     D_run, fake_in, real=g_real_in, step=s.step, key=s.key,
                     draws=draws(g_real, image_shape, "generator"), noise_std=s.noise_std,
                     generator=G_run, latent=z,  # used by zcr only
+                    states=s.term_states,
                 )  # fmt: skip
             s.update_g(g_out.total)
+            s.advance_states(g_out)
         # ---- logging, evaluation, checkpoints ----
         if s.end_iteration(out, g_out):
             s.evaluate(evaluate)
