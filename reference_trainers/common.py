@@ -371,11 +371,11 @@ OBJECTIVE_OPTIONS = {"loss": "ns", "penalty": "none", "penalty_weight": None, "p
 
 
 def _no_state(penalty: Any, option: str) -> None:
-    """Refuse a generator-side term the reference trainers cannot feed: one on D's
-    intermediate features (feature_matching: the reference discriminators return logits only)
-    and path_length (the trainers' generators have no mapping network).  Discriminator-side
-    terms with explicit state (lecam) are carried by the trainers (:meth:`Loop.advance_states
-    <reference_trainers.loop.Loop.advance_states>`)."""
+    """Refuse path_length: it regularizes a mapping network's ``w``, which the trainers'
+    generators do not have.  Discriminator-side terms with explicit state (lecam) are carried
+    by the trainers (:meth:`Loop.advance_states <reference_trainers.loop.Loop.advance_states>`);
+    a term on D's intermediate features (feature_matching) is fed by the PyTorch DCGAN
+    (:func:`feature_terms`; the others refuse it)."""
     if getattr(penalty, "side", "discriminator") == "generator" and getattr(
         penalty, "stateful", False
     ):
@@ -384,11 +384,27 @@ def _no_state(penalty: Any, option: str) -> None:
             "mapping network (StyleGAN's w), which the DCGAN generators do not have; use it in "
             "your own loop (docs/regularizers/path-length.md)"
         )
-    if getattr(penalty, "side", "discriminator") == "generator":
+
+
+def feature_terms(objective: advloss.Objective) -> list[str]:
+    """The names of ``objective``'s generator terms on D's intermediate features
+    (feature_matching): the generator step must pass ``features=``."""
+    return [
+        getattr(p, "name", type(p).__name__)
+        for p in objective.penalties
+        if callable(getattr(p, "features_term", None))
+    ]
+
+
+def refuse_feature_terms(cfg: TrainerConfig, trainer: str) -> None:
+    """A one-line error for a feature-matching term in a trainer whose discriminator does not
+    expose its intermediate features (every one but the PyTorch DCGAN)."""
+    names = feature_terms(build_objective(cfg))
+    if names:
         raise TrainerError(
-            f"{option}: {getattr(penalty, 'name', penalty)!r} matches D's intermediate features, "
-            "which the reference discriminators do not expose (they return logits); use it in "
-            "your own loop (docs/regularizers/feature-matching.md)"
+            f"{names[0]}: the {trainer} trainer's discriminator does not expose its "
+            "intermediate features; use the PyTorch DCGAN (--framework torch) or your own loop "
+            "(docs/regularizers/feature-matching.md)"
         )
 
 
@@ -557,6 +573,7 @@ def torch_only_options(cfg: TrainerConfig, framework: str) -> None:
             f"zcr: the {name} trainer does not pass its generator to the objective; use "
             "--framework torch (or the zcr functions in your own loop)"
         )
+    refuse_feature_terms(cfg, name)
     if cfg.amp != "none":
         raise TrainerError(f"--amp {cfg.amp}: mixed precision is PyTorch-only in this trainer")
     if cfg.channels_last:

@@ -71,6 +71,9 @@ class Loop:
 
         # the generator loss of a relativistic loss needs D(real)
         self.needs_real = getattr(self.objective.loss, "generator_needs_real", False)
+        #: a generator term on D's intermediate features (feature_matching) needs them on a
+        #: real and the generated batch
+        self.needs_features = bool(common.feature_terms(self.objective))
         self.step = 0
         self.noise_std: Any = None
         self.augment_p: Any = None  # this iteration's p (ada / apa): a tensor or a number
