@@ -126,7 +126,8 @@ def common_parser(prog: str, description: str) -> argparse.ArgumentParser:
       "rpgan, rp_hinge, rp_lsgan, or a plugin's).")  # fmt: skip
     a("--penalty", default="none",
       help="The discriminator's penalty: none, gp, r1, r2, dragan, maxgp, cr, bcr, zcr "
-      "(consistency regularization; zcr: PyTorch only), lecam (LeCam, with its moving "
+      "(consistency regularization; zcr's latent perturbation draws from each framework's own "
+      "generator, not the NumPy streams), lecam (LeCam, with its moving "
       "averages carried between steps and checkpointed) or a registered penalty.")  # fmt: skip
     a("--penalty-weight", type=float, default=None,
       help="The penalty's weight: lambda for gp, dragan, maxgp and cr, gamma for r1 / r2, "
@@ -568,11 +569,6 @@ def channels_last(objective: advloss.Objective) -> advloss.Objective:
 def torch_only_options(cfg: TrainerConfig, framework: str) -> None:
     """The options only the PyTorch trainer has: one-line errors elsewhere."""
     name = {"jax": "JAX", "tf": "TensorFlow"}[framework]
-    if any(getattr(p, "needs_generator", False) for p in build_objective(cfg).penalties):
-        raise TrainerError(
-            f"zcr: the {name} trainer does not pass its generator to the objective; use "
-            "--framework torch (or the zcr functions in your own loop)"
-        )
     refuse_feature_terms(cfg, name)
     if cfg.amp != "none":
         raise TrainerError(f"--amp {cfg.amp}: mixed precision is PyTorch-only in this trainer")

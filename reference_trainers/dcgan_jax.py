@@ -193,11 +193,26 @@ def make_steps(
     import jax
     import optax
 
+    # zcr perturbs G's latents: the objective calls G itself (g_function)
+    zcr = any(getattr(p, "needs_generator", False) for p in objective.penalties)
+
     def g_forward(params: Any, stats: Any, z: Any) -> tuple[Any, Any]:
         out, new = G.apply(
             {"params": params, "batch_stats": stats}, z, train=True, mutable=["batch_stats"]
         )
         return out, new["batch_stats"]
+
+    def g_function(params: Any, stats: Any) -> tuple[Any, list[Any]]:
+        """G as a plain function for the objective (zcr's G(z + σε)), threading its batch
+        statistics from call to call as :func:`d_function` does D's."""
+        seen = [stats]
+
+        def generator(z: Any) -> Any:
+            out, new = g_forward(params, seen[-1], z)
+            seen.append(new)
+            return out
+
+        return generator, seen
 
     def d_function(params: Any, stats: Any) -> tuple[Any, list[Any]]:
         seen = [stats]
@@ -218,6 +233,7 @@ def make_steps(
     def d_step(
         state: State, real: Any, z: Any, draws: Any, noise_std: Any, step: Any, hyper: Any,
         due: bool, aug_p: Any = None, aug_draws: Any = None, states: Any = None,
+        key: Any = None,
     ) -> Any:  # fmt: skip
         fake, g_stats = g_forward(state.g_params, state.g_stats, z)
         fake = jax.lax.stop_gradient(fake)
@@ -232,12 +248,15 @@ def make_steps(
 
         def loss(d_params: Any) -> Any:
             discriminator, seen = d_function(d_params, state.d_stats)
+            generator, g_seen = g_function(state.g_params, g_stats)
             out = objective.discriminator(discriminator, real, fake, step=step_arg,
                                           draws=draws, noise_std=noise_std, states=states,
-                                          regularize=regularize)  # fmt: skip
-            return out.total, (out, seen[-1])
+                                          regularize=regularize, key=key,
+                                          generator=generator if zcr else None,
+                                          latent=z)  # fmt: skip
+            return out.total, (out, seen[-1], g_seen[-1])
 
-        (_, (out, d_stats)), grads = jax.value_and_grad(loss, has_aux=True)(state.d_params)
+        (_, (out, d_stats, g_stats)), grads = jax.value_and_grad(loss, has_aux=True)(state.d_params)
         opt_state = with_hyperparameters(state.d_opt, hyper)
         updates, d_opt = d_tx.update(grads, opt_state, state.d_params)
         d_params = optax.apply_updates(state.d_params, updates)
@@ -246,9 +265,10 @@ def make_steps(
     @jax.jit
     def g_step(state: State, z: Any, real: Any, draws: Any, noise_std: Any, hyper: Any,
                aug_p: Any = None, aug_draws: Any = None, states: Any = None,
-               step: Any = None) -> Any:  # fmt: skip
+               step: Any = None, key: Any = None) -> Any:  # fmt: skip
         def loss(g_params: Any) -> Any:
             fake, g_stats = g_forward(g_params, state.g_stats, z)
+            generator, g_seen = g_function(g_params, g_stats)
             discriminator, seen = d_function(state.d_params, state.d_stats)
             if augmentation is not None:  # --augment: G is trained through the augmentation
                 fake, g_real = augmentation.generator_inputs(fake, real, aug_p, draws=aug_draws,
@@ -257,8 +277,10 @@ def make_steps(
                 g_real = real
             out = objective.generator(discriminator, fake, real=g_real,
                                       step=0 if step is None else step, draws=draws,
-                                      noise_std=noise_std, states=states)  # fmt: skip
-            return out.total, (out, g_stats, seen[-1])
+                                      noise_std=noise_std, states=states, key=key,
+                                      generator=generator if zcr else None,
+                                      latent=z)  # fmt: skip
+            return out.total, (out, g_seen[-1], seen[-1])
 
         (_, (out, g_stats, d_stats)), grads = jax.value_and_grad(loss, has_aux=True)(state.g_params)
         opt_state = with_hyperparameters(state.g_opt, hyper)
@@ -370,6 +392,14 @@ def _train(cfg: DCGANConfig) -> dict[str, Any]:
         return jnp.asarray(batch.transpose(0, 2, 3, 1).astype(dtype))
 
     every = s.penalty_interval()
+    zcr = any(getattr(p, "needs_generator", False) for p in s.objective.penalties)
+    base_key = jax.random.key(cfg.seed)
+
+    def zcr_key(call: int) -> Any:
+        """zcr's latent perturbation: a JAX key from the seed, the step and the call (its
+        draws are not in the NumPy stream), None without zcr."""
+        return jax.random.fold_in(jax.random.fold_in(base_key, s.step), call) if zcr else None
+
     s.start()
     s.begin(evaluate)
     while s.step < s.steps:
@@ -383,7 +413,7 @@ def _train(cfg: DCGANConfig) -> dict[str, Any]:
                                                            jnp.asarray(b2, dtype))  # fmt: skip
         elif s.term_states:  # a stateful term (lecam) reads the step: traced, one compile
             step = jnp.asarray(s.step, jnp.int32)
-        for _ in range(d_steps):
+        for i in range(d_steps):
             real = nhwc(batches.next())
             due = s.step % every == 0
             s.first_call(due)  # the first call of each variant compiles it
@@ -391,15 +421,15 @@ def _train(cfg: DCGANConfig) -> dict[str, Any]:
                                 s.draws(real, fake_shape, "discriminator", dtype), std, step,
                                 hyper, due=due, aug_p=s.augment_p,
                                 aug_draws=aug_draws("discriminator"),
-                                states=s.term_states)  # fmt: skip
+                                states=s.term_states, key=zcr_key(i))  # fmt: skip
             s.record_d_stats(out.stats)
             s.advance_states(out)  # lecam's next averages, from out.stats (no host read)
-        for _ in range(g_steps):
+        for i in range(g_steps):
             g_real = real if s.needs_real else None
             state, g_out = g_step(state, s.latents(z_dim, dtype), g_real,
                                   s.draws(g_real, fake_shape, "generator", dtype), std, hyper,
                                   s.augment_p, aug_draws("generator", s.needs_real),
-                                  s.term_states, step)  # fmt: skip
+                                  s.term_states, step, zcr_key(1000 + i))  # fmt: skip
             s.advance_states(g_out)
         # ---- logging, evaluation, checkpoints ----
         if s.end_iteration(out, g_out):

@@ -242,9 +242,14 @@ def _train(cfg: DCGANConfig) -> dict[str, Any]:
         discriminator = advloss.gradient_normalize(discriminator)
 
     augmentation = s.augmentation
+    # zcr perturbs G's latents: the objective calls G itself
+    generator = None
+    if any(getattr(p, "needs_generator", False) for p in objective.penalties):
+        generator = lambda z: G(z, training=True)  # noqa: E731
 
     def d_step(real: Any, z: Any, draws: Any, noise_std: Any, step: Any, due: bool,
-               aug_p: Any = None, aug_draws: Any = None, states: Any = None) -> Any:  # fmt: skip
+               aug_p: Any = None, aug_draws: Any = None, states: Any = None,
+               key: Any = None) -> Any:  # fmt: skip
         fake = tf.stop_gradient(G(z, training=True))
         if augmentation is not None:  # --augment: D sees augmented reals and fakes
             real, fake = augmentation.discriminator_inputs(real, fake, aug_p, draws=aug_draws,
@@ -257,13 +262,15 @@ def _train(cfg: DCGANConfig) -> dict[str, Any]:
         with tf.GradientTape() as tape:
             out = objective.discriminator(discriminator, real, fake, step=step_arg,
                                           draws=draws, noise_std=noise_std, states=states,
-                                          regularize=regularize)  # fmt: skip
+                                          regularize=regularize, key=key,
+                                          generator=generator, latent=z)  # fmt: skip
         grads = tape.gradient(out.total, D.trainable_variables)
         d_opt.apply_gradients(zip(grads, D.trainable_variables, strict=True))
         return out
 
     def g_step(z: Any, real: Any, draws: Any, noise_std: Any, aug_p: Any = None,
-               aug_draws: Any = None, states: Any = None, step: Any = None) -> Any:  # fmt: skip
+               aug_draws: Any = None, states: Any = None, step: Any = None,
+               key: Any = None) -> Any:  # fmt: skip
         with tf.GradientTape() as tape:
             fake = G(z, training=True)
             if augmentation is not None:  # --augment: G is trained through the augmentation
@@ -271,7 +278,8 @@ def _train(cfg: DCGANConfig) -> dict[str, Any]:
                                                            layout="NHWC")  # fmt: skip
             out = objective.generator(discriminator, fake, real=real,
                                       step=0 if step is None else step, draws=draws,
-                                      noise_std=noise_std, states=states)  # fmt: skip
+                                      noise_std=noise_std, states=states, key=key,
+                                      generator=generator, latent=z)  # fmt: skip
         grads = tape.gradient(out.total, G.trainable_variables)
         g_opt.apply_gradients(zip(grads, G.trainable_variables, strict=True))
         return out
@@ -299,6 +307,14 @@ def _train(cfg: DCGANConfig) -> dict[str, Any]:
                                lambda d: convert_draws(d, tf.constant, dtype))  # fmt: skip
 
     every = s.penalty_interval()
+
+    def zcr_key(call: int) -> Any:
+        """zcr's latent perturbation: a stateless TF seed from the seed, the step and the call
+        (its draws are not in the NumPy stream), None without zcr."""
+        if generator is None:
+            return None
+        return tf.constant([cfg.seed, s.step * 1024 + call], tf.int64)
+
     s.start()
     s.begin(evaluate)
     while s.step < s.steps:
@@ -312,22 +328,22 @@ def _train(cfg: DCGANConfig) -> dict[str, Any]:
             step = tf.constant(s.step, tf.int32)
         elif s.term_states:  # a stateful term (lecam) reads the step: a tensor, one trace
             step = tf.constant(s.step, tf.int32)
-        for _ in range(d_steps):
+        for i in range(d_steps):
             real = nhwc(batches.next())
             due = s.step % every == 0
             s.first_call(due)  # the first call of each variant traces it
             out = d_step(real, s.latents(z_dim, dtype),
                          s.draws(real, fake_shape, "discriminator", dtype), std, step, due=due,
                          aug_p=s.augment_p, aug_draws=aug_draws("discriminator"),
-                         states=s.term_states)  # fmt: skip
+                         states=s.term_states, key=zcr_key(i))  # fmt: skip
             s.record_d_stats(out.stats)
             s.advance_states(out)  # lecam's next averages, from out.stats (no host read)
-        for _ in range(g_steps):
+        for i in range(g_steps):
             g_real = real if s.needs_real else None
             g_out = g_step(s.latents(z_dim, dtype), g_real,
                            s.draws(g_real, fake_shape, "generator", dtype), std,
                            s.augment_p, aug_draws("generator", s.needs_real),
-                           s.term_states, step)  # fmt: skip
+                           s.term_states, step, zcr_key(512 + i))  # fmt: skip
             s.advance_states(g_out)
         # ---- logging, evaluation, checkpoints ----
         if s.end_iteration(out, g_out):

@@ -262,6 +262,21 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path, framework):
     assert "noise_std" in last and "augment_p" in last
 
 
+@pytest.mark.slow
+def test_the_three_trainers_agree_with_zcr_at_sigma_0(tmp_path):
+    """zcr: the objective calls G itself (G(z + σε); JAX threads G's batch statistics through
+    those calls).  Its ε comes from each framework's own generator, so only σ = 0 (G(z) twice,
+    D compared on equal batches) gives the same run in all three: the plumbing, not the draws."""
+    result = xframework.compare(
+        "zcr", ["--objective", "ns + zcr(sigma=0.0)"], ["torch", "jax", "tf"], steps=2,
+        dtype="float64", work=tmp_path, sizes=[*TINY[:6], "--eval-samples", "200"], seed=1,
+        quiet=True,
+    )  # fmt: skip
+    for pair, d in result["diffs"].items():
+        for key, values in d.items():
+            assert len(values) == 2 and max(values) < 1e-12, (pair, key, values)
+
+
 @pytest.mark.parametrize("framework", ["torch", "jax", "tf"])
 @pytest.mark.slow
 def test_resume_carries_a_stateful_terms_state(tmp_path, framework):
