@@ -1,6 +1,6 @@
 """Limited data: does augmenting what the discriminator sees keep a DCGAN from overfitting?
 
-    python -m benchmarks.limited                # full: 2 sizes x 6 configurations x 3 seeds x 2,000 steps
+    python -m benchmarks.limited                # full: 2 sizes x 7 configurations x 3 seeds x 2,000 steps
     python -m benchmarks.limited --quick        # smoke: 1 seed, 100 images, 20 steps
     python -m benchmarks.limited --configs none,diffaug --sizes 100 --seeds 0 --workers 2
 
@@ -15,6 +15,7 @@ seed) for 2,000 steps, with:
 | ada | ``--augment ada --augment-kimg 50`` (StyleGAN2-ADA's bgc pipeline, adaptive p, target 0.6) |
 | apa | ``--augment apa --augment-kimg 50`` (reals replaced by detached fakes with adaptive p, target 0.6) |
 | none+r1, diffaug+r1 | the same with R1 (γ = 10; layer norm in D, as the trainer does with a penalty) |
+| none+lecam | ``--objective "ns + lecam(start=100)"`` (LeCam, λ = 0.3, decay 0.99, on from step 100; batch norm in D as in none: LeCam acts on logits, not on input gradients) |
 
 ``--augment-kimg 50``: p can move by 1 in 50,000 real images, 780 steps of 64 (StyleGAN2-ADA's
 500 would let it move by at most 0.26 in the whole run; ``docs/augment.md``).  ``ada`` runs once
@@ -52,8 +53,11 @@ CONFIGS: dict[str, list[str]] = {
     "apa": ["--augment", "apa", "--augment-kimg", KIMG],
     "none+r1": ["--penalty", "r1"],
     "diffaug+r1": ["--augment", "diffaug", "--penalty", "r1"],
+    # LeCam (the paper's λ = 0.3, StudioGAN's decay 0.99); its averages start after 100 of the
+    # 2,000 steps (StudioGAN's 1,000 is for runs of 100k iterations and more)
+    "none+lecam": ["--objective", "ns + lecam(start=100)"],
 }
-METHODS = ["none", "diffaug", "ada", "apa", "none+r1", "diffaug+r1"]
+METHODS = ["none", "diffaug", "ada", "apa", "none+r1", "diffaug+r1", "none+lecam"]
 SIZES = [100, 500]
 STEPS, QUICK_STEPS = 2000, 20
 METRICS = [("fd", "fd ↓", 1), ("fd_best", "best fd ↓", 1), ("coverage", "coverage ↑", 2),

@@ -42,6 +42,10 @@ defaults has the same cache key as before they existed):
   are available beyond the default protocol: ``python -m benchmarks.toy2d --name toy2d-rp
   --losses ns,rpgan --regs none,r1,r1r2 --seeds 0,1,2 --steps 2000 --workers 2``
   (``results/toy2d-rp.md``).
+* ``--losses rp_hinge,rp_lsgan`` (the paired relativistic hinge and least squares) and
+  ``--regs dragan,maxgp`` (DRAGAN, StudioGAN's form, and MaxGP, each at λ = 0.1 as ``gp``):
+  ``python -m benchmarks.toy2d --name toy2d-cat2 --losses ns,hinge,lsgan,rp_hinge,rp_lsgan
+  --regs none,dragan,maxgp --seeds 0,1,2 --steps 2000 --workers 1`` (``results/toy2d-cat2.md``).
 * ``--name NAME`` writes ``results/NAME.{md,json,png}`` (default ``toy2d``), e.g.
   ``python -m benchmarks.toy2d --name toy2d-sn --datasets ring --losses ns,hinge --regs none,sn
   --seeds 0,1,2 --steps 2000 --variants base,scale=10,lr=2e-4,sn_iters=5,scale=10+steps=8000
@@ -66,8 +70,9 @@ from benchmarks import report
 LOSSES = ["minimax", "ns", "lsgan", "hinge", "wgan", "ragan"]
 REGS = ["none", "gp", "r1", "sn", "noise"]
 #: Available with --losses / --regs beyond the default protocol: RpGAN (paired relativistic)
-#: and R1 + R2 together (R3GAN's regularization, each at the protocol's γ = 0.1).
-EXTRA_LOSSES, EXTRA_REGS = ["rpgan"], ["r1r2"]
+#: and its hinge and least-squares forms, R1 + R2 together (R3GAN's regularization, each at the
+#: protocol's γ = 0.1), DRAGAN and MaxGP (at the protocol's gradient-penalty λ = 0.1).
+EXTRA_LOSSES, EXTRA_REGS = ["rpgan", "rp_hinge", "rp_lsgan"], ["r1r2", "dragan", "maxgp"]
 DATASETS = ["ring", "grid"]
 VERSION = 1  # bump when the protocol changes: cached runs of another version are ignored
 N_EVAL = 2500
@@ -133,7 +138,9 @@ def train_one(job: dict[str, Any]) -> dict[str, Any]:
     penalties = {"gp": [advloss.get_penalty("gp", weight=0.1)],
                  "r1": [advloss.get_penalty("r1", gamma=0.1)],
                  "r1r2": [advloss.get_penalty("r1", gamma=0.1),
-                          advloss.get_penalty("r2", gamma=0.1)]}.get(reg, [])  # fmt: skip
+                          advloss.get_penalty("r2", gamma=0.1)],
+                 "dragan": [advloss.get_penalty("dragan", weight=0.1)],
+                 "maxgp": [advloss.get_penalty("maxgp", weight=0.1)]}.get(reg, [])  # fmt: skip
     noise = f"0.1:0:{steps // 2}" if reg == "noise" else None
     objective = advloss.Objective(loss, penalties=penalties, instance_noise=noise)
     g_opt = torch.optim.Adam(G.parameters(), job["lr"], betas=(0.5, 0.9))

@@ -108,6 +108,7 @@ class ArrayLoop(Loop):
         self.run = common.Run(cfg.out, cfg, cfg.resume, checkpoint="checkpoint.npz",
                               overwrite=cfg.overwrite)  # fmt: skip
         self._init_controls(to_tensor(np.zeros((), np.float32)))
+        self.init_term_states(to_tensor(np.zeros((), getattr(cfg, "dtype", "float32"))))
         self._variants: set[Any] = set()
 
     def open(self, batches: Any) -> dict[str, np.ndarray] | None:

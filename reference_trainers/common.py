@@ -126,10 +126,12 @@ def common_parser(prog: str, description: str) -> argparse.ArgumentParser:
       "rpgan, rp_hinge, rp_lsgan, or a plugin's).")  # fmt: skip
     a("--penalty", default="none",
       help="The discriminator's penalty: none, gp, r1, r2, dragan, maxgp, cr, bcr, zcr "
-      "(consistency regularization; zcr: PyTorch only) or a registered penalty.")  # fmt: skip
+      "(consistency regularization; zcr's latent perturbation draws from each framework's own "
+      "generator, not the NumPy streams), lecam (LeCam, with its moving "
+      "averages carried between steps and checkpointed) or a registered penalty.")  # fmt: skip
     a("--penalty-weight", type=float, default=None,
       help="The penalty's weight: lambda for gp, dragan, maxgp and cr, gamma for r1 / r2, "
-      "lambda_real = lambda_fake for bcr, lambda_dis for zcr. Default: the penalty's own.")  # fmt: skip
+      "lambda_real = lambda_fake for bcr, lambda_dis for zcr, lambda for lecam. Default: the penalty's own.")  # fmt: skip
     a("--penalty-every", type=int, default=1,
       help="Lazy regularization: the penalty is applied every k-th discriminator step.")  # fmt: skip
     a("--spectral-norm", action="store_true",
@@ -370,30 +372,48 @@ OBJECTIVE_OPTIONS = {"loss": "ns", "penalty": "none", "penalty_weight": None, "p
 
 
 def _no_state(penalty: Any, option: str) -> None:
-    """Refuse a term with explicit state (lecam): the trainers do not thread it yet; and a
-    generator-side term on D's features (feature_matching): the reference discriminators
-    return logits only; and path_length: the trainers' generators have no mapping network
-    and do not thread its state."""
+    """Refuse path_length: it regularizes a mapping network's ``w``, which the trainers'
+    generators do not have.  Discriminator-side terms with explicit state (lecam) are carried
+    by the trainers (:meth:`Loop.advance_states <reference_trainers.loop.Loop.advance_states>`);
+    a term on D's intermediate features (feature_matching) is fed by the PyTorch DCGAN
+    (:func:`feature_terms`; the others refuse it)."""
     if getattr(penalty, "side", "discriminator") == "generator" and getattr(
         penalty, "stateful", False
     ):
         raise TrainerError(
-            f"{option}: {getattr(penalty, 'name', penalty)!r} regularizes the generator with "
-            "explicit state, which the reference trainers do not carry; use it in your own "
-            "loop (docs/regularizers/path-length.md)"
+            f"{option}: {getattr(penalty, 'name', penalty)!r} regularizes the generator's "
+            "mapping network (StyleGAN's w), which the DCGAN generators do not have; use it in "
+            "your own loop (docs/regularizers/path-length.md)"
         )
-    if getattr(penalty, "side", "discriminator") == "generator":
+
+
+def feature_terms(objective: advloss.Objective) -> list[str]:
+    """The names of ``objective``'s generator terms on D's intermediate features
+    (feature_matching): the generator step must pass ``features=``."""
+    return [
+        getattr(p, "name", type(p).__name__)
+        for p in objective.penalties
+        if callable(getattr(p, "features_term", None))
+    ]
+
+
+def refuse_feature_terms(cfg: TrainerConfig, trainer: str) -> None:
+    """A one-line error for a feature-matching term in a trainer whose discriminator does not
+    expose its intermediate features (every one but the PyTorch DCGAN)."""
+    names = feature_terms(build_objective(cfg))
+    if names:
         raise TrainerError(
-            f"{option}: {getattr(penalty, 'name', penalty)!r} matches D's intermediate features, "
-            "which the reference discriminators do not expose (they return logits); use it in "
-            "your own loop (docs/regularizers/feature-matching.md)"
+            f"{names[0]}: the {trainer} trainer's discriminator does not expose its "
+            "intermediate features; use the PyTorch DCGAN (--framework torch) or your own loop "
+            "(docs/regularizers/feature-matching.md)"
         )
-    if getattr(penalty, "stateful", False):
-        raise TrainerError(
-            f"{option}: {getattr(penalty, 'name', penalty)!r} keeps explicit state (moving "
-            "averages of D's outputs) that the reference trainers do not carry between steps "
-            "yet; use it in your own loop (docs/regularizers/lecam.md)"
-        )
+
+
+def input_gradients(objective: advloss.Objective) -> bool:
+    """Whether a penalty of ``objective`` differentiates D with respect to its inputs per
+    sample (every penalty but the terms with explicit state on D's logits, such as lecam):
+    then batch norm in D is wrong and ``torch.compile`` cannot differentiate D twice."""
+    return any(not getattr(p, "stateful", False) for p in objective.penalties)
 
 
 #: the optimizer options a --recipe replaces, with their defaults
@@ -519,7 +539,7 @@ def check_options(cfg: TrainerConfig) -> None:
     augmentation.from_options(cfg, objective)
     d_norm = getattr(cfg, "d_norm", None)  # both trainers have it
     if d_norm is not None:
-        d_norm_for(d_norm, bool(objective.penalties) or getattr(cfg, "gradient_norm", False))
+        d_norm_for(d_norm, input_gradients(objective) or getattr(cfg, "gradient_norm", False))
 
 
 def check_data_source(name: str) -> None:
@@ -549,11 +569,7 @@ def channels_last(objective: advloss.Objective) -> advloss.Objective:
 def torch_only_options(cfg: TrainerConfig, framework: str) -> None:
     """The options only the PyTorch trainer has: one-line errors elsewhere."""
     name = {"jax": "JAX", "tf": "TensorFlow"}[framework]
-    if any(getattr(p, "needs_generator", False) for p in build_objective(cfg).penalties):
-        raise TrainerError(
-            f"zcr: the {name} trainer does not pass its generator to the objective; use "
-            "--framework torch (or the zcr functions in your own loop)"
-        )
+    refuse_feature_terms(cfg, name)
     if cfg.amp != "none":
         raise TrainerError(f"--amp {cfg.amp}: mixed precision is PyTorch-only in this trainer")
     if cfg.channels_last:

@@ -185,17 +185,34 @@ def make_steps(
     runs D in training mode and threads its batch statistics to the next call (spectral norm's
     power iteration advances once per forward, as in PyTorch).  ``step`` (an int32 array, with
     a ``--recipe``: its γ schedule reads it, traced) and ``hyper`` (the optimizer's
-    ``(learning_rate, b2)`` for this iteration) are None otherwise.  ``augmentation``
+    ``(learning_rate, b2)`` for this iteration) are None otherwise; ``step`` is also given with
+    an objective term that keeps explicit state (``states``: lecam's moving averages, an input
+    of each step whose next value is in the output's ``stats``).  ``augmentation``
     (:class:`~reference_trainers.augmentation.Augmentation`, or None) augments D's inputs with
     the draws and p each step is given."""
     import jax
     import optax
+
+    # zcr perturbs G's latents: the objective calls G itself (g_function)
+    zcr = any(getattr(p, "needs_generator", False) for p in objective.penalties)
 
     def g_forward(params: Any, stats: Any, z: Any) -> tuple[Any, Any]:
         out, new = G.apply(
             {"params": params, "batch_stats": stats}, z, train=True, mutable=["batch_stats"]
         )
         return out, new["batch_stats"]
+
+    def g_function(params: Any, stats: Any) -> tuple[Any, list[Any]]:
+        """G as a plain function for the objective (zcr's G(z + σε)), threading its batch
+        statistics from call to call as :func:`d_function` does D's."""
+        seen = [stats]
+
+        def generator(z: Any) -> Any:
+            out, new = g_forward(params, seen[-1], z)
+            seen.append(new)
+            return out
+
+        return generator, seen
 
     def d_function(params: Any, stats: Any) -> tuple[Any, list[Any]]:
         seen = [stats]
@@ -215,7 +232,8 @@ def make_steps(
     @functools.partial(jax.jit, static_argnames=("due",))
     def d_step(
         state: State, real: Any, z: Any, draws: Any, noise_std: Any, step: Any, hyper: Any,
-        due: bool, aug_p: Any = None, aug_draws: Any = None,
+        due: bool, aug_p: Any = None, aug_draws: Any = None, states: Any = None,
+        key: Any = None,
     ) -> Any:  # fmt: skip
         fake, g_stats = g_forward(state.g_params, state.g_stats, z)
         fake = jax.lax.stop_gradient(fake)
@@ -223,16 +241,22 @@ def make_steps(
             real, fake = augmentation.discriminator_inputs(real, fake, aug_p, draws=aug_draws,
                                                            layout="NHWC")  # fmt: skip
         # step 0 / 1: a lazy penalty is due / not due (the host decides: no lax.cond); a
-        # recipe's scheduled γ reads the true step (its penalties are not lazy)
+        # recipe's scheduled γ and a stateful term read the true step (traced), and the host's
+        # decision comes as `regularize`
         step_arg = (0 if due else 1) if step is None else step
+        regularize = None if step is None else due
 
         def loss(d_params: Any) -> Any:
             discriminator, seen = d_function(d_params, state.d_stats)
+            generator, g_seen = g_function(state.g_params, g_stats)
             out = objective.discriminator(discriminator, real, fake, step=step_arg,
-                                          draws=draws, noise_std=noise_std)  # fmt: skip
-            return out.total, (out, seen[-1])
+                                          draws=draws, noise_std=noise_std, states=states,
+                                          regularize=regularize, key=key,
+                                          generator=generator if zcr else None,
+                                          latent=z)  # fmt: skip
+            return out.total, (out, seen[-1], g_seen[-1])
 
-        (_, (out, d_stats)), grads = jax.value_and_grad(loss, has_aux=True)(state.d_params)
+        (_, (out, d_stats, g_stats)), grads = jax.value_and_grad(loss, has_aux=True)(state.d_params)
         opt_state = with_hyperparameters(state.d_opt, hyper)
         updates, d_opt = d_tx.update(grads, opt_state, state.d_params)
         d_params = optax.apply_updates(state.d_params, updates)
@@ -240,18 +264,23 @@ def make_steps(
 
     @jax.jit
     def g_step(state: State, z: Any, real: Any, draws: Any, noise_std: Any, hyper: Any,
-               aug_p: Any = None, aug_draws: Any = None) -> Any:  # fmt: skip
+               aug_p: Any = None, aug_draws: Any = None, states: Any = None,
+               step: Any = None, key: Any = None) -> Any:  # fmt: skip
         def loss(g_params: Any) -> Any:
             fake, g_stats = g_forward(g_params, state.g_stats, z)
+            generator, g_seen = g_function(g_params, g_stats)
             discriminator, seen = d_function(state.d_params, state.d_stats)
             if augmentation is not None:  # --augment: G is trained through the augmentation
                 fake, g_real = augmentation.generator_inputs(fake, real, aug_p, draws=aug_draws,
                                                              layout="NHWC")  # fmt: skip
             else:
                 g_real = real
-            out = objective.generator(discriminator, fake, real=g_real, step=0, draws=draws,
-                                      noise_std=noise_std)  # fmt: skip
-            return out.total, (out, g_stats, seen[-1])
+            out = objective.generator(discriminator, fake, real=g_real,
+                                      step=0 if step is None else step, draws=draws,
+                                      noise_std=noise_std, states=states, key=key,
+                                      generator=generator if zcr else None,
+                                      latent=z)  # fmt: skip
+            return out.total, (out, g_seen[-1], seen[-1])
 
         (_, (out, g_stats, d_stats)), grads = jax.value_and_grad(loss, has_aux=True)(state.g_params)
         opt_state = with_hyperparameters(state.g_opt, hyper)
@@ -365,6 +394,14 @@ def _train(cfg: DCGANConfig) -> dict[str, Any]:
         return jnp.asarray(batch.transpose(0, 2, 3, 1).astype(dtype))
 
     every = s.penalty_interval()
+    zcr = any(getattr(p, "needs_generator", False) for p in s.objective.penalties)
+    base_key = jax.random.key(cfg.seed)
+
+    def zcr_key(call: int) -> Any:
+        """zcr's latent perturbation: a JAX key from the seed, the step and the call (its
+        draws are not in the NumPy stream), None without zcr."""
+        return jax.random.fold_in(jax.random.fold_in(base_key, s.step), call) if zcr else None
+
     s.start()
     s.begin(evaluate)
     while s.step < s.steps:
@@ -376,20 +413,26 @@ def _train(cfg: DCGANConfig) -> dict[str, Any]:
             lr, (_, b2) = s.adam
             step, hyper = jnp.asarray(s.step, jnp.int32), (jnp.asarray(lr, dtype),
                                                            jnp.asarray(b2, dtype))  # fmt: skip
-        for _ in range(d_steps):
+        elif s.term_states:  # a stateful term (lecam) reads the step: traced, one compile
+            step = jnp.asarray(s.step, jnp.int32)
+        for i in range(d_steps):
             real = nhwc(batches.next())
             due = s.step % every == 0
             s.first_call(due)  # the first call of each variant compiles it
             state, out = d_step(state, real, s.latents(z_dim, dtype),
                                 s.draws(real, fake_shape, "discriminator", dtype), std, step,
                                 hyper, due=due, aug_p=s.augment_p,
-                                aug_draws=aug_draws("discriminator"))  # fmt: skip
+                                aug_draws=aug_draws("discriminator"),
+                                states=s.term_states, key=zcr_key(i))  # fmt: skip
             s.record_d_stats(out.stats)
-        for _ in range(g_steps):
+            s.advance_states(out)  # lecam's next averages, from out.stats (no host read)
+        for i in range(g_steps):
             g_real = real if s.needs_real else None
             state, g_out = g_step(state, s.latents(z_dim, dtype), g_real,
                                   s.draws(g_real, fake_shape, "generator", dtype), std, hyper,
-                                  s.augment_p, aug_draws("generator", s.needs_real))  # fmt: skip
+                                  s.augment_p, aug_draws("generator", s.needs_real),
+                                  s.term_states, step, zcr_key(1000 + i))  # fmt: skip
+            s.advance_states(g_out)
         # ---- logging, evaluation, checkpoints ----
         if s.end_iteration(out, g_out):
             s.evaluate(evaluate)

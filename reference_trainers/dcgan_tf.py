@@ -244,32 +244,44 @@ def _train(cfg: DCGANConfig) -> dict[str, Any]:
         discriminator = advloss.gradient_normalize(discriminator)
 
     augmentation = s.augmentation
+    # zcr perturbs G's latents: the objective calls G itself
+    generator = None
+    if any(getattr(p, "needs_generator", False) for p in objective.penalties):
+        generator = lambda z: G(z, training=True)  # noqa: E731
 
     def d_step(real: Any, z: Any, draws: Any, noise_std: Any, step: Any, due: bool,
-               aug_p: Any = None, aug_draws: Any = None) -> Any:  # fmt: skip
+               aug_p: Any = None, aug_draws: Any = None, states: Any = None,
+               key: Any = None) -> Any:  # fmt: skip
         fake = tf.stop_gradient(G(z, training=True))
         if augmentation is not None:  # --augment: D sees augmented reals and fakes
             real, fake = augmentation.discriminator_inputs(real, fake, aug_p, draws=aug_draws,
                                                            layout="NHWC")  # fmt: skip
         # step 0 / 1: a lazy penalty is due / not due (decided on the host: two traces); a
-        # recipe's scheduled γ reads the true step (a tensor: one trace; not lazy)
+        # recipe's scheduled γ and a stateful term (lecam) read the true step (a tensor: one
+        # trace per decision, given as `regularize`)
         step_arg = (0 if due else 1) if step is None else step
+        regularize = None if step is None else due
         with tf.GradientTape() as tape:
             out = objective.discriminator(discriminator, real, fake, step=step_arg,
-                                          draws=draws, noise_std=noise_std)  # fmt: skip
+                                          draws=draws, noise_std=noise_std, states=states,
+                                          regularize=regularize, key=key,
+                                          generator=generator, latent=z)  # fmt: skip
         grads = tape.gradient(out.total, D.trainable_variables)
         d_opt.apply_gradients(zip(grads, D.trainable_variables, strict=True))
         return out
 
     def g_step(z: Any, real: Any, draws: Any, noise_std: Any, aug_p: Any = None,
-               aug_draws: Any = None) -> Any:  # fmt: skip
+               aug_draws: Any = None, states: Any = None, step: Any = None,
+               key: Any = None) -> Any:  # fmt: skip
         with tf.GradientTape() as tape:
             fake = G(z, training=True)
             if augmentation is not None:  # --augment: G is trained through the augmentation
                 fake, real = augmentation.generator_inputs(fake, real, aug_p, draws=aug_draws,
                                                            layout="NHWC")  # fmt: skip
-            out = objective.generator(discriminator, fake, real=real, step=0,
-                                      draws=draws, noise_std=noise_std)  # fmt: skip
+            out = objective.generator(discriminator, fake, real=real,
+                                      step=0 if step is None else step, draws=draws,
+                                      noise_std=noise_std, states=states, key=key,
+                                      generator=generator, latent=z)  # fmt: skip
         grads = tape.gradient(out.total, G.trainable_variables)
         g_opt.apply_gradients(zip(grads, G.trainable_variables, strict=True))
         return out
@@ -300,6 +312,14 @@ def _train(cfg: DCGANConfig) -> dict[str, Any]:
                                lambda d: convert_draws(d, tf.constant, dtype))  # fmt: skip
 
     every = s.penalty_interval()
+
+    def zcr_key(call: int) -> Any:
+        """zcr's latent perturbation: a stateless TF seed from the seed, the step and the call
+        (its draws are not in the NumPy stream), None without zcr."""
+        if generator is None:
+            return None
+        return tf.constant([cfg.seed, s.step * 1024 + call], tf.int64)
+
     s.start()
     s.begin(evaluate)
     while s.step < s.steps:
@@ -311,19 +331,25 @@ def _train(cfg: DCGANConfig) -> dict[str, Any]:
             lr, (_, b2) = s.adam
             schedule.assign([lr, b2])
             step = tf.constant(s.step, tf.int32)
-        for _ in range(d_steps):
+        elif s.term_states:  # a stateful term (lecam) reads the step: a tensor, one trace
+            step = tf.constant(s.step, tf.int32)
+        for i in range(d_steps):
             real = nhwc(batches.next())
             due = s.step % every == 0
             s.first_call(due)  # the first call of each variant traces it
             out = d_step(real, s.latents(z_dim, dtype),
                          s.draws(real, fake_shape, "discriminator", dtype), std, step, due=due,
-                         aug_p=s.augment_p, aug_draws=aug_draws("discriminator"))  # fmt: skip
+                         aug_p=s.augment_p, aug_draws=aug_draws("discriminator"),
+                         states=s.term_states, key=zcr_key(i))  # fmt: skip
             s.record_d_stats(out.stats)
-        for _ in range(g_steps):
+            s.advance_states(out)  # lecam's next averages, from out.stats (no host read)
+        for i in range(g_steps):
             g_real = real if s.needs_real else None
             g_out = g_step(s.latents(z_dim, dtype), g_real,
                            s.draws(g_real, fake_shape, "generator", dtype), std,
-                           s.augment_p, aug_draws("generator", s.needs_real))  # fmt: skip
+                           s.augment_p, aug_draws("generator", s.needs_real),
+                           s.term_states, step, zcr_key(512 + i))  # fmt: skip
+            s.advance_states(g_out)
         # ---- logging, evaluation, checkpoints ----
         if s.end_iteration(out, g_out):
             s.evaluate(evaluate)

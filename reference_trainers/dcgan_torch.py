@@ -86,6 +86,11 @@ class Discriminator(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x).flatten(1)
 
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The intermediate features feature matching compares: every layer but the last
+        convolution, ``(N, C, 4, 4)`` (the paper's "activations on an intermediate layer")."""
+        return self.net[:-1](x)
+
 
 @torch.no_grad()
 def load_numpy_weights(net: nn.Sequential, weights: list[Any]) -> None:
@@ -214,21 +219,29 @@ def train_torch(cfg: DCGANConfig) -> dict[str, Any]:
                     D_run, real_in, fake_in, step=s.step, key=s.key,
                     draws=draws(real, image_shape, "discriminator"), noise_std=s.noise_std,
                     generator=G_run, latent=z,  # used by zcr only
+                    states=s.term_states,  # lecam's moving averages ({} without such a term)
                 )  # fmt: skip
             s.update_d(out)
+            s.advance_states(out)
         for _ in range(g_steps):
             z = latents()
-            g_real = real if s.needs_real else None
+            g_real = real if s.needs_real or s.needs_features else None
             with s.autocast():
                 # --augment: G is trained through the augmentation of its fakes
                 fake_in, g_real_in = s.augment_g(G_run(z), g_real, key=s.key,
-                                                 draws=aug_draws("generator", s.needs_real))  # fmt: skip
+                                                 draws=aug_draws("generator", g_real is not None))  # fmt: skip
+                features = None
+                if s.needs_features:  # feature_matching: D's features on reals (targets), fakes
+                    features = (D.features(g_real_in).detach(), D.features(fake_in))
+                loss_real = g_real_in if s.needs_real else None
                 g_out = s.objective.generator(
-                    D_run, fake_in, real=g_real_in, step=s.step, key=s.key,
-                    draws=draws(g_real, image_shape, "generator"), noise_std=s.noise_std,
+                    D_run, fake_in, real=loss_real, step=s.step, key=s.key,
+                    draws=draws(loss_real, image_shape, "generator"), noise_std=s.noise_std,
                     generator=G_run, latent=z,  # used by zcr only
+                    states=s.term_states, features=features,
                 )  # fmt: skip
             s.update_g(g_out.total)
+            s.advance_states(g_out)
         # ---- logging, evaluation, checkpoints ----
         if s.end_iteration(out, g_out):
             s.evaluate(evaluate)

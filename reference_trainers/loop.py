@@ -57,7 +57,12 @@ class Loop:
             )  # fmt: skip
         self.objective = objective
         # a gradient-normalized D (--gradient-norm) needs per-sample input gradients too
-        self.has_penalty = bool(self.objective.penalties) or getattr(cfg, "gradient_norm", False)
+        self.has_penalty = common.input_gradients(self.objective) or getattr(
+            cfg, "gradient_norm", False
+        )
+        #: the explicit state of the objective's stateful terms (lecam's moving averages), by
+        #: term name: :meth:`init_term_states`, then :meth:`advance_states` after each step
+        self.term_states: dict[str, Any] = {}
         # --recipe: its Adam (lr, (beta1, beta2)) on a schedule, set at every iteration's plan
         self.recipe = common.recipe_of(cfg)
         self.adam: tuple[float, tuple[float, float]] | None = (
@@ -66,6 +71,9 @@ class Loop:
 
         # the generator loss of a relativistic loss needs D(real)
         self.needs_real = getattr(self.objective.loss, "generator_needs_real", False)
+        #: a generator term on D's intermediate features (feature_matching) needs them on a
+        #: real and the generated batch
+        self.needs_features = bool(common.feature_terms(self.objective))
         self.step = 0
         self.noise_std: Any = None
         self.augment_p: Any = None  # this iteration's p (ada / apa): a tensor or a number
@@ -79,7 +87,12 @@ class Loop:
     def penalty_interval(self) -> int:
         """The one lazy-penalty interval of the objective, for the JAX and TF trainers, which
         decide on the host whether the penalty is due (one error for several intervals)."""
-        everys = {int(getattr(pen, "every", 1)) for pen in self.objective.penalties} or {1}
+        everys = {
+            int(getattr(pen, "every", 1))
+            for pen in self.objective.penalties
+            if not getattr(pen, "stateful", False)
+        } or {1}  # lecam: every step, its own
+        # step gate on the true step
         if len(everys) > 1:
             raise common.TrainerError(
                 f"--objective: penalties with different `every` intervals {sorted(everys)}; the "
@@ -110,6 +123,19 @@ class Loop:
         aug = self.augmentation
         self.aug_controller = aug.controller() if aug is not None else None
         self.aug_state: Any = self.aug_controller.init(zero) if self.aug_controller else None
+
+    def init_term_states(self, like: Any) -> None:
+        """The initial state of the objective's terms that keep one (``Objective.init_states``),
+        as tensors of ``like``'s framework, device and dtype (a 0-d tensor of the training
+        dtype); call before a resume restores them."""
+        self.term_states = self.objective.init_states(like)
+
+    def advance_states(self, out: advloss.ObjectiveOutput) -> None:
+        """The terms' states after a D or G step, read from its output's statistics
+        (``Objective.next_states``: tensors picked from ``out``, nothing read on the host); the
+        other side's terms keep theirs."""
+        if self.term_states:
+            self.term_states = self.objective.next_states(out, self.term_states)
 
     def plan(self) -> tuple[int, int]:
         """This iteration's D and G update counts; sets ``noise_std`` (adaptive noise),
@@ -196,6 +222,7 @@ class Loop:
             "monitor": self.monitor_state._asdict(),
             "ada": None if self.ada_state is None else list(self.ada_state),
             "augment": None if self.aug_state is None else list(self.aug_state),
+            "terms": {name: dict(st._asdict()) for name, st in self.term_states.items()},
         }
 
     def load_controls(
@@ -203,9 +230,21 @@ class Loop:
     ) -> None:
         """Restore :meth:`controls`; ``convert`` maps every stored number (the leaves of
         :meth:`controls`) back to a tensor of the training framework."""
-        ck = {k: ck.get(k) for k in ("ratio", "monitor", "ada", "augment")}
+        ck = {k: ck.get(k) for k in ("ratio", "monitor", "ada", "augment", "terms")}
         if convert is not None:
             ck = map_leaves(ck, convert)
+        stored = ck["terms"] or {}
+        missing = sorted(set(self.term_states) - set(stored))
+        if missing:
+            raise common.TrainerError(
+                f"--resume: the checkpoint holds no state for the objective's {missing} "
+                f"term(s); resume with the options it was written with"
+            )
+        self.term_states = {
+            name: type(st)(*(self._like(stored[name][f], cur)
+                             for f, cur in zip(st._fields, st, strict=True)))
+            for name, st in self.term_states.items()
+        }  # fmt: skip
         if ck["ratio"] is not None:
             self.ratio_state = type(self.ratio_state)(*ck["ratio"])
         self.monitor_state = advloss.balance.MonitorState(**ck["monitor"])
@@ -216,6 +255,11 @@ class Loop:
 
     def _num(self, x: Any) -> float:
         raise NotImplementedError
+
+    def _like(self, value: Any, current: Any) -> Any:
+        """A restored state tensor on ``current``'s device and dtype (the frameworks' loops
+        override this where a checkpoint is read onto another device)."""
+        return value
 
     def _eval_context(self) -> Any:
         return contextlib.nullcontext()
@@ -255,6 +299,8 @@ class Loop:
                 "d_real": num(out.stats["d_real"]), "d_fake": num(out.stats["d_fake"]),
                 "r_t": num(out.stats["r_t"]), "d_steps": d_steps, "g_steps": g_steps,
             })  # fmt: skip
+            for name, st in self.term_states.items():  # e.g. lecam.ema_real
+                row.update({f"{name}.{f}": num(v) for f, v in zip(st._fields, st, strict=True)})
             if "noise_std" in out.stats:
                 row["noise_std"] = num(out.stats["noise_std"])
             p = self.augment_p

@@ -138,6 +138,7 @@ def check(cfg: Pix2PixConfig) -> None:
     """The checks made before PyTorch is imported: :func:`common.check_options`, the loss
     weights and the data."""
     common.check_options(cfg)
+    common.refuse_feature_terms(cfg, "pix2pix")
     check_weights(cfg)
     check_data(cfg)
 

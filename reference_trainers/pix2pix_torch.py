@@ -209,9 +209,10 @@ def train(cfg: Pix2PixConfig) -> dict[str, Any]:
                 x_in, y_in, fake_in = s.augment_pair_d(x, y, G_run(x).detach(), key=s.key)
                 out = s.objective.discriminator(
                     conditioned(x_in), y_in, fake_in, step=s.step, key=s.key,
-                    noise_std=s.noise_std,
+                    noise_std=s.noise_std, states=s.term_states,  # lecam's averages, if any
                 )  # fmt: skip
             s.update_d(out)
+            s.advance_states(out)
         for _ in range(g_steps):
             with s.autocast():
                 fake = G_run(x)

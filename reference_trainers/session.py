@@ -119,6 +119,7 @@ class Session(Loop):
         }
         self.key = self.gens["objective"]  # advloss draws labels, flips, noise, GP alphas from it
         self._init_controls(torch.zeros((), device=device))
+        self.init_term_states(torch.zeros((), device=device, dtype=self.dtype))
         self.scaler = torch.amp.GradScaler(device.type, enabled=cfg.amp == "fp16")
         G_run: Any = G
         D_run: Any = D
@@ -224,6 +225,9 @@ class Session(Loop):
 
     def _num(self, x: Any) -> float:
         return float(x.detach())
+
+    def _like(self, value: Any, current: Any) -> Any:
+        return torch.as_tensor(value).to(current.device, current.dtype)
 
     @contextlib.contextmanager
     def _eval_context(self) -> Any:

@@ -50,9 +50,10 @@ def ab_folder(root, split, n, size=16, seed=0):
         ["--loss", "ns", "--gan-weight", "0"],
         ["--loss", "minimax", "--flip-prob", "0.1", "--g-steps", "2", "--no-jitter"],
         ["--loss", "ragan", "--penalty", "r2", "--adaptive-ratio", "--instance-noise", "adaptive"],
+        ["--loss", "hinge", "--penalty", "lecam"],  # explicit state carried between steps
     ],
     ids=["ns", "lsgan-r1-labels-noise", "hinge-gp-sn", "wgan-gp-no-l1", "l1-only", "minimax-flip",
-         "ragan-r2-adaptive"],
+         "ragan-r2-adaptive", "hinge-lecam"],
 )  # fmt: skip
 @pytest.mark.slow
 def test_smoke_run_per_loss_family(tmp_path, options):

@@ -193,6 +193,38 @@ def test_the_three_trainers_agree_with_gradient_normalization(tmp_path):
             assert len(values) == 2 and max(values) < 1e-12, (pair, key, values)
 
 
+@pytest.mark.slow
+def test_the_three_trainers_agree_with_lecam_and_resume_it(tmp_path):
+    """A term with explicit state (LeCam's moving averages): carried between steps as tensors
+    (an input of the jitted / traced steps, its next value read from their statistics), with
+    the true step traced beside a lazy R1 decided on the host (`regularize`): the same run in
+    float64, its averages logged; and in the checkpoint: each framework's run split at step 2
+    and resumed logs the same rows as its straight run."""
+    spec = ["--objective", "hinge + lecam(start=1, decay=0.5) + r1(gamma=1, every=2)"]
+    sizes = [*TINY[:6], "--eval-samples", "200"]
+    result = xframework.compare(
+        "lecam", spec, ["torch", "jax", "tf"], steps=4, dtype="float64", work=tmp_path,
+        sizes=sizes, seed=1, quiet=True,
+    )  # fmt: skip
+    for pair, d in result["diffs"].items():
+        for key, values in d.items():
+            assert len(values) == 4 and max(values) < 1e-12, (pair, key, values)
+    last = {}
+    for framework in ("torch", "jax", "tf"):
+        train = [r for r in rows(tmp_path / "lecam-float64" / framework) if "d_loss" in r]
+        last[framework] = train[-1]
+        assert train[-1]["d_lecam"] > 0 and train[0]["d_lecam"] == 0  # on from step 2
+        split = tmp_path / f"split-{framework}"
+        argv = ["--framework", framework, "--numpy-rng", "--dtype", "float64", "--log-every",
+                "1", "--eval-every", "2", "--seed", "1", "--out", str(split), *sizes, *spec]  # fmt: skip
+        assert dcgan.main([*argv, "--steps", "2"]) == 0
+        assert dcgan.main([*argv, "--steps", "4", "--resume"]) == 0
+        assert [r for r in rows(split) if "d_loss" in r] == train, framework
+    for framework in ("jax", "tf"):
+        for key in ("lecam.ema_real", "lecam.ema_fake"):
+            assert last[framework][key] == pytest.approx(last["torch"][key], rel=1e-12, abs=1e-14)
+
+
 def test_xframework_command_writes_the_figure_and_the_tables(tmp_path):
     args = ["--tiny", "--steps", "3", "--configs", "hinge", "--frameworks", "torch,tf",
             "--out", str(tmp_path)]  # fmt: skip
@@ -236,6 +268,21 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path, framework):
     assert rows(straight) == rows(split)  # every row (one per step) identical
     last = [r for r in rows(split) if "d_loss" in r][-1]
     assert "noise_std" in last and "augment_p" in last
+
+
+@pytest.mark.slow
+def test_the_three_trainers_agree_with_zcr_at_sigma_0(tmp_path):
+    """zcr: the objective calls G itself (G(z + σε); JAX threads G's batch statistics through
+    those calls).  Its ε comes from each framework's own generator, so only σ = 0 (G(z) twice,
+    D compared on equal batches) gives the same run in all three: the plumbing, not the draws."""
+    result = xframework.compare(
+        "zcr", ["--objective", "ns + zcr(sigma=0.0)"], ["torch", "jax", "tf"], steps=2,
+        dtype="float64", work=tmp_path, sizes=[*TINY[:6], "--eval-samples", "200"], seed=1,
+        quiet=True,
+    )  # fmt: skip
+    for pair, d in result["diffs"].items():
+        for key, values in d.items():
+            assert len(values) == 2 and max(values) < 1e-12, (pair, key, values)
 
 
 @pytest.mark.parametrize(
