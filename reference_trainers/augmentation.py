@@ -90,6 +90,9 @@ class Augmentation:
     batch_size: int
     #: an augmentation object of ``--objective`` (``augment(x, key=, draws=, return_draws=)``)
     term: Any = None
+    #: D steps between the adaptive p's adjustments, and the adaptive p's start
+    interval: int = INTERVAL
+    initial: float = 0.0
 
     @property
     def adaptive(self) -> bool:
@@ -100,7 +103,11 @@ class Augmentation:
             return None
         assert self.target is not None
         return advloss_augment.AdaptiveProbability(
-            batch_size=self.batch_size, target=self.target, ada_kimg=self.kimg, interval=INTERVAL
+            batch_size=self.batch_size,
+            target=self.target,
+            ada_kimg=self.kimg,
+            interval=self.interval,
+            initial=self.initial,
         )
 
     # ---------------------------------------------------------------- one batch, one call
@@ -111,6 +118,8 @@ class Augmentation:
             term = self.term
             if layout != getattr(term, "layout", "NCHW"):
                 term = dataclasses.replace(term, layout=layout)
+            if isinstance(term, advloss_augment.ADA):  # its p: fixed, or the controller's
+                return term.augment(x, key=key, draws=draws, return_draws=True, p=p)
             return term.augment(x, key=key, draws=draws, return_draws=True)
         fn = METHODS[self.method][0]
         assert fn is not None
@@ -221,6 +230,26 @@ def from_options(cfg: Any, objective: advloss.Objective) -> Augmentation | None:
             raise TrainerError(
                 f"--objective with an augmentation term and --augment {method}"
                 f"{', ' + flags if flags else ''}: give the augmentation once"
+            )
+        if isinstance(term, (advloss_augment.ADA, advloss_augment.APA)):
+            # ada(...) / apa(...): p fixed, or steered (target=) by the loop's controller with
+            # the term's settings — the same rule Objective runs with the term's state
+            adaptive = term.target is not None
+            if adaptive and term.batch_size not in (None, int(cfg.batch_size)):
+                raise TrainerError(
+                    f"--objective {term.name}(batch_size={term.batch_size}): the trainer's batch "
+                    f"is {cfg.batch_size}; leave batch_size out (the batch is used)"
+                )
+            return Augmentation(
+                method=term.name,
+                policy=str(getattr(term, "ops", "")),
+                p=None if adaptive else term.p,
+                target=term.target,
+                kimg=term.ada_kimg,
+                batch_size=int(cfg.batch_size),
+                term=term if isinstance(term, advloss_augment.ADA) else None,
+                interval=term.interval,
+                initial=term.p if adaptive else 0.0,
             )
         return Augmentation(
             method=getattr(term, "name", type(term).__name__),

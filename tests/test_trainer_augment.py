@@ -43,6 +43,29 @@ def test_options_resolve_to_the_method_and_its_p():
     assert term.term is not None and term.policy == "translation"
 
 
+def test_adaptive_objective_terms_run_the_loops_controller_with_their_settings():
+    """``--objective "... + ada(target=...)"`` / ``apa(...)``: the loop's controller with the
+    term's target, ada_kimg, interval and initial p (what ``Objective`` runs with the term's
+    state), the same as ``--augment ada --augment-target ...``."""
+    term = _augmentation("--objective", "ns + ada(p=0.1, target=0.7, ada_kimg=2, interval=2)")
+    assert term.method == "ada" and term.adaptive and term.p is None
+    c = term.controller()
+    assert (c.target, c.ada_kimg, c.interval, c.initial, c.batch_size) == (0.7, 2.0, 2, 0.1, 4)
+    flag = _augmentation("--augment", "ada", "--augment-target", "0.7", "--augment-kimg", "2")
+    assert flag.controller().step_size == pytest.approx(2 * c.step_size)  # interval 4 vs 2
+    fixed = _augmentation("--objective", "ns + ada(p=0.3, ops='bg')")
+    assert (fixed.p, fixed.adaptive) == (0.3, False)
+    real = _batch(8)
+    draws = {k: np.random.default_rng(9).random(s) for k, (_, s) in
+             fixed.term.draw_specs(real.shape).items()}  # fmt: skip
+    got, _ = fixed.transform(real, 0.3, None, draws, "NCHW")
+    np.testing.assert_array_equal(got, advloss.augment.ada(real, 0.3, ops="bg", draws=draws))
+    apa = _augmentation("--objective", "hinge + apa(target=0.6)")
+    assert (apa.method, apa.term, apa.adaptive) == ("apa", None, True)
+    with pytest.raises(TrainerError, match=r"apa\(batch_size=8\): the trainer's batch is 4"):
+        _augmentation("--objective", "hinge + apa(target=0.6, batch_size=8)")
+
+
 def test_the_discriminator_and_generator_batches():
     real, fake = _batch(0), _batch(1)
     diff = _augmentation("--augment", "diffaug", "--augment-policy", "translation")
