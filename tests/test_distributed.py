@@ -20,6 +20,10 @@ import advloss
 from advloss.errors import AdvlossTypeError
 
 ROOT = Path(__file__).resolve().parents[1]
+#: Two simulated CPU devices, one thread each.  Set on their own: flags inherited from the
+#: parent (``reference_trainers.common.limit_threads`` writes XLA_FLAGS into the environment of
+#: the test process) may end XLA's parse before the device count.
+_DEVICES = "--xla_force_host_platform_device_count=2 --xla_cpu_multi_thread_eigen=false"
 
 
 def _has(module: str) -> bool:
@@ -72,7 +76,7 @@ def test_jax_replicas_must_name_an_axis():
 @pytest.mark.slow
 @pytest.mark.skipif(not _has("jax"), reason="needs jax")
 def test_jax_shard_map_and_sharded_jit_equal_one_device():
-    flags = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2"
+    flags = _DEVICES  # not the parent's XLA_FLAGS: a trainer test may have set them
     _run(["tests.distributed_jax_worker"], _env(XLA_FLAGS=flags.strip(), JAX_PLATFORMS="cpu"))
 
 
@@ -126,6 +130,6 @@ def test_jax_and_tf_dcgan_trainers_on_two_devices_agree(tmp_path):
     norm, adaptive noise and ratio): the worker's docstring says why agreeing proves it."""
     pytest.importorskip("sklearn")
     pytest.importorskip("matplotlib")
-    flags = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2"
+    flags = _DEVICES  # not the parent's XLA_FLAGS: a trainer test may have set them
     env = _env(XLA_FLAGS=flags.strip(), JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="2")
     _run(["tests.distributed_trainer_worker", str(tmp_path)], env)
