@@ -220,6 +220,7 @@ def train_torch(cfg: DCGANConfig) -> dict[str, Any]:
                     draws=draws(real, image_shape, "discriminator"), noise_std=s.noise_std,
                     generator=G_run, latent=z,  # used by zcr only
                     states=s.term_states,  # lecam's moving averages ({} without such a term)
+                    replicas=s.replicas,  # torchrun: the states averaged over the ranks
                 )  # fmt: skip
             s.update_d(out)
             s.advance_states(out)
@@ -238,7 +239,7 @@ def train_torch(cfg: DCGANConfig) -> dict[str, Any]:
                     D_run, fake_in, real=loss_real, step=s.step, key=s.key,
                     draws=draws(loss_real, image_shape, "generator"), noise_std=s.noise_std,
                     generator=G_run, latent=z,  # used by zcr only
-                    states=s.term_states, features=features,
+                    states=s.term_states, features=features, replicas=s.replicas,
                 )  # fmt: skip
             s.update_g(g_out.total)
             s.advance_states(g_out)

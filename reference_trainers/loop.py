@@ -92,7 +92,6 @@ class Loop:
             for pen in self.objective.penalties
             if not getattr(pen, "stateful", False)
         } or {1}  # lecam: every step, its own
-        # step gate on the true step
         if len(everys) > 1:
             raise common.TrainerError(
                 f"--objective: penalties with different `every` intervals {sorted(everys)}; the "
@@ -129,6 +128,13 @@ class Loop:
         as tensors of ``like``'s framework, device and dtype (a 0-d tensor of the training
         dtype); call before a resume restores them."""
         self.term_states = self.objective.init_states(like)
+
+    @property
+    def replicas(self) -> Any:
+        """``replicas=`` for the objective's calls: the default process group when several
+        processes train (torchrun) and a term keeps state — its moving averages must be the
+        global batch's on every rank — else None."""
+        return True if self.world > 1 and self.term_states else None
 
     def advance_states(self, out: advloss.ObjectiveOutput) -> None:
         """The terms' states after a D or G step, read from its output's statistics

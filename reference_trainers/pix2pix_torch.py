@@ -210,6 +210,7 @@ def train(cfg: Pix2PixConfig) -> dict[str, Any]:
                 out = s.objective.discriminator(
                     conditioned(x_in), y_in, fake_in, step=s.step, key=s.key,
                     noise_std=s.noise_std, states=s.term_states,  # lecam's averages, if any
+                    replicas=s.replicas,  # torchrun: the states averaged over the ranks
                 )  # fmt: skip
             s.update_d(out)
             s.advance_states(out)

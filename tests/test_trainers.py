@@ -500,9 +500,10 @@ def test_stacked_digits_run(tmp_path):
 
 @pytest.mark.slow
 def test_ddp_two_cpu_processes(tmp_path):
-    """torchrun --nproc_per_node=2 on gloo: the run completes with R1 + spectral norm + the
-    adaptive ratio (statistics averaged across ranks, so both plan the same steps), rank 0 alone
-    writes the outputs, and both ranks end with identical weights."""
+    """torchrun --nproc_per_node=2 on gloo: the run completes with R1 + LeCam (its moving
+    averages averaged over the ranks: replicas=) + spectral norm + the adaptive ratio
+    (statistics averaged across ranks, so both plan the same steps), rank 0 alone writes the
+    outputs, and both ranks end with identical weights."""
     import os
     import socket
     from pathlib import Path
@@ -516,8 +517,8 @@ def test_ddp_two_cpu_processes(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
          f"--master_port={port}", "-m", "reference_trainers.dcgan", "--out", str(out),
-         *TINY, "--steps", "4", "--eval-every", "4", "--penalty", "r1", "--spectral-norm",
-         "--adaptive-ratio"],
+         *TINY, "--steps", "4", "--eval-every", "4", "--objective",
+         "ns + r1(gamma=10) + lecam(start=0)", "--spectral-norm", "--adaptive-ratio"],
         capture_output=True, text=True, timeout=300, cwd=root, env=env,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
