@@ -21,10 +21,7 @@ import advloss.augment  # noqa: E402
 from advloss.testing import assert_close  # noqa: E402
 from tests import distributed_problem as problem  # noqa: E402
 
-OBJECTIVE = advloss.Objective.parse(problem.OBJECTIVE)
-NOISE = OBJECTIVE.instance_noise
-RATIO = advloss.AdaptiveRatio()
-ADA = advloss.augment.AdaptiveProbability(target=0.0, interval=1, batch_size=problem.BATCH)
+OBJECTIVE, NOISE, RATIO, ADA = problem.OBJECTIVE_VALUE, problem.NOISE, problem.RATIO, problem.ADA
 
 
 def generator(params, z):
@@ -96,12 +93,7 @@ def main() -> None:
     sn = {"u": params.pop("sn_u"), "v": params.pop("sn_v")}
     data = {k: jnp.asarray(v) for k, v in problem.batch().items()}
     like = jnp.zeros((), jnp.float64)
-    states = {
-        **OBJECTIVE.init_states(like),
-        "noise": NOISE.init(like),
-        "ratio": advloss.balance.RatioState(like, like),
-        "ada": ADA.init(like),
-    }
+    states = problem.initial_states(like)
 
     single = jax.jit(lambda p, s, st, d: step(p, s, st, d, None))(params, sn, states, data)
 

@@ -8,7 +8,12 @@ their framework's step from these NumPy arrays."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+
+import advloss
+import advloss.augment
 
 #: The global batch size and the latent / data widths; the images are (N, 1, 2, 3).
 BATCH, LATENT, WIDTH, HIDDEN = 8, 3, 6, 5
@@ -19,6 +24,22 @@ OBJECTIVE = (
     " + path_length(weight=1, decay=0.5)"
     " + noise(name='adaptive', target=0.0, step_size=0.05, interval=1, initial=0.1)"
 )
+#: The objective and the controllers every worker steps (advloss values: framework-free).
+OBJECTIVE_VALUE = advloss.Objective.parse(OBJECTIVE)
+NOISE = OBJECTIVE_VALUE.instance_noise
+RATIO = advloss.AdaptiveRatio()
+ADA = advloss.augment.AdaptiveProbability(target=0.0, interval=1, batch_size=BATCH)
+
+
+def initial_states(like: Any) -> dict[str, Any]:
+    """The objective's term states and the three controllers' states, as 0-d tensors of
+    ``like``'s framework."""
+    return {
+        **OBJECTIVE_VALUE.init_states(like),
+        "noise": NOISE.init(like),
+        "ratio": advloss.balance.RatioState(like, like),
+        "ada": ADA.init(like),
+    }
 
 
 def params() -> dict[str, np.ndarray]:

@@ -20,10 +20,7 @@ import advloss.augment  # noqa: E402
 from advloss.testing import assert_close  # noqa: E402
 from tests import distributed_problem as problem  # noqa: E402
 
-OBJECTIVE = advloss.Objective.parse(problem.OBJECTIVE)
-NOISE = OBJECTIVE.instance_noise
-RATIO = advloss.AdaptiveRatio()
-ADA = advloss.augment.AdaptiveProbability(target=0.0, interval=1, batch_size=problem.BATCH)
+OBJECTIVE, NOISE, RATIO, ADA = problem.OBJECTIVE_VALUE, problem.NOISE, problem.RATIO, problem.ADA
 D_NAMES, G_NAMES = ("d_w1", "d_w2"), ("g_w",)
 
 
@@ -96,12 +93,7 @@ def main() -> None:
     sn = {"u": params.pop("sn_u"), "v": params.pop("sn_v")}
     data = {k: tf.constant(v) for k, v in problem.batch().items()}
     like = tf.zeros((), tf.float64)
-    states = {
-        **OBJECTIVE.init_states(like),
-        "noise": NOISE.init(like),
-        "ratio": advloss.balance.RatioState(like, like),
-        "ada": ADA.init(like),
-    }
+    states = problem.initial_states(like)
     single = tf.function(step, autograph=False)(params, sn, states, data, None)
 
     strategy = tf.distribute.MirroredStrategy(devices)

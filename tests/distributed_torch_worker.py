@@ -18,10 +18,7 @@ import advloss.augment
 from advloss.testing import assert_close
 from tests import distributed_problem as problem
 
-OBJECTIVE = advloss.Objective.parse(problem.OBJECTIVE)
-NOISE = OBJECTIVE.instance_noise
-RATIO = advloss.AdaptiveRatio()
-ADA = advloss.augment.AdaptiveProbability(target=0.0, interval=1, batch_size=problem.BATCH)
+OBJECTIVE, NOISE, RATIO, ADA = problem.OBJECTIVE_VALUE, problem.NOISE, problem.RATIO, problem.ADA
 
 
 def generator(params, z):
@@ -89,12 +86,7 @@ def run(rank: int, world: int, port: int) -> None:
         sn = {"u": params.pop("sn_u"), "v": params.pop("sn_v")}
         data = {k: torch.tensor(v) for k, v in problem.batch().items()}
         like = torch.zeros((), dtype=torch.float64)
-        states = {
-            **OBJECTIVE.init_states(like),
-            "noise": NOISE.init(like),
-            "ratio": advloss.balance.RatioState(like, like),
-            "ada": ADA.init(like),
-        }
+        states = problem.initial_states(like)
         n = problem.BATCH // world
         shard = {k: v[rank * n : (rank + 1) * n] for k, v in data.items()}
         parallel = step(params, sn, states, shard, True)
