@@ -34,6 +34,10 @@ from benchmarks import report, trainer_runs
 mean = trainer_runs.mean_of
 
 LOSSES = ["minimax", "ns", "lsgan", "hinge", "wgan", "ragan"]
+#: Losses outside the default grid, run by name into a file of their own (``--name``): the
+#: pairing losses of the second catalogue.
+EXTRA_LOSSES = ["rpgan", "rp_hinge", "rp_lsgan"]
+ALL_LOSSES = LOSSES + EXTRA_LOSSES
 REGS = {"dcgan": ["none", "ln", "r1", "gp", "sn"], "pix2pix": ["none", "r1", "sn"]}
 METRICS = {
     "dcgan": [("fd", "fd ↓", 2), ("coverage", "coverage ↑", 2), ("class_kl", "class KL ↓", 3)],
@@ -84,16 +88,19 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="default: none,ln,r1,gp,sn (dcgan; ln = layer norm in D, no penalty); none,r1,sn (pix2pix)",
     )
+    p.add_argument("--name", default="quality",
+                   help="result file name (default quality): e.g. quality-rp for rows of the "
+                        "extra losses beside the committed table")  # fmt: skip
     trainer_runs.reuse_option(p)
     report.replot_option(p, "quality")
     args = p.parse_args(argv)
     if args.replot:
-        data, png = report.replot_data("quality", args)
+        data, png = report.replot_data(args.name, args)
         plot(data["runs"], list(dict.fromkeys(r["trainer"] for r in data["runs"])), png)
         report.publish(png)
         return 0
     trainers = report.pick(p, "trainers", args.trainers, list(REGS))
-    losses = report.pick(p, "losses", args.losses, LOSSES)
+    losses = report.pick(p, "losses", args.losses, ALL_LOSSES)
     seeds = report.seeds(args)
     steps = {t: args.steps or (300 if args.quick else STEPS[t]) for t in trainers}
     regs = {
@@ -117,8 +124,8 @@ def main(argv: list[str] | None = None) -> int:
         )
 
     results, info, out = trainer_runs.run_reusing(
-        "quality", args, jobs, lambda r: tuple(r[k] for k in ("trainer", "loss", "reg", "seed", "steps")),
-        lambda j: options(j["trainer"], j["loss"], j["reg"]), run_one, describe,
+        args.name, args, jobs, lambda r: tuple(r[k] for k in ("trainer", "loss", "reg", "seed", "steps")),
+        lambda j: options(j["trainer"], j["loss"], j["reg"]), run_one, describe, module="quality",
         seeds=seeds, steps=steps,
     )  # fmt: skip
     if args.reuse and out["json"].exists():  # a run of some trainers keeps the others' rows
@@ -255,7 +262,7 @@ def plot(results: list[dict[str, Any]], trainers: list[str], path: Path) -> None
                     ax.errorbar(x, y, xerr=xe, yerr=ye, color="k", marker="*", ms=14, zorder=4,
                                 elinewidth=0.8, capsize=2, ls="none")  # fmt: skip
                     continue
-                color = f"C{LOSSES.index(lo)}"
+                color = f"C{ALL_LOSSES.index(lo)}"
                 ax.errorbar(x, y, xerr=xe, yerr=ye, marker=markers.get(reg, "D"), color=color,
                             ms=7, mec="k", mew=0.5, elinewidth=0.8, capsize=2, ls="none",
                             alpha=0.85)  # fmt: skip
@@ -276,7 +283,7 @@ def plot(results: list[dict[str, Any]], trainers: list[str], path: Path) -> None
                 ax.axhline(base, color="k", ls="--", lw=1)
             used = list(dict.fromkeys(lo for lo, _ in g if lo != L1_ONLY))
             regs_used = list(dict.fromkeys(reg for lo, reg in g if lo != L1_ONLY))
-            handles = [Line2D([], [], color=f"C{LOSSES.index(lo)}", marker="o", ls="none",
+            handles = [Line2D([], [], color=f"C{ALL_LOSSES.index(lo)}", marker="o", ls="none",
                               label=lo) for lo in used]  # fmt: skip
             handles += [Line2D([], [], color="0.4", marker=markers.get(r, "D"), ls="none",
                                label=f"+ {r}") for r in regs_used]  # fmt: skip

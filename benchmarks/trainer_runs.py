@@ -195,10 +195,12 @@ def run_reusing(
     options: Callable[[dict[str, Any]], list[str]],
     work: Callable[[dict[str, Any]], dict[str, Any]],
     describe: Callable[[dict[str, Any]], str],
+    module: str | None = None,
     **extra: Any,
 ) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, Path]]:
     """Reuse the committed rows (``args.reuse``), run the rest on ``args.workers``, stamp each
-    fresh row with the commit. Returns (rows in job order, the machine record, output paths)."""
+    fresh row with the commit. Returns (rows in job order, the machine record, output paths).
+    ``module``: the benchmark's module when ``name`` (the result file) is not its name."""
     from benchmarks import report
 
     out = report.paths(name, args.quick, args.out)
@@ -206,7 +208,7 @@ def run_reusing(
     print(f"{name}: {len(jobs)} runs ({len(reused)} taken from {out['json'].name}), "
           f"{args.workers} workers", file=sys.stderr)  # fmt: skip
     ran = run_all(todo, work, args.workers, describe, name)
-    info = report.machine(f"benchmarks.{name}", quick=args.quick, **extra)
+    info = report.machine(f"benchmarks.{module or name}", quick=args.quick, **extra)
     # a run finished in an earlier invocation keeps the commit its folder recorded
     commits = {key(j): run_commit(j["out"]) for j in todo}
     fresh = {key(r): {**r, "commit": commits.get(key(r)) or "unknown"} for r in ran}
