@@ -39,6 +39,9 @@ LOSSES = ["minimax", "ns", "lsgan", "hinge", "wgan", "ragan"]
 EXTRA_LOSSES = ["rpgan", "rp_hinge", "rp_lsgan"]
 ALL_LOSSES = LOSSES + EXTRA_LOSSES
 REGS = {"dcgan": ["none", "ln", "r1", "gp", "sn"], "pix2pix": ["none", "r1", "sn"]}
+#: Regularizers outside the default grid (the second catalogue's penalties, each at its own
+#: default weight through ``--penalty``), run by name into a file of their own (``--name``).
+EXTRA_REGS = {"dcgan": ["lecam", "dragan", "maxgp", "cr", "bcr"], "pix2pix": []}
 METRICS = {
     "dcgan": [("fd", "fd ↓", 2), ("coverage", "coverage ↑", 2), ("class_kl", "class KL ↓", 3)],
     "pix2pix": [("l1", "l1 ↓", 3), ("psnr", "psnr ↑", 2), ("ssim", "ssim ↑", 3),
@@ -104,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     seeds = report.seeds(args)
     steps = {t: args.steps or (300 if args.quick else STEPS[t]) for t in trainers}
     regs = {
-        t: report.pick(p, f"regs ({t})", args.regs or ",".join(REGS[t]), REGS[t]) for t in trainers
+        t: report.pick(p, f"regs ({t})", args.regs or ",".join(REGS[t]), REGS[t] + EXTRA_REGS[t])
+        for t in trainers
     }
     work = Path(args.work)
     jobs = []
