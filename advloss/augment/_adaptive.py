@@ -31,6 +31,17 @@ def check_target(where: str, value: Any) -> float:
     return target
 
 
+def check_kimg(where: str, value: Any) -> float:
+    """``ada_kimg``: a Python number > 0 (thousands of real images for p to move by 1)."""
+    kimg = hyperparameter(where, "ada_kimg", value)
+    if kimg <= 0:
+        raise AdvlossValueError(
+            f"{where}: ada_kimg must be > 0 (thousands of real images for p to move by 1); "
+            f"received {kimg}."
+        )
+    return kimg
+
+
 def _r_t(where: str, b: Backend, r_t: Any, like: Any) -> Any:
     """``r_t`` as a float32 constant: a Python number, or a 0-d tensor of ``b``'s framework."""
     if isinstance(r_t, bool):
@@ -185,13 +196,7 @@ class AdaptiveProbability(Configurable):
             self, "batch_size", integer(where, "batch_size", self.batch_size, minimum=1)
         )
         object.__setattr__(self, "target", check_target(where, self.target))
-        kimg = hyperparameter(where, "ada_kimg", self.ada_kimg)
-        if kimg <= 0:
-            raise AdvlossValueError(
-                f"{where}: ada_kimg must be > 0 (thousands of real images for p to move by 1); "
-                f"received {kimg}."
-            )
-        object.__setattr__(self, "ada_kimg", kimg)
+        object.__setattr__(self, "ada_kimg", check_kimg(where, self.ada_kimg))
         object.__setattr__(self, "interval", interval(where, "interval", self.interval))
         initial = hyperparameter(where, "initial", self.initial)
         if not 0.0 <= initial <= 1.0:
@@ -288,31 +293,24 @@ class AdaptiveTerm:
             object.__setattr__(
                 self, "batch_size", integer(where, "batch_size", self.batch_size, minimum=1)
             )
-        # The controller's own checks (ada_kimg > 0, interval >= 1), with this term's name.
-        controller = self.controller(1, where=where)
-        object.__setattr__(self, "ada_kimg", controller.ada_kimg)
-        object.__setattr__(self, "interval", controller.interval)
+        object.__setattr__(self, "ada_kimg", check_kimg(where, self.ada_kimg))
+        object.__setattr__(self, "interval", interval(where, "interval", self.interval))
 
     @property
     def stateful(self) -> bool:
         """Whether ``p`` adapts (``target`` set): then the term keeps explicit state."""
         return self.target is not None
 
-    def controller(self, batch_size: int, *, where: str | None = None) -> AdaptiveProbability:
+    def controller(self, batch_size: int) -> AdaptiveProbability:
         """The ``AdaptiveProbability`` that steers ``p``: ``batch_size`` is this term's, or the
         real batch's size (the global batch under data parallelism: set ``batch_size=``)."""
-        try:
-            return AdaptiveProbability(
-                batch_size=self.batch_size or batch_size,
-                target=0.6 if self.target is None else self.target,
-                ada_kimg=self.ada_kimg,
-                interval=self.interval,
-                initial=self.p,
-            )
-        except (AdvlossTypeError, AdvlossValueError) as err:
-            if where is None:
-                raise
-            raise type(err)(str(err).replace("AdaptiveProbability", where, 1)) from None
+        return AdaptiveProbability(
+            batch_size=self.batch_size or batch_size,
+            target=0.6 if self.target is None else self.target,
+            ada_kimg=self.ada_kimg,
+            interval=self.interval,
+            initial=self.p,
+        )
 
     def init(self, like: Any, *, backend: str | None = None) -> AdaptiveProbabilityState:
         """The initial state (``p`` as this term's ``p``), as 0-d float32 tensors of
