@@ -1,6 +1,6 @@
 """Mode coverage on stacked digits (the Stacked-MNIST protocol on the bundled digits).
 
-    python -m benchmarks.modes                 # full: 12 configurations x 3 seeds x 3,000 steps
+    python -m benchmarks.modes                 # full: 19 configurations x 3 seeds x 3,000 steps
     python -m benchmarks.modes --quick         # 1 seed, 600 steps, 2,000 evaluation samples
     python -m benchmarks.modes --configs ns,ns+r1 --seeds 0,1
 
@@ -8,11 +8,15 @@ The DCGAN reference trainer on ``--data stacked-digits`` (three random digits as
 channels: 1,000 modes) at 16×16, width 32, batch 64, with the main losses with and without
 regularizers at the library's defaults (R1 γ = 10, GP λ = 10, spectral norm on every D layer):
 
-    ns, ns+ln, ns+r1, ns+sn, minimax, lsgan, hinge, hinge+sn, wgan+gp, ragan, rpgan, r3gan
+    ns, ns+ln, ns+r1, ns+sn, minimax, lsgan, hinge, hinge+sn, wgan+gp, ragan, rpgan, r3gan,
+    rp_hinge, rp_lsgan, ns+lecam, ns+dragan, ns+maxgp, ns+cr, ns+bcr
 
 (``ns+ln``: layer norm in D and no penalty -- the runs with a penalty use layer norm in D
 instead of batch norm, so this is their control.  ``r3gan`` is ``--recipe r3gan``: RpGAN + R1
-+ R2 with γ on R3GAN's cosine from 0.05 to 0.005 and its Adam schedules, over the run.)
++ R2 with γ on R3GAN's cosine from 0.05 to 0.005 and its Adam schedules, over the run.  The
+second catalogue's penalties run at their own defaults: LeCam λ = 0.3 with its moving averages,
+DRAGAN and MaxGP λ = 10, CR λ = 10 and bCR 10/10 with StudioGAN's flip-and-shift transform;
+LeCam and CR/bCR keep D's batch norm, the input-gradient penalties use layer norm as R1 does.)
 
 At the end each run draws ``--eval-samples`` samples (10,000 in the full run, as the protocol),
 classifies each channel with our digit classifier and reports the modes covered (of 1,000) and
@@ -43,6 +47,13 @@ CONFIGS: dict[str, list[str]] = {
     "ragan": ["--loss", "ragan"],
     "rpgan": ["--loss", "rpgan"],
     "r3gan": ["--recipe", "r3gan"],
+    "rp_hinge": ["--loss", "rp_hinge"],
+    "rp_lsgan": ["--loss", "rp_lsgan"],
+    "ns+lecam": ["--penalty", "lecam"],
+    "ns+dragan": ["--penalty", "dragan"],
+    "ns+maxgp": ["--penalty", "maxgp"],
+    "ns+cr": ["--penalty", "cr"],
+    "ns+bcr": ["--penalty", "bcr"],
 }
 KEYS = ["modes", "mode_kl", "fd"]
 
