@@ -15,8 +15,9 @@ summed in time order; the peak of that running sum is the most memory the step's
 once above what was alive before it (the parameters, the batch).  Memory an op allocates and
 frees inside itself (a kernel's workspace) is not seen.  The measurement is deterministic for a
 given build, so ``--repeats`` (default 3) only guards against a warm-up effect; the table gives
-the largest.  Results: ``benchmarks/results/memory[-quick].{md,json}`` (not committed: run it
-where the numbers are wanted).
+the largest.  Other processes' load does not change it (it counts bytes, not time), so it can
+be measured on a busy machine.  Results: ``benchmarks/results/memory.{md,json}`` (committed, at
+the defaults; ``--quick`` writes ``memory-quick.*``).
 """
 
 from __future__ import annotations
@@ -65,7 +66,9 @@ def measure(batch: int, repeats: int) -> dict[str, list[int]]:
 
 
 def markdown(info: dict[str, Any], peaks: dict[str, list[int]], batch: int) -> str:
-    mib = {v: max(p) / 2**20 for v, p in peaks.items()}
+    top = {v: max(p) for v, p in peaks.items()}
+    mib = {v: b / 2**20 for v, b in top.items()}
+    threads = info.get("threads")
     lines = [
         "# Peak memory of a discriminator step with R1 (torch, CPU)",
         "",
@@ -73,21 +76,26 @@ def markdown(info: dict[str, Any], peaks: dict[str, list[int]], batch: int) -> s
         "",
         f"D step of `benchmarks/penalties.py` at batch {batch} (32×32×3): peak MiB held by the "
         "step's tensors at once (torch.profiler, largest of "
-        f"{len(next(iter(peaks.values())))} measurements), × the plain step and × the "
-        "StyleGAN2-style step written by hand.",
+        f"{len(next(iter(peaks.values())))} measurements), × the plain step, × the "
+        "StyleGAN2-style step written by hand and × the separate R1 (a second D(real) for the "
+        f"loss){f', {threads} thread' + 's' * (threads != 1) if threads else ''}.  The peak "
+        "counts bytes, not time: it is the same on a busy machine, and the same in every "
+        "measurement of one build (the load average in the header does not affect it).",
         "",
         *report.table(
-            ["variant", "peak MiB", "× plain", "× r1_hand"],
+            ["variant", "peak bytes", "peak MiB", "× plain", "× r1_hand", "× r1_separate"],
             (
                 [
                     v,
+                    f"{top[v]:,}",
                     f"{mib[v]:.2f}",
                     f"{mib[v] / mib['plain']:.2f}",
                     f"{mib[v] / mib['r1_hand']:.2f}",
+                    f"{mib[v] / mib['r1_separate']:.2f}",
                 ]
                 for v in VARIANTS
             ),
-            "lrrr",
+            "lrrrrr",
         ),
     ]
     return "\n".join(lines) + "\n"
