@@ -1,6 +1,6 @@
 """The trainers' thread count on a shared CPU: the framework's default (every core) against
 advloss's choice (``--threads`` left unset: the free cores, ``reference_trainers.common.
-default_threads``), on the machine as it is now.
+default_threads``, the function every trainer and benchmark uses), on the machine as it is now.
 
     python -m benchmarks.threads --name threads-loaded   # while other work runs
     python -m benchmarks.threads --name threads-idle     # on an idle machine
@@ -10,7 +10,10 @@ preset) for ``--steps`` steps twice, once per variant, alternating which goes fi
 
 * ``all cores``: ``--threads N`` with N the usable cores — what PyTorch does by default;
 * ``chosen``: no ``--threads`` and no ``OMP_NUM_THREADS``: the trainer picks the usable cores
-  minus the 1-minute load average (at least 1) and prints its choice, recorded here.
+  minus the other tasks runnable now (the median of 5 reads of ``/proc/loadavg``'s ``R/T`` over
+  0.25 s, less the trainer itself; the 1-minute load average where there is no
+  ``/proc/loadavg``), at least 1, and prints its choice and why, recorded here.  This process
+  waits for the trainer, so it is not counted.
 
 It records each run's wall time, its CPU time (the child's user + system) and the training rate
 the trainer reports, the load average before and after every run, the medians with their

@@ -16,6 +16,7 @@ import json
 import math
 import os
 import random
+import statistics
 import sys
 import tempfile
 import time
@@ -68,12 +69,65 @@ def limit_threads(threads: int) -> None:
         sys.modules["torch"].set_num_threads(threads)
 
 
+#: The kernel's instantaneous scheduler counts (Linux): 4th field ``R/T``, the tasks runnable now
+#: (the reader itself included) over all tasks.
+LOADAVG = Path("/proc/loadavg")
+
+
+def runnable_samples(
+    samples: int = 5,
+    window: float = 0.25,
+    path: Path = LOADAVG,
+    sleep: Callable[[float], Any] = time.sleep,
+) -> list[int] | None:
+    """The number of runnable tasks on the machine now, read ``samples`` times from ``path``'s
+    4th field (``R/T``) spread evenly over ``window`` seconds; each count includes the reader
+    (this process, running while it reads).  ``None`` where the file does not exist or does not
+    read as ``/proc/loadavg`` does (macOS, Windows)."""
+    counts = []
+    for i in range(samples):
+        if i:
+            sleep(window / (samples - 1))
+        try:
+            runnable, _, _total = path.read_text().split()[3].partition("/")
+            counts.append(int(runnable))
+        except (OSError, IndexError, ValueError):
+            return None
+    return counts
+
+
+def choose_threads(
+    usable: int, runnable: list[int] | None = None, load: float | None = None
+) -> tuple[int, str]:
+    """The free cores, and why: ``usable`` cores minus the tasks of other processes that are
+    runnable now — the median of the ``runnable`` samples (:func:`runnable_samples`; the higher
+    middle one for an even count) less one for the reader itself — or, without samples, minus
+    the 1-minute load average ``load`` (rounded); at least 1.  A pure function of its arguments.
+
+    The instantaneous count is preferred: the 1-minute average decays slowly, so just after
+    other heavy work ends it still counts it and would choose 1 thread on a machine that is idle
+    now.  The median ignores a task that runs during one sample only.  Oversubscription costs
+    more than an idle core (OpenMP threads that cannot all run spin at every barrier), hence the
+    higher middle sample of an even count."""
+    if runnable:
+        others = max(0, statistics.median_high(runnable) - 1)
+        free = max(1, usable - others)
+        tasks = f"{others} other runnable task{'s' * (others != 1)}"
+        return free, f"{usable} usable cores, {tasks}: median of {len(runnable)} samples"
+    if load is not None:
+        return max(1, usable - round(load)), f"{usable} usable cores, 1-minute load {load:.2f}"
+    return usable, f"{usable} usable cores, no load information"
+
+
 def default_threads() -> tuple[int, str]:
     """The thread count to use when ``--threads`` is not given, and why: ``OMP_NUM_THREADS``
-    when set, else the cores this process may use (``os.sched_getaffinity``) minus the 1-minute
-    load average, at least 1.  On a shared CPU, OpenMP threads that cannot all run spin at
-    every barrier: a 2-thread PyTorch step beside another busy process runs several times
-    slower than a 1-thread one."""
+    when set, else :func:`choose_threads` of the cores this process may use
+    (``os.sched_getaffinity``) and the tasks runnable now (:func:`runnable_samples`: 5 reads of
+    ``/proc/loadavg`` over 0.25 s), or the 1-minute load average where the system has no
+    ``/proc/loadavg``.  On a shared CPU, OpenMP threads that cannot all run spin at every
+    barrier: a 2-thread PyTorch step beside another busy process runs several times slower than
+    a 1-thread one.  Call it before the framework starts its threads: they would count as
+    runnable tasks of other processes."""
     env = os.environ.get("OMP_NUM_THREADS", "")
     if env.isdigit() and int(env) >= 1:
         return int(env), "OMP_NUM_THREADS"
@@ -81,12 +135,14 @@ def default_threads() -> tuple[int, str]:
         usable = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         usable = os.cpu_count() or 1
-    try:
-        load = os.getloadavg()[0]
-    except (AttributeError, OSError):
-        load = 0.0
-    free = max(1, usable - round(load))
-    return free, f"{usable} usable cores, 1-minute load {load:.2f}"
+    runnable = runnable_samples()
+    load = None
+    if runnable is None:
+        try:
+            load = os.getloadavg()[0]
+        except (AttributeError, OSError):
+            load = None
+    return choose_threads(usable, runnable, load)
 
 
 #: The thread choice, printed when training starts (so that an error in the options, the run
@@ -206,7 +262,8 @@ def common_parser(prog: str, description: str) -> argparse.ArgumentParser:
     a("--threads", type=int, default=None,
       help="CPU threads of the framework's kernels (printed at the start; command line only, "
       "not part of the run's config). Default: OMP_NUM_THREADS if set, else the free cores (usable cores "
-      "minus the 1-minute load average, at least 1).")  # fmt: skip
+      "minus the other tasks runnable now, the median of 5 reads of /proc/loadavg over 0.25 s; "
+      "the 1-minute load average where there is none; at least 1).")  # fmt: skip
     return p
 
 

@@ -226,6 +226,12 @@ def test_threads_default_to_the_free_cores_and_are_printed(monkeypatch, capsys):
 
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setattr(common.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    monkeypatch.setattr(common, "runnable_samples", lambda: [3, 1, 1, 2, 1])
+    assert common.default_threads() == (
+        4,
+        "4 usable cores, 0 other runnable tasks: median of 5 samples",
+    )
+    monkeypatch.setattr(common, "runnable_samples", lambda: None)  # no /proc/loadavg: macOS
     monkeypatch.setattr(common.os, "getloadavg", lambda: (2.6, 1.0, 1.0))
     assert common.default_threads() == (1, "4 usable cores, 1-minute load 2.60")
     monkeypatch.setattr(common.os, "getloadavg", lambda: (0.2, 1.0, 1.0))
@@ -241,6 +247,37 @@ def test_threads_default_to_the_free_cores_and_are_printed(monkeypatch, capsys):
     assert common._THREADS_NOTE == ["x: 2 threads per framework (--threads)"]
     common._THREADS_NOTE.clear()
     assert capsys.readouterr().err == ""  # printed when a run starts, not before its checks
+
+
+def test_threads_count_the_tasks_runnable_now():
+    """The choice from made-up /proc/loadavg samples: the median less the reader, so a burst in
+    one sample or a slowly decaying 1-minute average does not take a core away."""
+    from reference_trainers.common import choose_threads
+
+    # just after other work: the 1-minute average still counts it, nothing else runs now
+    assert choose_threads(2, [1, 1, 1, 1, 1], load=1.9) == (
+        2, "2 usable cores, 0 other runnable tasks: median of 5 samples")  # fmt: skip
+    assert choose_threads(2, [2, 3, 2, 2, 3]) == (
+        1, "2 usable cores, 1 other runnable task: median of 5 samples")  # fmt: skip
+    assert choose_threads(2, [1, 6, 1, 1, 1])[0] == 2  # one sample's burst is ignored
+    assert choose_threads(8, [9, 9, 12, 9, 9])[0] == 1  # at least 1
+    assert choose_threads(8, [3, 4])[0] == 5  # even count: the higher middle sample
+    assert choose_threads(8, [0, 0, 0])[0] == 8  # a count without the reader is not negative
+    assert choose_threads(4, None, load=1.5) == (2, "4 usable cores, 1-minute load 1.50")
+    assert choose_threads(4, []) == (4, "4 usable cores, no load information")
+
+
+def test_runnable_samples_read_proc_loadavg(tmp_path):
+    from reference_trainers.common import runnable_samples
+
+    loadavg, waits = tmp_path / "loadavg", []
+    loadavg.write_text("1.90 1.20 0.80 2/431 12345\n")
+    assert runnable_samples(5, 0.25, loadavg, waits.append) == [2] * 5
+    assert waits == [0.0625] * 4  # 5 reads spread over 0.25 s
+    assert runnable_samples(1, 0.25, loadavg, waits.append) == [2] and len(waits) == 4
+    loadavg.write_text("garbled\n")
+    assert runnable_samples(3, 0.0, loadavg, waits.append) is None
+    assert runnable_samples(3, 0.0, tmp_path / "absent", waits.append) is None
 
 
 def test_a_trainer_refuses_zero_threads(capsys):
