@@ -190,6 +190,11 @@ def common_parser(prog: str, description: str) -> argparse.ArgumentParser:
       "lambda_real = lambda_fake for bcr, lambda_dis for zcr, lambda for lecam. Default: the penalty's own.")  # fmt: skip
     a("--penalty-every", type=int, default=1,
       help="Lazy regularization: the penalty is applied every k-th discriminator step.")  # fmt: skip
+    a("--feature-matching", type=float, default=0.0, metavar="W",
+      help="Add feature matching to the generator's objective with weight W "
+      "(feature_matching(weight=W): D's mean features below its last layer on a real and the "
+      "generated batch, docs/regularizers/feature-matching.md), as \"<loss> + "
+      "feature_matching(weight=W)\" in --objective would; the DCGAN trainer only. 0 = off.")  # fmt: skip
     a("--spectral-norm", action="store_true",
       help="Spectral normalization on the discriminator's layers.")  # fmt: skip
     a("--real-label", type=float, default=1.0,
@@ -432,8 +437,8 @@ def _no_state(penalty: Any, option: str) -> None:
     """Refuse path_length: it regularizes a mapping network's ``w``, which the trainers'
     generators do not have.  Discriminator-side terms with explicit state (lecam) are carried
     by the trainers (:meth:`Loop.advance_states <reference_trainers.loop.Loop.advance_states>`);
-    a term on D's intermediate features (feature_matching) is fed by the PyTorch DCGAN
-    (:func:`feature_terms`; the others refuse it)."""
+    a term on D's intermediate features (feature_matching) is fed by the DCGAN trainers
+    (:func:`feature_terms`; pix2pix refuses it)."""
     if getattr(penalty, "side", "discriminator") == "generator" and getattr(
         penalty, "stateful", False
     ):
@@ -456,21 +461,25 @@ def feature_terms(objective: advloss.Objective) -> list[str]:
 
 def refuse_feature_terms(cfg: TrainerConfig, trainer: str) -> None:
     """A one-line error for a feature-matching term in a trainer whose discriminator does not
-    expose its intermediate features (every one but the PyTorch DCGAN)."""
+    expose its intermediate features (pix2pix's PatchGAN; the DCGANs' do)."""
     names = feature_terms(build_objective(cfg))
     if names:
         raise TrainerError(
             f"{names[0]}: the {trainer} trainer's discriminator does not expose its "
-            "intermediate features; use the PyTorch DCGAN (--framework torch) or your own loop "
+            "intermediate features; use the DCGAN trainer or your own loop "
             "(docs/regularizers/feature-matching.md)"
         )
 
 
 def input_gradients(objective: advloss.Objective) -> bool:
     """Whether a penalty of ``objective`` differentiates D with respect to its inputs per
-    sample (every penalty but the terms with explicit state on D's logits, such as lecam):
-    then batch norm in D is wrong and ``torch.compile`` cannot differentiate D twice."""
-    return any(not getattr(p, "stateful", False) for p in objective.penalties)
+    sample (every penalty but the terms with explicit state on D's logits, such as lecam, and
+    the generator's terms on D's features, such as feature_matching): then batch norm in D is
+    wrong and ``torch.compile`` cannot differentiate D twice."""
+    return any(
+        not getattr(p, "stateful", False) and not callable(getattr(p, "features_term", None))
+        for p in objective.penalties
+    )
 
 
 #: the optimizer options a --recipe replaces, with their defaults
@@ -512,7 +521,35 @@ def recipe_of(cfg: TrainerConfig) -> Any:
 def build_objective(cfg: TrainerConfig) -> advloss.Objective:
     """The advloss objective the options describe: ``--recipe``'s, ``--objective``'s spec
     parsed by :meth:`advloss.Objective.parse`, or built from the separate options (clear
-    errors for impossible combinations)."""
+    errors for impossible combinations), with ``--feature-matching``'s term added."""
+    return with_feature_matching(_base_objective(cfg), getattr(cfg, "feature_matching", 0.0))
+
+
+def with_feature_matching(objective: advloss.Objective, weight: float) -> advloss.Objective:
+    """``objective`` with ``feature_matching(weight=weight)`` added (``--feature-matching W``;
+    unchanged for 0); one-line errors for a negative or non-finite weight and for an objective
+    that has a feature-matching term already."""
+    if not (math.isfinite(weight) and weight >= 0):
+        raise TrainerError(
+            f"--feature-matching: expected a finite weight >= 0 (0 = off); received {weight}"
+        )
+    if weight == 0:
+        return objective
+    names = feature_terms(objective)
+    if names:
+        raise TrainerError(
+            f"--feature-matching with an objective that has {names[0]} already: give the term "
+            "once (drop --feature-matching or the term in --objective)"
+        )
+    term = advloss.get_penalty("feature_matching", weight=weight)
+    return advloss.Objective(
+        objective.loss, penalties=[*objective.penalties, term], labels=objective.labels,
+        instance_noise=objective.instance_noise, augment=objective.augment,
+    )  # fmt: skip
+
+
+def _base_objective(cfg: TrainerConfig) -> advloss.Objective:
+    """:func:`build_objective` without ``--feature-matching``."""
     recipe = recipe_of(cfg)
     if recipe is not None:
         return recipe.objective()
@@ -626,7 +663,6 @@ def channels_last(objective: advloss.Objective) -> advloss.Objective:
 def torch_only_options(cfg: TrainerConfig, framework: str) -> None:
     """The options only the PyTorch trainer has: one-line errors elsewhere."""
     name = {"jax": "JAX", "tf": "TensorFlow"}[framework]
-    refuse_feature_terms(cfg, name)
     if cfg.amp != "none":
         raise TrainerError(f"--amp {cfg.amp}: mixed precision is PyTorch-only in this trainer")
     if cfg.channels_last:

@@ -37,6 +37,7 @@ class TrainerConfig:
     penalty: str
     penalty_weight: float | None
     penalty_every: int
+    feature_matching: float
     spectral_norm: bool
     real_label: float
     flip_prob: float

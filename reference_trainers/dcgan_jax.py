@@ -59,15 +59,16 @@ def build_modules(dtype: Any) -> tuple[Any, Any]:
 
     class Net(fnn.Module):
         """A :mod:`~reference_trainers.dcgan_spec` layer list in Flax (NHWC); layer ``i`` is
-        named ``l{i}``, its spectral-norm wrapper ``l{i}_sn``."""
+        named ``l{i}``, its spectral-norm wrapper ``l{i}_sn``.  ``upto``: run the first
+        ``upto`` layers only (the same parameters; the others are not touched)."""
 
         layers: tuple[Layer, ...]
         spectral_norm: bool = False
 
         @fnn.compact
-        def __call__(self, x: Any, train: bool) -> Any:
+        def __call__(self, x: Any, train: bool, upto: int | None = None) -> Any:
             kw = {"dtype": dtype, "param_dtype": dtype}
-            for i, layer in enumerate(self.layers):
+            for i, layer in enumerate(self.layers[:upto]):
                 name, s, p = f"l{i}", layer.stride, layer.padding
                 if layer.kind == "conv":
                     conv = fnn.Conv(layer.cout, (KERNEL, KERNEL), strides=(s, s),
@@ -108,12 +109,19 @@ def build_modules(dtype: Any) -> tuple[Any, Any]:
             return Net(self.layers, name="net")(z[:, None, None, :], train)
 
     class Discriminator(fnn.Module):
+        """image → logits ``(N, 1)``; ``features=True``: the intermediate features feature
+        matching compares instead, every layer but the last convolution ``(N, 4, 4, C)`` (the
+        PyTorch Discriminator's ``features`` in NHWC), from the same parameters."""
+
         layers: tuple[Layer, ...]
         spectral_norm: bool = False
 
         @fnn.compact
-        def __call__(self, x: Any, train: bool) -> Any:
-            return Net(self.layers, self.spectral_norm, name="net")(x, train).reshape(len(x), -1)
+        def __call__(self, x: Any, train: bool, features: bool = False) -> Any:
+            net = Net(self.layers, self.spectral_norm, name="net")
+            if features:
+                return net(x, train, upto=len(self.layers) - 1)
+            return net(x, train).reshape(len(x), -1)
 
     return Generator, Discriminator
 
@@ -195,6 +203,9 @@ def make_steps(
 
     # zcr perturbs G's latents: the objective calls G itself (g_function)
     zcr = any(getattr(p, "needs_generator", False) for p in objective.penalties)
+    # feature_matching: D's features on the real batch (the targets) and the generated one
+    needs_features = bool(common.feature_terms(objective))
+    needs_real = getattr(objective.loss, "generator_needs_real", False)
 
     def g_forward(params: Any, stats: Any, z: Any) -> tuple[Any, Any]:
         out, new = G.apply(
@@ -214,20 +225,24 @@ def make_steps(
 
         return generator, seen
 
-    def d_function(params: Any, stats: Any) -> tuple[Any, list[Any]]:
+    def d_function(params: Any, stats: Any) -> tuple[Any, Any, list[Any]]:
+        """D as a plain function for the objective and D's features (``features=True``), both
+        in training mode, threading D's batch statistics from call to call in call order (as
+        PyTorch's modules update theirs)."""
         seen = [stats]
 
-        def discriminator(x: Any) -> Any:
+        def discriminator(x: Any, features: bool = False) -> Any:
             out, new = D.apply(
-                {"params": params, "batch_stats": seen[-1]}, x, train=True,
+                {"params": params, "batch_stats": seen[-1]}, x, train=True, features=features,
                 mutable=["batch_stats"],
             )  # fmt: skip
             seen.append(new["batch_stats"])
             return out
 
+        d_features = functools.partial(discriminator, features=True)
         if gradient_norm:  # GN-GAN (no batch statistics: D has no batch norm, no SN)
-            return advloss.gradient_normalize(discriminator), seen
-        return discriminator, seen
+            return advloss.gradient_normalize(discriminator), d_features, seen
+        return discriminator, d_features, seen
 
     @functools.partial(jax.jit, static_argnames=("due",))
     def d_step(
@@ -247,7 +262,7 @@ def make_steps(
         regularize = None if step is None else due
 
         def loss(d_params: Any) -> Any:
-            discriminator, seen = d_function(d_params, state.d_stats)
+            discriminator, _, seen = d_function(d_params, state.d_stats)
             generator, g_seen = g_function(state.g_params, g_stats)
             out = objective.discriminator(discriminator, real, fake, step=step_arg,
                                           draws=draws, noise_std=noise_std, states=states,
@@ -269,17 +284,20 @@ def make_steps(
         def loss(g_params: Any) -> Any:
             fake, g_stats = g_forward(g_params, state.g_stats, z)
             generator, g_seen = g_function(g_params, g_stats)
-            discriminator, seen = d_function(state.d_params, state.d_stats)
+            discriminator, d_features, seen = d_function(state.d_params, state.d_stats)
             if augmentation is not None:  # --augment: G is trained through the augmentation
                 fake, g_real = augmentation.generator_inputs(fake, real, aug_p, draws=aug_draws,
                                                              layout="NHWC")  # fmt: skip
             else:
                 g_real = real
-            out = objective.generator(discriminator, fake, real=g_real,
+            features = None
+            if needs_features:  # feature_matching: D's features on reals (targets), fakes
+                features = (jax.lax.stop_gradient(d_features(g_real)), d_features(fake))
+            out = objective.generator(discriminator, fake, real=g_real if needs_real else None,
                                       step=0 if step is None else step, draws=draws,
                                       noise_std=noise_std, states=states, key=key,
                                       generator=generator if zcr else None,
-                                      latent=z)  # fmt: skip
+                                      latent=z, features=features)  # fmt: skip
             return out.total, (out, g_seen[-1], seen[-1])
 
         (_, (out, g_stats, d_stats)), grads = jax.value_and_grad(loss, has_aux=True)(state.g_params)
@@ -427,10 +445,11 @@ def _train(cfg: DCGANConfig) -> dict[str, Any]:
             s.record_d_stats(out.stats)
             s.advance_states(out)  # lecam's next averages, from out.stats (no host read)
         for i in range(g_steps):
-            g_real = real if s.needs_real else None
+            g_real = real if s.needs_real or s.needs_features else None
+            loss_real = real if s.needs_real else None  # the draws of the loss's real side
             state, g_out = g_step(state, s.latents(z_dim, dtype), g_real,
-                                  s.draws(g_real, fake_shape, "generator", dtype), std, hyper,
-                                  s.augment_p, aug_draws("generator", s.needs_real),
+                                  s.draws(loss_real, fake_shape, "generator", dtype), std, hyper,
+                                  s.augment_p, aug_draws("generator", g_real is not None),
                                   s.term_states, step, zcr_key(1000 + i))  # fmt: skip
             s.advance_states(g_out)
         # ---- logging, evaluation, checkpoints ----

@@ -146,6 +146,18 @@ def keras_net(
     return keras.Sequential(stack, name=name)
 
 
+def features_model(keras: Any, model: Any, layers: list[Layer]) -> Any:
+    """The intermediate features feature matching compares, from a discriminator
+    :func:`keras_net`: a functional model of the same layer objects (no weights of its own)
+    that runs every layer but the last convolution, ``(N, 4, 4, C)`` (the PyTorch
+    Discriminator's ``features`` in NHWC)."""
+    last = f"l{len(layers) - 1}"
+    names = [layer.name for layer in model.layers]
+    # the last convolution's first Keras layer: its padding, its spectral-norm wrapper or itself
+    cut = min(names.index(n) for n in (f"{last}_pad", f"{last}_sn", last) if n in names)
+    return keras.Model(model.inputs[0], model.layers[cut - 1].output, name=f"{model.name}_features")
+
+
 def load_numpy(model: Any, layers: list[Layer], weights: list[Any], sn: list[Any] | None) -> None:
     """Set a :func:`keras_net`'s weights from the NumPy weights (PyTorch layouts) and
     spectral-norm states."""
@@ -210,6 +222,7 @@ def _train(cfg: DCGANConfig) -> dict[str, Any]:
     G = keras_net(keras, net.g_layers, dtype, (z_dim,), sn=False, name="generator")
     D = keras_net(keras, net.d_layers, dtype, (size, size, channels), sn=cfg.spectral_norm,
                   name="discriminator")  # fmt: skip
+    D_features = features_model(keras, D, net.d_layers)  # D's own layers, up to the last conv
     load_numpy(G, net.g_layers, net.g_weights, None)
     load_numpy(D, net.d_layers, net.d_weights, net.spectral)
     Adam = torch_adam(keras)
@@ -244,6 +257,8 @@ def _train(cfg: DCGANConfig) -> dict[str, Any]:
         discriminator = advloss.gradient_normalize(discriminator)
 
     augmentation = s.augmentation
+    needs_real = s.needs_real  # the generator loss reads D(real) (relativistic losses)
+    needs_features = s.needs_features  # feature_matching: D's features on reals and fakes
     # zcr perturbs G's latents: the objective calls G itself
     generator = None
     if any(getattr(p, "needs_generator", False) for p in objective.penalties):
@@ -278,10 +293,15 @@ def _train(cfg: DCGANConfig) -> dict[str, Any]:
             if augmentation is not None:  # --augment: G is trained through the augmentation
                 fake, real = augmentation.generator_inputs(fake, real, aug_p, draws=aug_draws,
                                                            layout="NHWC")  # fmt: skip
-            out = objective.generator(discriminator, fake, real=real,
+            features = None
+            if needs_features:  # feature_matching: D's features on reals (targets), fakes
+                features = (tf.stop_gradient(D_features(real, training=True)),
+                            D_features(fake, training=True))  # fmt: skip
+            out = objective.generator(discriminator, fake, real=real if needs_real else None,
                                       step=0 if step is None else step, draws=draws,
                                       noise_std=noise_std, states=states, key=key,
-                                      generator=generator, latent=z)  # fmt: skip
+                                      generator=generator, latent=z,
+                                      features=features)  # fmt: skip
         grads = tape.gradient(out.total, G.trainable_variables)
         g_opt.apply_gradients(zip(grads, G.trainable_variables, strict=True))
         return out
@@ -344,10 +364,11 @@ def _train(cfg: DCGANConfig) -> dict[str, Any]:
             s.record_d_stats(out.stats)
             s.advance_states(out)  # lecam's next averages, from out.stats (no host read)
         for i in range(g_steps):
-            g_real = real if s.needs_real else None
+            g_real = real if s.needs_real or s.needs_features else None
+            loss_real = real if s.needs_real else None  # the draws of the loss's real side
             g_out = g_step(s.latents(z_dim, dtype), g_real,
-                           s.draws(g_real, fake_shape, "generator", dtype), std,
-                           s.augment_p, aug_draws("generator", s.needs_real),
+                           s.draws(loss_real, fake_shape, "generator", dtype), std,
+                           s.augment_p, aug_draws("generator", g_real is not None),
                            s.term_states, step, zcr_key(512 + i))  # fmt: skip
             s.advance_states(g_out)
         # ---- logging, evaluation, checkpoints ----

@@ -137,6 +137,11 @@ def options(argv: list[str]) -> Pix2PixConfig:
 def check(cfg: Pix2PixConfig) -> None:
     """The checks made before PyTorch is imported: :func:`common.check_options`, the loss
     weights and the data."""
+    if cfg.feature_matching != 0:
+        raise TrainerError(
+            f"--feature-matching {cfg.feature_matching}: the pix2pix trainer's discriminator (a "
+            "PatchGAN) does not expose its intermediate features; the DCGAN trainer has the option"
+        )
     common.check_options(cfg)
     common.refuse_feature_terms(cfg, "pix2pix")
     check_weights(cfg)

@@ -111,6 +111,8 @@ def test_user_ab_folder_run_direction_and_no_segmentation(tmp_path):
         (["--data", "/nonexistent/pairs"], "no such folder"),
         (["--loss", "hinge", "--real-label", "0.9"], "need a loss with class targets"),
         (["--penalty", "gp", "--d-norm", "batch"], "batch norm"),
+        (["--feature-matching", "1"], "--feature-matching 1.0: the pix2pix trainer's"),
+        (["--objective", "ns + feature_matching"], "does not expose its intermediate features"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, message):

@@ -140,7 +140,12 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path, rng):
         (["--recipe", "r3gan", "--objective", "ns"], "--recipe with --objective"),
         (["--recipe", "r3gan(gamma=-1)"], "gamma must be >= 0"),
         (["--recipe", "r4gan"], "unknown recipe name 'r4gan'"),
-        (["--objective", "ns + feature_matching", "--framework", "jax"], "does not expose"),
+        (["--feature-matching", "-1"], "--feature-matching: expected a finite weight >= 0"),
+        (["--feature-matching", "nan"], "--feature-matching: expected a finite weight >= 0"),
+        (
+            ["--feature-matching", "1", "--objective", "ns + feature_matching(weight=0.5)"],
+            "has feature_matching already",
+        ),
         (["--objective", "ns + path_length"], "path-length.md"),
         (["--gradient-norm", "--spectral-norm"], "choose one"),
         (["--gradient-norm", "--d-norm", "batch"], "--gradient-norm"),
@@ -179,6 +184,31 @@ def test_objective_spec_builds_the_objective_the_separate_options_build():
     spec = objective("--objective", "lsgan + r1(gamma=5, every=4) + smooth(real=0.9) + "
                      "noise('0.1:0:50')")  # fmt: skip
     assert repr(spec) == repr(flags)
+
+
+def test_feature_matching_flag_adds_the_term_and_keeps_batch_norm():
+    """``--feature-matching W`` is ``"<loss> + feature_matching(weight=W)"`` (0: off), beside
+    the separate options, an --objective or a recipe; the term takes no input gradients, so D
+    keeps batch norm; the JAX and TensorFlow DCGANs accept it (checked before any framework is
+    imported)."""
+    from reference_trainers.common import build_objective, input_gradients
+
+    def objective(*args: str):
+        return build_objective(dcgan.options(list(args)))
+
+    flag = objective("--loss", "hinge", "--feature-matching", "0.5")
+    assert repr(flag) == repr(objective("--objective", "hinge + feature_matching(weight=0.5)"))
+    assert repr(objective("--feature-matching", "0")) == repr(objective())
+    spec = objective("--objective", "ns + r1(gamma=1)", "--feature-matching", "2")
+    assert [p.name for p in spec.penalties] == ["r1", "feature_matching"]
+    assert spec.penalties[1].weight == 2.0
+    recipe = objective("--recipe", "r3gan", "--feature-matching", "1")
+    assert recipe.penalties[-1].name == "feature_matching"
+    assert not input_gradients(flag) and input_gradients(spec)
+    for framework in ("jax", "tf"):
+        cfg = dcgan.options(["--framework", framework, "--feature-matching", "1"])
+        dcgan.check(cfg)
+        assert cfg.feature_matching == 1.0
 
 
 def test_recipe_builds_r3gans_objective_over_the_run():

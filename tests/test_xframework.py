@@ -285,6 +285,32 @@ def test_the_three_trainers_agree_with_zcr_at_sigma_0(tmp_path):
             assert len(values) == 2 and max(values) < 1e-12, (pair, key, values)
 
 
+@pytest.mark.slow
+def test_the_three_trainers_agree_with_feature_matching(tmp_path):
+    """--feature-matching 1: D's features below its last convolution (PyTorch's
+    ``Discriminator.features``, Flax's ``features=True``, a Keras model of D's own layers) on
+    the real and generated batch feed feature_matching inside the jitted / traced G step, D in
+    training mode with its batch norm (kept: the term takes no input gradients); with spectral
+    norm, whose power iteration advances at every forward, D's statistics are threaded through
+    those calls in PyTorch's order.  The same run in float64, the term's values too."""
+    result = xframework.compare(
+        "fm", ["--feature-matching", "1", "--spectral-norm"], ["torch", "jax", "tf"], steps=3,
+        dtype="float64", work=tmp_path, sizes=[*TINY[:6], "--eval-samples", "200"], seed=1,
+        quiet=True,
+    )  # fmt: skip
+    for pair, d in result["diffs"].items():
+        for key, values in d.items():
+            assert len(values) == 3 and max(values) < 1e-12, (pair, key, values)
+    terms = {}
+    for framework in ("torch", "jax", "tf"):
+        run = tmp_path / "fm-float64" / framework
+        assert json.loads((run / "config.json").read_text())["feature_matching"] == 1.0
+        terms[framework] = [r["g_feature_matching"] for r in rows(run) if "d_loss" in r]
+        assert len(terms[framework]) == 3 and min(terms[framework]) > 0, framework
+    for framework in ("jax", "tf"):
+        assert terms[framework] == pytest.approx(terms["torch"], rel=1e-12), framework
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
