@@ -46,6 +46,21 @@ def discriminator(
 ) -> Output:
     """``Objective.discriminator``."""
     where = "Objective.discriminator"
+    if (
+        std is None
+        and not draws
+        and not states
+        and not objective.penalties
+        and objective.augment is None
+        and objective.instance_noise is None
+        and not objective.labels
+    ):  # a loss alone (Objective("ns")): nothing drawn, no term -- the same values, less Python
+        check_discriminator(where, d)
+        b = backend_for(real, fake, backend=backend, where=where)
+        real_logits, fake_logits = d(real), d(fake)
+        adversarial = objective.loss.discriminator(real_logits, fake_logits)
+        stats = _stats(b, objective.loss, real_logits, fake_logits, None, None, replicas)
+        return adversarial, {"adversarial": adversarial}, stats
     b, std, keys, given = _prepare(
         objective,
         where,

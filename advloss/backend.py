@@ -499,6 +499,15 @@ def backend_for(*values: Any, backend: str | None = None, where: object = "advlo
                 )
         return chosen
 
+    if values:  # the common call: tensors of one type already seen (one dict lookup)
+        kind = type(values[0])
+        for value in values:
+            if value is not None and type(value) is not kind:
+                break
+        else:
+            known = _BACKEND_OF_TYPE.get(kind)
+            if known is not None:
+                return known
     found: Backend | None = None
     found_value: Any = None
     for value in values:

@@ -15,6 +15,15 @@ import numpy as np
 from advloss import _stats
 from advloss.errors import AdvlossTypeError, AdvlossValueError
 
+#: dtype object → name: ``x.dtype.name`` builds the string on every read (~4 µs eagerly), a
+#: dict lookup on the (hashable, interned) dtype does not.  Filled as dtypes are seen.
+_NAMES: dict[Any, str] = {}
+
+
+def _dtype_name(dtype: Any) -> str:
+    name = _NAMES[dtype] = dtype.name
+    return name
+
 
 class JaxBackend:
     # No instance __dict__: torch.compile then installs no guard per primitive looked up.
@@ -33,7 +42,8 @@ class JaxBackend:
         return jnp.asarray(value, dtype=dtype)
 
     def dtype(self, x: Any) -> str:
-        return x.dtype.name
+        dtype = x.dtype
+        return _NAMES.get(dtype) or _dtype_name(dtype)
 
     def cast(self, x: Any, dtype: str) -> Any:
         return x.astype(dtype)

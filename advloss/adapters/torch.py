@@ -59,20 +59,17 @@ class TorchBackend:
             return F.softplus(x, threshold=40.0)
         return F.softplus(x)  # no keywords: each costs ~0.3 us per eager call
 
-    def relu(self, x: Any) -> Any:
-        return torch.relu(x)
+    # One-op primitives are the framework's own functions (static): no Python frame per
+    # call, ~0.1 µs each eagerly.
+    relu = staticmethod(torch.relu)
 
-    def mean(self, x: Any) -> Any:
-        return x.mean()
+    mean = staticmethod(torch.mean)
 
-    def sum(self, x: Any) -> Any:
-        return x.sum()
+    sum = staticmethod(torch.sum)
 
-    def stop_gradient(self, x: Any) -> Any:
-        return x.detach()
+    stop_gradient = staticmethod(torch.Tensor.detach)
 
-    def sqrt(self, x: Any) -> Any:
-        return torch.sqrt(x)
+    sqrt = staticmethod(torch.sqrt)
 
     def maximum(self, x: Any, y: Any) -> Any:
         return torch.clamp_min(x, y) if isinstance(y, (int, float)) else torch.maximum(x, y)
@@ -80,17 +77,13 @@ class TorchBackend:
     def minimum(self, x: Any, y: Any) -> Any:
         return torch.clamp_max(x, y) if isinstance(y, (int, float)) else torch.minimum(x, y)
 
-    def cos(self, x: Any) -> Any:
-        return torch.cos(x)
+    cos = staticmethod(torch.cos)
 
-    def sin(self, x: Any) -> Any:
-        return torch.sin(x)
+    sin = staticmethod(torch.sin)
 
-    def exp(self, x: Any) -> Any:
-        return torch.exp(x)
+    exp = staticmethod(torch.exp)
 
-    def floor(self, x: Any) -> Any:
-        return torch.floor(x)
+    floor = staticmethod(torch.floor)
 
     def full(self, value: float, dtype: str, like: Any) -> Any:
         return torch.full((), value, dtype=_DTYPES[dtype], device=like.device)
@@ -101,8 +94,7 @@ class TorchBackend:
     def moveaxis(self, x: Any, source: int, destination: int) -> Any:
         return torch.movedim(x, source, destination)
 
-    def matmul(self, a: Any, b: Any) -> Any:
-        return torch.matmul(a, b)
+    matmul = staticmethod(torch.matmul)
 
     def sum_per_sample(self, x: Any) -> Any:
         return x.sum(dim=tuple(range(1, x.dim()))) if x.dim() > 1 else x
