@@ -501,13 +501,14 @@ def backend_for(*values: Any, backend: str | None = None, where: object = "advlo
 
     if values:  # the common call: tensors of one type already seen (one dict lookup)
         kind = type(values[0])
-        for value in values:
+        same = True
+        for value in values:  # no for/else: autograph (tf.function) warns on it
             if value is not None and type(value) is not kind:
+                same = False
                 break
-        else:
-            known = _BACKEND_OF_TYPE.get(kind)
-            if known is not None:
-                return known
+        known = _BACKEND_OF_TYPE.get(kind) if same else None
+        if known is not None:
+            return known
     found: Backend | None = None
     found_value: Any = None
     for value in values:

@@ -136,10 +136,12 @@ class _Call:
         b, kind = None, None
         if backend is None:
             kind = type(values[0])
-            for v in values:  # a loop, not all(<generator>): half the cost
-                if v is not None and type(v) is not kind:
+            same = True
+            for v in values:  # a loop, not all(<generator>): half the cost; no for/else, which
+                if v is not None and type(v) is not kind:  # autograph warns on
+                    same = False
                     break
-            else:
+            if same:
                 b = _BACKEND_OF_TYPE.get(kind)
         self._kind = kind if b is not None else None
         self.b: Backend = b or backend_for(*values, backend=backend, where=self)

@@ -21,7 +21,11 @@ each framework and written functionally.  Variants:
   under jax.jit and tf.function two compiled variants (``regularize=True`` / ``False``) picked
   per call by ``step % 16`` (``advloss.lazy_step``'s pattern), in torch a *tensor* step (a CPU
   tensor, which the penalty reads on the host for free);
-* sn: every weight passed through advloss.spectral_normalize (one power iteration) each step;
+* sn / sn_hand: every weight passed through advloss.spectral_normalize (one power iteration)
+  each step, against the same power iteration written by hand in each framework the way its own
+  layer writes it (torch's ``parametrizations.spectral_norm`` training forward, flax.linen's
+  ``SpectralNorm``, Keras' ``SpectralNormalization``: v = n(Wᵀu), u = n(Wv) without gradient,
+  W / uᵀWv);
 * r3gan / r3gan_hand: R3GAN's discriminator step — ``Objective.parse("rpgan + r1(gamma=1) +
   r2(gamma=1)").discriminator`` (R1's and R2's forward passes give the loss its logits) against
   the step written the way R3GAN's ``Trainer.py`` writes it (both batches with gradients, one D
@@ -53,7 +57,7 @@ from reference_trainers import common
 
 VARIANTS = [
     "plain", "gp", "gp_hand", "r1_separate", "r1_fused", "r1_hand", "r1_lazy16", "r1_lazy16_host",
-    "sn", "r3gan", "r3gan_hand",
+    "sn", "sn_hand", "r3gan", "r3gan_hand",
 ]  # fmt: skip
 #: The variants timed as one lazy period (16 steps) per round.
 LAZY = ("r1_lazy16", "r1_lazy16_host")
@@ -137,6 +141,14 @@ class TorchBench:
                 p = dict(p)
                 for k, (u, v) in self.sn_state.items():
                     p[k] = advloss.spectral_normalize(p[k], u, v).weight
+            elif variant == "sn_hand":  # parametrizations.spectral_norm's training forward
+                p = dict(p)
+                for k, (u, v) in self.sn_state.items():
+                    w = p[k].flatten(1)
+                    with torch.no_grad():
+                        v = torch.nn.functional.normalize(torch.mv(w.t(), u), dim=0)
+                        u = torch.nn.functional.normalize(torch.mv(w, v), dim=0)
+                    p[k] = p[k] / torch.dot(u, torch.mv(w, v))
             d = self.d(p)
             if variant == "r1_fused":
                 r1, real_logits = advloss.r1_penalty(d, real, return_outputs=True)
@@ -200,10 +212,12 @@ class TorchBench:
         r1_hand = (g.square().sum([1, 2, 3]) * 5.0).mean()
         r1 = advloss.r1_penalty(d, self.real)
         losses = [self.loss_fn(v)({**self.p, "step": 0}) for v in ("r3gan", "r3gan_hand")]
+        sn = [self.loss_fn(v)({**self.p, "step": 0}) for v in ("sn", "sn_hand")]
         return [
             (float(gp.detach()), float(gp_hand)),
             (float(r1.detach()), float(r1_hand)),
             tuple(float(x.detach()) for x in losses),
+            tuple(float(x.detach()) for x in sn),
         ]
 
 
@@ -246,6 +260,15 @@ class JaxBench:
                 p = dict(p)
                 for k, (u, v) in sn_state.items():
                     p[k] = advloss.spectral_normalize(p[k], u, v).weight
+            elif variant == "sn_hand":  # flax.linen.SpectralNorm-style, one power iteration
+                p = dict(p)
+                for k, (u, _) in sn_state.items():
+                    w = p[k].reshape(p[k].shape[0], -1)
+                    v = w.T @ u
+                    v = jax.lax.stop_gradient(v / (jnp.linalg.norm(v) + 1e-12))
+                    u = w @ v
+                    u = jax.lax.stop_gradient(u / (jnp.linalg.norm(u) + 1e-12))
+                    p[k] = p[k] / (u @ (w @ v))
             d = self.d(p)
             if variant == "r1_fused":
                 r1, logits = advloss.r1_penalty(d, real, return_outputs=True)
@@ -347,6 +370,12 @@ class TensorflowBench:
             if variant == "sn":
                 for k, (u, v) in self.sn_state.items():
                     p[k] = advloss.spectral_normalize(p[k], u, v, dim=-1 if k != "w" else 1).weight
+            elif variant == "sn_hand":  # Keras SpectralNormalization-style, one iteration
+                for k, (u, _) in self.sn_state.items():
+                    w = tf.reshape(p[k], (-1, p[k].shape[-1]))  # (inputs, outputs)
+                    v = tf.stop_gradient(tf.math.l2_normalize(tf.linalg.matvec(w, u)))
+                    u = tf.stop_gradient(tf.math.l2_normalize(tf.linalg.matvec(w, v, True)))
+                    p[k] = p[k] / tf.tensordot(u, tf.linalg.matvec(w, v, True), 1)
             d = self.d(p)
             if variant == "r1_fused":
                 r1, logits = advloss.r1_penalty(d, real, return_outputs=True)
@@ -471,6 +500,7 @@ TARGETS = [
     ("lazy R1 / plain", "r1_lazy16", "plain"),
     ("lazy R1, host choice / plain", "r1_lazy16_host", "plain"),
     ("SN / plain", "sn", "plain"),
+    ("SN advloss / hand", "sn", "sn_hand"),
     ("R3GAN advloss / hand", "r3gan", "r3gan_hand"),
 ]
 
@@ -522,7 +552,9 @@ def markdown(
             f"Values (torch, float32): advloss GP {checks[0][0]:.6g} vs pix2pix-style "
             f"{checks[0][1]:.6g}; advloss R1 {checks[1][0]:.6g} vs StyleGAN2-style {checks[1][1]:.6g}"
             + (f"; advloss R3GAN D loss {checks[2][0]:.6g} vs R3GAN-style {checks[2][1]:.6g}"
-               if len(checks) > 2 else "") + ".",
+               if len(checks) > 2 else "")
+            + (f"; D loss with advloss SN {checks[3][0]:.6g} vs hand-written SN {checks[3][1]:.6g}"
+               if len(checks) > 3 else "") + ".",
         ]  # fmt: skip
     return lines
 
