@@ -797,7 +797,9 @@ def test_studiogan_dragan_and_maxgp_map_as_documented():
         return g.view(g.size(0), -1)
 
     def check(theirs, ours, what):
-        np.testing.assert_allclose(float(theirs.detach()), float(ours.detach()), rtol=1e-10, err_msg=what)
+        np.testing.assert_allclose(
+            float(theirs.detach()), float(ours.detach()), rtol=1e-10, err_msg=what
+        )
         # the output bias never reaches an input gradient: its gradient is None (zero)
         ga = torch.autograd.grad(theirs, params, allow_unused=True)
         gb = torch.autograd.grad(ours, params, allow_unused=True)
