@@ -347,3 +347,17 @@ def test_memory_benchmark_quick_smoke(tmp_path, monkeypatch):
     assert set(peaks) == set(memory.VARIANTS) and all(b > 0 for b in peaks.values())
     assert peaks["r1_fused"] <= peaks["r1_separate"]
     assert "| r1_fused |" in (tmp_path / "memory-quick.md").read_text()
+
+
+def test_guard_sources_are_sorted_by_what_they_protect():
+    from benchmarks.guards import category
+
+    assert category("", "GRAD_MODE") == "dynamo state"
+    assert category("L['r']", "TENSOR_MATCH") == "inputs"
+    kw = "dict(type(L['loss']).__mro__[2].__dict__)['discriminator'].__kwdefaults__['weights']"
+    assert category(kw, "CONSTANT_MATCH") == "keyword defaults"
+    assert category("L['loss'].real_label", "CONSTANT_MATCH") == "loss object"
+    assert category("G['__import_advloss_dot_losses']._Call", "CLASS_MATCH") == "advloss globals"
+    assert category("G['__builtins_dict___0']['len']", "BUILTIN_MATCH") == "builtins"
+    assert category("L['F'].softplus", "BUILTIN_MATCH") == "torch globals"
+    assert category("L['h_fn']", "CLOSURE_MATCH") == "other"
