@@ -184,10 +184,11 @@ def common_parser(prog: str, description: str) -> argparse.ArgumentParser:
       help="The discriminator's penalty: none, gp, r1, r2, dragan, maxgp, cr, bcr, zcr "
       "(consistency regularization; zcr's latent perturbation draws from each framework's own "
       "generator, not the NumPy streams), lecam (LeCam, with its moving "
-      "averages carried between steps and checkpointed) or a registered penalty.")  # fmt: skip
+      "averages carried between steps and checkpointed), path_length (the generator's, on its "
+      "latent z; the DCGAN trainer only) or a registered penalty.")  # fmt: skip
     a("--penalty-weight", type=float, default=None,
       help="The penalty's weight: lambda for gp, dragan, maxgp and cr, gamma for r1 / r2, "
-      "lambda_real = lambda_fake for bcr, lambda_dis for zcr, lambda for lecam. Default: the penalty's own.")  # fmt: skip
+      "lambda_real = lambda_fake for bcr, lambda_dis for zcr, lambda for lecam and path_length. Default: the penalty's own.")  # fmt: skip
     a("--penalty-every", type=int, default=1,
       help="Lazy regularization: the penalty is applied every k-th discriminator step.")  # fmt: skip
     a("--feature-matching", type=float, default=0.0, metavar="W",
@@ -433,22 +434,6 @@ OBJECTIVE_OPTIONS = {"loss": "ns", "penalty": "none", "penalty_weight": None, "p
                      "real_label": 1.0, "flip_prob": 0.0, "instance_noise": None}  # fmt: skip
 
 
-def _no_state(penalty: Any, option: str) -> None:
-    """Refuse path_length: it regularizes a mapping network's ``w``, which the trainers'
-    generators do not have.  Discriminator-side terms with explicit state (lecam) are carried
-    by the trainers (:meth:`Loop.advance_states <reference_trainers.loop.Loop.advance_states>`);
-    a term on D's intermediate features (feature_matching) is fed by the DCGAN trainers
-    (:func:`feature_terms`; pix2pix refuses it)."""
-    if getattr(penalty, "side", "discriminator") == "generator" and getattr(
-        penalty, "stateful", False
-    ):
-        raise TrainerError(
-            f"{option}: {getattr(penalty, 'name', penalty)!r} regularizes the generator's "
-            "mapping network (StyleGAN's w), which the DCGAN generators do not have; use it in "
-            "your own loop (docs/regularizers/path-length.md)"
-        )
-
-
 def feature_terms(objective: advloss.Objective) -> list[str]:
     """The names of ``objective``'s generator terms on D's intermediate features
     (feature_matching): the generator step must pass ``features=``."""
@@ -471,11 +456,34 @@ def refuse_feature_terms(cfg: TrainerConfig, trainer: str) -> None:
         )
 
 
+def latent_terms(objective: advloss.Objective) -> list[str]:
+    """The names of ``objective``'s generator terms on G and its latents (path_length): the
+    generator step must pass ``generator=`` and ``latent=`` (the DCGANs: G and z)."""
+    return [
+        getattr(p, "name", type(p).__name__)
+        for p in objective.penalties
+        if callable(getattr(p, "latent_term", None))
+    ]
+
+
+def refuse_latent_terms(cfg: TrainerConfig, trainer: str) -> None:
+    """A one-line error for a term on the generator's latents in a trainer whose generator
+    has none (pix2pix maps an image; the DCGANs' map z)."""
+    names = latent_terms(build_objective(cfg))
+    if names:
+        raise TrainerError(
+            f"{names[0]}: the {trainer} trainer's generator maps an input image, not a latent, "
+            "so there is no latent to differentiate; use the DCGAN trainer or your own loop "
+            "(docs/regularizers/path-length.md)"
+        )
+
+
 def input_gradients(objective: advloss.Objective) -> bool:
     """Whether a penalty of ``objective`` differentiates D with respect to its inputs per
-    sample (every penalty but the terms with explicit state on D's logits, such as lecam, and
-    the generator's terms on D's features, such as feature_matching): then batch norm in D is
-    wrong and ``torch.compile`` cannot differentiate D twice."""
+    sample (every penalty but the terms with explicit state — on D's logits, such as lecam, or
+    on G and its latents, such as path_length — and the generator's terms on D's features,
+    such as feature_matching): then batch norm in D is wrong and ``torch.compile`` cannot
+    differentiate D twice."""
     return any(
         not getattr(p, "stateful", False) and not callable(getattr(p, "features_term", None))
         for p in objective.penalties
@@ -566,13 +574,10 @@ def _base_objective(cfg: TrainerConfig) -> advloss.Objective:
             objective = advloss.Objective.parse(spec)
         except advloss.AdvlossError as err:
             raise TrainerError(f"--objective {spec!r}: {err}") from None
-        for p in objective.penalties:
-            _no_state(p, "--objective")
         return objective
     penalties: list[Any] = []
     if cfg.penalty != "none":
         default = advloss.get_penalty(cfg.penalty)
-        _no_state(default, "--penalty")
         config = default.config() if callable(getattr(default, "config", None)) else {}
         kwargs: dict[str, Any] = {}
         if "every" in config or not config:
@@ -647,12 +652,15 @@ def check_data_source(name: str) -> None:
 
 def channels_last(objective: advloss.Objective) -> advloss.Objective:
     """``objective`` for channels-last batches (the JAX and TF trainers): the transforms of its
-    consistency terms (``cr``, ``bcr``) with ``layout="NHWC"``."""
+    consistency terms (``cr``, ``bcr``) and its terms on the generator's images
+    (``path_length``: where H and W are) with ``layout="NHWC"``."""
     penalties = []
     for p in objective.penalties:
         transform: Any = getattr(p, "augment", None)
         if getattr(p, "image_batches", False) and hasattr(transform, "layout"):
             p = dataclasses.replace(p, augment=dataclasses.replace(transform, layout="NHWC"))
+        elif callable(getattr(p, "latent_term", None)) and getattr(p, "layout", None) == "NCHW":
+            p = dataclasses.replace(p, layout="NHWC")
         penalties.append(p)
     return advloss.Objective(
         objective.loss, penalties=penalties, labels=objective.labels,

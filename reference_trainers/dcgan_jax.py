@@ -194,15 +194,19 @@ def make_steps(
     power iteration advances once per forward, as in PyTorch).  ``step`` (an int32 array, with
     a ``--recipe``: its γ schedule reads it, traced) and ``hyper`` (the optimizer's
     ``(learning_rate, b2)`` for this iteration) are None otherwise; ``step`` is also given with
-    an objective term that keeps explicit state (``states``: lecam's moving averages, an input
-    of each step whose next value is in the output's ``stats``).  ``augmentation``
+    an objective term that keeps explicit state (``states``: the moving averages of lecam and
+    path_length, an input of each step whose next value is in the output's ``stats``); the G
+    step's ``regularize`` (static) says whether path_length is due, as ``due`` does for D's
+    lazy penalty.  ``augmentation``
     (:class:`~reference_trainers.augmentation.Augmentation`, or None) augments D's inputs with
     the draws and p each step is given."""
     import jax
     import optax
 
-    # zcr perturbs G's latents: the objective calls G itself (g_function)
+    # zcr perturbs G's latents, path_length differentiates G with respect to them: the
+    # objective calls G itself (g_function)
     zcr = any(getattr(p, "needs_generator", False) for p in objective.penalties)
+    latent_terms = bool(common.latent_terms(objective))
     # feature_matching: D's features on the real batch (the targets) and the generated one
     needs_features = bool(common.feature_terms(objective))
     needs_real = getattr(objective.loss, "generator_needs_real", False)
@@ -214,13 +218,17 @@ def make_steps(
         return out, new["batch_stats"]
 
     def g_function(params: Any, stats: Any) -> tuple[Any, list[Any]]:
-        """G as a plain function for the objective (zcr's G(z + σε)), threading its batch
-        statistics from call to call as :func:`d_function` does D's."""
+        """G as a plain function for the objective (zcr's G(z + σε), path_length's G(z)),
+        threading its batch statistics from call to call as :func:`d_function` does D's.
+        The statistics are kept without gradient: path_length calls G inside its own
+        ``jax.vjp`` (the input gradient), and ``stop_gradient`` hands back the value of the
+        enclosing trace, which may leave that transformation (the running averages are not
+        differentiated anyway)."""
         seen = [stats]
 
         def generator(z: Any) -> Any:
             out, new = g_forward(params, seen[-1], z)
-            seen.append(new)
+            seen.append(jax.lax.stop_gradient(new))
             return out
 
         return generator, seen
@@ -277,10 +285,10 @@ def make_steps(
         d_params = optax.apply_updates(state.d_params, updates)
         return state._replace(d_params=d_params, d_stats=d_stats, d_opt=d_opt, g_stats=g_stats), out
 
-    @jax.jit
+    @functools.partial(jax.jit, static_argnames=("regularize",))
     def g_step(state: State, z: Any, real: Any, draws: Any, noise_std: Any, hyper: Any,
                aug_p: Any = None, aug_draws: Any = None, states: Any = None,
-               step: Any = None, key: Any = None) -> Any:  # fmt: skip
+               step: Any = None, key: Any = None, regularize: bool | None = None) -> Any:  # fmt: skip
         def loss(g_params: Any) -> Any:
             fake, g_stats = g_forward(g_params, state.g_stats, z)
             generator, g_seen = g_function(g_params, g_stats)
@@ -296,8 +304,9 @@ def make_steps(
             out = objective.generator(discriminator, fake, real=g_real if needs_real else None,
                                       step=0 if step is None else step, draws=draws,
                                       noise_std=noise_std, states=states, key=key,
-                                      generator=generator if zcr else None,
-                                      latent=z, features=features)  # fmt: skip
+                                      generator=generator if zcr or latent_terms else None,
+                                      latent=z, features=features,
+                                      regularize=regularize)  # fmt: skip
             return out.total, (out, g_seen[-1], seen[-1])
 
         (_, (out, g_stats, d_stats)), grads = jax.value_and_grad(loss, has_aux=True)(state.g_params)
@@ -447,10 +456,15 @@ def _train(cfg: DCGANConfig) -> dict[str, Any]:
         for i in range(g_steps):
             g_real = real if s.needs_real or s.needs_features else None
             loss_real = real if s.needs_real else None  # the draws of the loss's real side
+            # path_length: due or not decided on the host (None without the term); its
+            # state in s.term_states, its draws y in s.draws
+            regularize = s.latent_regularize()
+            s.first_call(("g", regularize))  # the first call of each variant compiles it
             state, g_out = g_step(state, s.latents(z_dim, dtype), g_real,
                                   s.draws(loss_real, fake_shape, "generator", dtype), std, hyper,
                                   s.augment_p, aug_draws("generator", g_real is not None),
-                                  s.term_states, step, zcr_key(1000 + i))  # fmt: skip
+                                  s.term_states, step, zcr_key(1000 + i),
+                                  regularize=regularize)  # fmt: skip
             s.advance_states(g_out)
         # ---- logging, evaluation, checkpoints ----
         if s.end_iteration(out, g_out):

@@ -91,6 +91,27 @@ def torch_adam(keras: Any) -> Any:
     return TorchAdam
 
 
+def exact_batch_norm(keras: Any) -> Any:
+    """``keras.layers.BatchNormalization`` whose batch variance lets the gradient flow through
+    the batch mean (as PyTorch's and Flax's do): Keras' TensorFlow backend computes the moments
+    with ``tf.nn.moments``, which stops it there — the same outputs and first derivatives, but
+    wrong second derivatives, which path_length takes through G's batch norm (its gradient
+    reaches G's weights through the input gradient).  The synchronized form (several replicas)
+    computes ``E[x²] - E[x]²`` and is exact already: it is kept."""
+    from keras import ops
+
+    class BatchNormalization(keras.layers.BatchNormalization):
+        def _moments(self, inputs: Any, mask: Any) -> Any:
+            if mask is not None or self.synchronized:
+                return super()._moments(inputs, mask)
+            axes = list(self._reduction_axes)
+            mean = ops.mean(inputs, axis=axes, keepdims=True)
+            variance = ops.mean(ops.square(inputs - mean), axis=axes, keepdims=True)
+            return ops.squeeze(mean), ops.squeeze(variance)
+
+    return BatchNormalization
+
+
 def keras_net(
     keras: Any,
     layers: list[Layer],
@@ -108,6 +129,7 @@ def keras_net(
     from advloss.nn.keras import GroupNormalization, SpectralNormalization
 
     L = keras.layers
+    BatchNormalization = exact_batch_norm(keras)
     stack: list[Any] = [keras.Input(input_shape, dtype=dtype)]
     if len(input_shape) == 1:
         stack.append(L.Reshape((1, 1, input_shape[0]), dtype=dtype))
@@ -126,9 +148,10 @@ def keras_net(
             stack.append(L.Conv2DTranspose(layer.cout, k, strides=s, padding=padding,
                                            use_bias=layer.bias, dtype=dtype, name=nm))  # fmt: skip
         elif layer.kind == "batch":
-            stack.append(L.BatchNormalization(momentum=1 - BN_MOMENTUM, epsilon=NORM_EPSILON,
-                                              dtype=dtype, name=nm,
-                                              **distributed.tf_batch_norm()))  # fmt: skip
+            # exact second derivatives (path_length differentiates G's input gradient)
+            stack.append(BatchNormalization(momentum=1 - BN_MOMENTUM, epsilon=NORM_EPSILON,
+                                            dtype=dtype, name=nm,
+                                            **distributed.tf_batch_norm()))  # fmt: skip
         elif layer.kind in ("layer", "instance"):
             groups = 1 if layer.kind == "layer" else layer.cout
             # advloss's: Keras' GroupNormalization breaks the penalties' second derivatives
@@ -259,9 +282,11 @@ def _train(cfg: DCGANConfig) -> dict[str, Any]:
     augmentation = s.augmentation
     needs_real = s.needs_real  # the generator loss reads D(real) (relativistic losses)
     needs_features = s.needs_features  # feature_matching: D's features on reals and fakes
-    # zcr perturbs G's latents: the objective calls G itself
+    # zcr perturbs G's latents, path_length differentiates G with respect to them: the
+    # objective calls G itself (in training mode: batch norm updates its moving averages)
+    zcr = any(getattr(p, "needs_generator", False) for p in objective.penalties)
     generator = None
-    if any(getattr(p, "needs_generator", False) for p in objective.penalties):
+    if zcr or common.latent_terms(objective):
         generator = lambda z: G(z, training=True)  # noqa: E731
 
     def d_step(real: Any, z: Any, draws: Any, noise_std: Any, step: Any, due: bool,
@@ -287,7 +312,7 @@ def _train(cfg: DCGANConfig) -> dict[str, Any]:
 
     def g_step(z: Any, real: Any, draws: Any, noise_std: Any, aug_p: Any = None,
                aug_draws: Any = None, states: Any = None, step: Any = None,
-               key: Any = None) -> Any:  # fmt: skip
+               key: Any = None, regularize: bool | None = None) -> Any:  # fmt: skip
         with tf.GradientTape() as tape:
             fake = G(z, training=True)
             if augmentation is not None:  # --augment: G is trained through the augmentation
@@ -301,7 +326,7 @@ def _train(cfg: DCGANConfig) -> dict[str, Any]:
                                       step=0 if step is None else step, draws=draws,
                                       noise_std=noise_std, states=states, key=key,
                                       generator=generator, latent=z,
-                                      features=features)  # fmt: skip
+                                      features=features, regularize=regularize)  # fmt: skip
         grads = tape.gradient(out.total, G.trainable_variables)
         g_opt.apply_gradients(zip(grads, G.trainable_variables, strict=True))
         return out
@@ -336,7 +361,7 @@ def _train(cfg: DCGANConfig) -> dict[str, Any]:
     def zcr_key(call: int) -> Any:
         """zcr's latent perturbation: a stateless TF seed from the seed, the step and the call
         (its draws are not in the NumPy stream), None without zcr."""
-        if generator is None:
+        if not zcr:
             return None
         return tf.constant([cfg.seed, s.step * 1024 + call], tf.int64)
 
@@ -366,10 +391,15 @@ def _train(cfg: DCGANConfig) -> dict[str, Any]:
         for i in range(g_steps):
             g_real = real if s.needs_real or s.needs_features else None
             loss_real = real if s.needs_real else None  # the draws of the loss's real side
+            # path_length: due or not decided on the host (a Python bool: one trace each;
+            # None without the term); its state in s.term_states, its draws y in s.draws
+            regularize = s.latent_regularize()
+            s.first_call(("g", regularize))  # the first call of each variant traces it
             g_out = g_step(s.latents(z_dim, dtype), g_real,
                            s.draws(loss_real, fake_shape, "generator", dtype), std,
                            s.augment_p, aug_draws("generator", g_real is not None),
-                           s.term_states, step, zcr_key(512 + i))  # fmt: skip
+                           s.term_states, step, zcr_key(512 + i),
+                           regularize=regularize)  # fmt: skip
             s.advance_states(g_out)
         # ---- logging, evaluation, checkpoints ----
         if s.end_iteration(out, g_out):

@@ -158,6 +158,10 @@ def train_torch(cfg: DCGANConfig) -> dict[str, Any]:
     G_run, D_run = s.setup(G, D, batches, after_spectral_norm=after_sn, streams=streams)
     if cfg.gradient_norm:  # GN-GAN: D(x) / (||grad_x D(x)|| + |D(x)|) in both losses
         D_run = advloss.gradient_normalize(D_run)
+    # G for the objective's own calls in the G step (zcr's G(z + σε), path_length's G(z)), in
+    # training mode as G_run; with path_length not the torch.compile'd G, which cannot be
+    # differentiated twice (the term's gradient reaches G's weights through its input gradient)
+    G_objective = getattr(G_run, "_orig_mod", G_run) if s.needs_latents else G_run
     metrics = metrics_for(cfg, "torch")
     if streams is not None:
         from reference_trainers.arrays import eval_latents, fixed_latents
@@ -238,8 +242,9 @@ def train_torch(cfg: DCGANConfig) -> dict[str, Any]:
                 g_out = s.objective.generator(
                     D_run, fake_in, real=loss_real, step=s.step, key=s.key,
                     draws=draws(loss_real, image_shape, "generator"), noise_std=s.noise_std,
-                    generator=G_run, latent=z,  # used by zcr only
-                    states=s.term_states, features=features, replicas=s.replicas,
+                    generator=G_objective, latent=z,  # used by zcr and path_length
+                    states=s.term_states,  # path_length's moving average, lecam's
+                    features=features, replicas=s.replicas,
                 )  # fmt: skip
             s.update_g(g_out.total)
             s.advance_states(g_out)

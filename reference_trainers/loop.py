@@ -60,8 +60,9 @@ class Loop:
         self.has_penalty = common.input_gradients(self.objective) or getattr(
             cfg, "gradient_norm", False
         )
-        #: the explicit state of the objective's stateful terms (lecam's moving averages), by
-        #: term name: :meth:`init_term_states`, then :meth:`advance_states` after each step
+        #: the explicit state of the objective's stateful terms (the moving averages of lecam
+        #: and path_length), by term name: :meth:`init_term_states`, then
+        #: :meth:`advance_states` after each step
         self.term_states: dict[str, Any] = {}
         # --recipe: its Adam (lr, (beta1, beta2)) on a schedule, set at every iteration's plan
         self.recipe = common.recipe_of(cfg)
@@ -74,6 +75,8 @@ class Loop:
         #: a generator term on D's intermediate features (feature_matching) needs them on a
         #: real and the generated batch
         self.needs_features = bool(common.feature_terms(self.objective))
+        #: a generator term on G and its latents (path_length) needs G and z in the G step
+        self.needs_latents = bool(common.latent_terms(self.objective))
         self.step = 0
         self.noise_std: Any = None
         self.augment_p: Any = None  # this iteration's p (ada / apa): a tensor or a number
@@ -98,6 +101,26 @@ class Loop:
                 "JAX and TF trainers decide on the host whether the (one) lazy penalty is due"
             )
         return everys.pop()
+
+    def latent_regularize(self) -> bool | None:
+        """The generator step's ``regularize`` in the JAX and TF trainers: whether the lazy
+        term on G's latents (path_length) is due at this step, decided on the host as the
+        discriminator's lazy penalty is (two compiled variants; G runs for the term only when
+        it is due, as in the PyTorch trainer, whose step is a Python int); None without such a
+        term."""
+        everys = {
+            int(getattr(p, "every", 1))
+            for p in self.objective.penalties
+            if callable(getattr(p, "latent_term", None))
+        }
+        if not everys:
+            return None
+        if len(everys) > 1:
+            raise common.TrainerError(
+                f"--objective: terms on the generator's latents with different `every` "
+                f"intervals {sorted(everys)}; give one"
+            )
+        return self.step % everys.pop() == 0
 
     def d_norm(self, requested: str, default: str = "batch") -> str:
         """The discriminator's normalization: ``auto`` means ``default``, or layer norm with a

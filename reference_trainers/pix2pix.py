@@ -144,6 +144,7 @@ def check(cfg: Pix2PixConfig) -> None:
         )
     common.check_options(cfg)
     common.refuse_feature_terms(cfg, "pix2pix")
+    common.refuse_latent_terms(cfg, "pix2pix")
     check_weights(cfg)
     check_data(cfg)
 

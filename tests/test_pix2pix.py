@@ -113,6 +113,7 @@ def test_user_ab_folder_run_direction_and_no_segmentation(tmp_path):
         (["--penalty", "gp", "--d-norm", "batch"], "batch norm"),
         (["--feature-matching", "1"], "--feature-matching 1.0: the pix2pix trainer's"),
         (["--objective", "ns + feature_matching"], "does not expose its intermediate features"),
+        (["--objective", "ns + path_length"], "maps an input image, not a latent"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, message):

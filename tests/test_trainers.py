@@ -146,7 +146,6 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path, rng):
             ["--feature-matching", "1", "--objective", "ns + feature_matching(weight=0.5)"],
             "has feature_matching already",
         ),
-        (["--objective", "ns + path_length"], "path-length.md"),
         (["--gradient-norm", "--spectral-norm"], "choose one"),
         (["--gradient-norm", "--d-norm", "batch"], "--gradient-norm"),
     ],
@@ -209,6 +208,34 @@ def test_feature_matching_flag_adds_the_term_and_keeps_batch_norm():
         cfg = dcgan.options(["--framework", framework, "--feature-matching", "1"])
         dcgan.check(cfg)
         assert cfg.feature_matching == 1.0
+
+
+def test_path_length_is_a_dcgan_term_on_z():
+    """path_length in the DCGANs (checked before any framework is imported): ``--penalty
+    path_length`` is the ``--objective`` term; it keeps batch norm in D; the JAX and TF trainers
+    get it in NHWC and decide on the host when it is due (``Loop.latent_regularize``)."""
+    from reference_trainers import common
+    from reference_trainers.loop import Loop
+
+    def objective(*args: str):
+        return common.build_objective(dcgan.options(list(args)))
+
+    flag = objective("--penalty", "path_length", "--penalty-every", "4", "--penalty-weight", "0.5")
+    assert repr(flag) == repr(objective("--objective", "ns + path_length(weight=0.5, every=4)"))
+    assert common.latent_terms(flag) == ["path_length"] and not common.input_gradients(flag)
+    assert common.channels_last(flag).penalties[0].layout == "NHWC"
+    for framework in ("torch", "jax", "tf"):
+        dcgan.check(dcgan.options(["--framework", framework, "--objective", "ns + path_length"]))
+    loop = Loop.__new__(Loop)  # the framework-neutral decision, without a run folder
+    loop.objective = flag
+
+    def due(step: int) -> bool | None:
+        loop.step = step
+        return loop.latent_regularize()
+
+    assert [due(step) for step in range(5)] == [True, False, False, False, True]
+    loop.objective = objective("--objective", "ns + r1(every=4)")
+    assert due(0) is None
 
 
 def test_recipe_builds_r3gans_objective_over_the_run():

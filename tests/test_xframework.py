@@ -225,6 +225,48 @@ def test_the_three_trainers_agree_with_lecam_and_resume_it(tmp_path):
             assert last[framework][key] == pytest.approx(last["torch"][key], rel=1e-12, abs=1e-14)
 
 
+@pytest.mark.slow
+def test_the_three_trainers_agree_with_path_length_and_resume_it(tmp_path):
+    """path_length on z, the DCGAN's only latent: the objective calls G itself in the
+    generator step (in JAX inside the term's own ``jax.vjp``, G's batch statistics threaded
+    through that call), the directions y come from the NumPy stream, the moving average is
+    carried from generator step to generator step (an input and output of the jitted / traced
+    step) and the lazy ``every=2`` is decided on the host: the same run in float64 (which
+    needs exact second derivatives through G's batch norm: the TF trainer's own
+    BatchNormalization), the term and its average logged; and the PyTorch and JAX runs split
+    at step 2 and resumed log the same rows as their straight runs (the TF checkpoint carries
+    term states by the same code: the lecam test above resumes it)."""
+    spec = ["--objective", "ns + path_length(every=2, decay=0.5)"]
+    sizes = [*TINY[:6], "--eval-samples", "200"]
+    result = xframework.compare(
+        "pl", spec, ["torch", "jax", "tf"], steps=4, dtype="float64", work=tmp_path,
+        sizes=sizes, seed=1, quiet=True,
+    )  # fmt: skip
+    for pair, d in result["diffs"].items():
+        for key, values in d.items():
+            assert len(values) == 4 and max(values) < 1e-12, (pair, key, values)
+    train = {}
+    for framework in ("torch", "jax", "tf"):
+        train[framework] = [r for r in rows(tmp_path / "pl-float64" / framework) if "d_loss" in r]
+        terms = [r["g_path_length"] for r in train[framework]]
+        means = [r["path_length.pl_mean"] for r in train[framework]]
+        assert terms[0] > 0 and terms[2] > 0 and terms[1] == terms[3] == 0, (framework, terms)
+        assert 0 < means[0] == means[1] != means[2] == means[3], (framework, means)
+        if framework == "tf":
+            continue
+        split = tmp_path / f"split-{framework}"
+        argv = ["--framework", framework, "--numpy-rng", "--dtype", "float64", "--log-every",
+                "1", "--eval-every", "2", "--seed", "1", "--out", str(split), *sizes, *spec]  # fmt: skip
+        assert dcgan.main([*argv, "--steps", "2"]) == 0
+        assert dcgan.main([*argv, "--steps", "4", "--resume"]) == 0
+        assert [r for r in rows(split) if "d_loss" in r] == train[framework], framework
+    for framework in ("jax", "tf"):
+        for key in ("g_path_length", "path_length.pl_mean"):
+            got = [r[key] for r in train[framework]]
+            want = [r[key] for r in train["torch"]]
+            assert got == pytest.approx(want, rel=1e-12, abs=1e-14), (framework, key)
+
+
 def test_xframework_command_writes_the_figure_and_the_tables(tmp_path):
     args = ["--tiny", "--steps", "3", "--configs", "hinge", "--frameworks", "torch,tf",
             "--out", str(tmp_path)]  # fmt: skip
