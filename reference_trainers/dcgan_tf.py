@@ -107,7 +107,8 @@ def exact_batch_norm(keras: Any) -> Any:
             axes = list(self._reduction_axes)
             mean = ops.mean(inputs, axis=axes, keepdims=True)
             variance = ops.mean(ops.square(inputs - mean), axis=axes, keepdims=True)
-            return ops.squeeze(mean), ops.squeeze(variance)
+            axis = tuple(axes)  # only the reduced axes: a 1-channel layer keeps its channel
+            return ops.squeeze(mean, axis=axis), ops.squeeze(variance, axis=axis)
 
     return BatchNormalization
 
