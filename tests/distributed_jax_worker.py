@@ -39,19 +39,11 @@ def step(params, sn, states, data, replicas):
     state = advloss.spectral_normalize(params["d_w1"], sn["u"], sn["v"], dim=1)
     new_sn = {"u": state.u, "v": state.v}  # the power iteration reads only W and u
     fake = jax.lax.stop_gradient(generator(params, data["z"]))
-    draws = {k: data[k] for k in ("gp.alpha", "noise.real", "noise.fake")}
     std = NOISE.std(states["noise"])
 
     def d_loss(p):
-        out = OBJECTIVE.discriminator(
-            lambda x: discriminator(p, new_sn, x),
-            data["real"],
-            fake,
-            step=0,
-            draws=draws,
-            noise_std=std,
-            states={"lecam": states["lecam"]},
-            replicas=replicas,
+        out = problem.d_objective(
+            lambda x: discriminator(p, new_sn, x), data, fake, std, states, replicas
         )
         return out.total, out
 
@@ -59,16 +51,14 @@ def step(params, sn, states, data, replicas):
 
     def g_loss(p):
         fake = generator(p, data["z"])
-        g = OBJECTIVE.generator(
+        g = problem.g_objective(
             lambda x: discriminator(p, new_sn, x),
             fake,
-            step=0,
-            draws={k: data[k] for k in ("noise.fake", "path_length.noise")},
-            noise_std=std,
-            generator=lambda z: generator(p, z),
-            latent=data["z"],
-            states={"path_length": states["path_length"]},
-            replicas=replicas,
+            lambda z: generator(p, z),
+            data,
+            std,
+            states,
+            replicas,
         )
         return g.total, g
 

@@ -68,3 +68,36 @@ def batch() -> dict[str, np.ndarray]:
         "noise.fake": rng.normal(size=(BATCH, *IMAGE)),
         "path_length.noise": rng.normal(size=(BATCH, *IMAGE)),
     }
+
+
+def d_objective(
+    d: Any, data: dict[str, Any], fake: Any, std: Any, states: Any, replicas: Any
+) -> Any:
+    """The problem's discriminator objective on one replica's batch (every worker's D step)."""
+    return OBJECTIVE_VALUE.discriminator(
+        d,
+        data["real"],
+        fake,
+        step=0,
+        draws={k: data[k] for k in ("gp.alpha", "noise.real", "noise.fake")},
+        noise_std=std,
+        states={"lecam": states["lecam"]},
+        replicas=replicas,
+    )
+
+
+def g_objective(
+    d: Any, fake: Any, g: Any, data: dict[str, Any], std: Any, states: Any, replicas: Any
+) -> Any:
+    """The problem's generator objective, path length on ``g`` at the latents ``data["z"]``."""
+    return OBJECTIVE_VALUE.generator(
+        d,
+        fake,
+        step=0,
+        draws={k: data[k] for k in ("noise.fake", "path_length.noise")},
+        noise_std=std,
+        generator=g,
+        latent=data["z"],
+        states={"path_length": states["path_length"]},
+        replicas=replicas,
+    )

@@ -39,33 +39,23 @@ def step(params, sn, states, data, replicas):
     state = advloss.spectral_normalize(params["d_w1"], sn["u"], sn["v"], dim=1)
     new_sn = {"u": state.u, "v": state.v}
     fake = tf.stop_gradient(generator(params, data["z"]))
-    draws = {k: data[k] for k in ("gp.alpha", "noise.real", "noise.fake")}
     std = NOISE.std(states["noise"])
     with tf.GradientTape() as tape:
         tape.watch([params[k] for k in D_NAMES])
-        out = OBJECTIVE.discriminator(
-            lambda x: discriminator(params, new_sn, x),
-            data["real"],
-            fake,
-            step=0,
-            draws=draws,
-            noise_std=std,
-            states={"lecam": states["lecam"]},
-            replicas=replicas,
+        out = problem.d_objective(
+            lambda x: discriminator(params, new_sn, x), data, fake, std, states, replicas
         )
     d_grads = tape.gradient(out.total, {k: params[k] for k in D_NAMES})
     with tf.GradientTape() as tape:
         tape.watch(params["g_w"])
-        g = OBJECTIVE.generator(
+        g = problem.g_objective(
             lambda x: discriminator(params, new_sn, x),
             generator(params, data["z"]),
-            step=0,
-            draws={k: data[k] for k in ("noise.fake", "path_length.noise")},
-            noise_std=std,
-            generator=lambda z: generator(params, z),
-            latent=data["z"],
-            states={"path_length": states["path_length"]},
-            replicas=replicas,
+            lambda z: generator(params, z),
+            data,
+            std,
+            states,
+            replicas,
         )
     grads = {**d_grads, "g_w": tape.gradient(g.total, params["g_w"])}
     losses = {"d_total": out.total, "g_total": g.total}

@@ -34,29 +34,19 @@ def step(params, sn, states, data, replicas):
     state = advloss.spectral_normalize(params["d_w1"], sn["u"], sn["v"], dim=1)
     new_sn = {"u": state.u, "v": state.v}
     fake = generator(params, data["z"]).detach()
-    draws = {k: data[k] for k in ("gp.alpha", "noise.real", "noise.fake")}
     std = NOISE.std(states["noise"])
-    out = OBJECTIVE.discriminator(
-        lambda x: discriminator(params, new_sn, x),
-        data["real"],
-        fake,
-        step=0,
-        draws=draws,
-        noise_std=std,
-        states={"lecam": states["lecam"]},
-        replicas=replicas,
+    out = problem.d_objective(
+        lambda x: discriminator(params, new_sn, x), data, fake, std, states, replicas
     )
     d_grads = torch.autograd.grad(out.total, [params["d_w1"], params["d_w2"]])
-    g = OBJECTIVE.generator(
+    g = problem.g_objective(
         lambda x: discriminator(params, new_sn, x),
         generator(params, data["z"]),
-        step=0,
-        draws={k: data[k] for k in ("noise.fake", "path_length.noise")},
-        noise_std=std,
-        generator=lambda z: generator(params, z),
-        latent=data["z"],
-        states={"path_length": states["path_length"]},
-        replicas=replicas,
+        lambda z: generator(params, z),
+        data,
+        std,
+        states,
+        replicas,
     )
     (g_grad,) = torch.autograd.grad(g.total, [params["g_w"]])
     flat = [out.total.detach(), g.total.detach(), *d_grads, g_grad]
