@@ -41,6 +41,17 @@ def non_negative(where: str, name: str, value: Any) -> float:
     return value
 
 
+def positive(where: str, name: str, value: Any, why: str = "") -> float:
+    """A finite Python number > 0; ``why`` (e.g. what the value means) follows "> 0" in the
+    message."""
+    value = hyperparameter(where, name, value)
+    if not value > 0:
+        raise AdvlossValueError(
+            f"{where}: {name} must be > 0{f' ({why})' if why else ''}; received {value}."
+        )
+    return value
+
+
 #: The largest interval (``every=``) accepted: a traced step is an int32 in JAX and TensorFlow,
 #: and a penalty multiplied by a larger interval is no longer a finite float32.
 MAX_INTERVAL = 2**31 - 1

@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar, NamedTuple
 
 from advloss import registry
-from advloss._checks import floating, hyperparameter, integer, interval
+from advloss._checks import floating, hyperparameter, integer, interval, positive
 from advloss._config import Configurable
 from advloss._replicas import replica_mean
 from advloss.backend import LOW_PRECISION_DTYPES, backend_for
@@ -290,10 +290,7 @@ class BalanceMonitor(Configurable):
             raise AdvlossValueError(
                 f"{where}: fooled ({self.fooled}) must be below dominating ({self.dominating})."
             )
-        explode = hyperparameter(where, "explode", self.explode)
-        if explode <= 0:
-            raise AdvlossValueError(f"{where}: explode must be > 0; received {explode}.")
-        object.__setattr__(self, "explode", explode)
+        object.__setattr__(self, "explode", positive(where, "explode", self.explode))
         hysteresis = hyperparameter(where, "hysteresis", self.hysteresis)
         if not 0.0 <= hysteresis < 0.5:
             raise AdvlossValueError(

@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from advloss._checks import NoAutodiff, flag, floating, hyperparameter, not_a_number
+from advloss._checks import NoAutodiff, flag, floating, hyperparameter, not_a_number, positive
 from advloss.backend import LOW_PRECISION_DTYPES, Backend, backend_for
 from advloss.errors import AdvlossTypeError, AdvlossValueError
 
@@ -156,9 +156,7 @@ def combine_adversarial_loss(
         if factor == 0.0:  # TF-GAN: the adversarial loss is left out
             return (main, weight) if return_weight else main
     else:
-        ratio = hyperparameter(where, "gradient_ratio", gradient_ratio)
-        if not ratio > 0:
-            raise AdvlossValueError(f"{where}: gradient_ratio must be > 0; received {ratio}.")
+        ratio = positive(where, "gradient_ratio", gradient_ratio)
         g_main = _gradient(where, "main_loss", b, main_loss, x)
         g_adv = _gradient(where, "adversarial_loss", b, adversarial_loss, x)
         norm_main, norm_adv = _norm(b, g_main, dtype), _norm(b, g_adv, dtype)

@@ -40,7 +40,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar, cast
 
 from advloss import registry
-from advloss._checks import hyperparameter, integer, non_negative
+from advloss._checks import hyperparameter, integer, non_negative, positive
 from advloss._config import Configurable
 from advloss.errors import AdvlossTypeError, AdvlossValueError
 from advloss.registry import _register_builtins
@@ -53,13 +53,6 @@ def _beta(where: str, name: str, value: Any) -> float:
     value = hyperparameter(where, name, value)
     if not 0.0 <= value < 1.0:
         raise AdvlossValueError(f"{where}: {name} must lie in [0, 1); received {value}.")
-    return value
-
-
-def _positive(where: str, name: str, value: Any) -> float:
-    value = hyperparameter(where, name, value)
-    if value <= 0:
-        raise AdvlossValueError(f"{where}: {name} must be > 0; received {value}.")
     return value
 
 
@@ -122,8 +115,8 @@ class R3GAN(Configurable):
         set_(self, "gamma", non_negative(where, "gamma", self.gamma))
         end = self.gamma / 10 if self.gamma_end is None else self.gamma_end
         set_(self, "gamma_end", non_negative(where, "gamma_end", end))
-        set_(self, "lr", _positive(where, "lr", self.lr))
-        set_(self, "lr_end", _positive(where, "lr_end", self.lr_end))
+        set_(self, "lr", positive(where, "lr", self.lr))
+        set_(self, "lr_end", positive(where, "lr_end", self.lr_end))
         set_(self, "beta2", _beta(where, "beta2", self.beta2))
         set_(self, "beta2_end", _beta(where, "beta2_end", self.beta2_end))
 

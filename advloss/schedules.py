@@ -43,7 +43,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from advloss import registry
-from advloss._checks import hyperparameter, integer, non_negative
+from advloss._checks import hyperparameter, integer, positive
 from advloss._config import Configurable
 from advloss.backend import backend_for
 from advloss.errors import AdvlossTypeError, AdvlossValueError
@@ -215,10 +215,7 @@ class Exponential(Schedule):
         where = type(self).__name__
         object.__setattr__(self, "start", hyperparameter(where, "start", self.start))
         object.__setattr__(self, "end", hyperparameter(where, "end", self.end))
-        half_life = non_negative(where, "half_life", self.half_life)
-        if half_life == 0:
-            raise AdvlossValueError(f"{where}: half_life must be > 0; received {half_life}.")
-        object.__setattr__(self, "half_life", half_life)
+        object.__setattr__(self, "half_life", positive(where, "half_life", self.half_life))
         object.__setattr__(self, "begin", _steps(where, "begin", self.begin, minimum=0))
 
     def _python(self, t: float) -> float:

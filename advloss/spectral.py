@@ -50,7 +50,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from advloss._checks import floating, hyperparameter, integer
+from advloss._checks import floating, integer, positive
 from advloss.backend import LOW_PRECISION_DTYPES, Backend, backend_for, optional_primitive
 from advloss.errors import AdvlossTypeError, AdvlossValueError
 
@@ -93,13 +93,7 @@ def _iterations(where: str, name: str, value: Any, minimum: int = 0) -> int:
 
 
 def _epsilon(where: str, value: Any) -> float:
-    value = hyperparameter(where, "eps", value)
-    if value <= 0:
-        raise AdvlossValueError(
-            f"{where}: eps must be > 0 (it bounds the norm divided by in the power iteration); "
-            f"received {value}."
-        )
-    return value
+    return positive(where, "eps", value, "it bounds the norm divided by in the power iteration")
 
 
 def _layout(where: str, b: Backend, weight: Any, dim: Any) -> tuple[int, int, int]:

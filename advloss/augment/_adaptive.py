@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, ClassVar, NamedTuple
 
-from advloss._checks import hyperparameter, integer, interval
+from advloss._checks import hyperparameter, integer, interval, positive
 from advloss._config import Configurable
 from advloss._replicas import replica_mean
 from advloss.backend import Backend, backend_for
@@ -33,13 +33,7 @@ def check_target(where: str, value: Any) -> float:
 
 def check_kimg(where: str, value: Any) -> float:
     """``ada_kimg``: a Python number > 0 (thousands of real images for p to move by 1)."""
-    kimg = hyperparameter(where, "ada_kimg", value)
-    if kimg <= 0:
-        raise AdvlossValueError(
-            f"{where}: ada_kimg must be > 0 (thousands of real images for p to move by 1); "
-            f"received {kimg}."
-        )
-    return kimg
+    return positive(where, "ada_kimg", value, "thousands of real images for p to move by 1")
 
 
 def _r_t(where: str, b: Backend, r_t: Any, like: Any) -> Any:
