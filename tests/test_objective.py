@@ -757,3 +757,27 @@ def test_eager_stats_are_computed_on_first_access(fw):
         fresh = objective.discriminator(lambda x: x, real, fake).stats
         doubled = tf.nest.map_structure(lambda v: 2 * v, fresh)  # rebuilt as a mapping
         assert float(doubled["d_gap"]) == 2 * float(expected["d_gap"])
+
+
+@pytest.mark.parametrize("name", ["hinge", "lsgan"])
+def test_a_loss_alone_objective_equals_the_loss_and_its_statistics(name):
+    """``Objective(loss)`` takes a short path when it has no term, draw or state: its total,
+    terms and statistics equal the loss on D's logits and ``balance_stats`` at the loss's
+    threshold (lsgan's is 0.5, so a wrong threshold changes the accuracies)."""
+    rng = np.random.default_rng(3)
+    real, fake = rng.normal(0.5, 1.0, (8, 1)), rng.normal(0.2, 1.0, (8, 1))
+
+    def disc(x):
+        return 2.0 * x - 0.3
+
+    out = Objective(name).discriminator(disc, real, fake)
+    loss = advloss.get_loss(name)
+    expected = loss.discriminator(disc(real), disc(fake))
+    assert list(out.terms) == ["adversarial"]
+    assert float(out.total) == pytest.approx(float(expected), rel=1e-15)
+    stats = advloss.balance_stats(
+        disc(real), disc(fake), threshold=loss.decision_threshold, higher_is_real=True
+    )
+    assert set(out.stats) == set(stats)
+    for k, v in stats.items():
+        assert float(out.stats[k]) == pytest.approx(float(v), rel=1e-15), k
