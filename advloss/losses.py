@@ -129,13 +129,22 @@ class _Call:
         if reduction != "mean" and reduction not in _REDUCTIONS:
             _check_reduction(self.where, reduction)
         self.reduction = reduction
-        # `where=self`: backend_for formats it into a message (see __str__) only on error; its
-        # common call (tensors of one type already seen) is one dict lookup.
-        self.b: Backend = backend_for(*values, backend=backend, where=self)
-        # The first argument's type, when it is a tensor type of this backend: `logits` then
-        # skips the not-a-number check for arguments of that type.
-        kind = type(values[0])
-        self._kind = kind if backend is None and _BACKEND_OF_TYPE.get(kind) is self.b else None
+        # The common call -- every given argument a tensor of one already-seen type -- takes one
+        # dict lookup; anything else (a forced backend, mixed or unknown types, numbers) goes
+        # through backend_for, which also words the errors.  `where=self`: backend_for formats
+        # it into a message (see __str__) only on error.
+        b, kind = None, None
+        if backend is None:
+            kind = type(values[0])
+            same = True
+            for v in values:  # a loop, not all(<generator>): half the cost; no for/else, which
+                if v is not None and type(v) is not kind:  # autograph warns on
+                    same = False
+                    break
+            if same:
+                b = _BACKEND_OF_TYPE.get(kind)
+        self._kind = kind if b is not None else None
+        self.b: Backend = b or backend_for(*values, backend=backend, where=self)
         self._convert = backend is not None
         self.dtype = ""
 
