@@ -131,7 +131,9 @@ class _Call:
         self.reduction = reduction
         # The common call -- every given argument a tensor of one already-seen type -- takes one
         # dict lookup; anything else (a forced backend, mixed or unknown types, numbers) goes
-        # through backend_for, which also words the errors.  `where=self`: backend_for formats
+        # through backend_for, which also words the errors.  backend_for has the same fast path;
+        # it is inlined here on purpose: calling backend_for from here costs torch.compile 4 more
+        # guards per loss call (benchmarks.guards: 52 against 48 for ns.D).  `where=self`: backend_for formats
         # it into a message (see __str__) only on error.
         b, kind = None, None
         if backend is None:
