@@ -28,6 +28,7 @@ produced them.  Results: ``benchmarks/results/guards.{md,json}``.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections import Counter
 from typing import Any
@@ -65,7 +66,9 @@ def guards(fn: Any, *args: Any) -> list[tuple[str, str]]:
     import torch
 
     torch._dynamo.reset()
-    out = [(g.name, g.create_fn_name()) for g in torch._dynamo.explain(fn)(*args).out_guards]
+    found = torch._dynamo.explain(fn)(*args).out_guards
+    # dynamo names some globals by an object's address: written as <id>, so reruns compare
+    out = [(re.sub(r"_\d+_c(\d+)", r"_<id>_c\1", g.name), g.create_fn_name()) for g in found]
     torch._dynamo.reset()
     return out
 
