@@ -17,7 +17,7 @@ from advloss._objective_plan import (
     term_names,
 )
 from advloss._stats import Stats
-from advloss.backend import Backend, backend_for, optional_primitive
+from advloss.backend import Backend, backend_for
 from advloss.balance import balance_stats, loss_threshold
 from advloss.errors import AdvlossValueError
 from advloss.labels import apply_labels
@@ -26,6 +26,20 @@ from advloss.penalties import _Penalty
 
 #: ``(total, terms, stats)``, the fields of ``advloss.ObjectiveOutput``.
 Output = tuple[Any, dict[str, Any], dict[str, Any]]
+
+
+def loss_alone(
+    loss: Any, d: Any, real: Any, fake: Any, backend: str | None, replicas: Any
+) -> Output:
+    """``Objective.discriminator`` of an objective that is a loss alone (``Objective("ns")``),
+    called with nothing drawn and no state: ``discriminator``'s values, fewer Python frames."""
+    if not callable(d):
+        check_discriminator("Objective.discriminator", d)
+    b = backend_for(real, fake, backend=backend, where="Objective.discriminator")
+    real_logits, fake_logits = d(real), d(fake)
+    adversarial = loss.discriminator(real_logits, fake_logits)
+    stats = _stats(b, loss, real_logits, fake_logits, None, None, replicas)
+    return adversarial, {"adversarial": adversarial}, stats
 
 
 def discriminator(
@@ -46,21 +60,6 @@ def discriminator(
 ) -> Output:
     """``Objective.discriminator``."""
     where = "Objective.discriminator"
-    if (
-        std is None
-        and not draws
-        and not states
-        and not objective.penalties
-        and objective.augment is None
-        and objective.instance_noise is None
-        and not objective.labels
-    ):  # a loss alone (Objective("ns")): nothing drawn, no term -- the same values, less Python
-        check_discriminator(where, d)
-        b = backend_for(real, fake, backend=backend, where=where)
-        real_logits, fake_logits = d(real), d(fake)
-        adversarial = objective.loss.discriminator(real_logits, fake_logits)
-        stats = _stats(b, objective.loss, real_logits, fake_logits, None, None, replicas)
-        return adversarial, {"adversarial": adversarial}, stats
     b, std, keys, given = _prepare(
         objective,
         where,
@@ -448,7 +447,10 @@ def _stats(
             )
         return stats
 
-    concrete = optional_primitive(b, "is_concrete")  # optional primitive: see backend.Backend
+    try:  # an optional primitive (see backend.Backend), read plainly: this runs on every call
+        concrete = b.is_concrete
+    except AttributeError:
+        concrete = None
     # The logits of one call are traced or concrete together: one of them tells (fake's is
     # always computed); a tensor std (a controller's) is checked too.
     if (

@@ -216,6 +216,12 @@ class Backend(Protocol):
         current one (``ReplicaContext.all_reduce(MEAN, ...)``); NumPy — one process: the values
         unchanged.  Optional: an adapter without it accepts only ``replicas=None``."""
 
+    def square(self, x: Any) -> Any:
+        """``x * x``, elementwise.  Optional: the core falls back to ``x * x``; an adapter has it
+        where the framework's own op is cheaper eagerly than its operator (``tf.square`` costs
+        ~6 µs where ``x * x`` costs ~14 µs on a (64, 1) tensor; ``jnp.square`` ~3.4 against
+        ~5.5 µs).  It must give exactly ``x * x``, value and gradient."""
+
     def l2_norm(self, x: Any) -> Any:
         """The Euclidean norm of all of ``x``'s entries, a 0-d tensor — used where no gradient
         flows (the power iteration of spectral normalization; its derivative at 0 differs
@@ -234,7 +240,15 @@ class Backend(Protocol):
 
 
 #: Primitives an adapter may leave out (the core falls back to another primitive).
-_OPTIONAL = ("host_int", "is_concrete", "input_gradient_through", "replica_mean", "l2_norm", "dot")
+_OPTIONAL = (
+    "host_int",
+    "is_concrete",
+    "input_gradient_through",
+    "replica_mean",
+    "square",
+    "l2_norm",
+    "dot",
+)
 #: The primitives (methods) and attributes an adapter must have.
 _PRIMITIVES = tuple(
     n
@@ -475,6 +489,18 @@ def optional_primitive(b: Any, name: str) -> Callable[..., Any] | None:
     if b.name in _BUILT_IN_ADAPTERS and type(b).__module__.startswith("advloss.adapters."):
         return getattr(b, name)
     return getattr(b, name, None)
+
+
+def square(b: Any, x: Any) -> Any:
+    """``x * x`` through the adapter's optional ``square`` primitive where it has one.
+
+    A plain attribute read in ``try``, not ``optional_primitive``: this runs in the losses'
+    eager path, where the lookup would cost ~0.25 µs per square (the read ~0.05 µs)."""
+    try:
+        op = b.square
+    except AttributeError:  # a plugin adapter without the optional primitive
+        return x * x
+    return op(x)
 
 
 def backend_for(*values: Any, backend: str | None = None, where: object = "advloss") -> Backend:

@@ -43,7 +43,7 @@ from advloss._checks import discriminator as check_discriminator
 from advloss._checks import step as check_step
 from advloss._config import Configurable
 from advloss.augment._draws import Draw, resolve
-from advloss.backend import LOW_PRECISION_DTYPES, Backend, backend_for
+from advloss.backend import LOW_PRECISION_DTYPES, Backend, backend_for, square
 from advloss.errors import AdvlossTypeError, AdvlossValueError
 from advloss.penalties import _checked_discriminator, _inputs, _lazy, _Penalty
 from advloss.registry import _KINDS, _register_builtins
@@ -336,7 +336,7 @@ def _mean_squared_difference(where: str, b: Backend, a: Any, c: Any, what: str) 
     d = a - c
     if b.dtype(d) in LOW_PRECISION_DTYPES:
         d = b.cast(d, "float32")
-    return b.mean(d * d)
+    return b.mean(square(b, d))
 
 
 def _split_draws(where: str, draws: Any, prefixes: tuple[str, ...]) -> dict[str, dict[str, Any]]:

@@ -30,7 +30,7 @@ from advloss._checks import batch_shape, floating, hyperparameter, integer, non_
 from advloss._checks import step as check_step
 from advloss._config import Configurable
 from advloss._replicas import replica_mean
-from advloss.backend import LOW_PRECISION_DTYPES, Backend, backend_for
+from advloss.backend import LOW_PRECISION_DTYPES, Backend, backend_for, square
 from advloss.errors import AdvlossTypeError, AdvlossValueError
 from advloss.registry import _register_builtins
 
@@ -132,7 +132,7 @@ def lecam_penalty(
     a_fake = _anchor(where, b, "ema_fake", ema_fake, dtype)
     over = b.relu(r - a_fake)
     under = b.relu(a_real - f)
-    return weight * (b.mean(over * over) + b.mean(under * under))
+    return weight * (b.mean(square(b, over)) + b.mean(square(b, under)))
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -41,6 +41,7 @@ from advloss._checks import hyperparameter as _hyperparameter
 from advloss._checks import not_a_number as _not_a_number
 from advloss._config import Configurable
 from advloss.backend import _BACKEND_OF_TYPE, LOW_PRECISION_DTYPES, Backend, backend_for
+from advloss.backend import square as _square
 from advloss.errors import AdvlossTypeError, AdvlossValueError
 from advloss.registry import _register_builtins
 
@@ -688,7 +689,7 @@ class LeastSquaresLoss(_Loss):
         tr = self.b if real_label is None else self._target(call, "real_label", real_label, r)
         tf_ = self.a if fake_label is None else self._target(call, "fake_label", fake_label, f)
         dr, df = _minus(r, tr), _minus(f, tf_)
-        return dr * dr, df * df
+        return _square(call.b, dr), _square(call.b, df)
 
     def _target(self, call: _Call, name: str, label: Any, logits: Any) -> Any:
         y = _label(call, name, label, name.replace("label", "logits"), logits, -math.inf, math.inf)
@@ -706,8 +707,7 @@ class LeastSquaresLoss(_Loss):
         return self.b > self.a
 
     def _generator_term(self, b: Backend, f: Any) -> tuple[Any, float]:
-        d = _minus(f, self.c)
-        return d * d, 0.5
+        return _square(b, _minus(f, self.c)), 0.5
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True, slots=True)
@@ -1087,8 +1087,7 @@ class RelativisticPairingLeastSquaresLoss(_PairedLoss):
 
     def _pair_term(self, b: Backend, x: Any, y: Any) -> Any:
         r"""$(x - y - 1)^2$."""
-        d = x - y - 1.0
-        return d * d
+        return _square(b, x - y - 1.0)
 
 
 _register_builtins(

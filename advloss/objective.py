@@ -137,13 +137,14 @@ class Objective:
         objective.generator(D, G(z), step=step).total.backward()
     """
 
-    __slots__ = ("augment", "instance_noise", "labels", "loss", "penalties")
+    __slots__ = ("_alone", "augment", "instance_noise", "labels", "loss", "penalties")
 
     loss: Any
     penalties: tuple[Any, ...]
     labels: tuple[LabelTransform, ...]
     instance_noise: Any
     augment: Any
+    _alone: bool
 
     def __init__(
         self,
@@ -175,6 +176,10 @@ class Objective:
         object.__setattr__(self, "labels", labs)
         object.__setattr__(self, "instance_noise", noise_of(instance_noise))
         object.__setattr__(self, "augment", augment_of(augment))
+        # A loss alone (Objective("ns")): its discriminator call takes a short path, decided
+        # once here rather than on every call.
+        alone = not pens and not labs and self.instance_noise is None and self.augment is None
+        object.__setattr__(self, "_alone", alone)
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"Objective is immutable; build a new one (tried to set {name!r}).")
@@ -309,6 +314,11 @@ class Objective:
         Returns:
             ``ObjectiveOutput`` ``(total, terms, stats)``.
         """
+        if self._alone and noise_std is None and not draws and not states:
+            # Nothing drawn, no term: the same values through a path with fewer Python frames.
+            return ObjectiveOutput(
+                *compute.loss_alone(self.loss, discriminator, real, fake, backend, replicas)
+            )
         return ObjectiveOutput(
             *compute.discriminator(
                 self, discriminator, real, fake, step, key, draws, noise_std, backend,

@@ -149,6 +149,40 @@ def test_the_toy_backend_computes_a_loss_and_an_objective(toy_registered, monkey
     assert "toy" in advloss.available_backends()
 
 
+class ToyWithoutSquare(ToyBackend):
+    """A plugin adapter without the optional ``square`` primitive."""
+
+    name = "toy_nosq"
+
+    def __getattr__(self, primitive):
+        if primitive == "square":
+            raise AttributeError(primitive)
+        return super().__getattr__(primitive)
+
+
+def test_an_adapter_without_square_gets_x_times_x(monkeypatch):
+    """The squared losses fall back to ``x * x`` where an adapter lacks the optional
+    ``square``; the value equals the NumPy adapter's (which has it)."""
+    monkeypatch.delitem(sys.modules, TOY_MODULE, raising=False)
+    _import_toy_framework(monkeypatch)
+    advloss.register_backend("toy_nosq", ToyWithoutSquare)
+    try:
+        assert not hasattr(advloss.get_backend("toy_nosq"), "square")
+        rng = np.random.default_rng(1)
+        r, f = rng.normal(size=(8, 1)), rng.normal(size=(8, 1))
+        for name in ("lsgan", "rp_lsgan"):
+            loss = advloss.get_loss(name)
+            toy = loss.discriminator(r, f, backend="toy_nosq")
+            assert isinstance(toy, ToyArray)
+            assert float(toy) == float(loss.discriminator(r, f))
+        lecam = advloss.lecam_penalty(
+            ToyArray(r), ToyArray(f), ema_real=0.2, ema_fake=-0.1, backend="toy_nosq"
+        )
+        assert float(lecam) == float(advloss.lecam_penalty(r, f, ema_real=0.2, ema_fake=-0.1))
+    finally:
+        advloss.unregister_backend("toy_nosq")
+
+
 def test_a_backend_is_detected_only_once_its_framework_is_imported(toy_registered, monkeypatch):
     x = ToyArray(np.zeros((2, 1)))
     with pytest.raises(advloss.AdvlossTypeError, match="not a tensor of a supported framework"):

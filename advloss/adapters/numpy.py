@@ -133,6 +133,9 @@ class NumpyBackend:
     def input_gradient_through(self, fn: Any, x: Any) -> tuple[Any, Any]:
         return self.input_gradient(fn, x)  # raises: no autodiff
 
+    def square(self, x: Any) -> Any:
+        return np.square(x)
+
     def l2_norm(self, x: Any) -> Any:
         return np.linalg.norm(x)
 

@@ -211,6 +211,10 @@ class TorchBackend:
         (grad,) = torch.autograd.grad(out.sum(), x, create_graph=True, allow_unused=True)
         return out, grad
 
+    def square(self, x: Any) -> Any:
+        # x * x (aten.mul), not torch.square (aten.pow): the ATen graph a user's ``d * d`` gives.
+        return x * x
+
     def l2_norm(self, x: Any) -> Any:
         return torch.linalg.vector_norm(x)
 
