@@ -876,7 +876,7 @@ def max_gradient_penalty(
         >>> import torch, advloss
         >>> D = lambda x: 0.5 * (x * x).sum(1)          # the gradient at x is x itself
         >>> real, fake = torch.zeros(3, 2), torch.tensor([[1.0, 0.0], [0.0, 2.0], [3.0, 4.0]])
-        >>> round(float(advloss.max_gradient_penalty(D, real, fake, alpha=torch.ones(3))), 4)
+        >>> round(advloss.max_gradient_penalty(D, real, fake, alpha=torch.ones(3)).item(), 4)
         250.0
     """
     where = "max_gradient_penalty"

@@ -133,11 +133,44 @@ def write_report(
     if skipped:
         L += ["Skipped frameworks: " + "; ".join(f"{k} ({v})" for k, v in skipped.items()), ""]
 
-    # Summary tables: one per framework/mode, cases x shapes.
-    L += ["## Ratios (advloss / hand-written)", ""]
     by_fm: dict[tuple, list] = collections.defaultdict(list)
     for rec in records:
         by_fm[(rec["framework"], rec["mode"])].append(rec)
+    L += [
+        "## Summary",
+        "",
+        "Per framework and mode, over the cases × shapes below: the median and worst ratio, the "
+        "median of advloss − hand per call, and the cases *at parity* (the interquartile range "
+        "of their per-round paired ratios holds 1).",
+        "",
+        *report.table(
+            [
+                "framework",
+                "mode",
+                "median ratio",
+                "worst ratio",
+                "median extra µs per call",
+                "at parity",
+            ],
+            (
+                [
+                    fw,
+                    mode,
+                    f"{statistics.median(r['ratio'] for r in recs):.3f}",
+                    f"{max(r['ratio'] for r in recs):.3f}",
+                    f"{statistics.median(r['delta_us'] for r in recs):.2f}",
+                    f"{sum(r['paired_ratio_q25'] <= 1.0 <= r['paired_ratio_q75'] for r in recs)}"
+                    f"/{len(recs)}",
+                ]
+                for (fw, mode), recs in by_fm.items()
+            ),
+            "llrrrr",
+        ),
+        "",
+    ]
+
+    # Ratio tables: one per framework/mode, cases x shapes.
+    L += ["## Ratios (advloss / hand-written)", ""]
     for (fw, mode), recs in by_fm.items():
         shapes = list(dict.fromkeys(shape_str(tuple(r["shape"])) for r in recs))
         cases = list(dict.fromkeys(r["case"] for r in recs))
