@@ -218,9 +218,9 @@ class Backend(Protocol):
 
     def square(self, x: Any) -> Any:
         """``x * x``, elementwise.  Optional: the core falls back to ``x * x``; an adapter has it
-        where the framework's own op is cheaper eagerly than its operator (``tf.square`` costs
-        ~6 µs where ``x * x`` costs ~14 µs on a (64, 1) tensor; ``jnp.square`` ~3.4 against
-        ~5.5 µs).  It must give exactly ``x * x``, value and gradient."""
+        where the framework's own op is cheaper eagerly than its operator (``tf.square``,
+        ``jnp.square``: no Python operator dispatch).  It must give exactly ``x * x``, value and
+        gradient."""
 
     def l2_norm(self, x: Any) -> Any:
         """The Euclidean norm of all of ``x``'s entries, a 0-d tensor — used where no gradient
@@ -495,7 +495,8 @@ def square(b: Any, x: Any) -> Any:
     """``x * x`` through the adapter's optional ``square`` primitive where it has one.
 
     A plain attribute read in ``try``, not ``optional_primitive``: this runs in the losses'
-    eager path, where the lookup would cost ~0.25 µs per square (the read ~0.05 µs)."""
+    eager path, where that lookup's string tests would slow every square in PyTorch, whose
+    adapter gains nothing from the primitive."""
     try:
         op = b.square
     except AttributeError:  # a plugin adapter without the optional primitive

@@ -393,7 +393,9 @@ class _Loss(Configurable):
             A 0-d tensor (elementwise values for ``reduction="none"``) of the logits'
             framework, in their dtype (float32 for float16/bfloat16 logits).
         """
-        if not self.supports_labels and (real_label is not None or fake_label is not None):
+        # The labels are tested first: the common call (no labels) then reads no class
+        # attribute, on which torch.compile would install guards.
+        if (real_label is not None or fake_label is not None) and not self.supports_labels:
             given = "real_label" if real_label is not None else "fake_label"
             raise AdvlossTypeError(
                 f"{self._where('discriminator')}: {given} is only for losses with class targets "
