@@ -393,8 +393,8 @@ class _Loss(Configurable):
             A 0-d tensor (elementwise values for ``reduction="none"``) of the logits'
             framework, in their dtype (float32 for float16/bfloat16 logits).
         """
-        # The labels are tested first: the common call (no labels) then reads no class
-        # attribute, on which torch.compile would install guards.
+        # The labels are tested first: the common call (no labels) then does not read the class
+        # attribute supports_labels, on which torch.compile would install a guard.
         if (real_label is not None or fake_label is not None) and not self.supports_labels:
             given = "real_label" if real_label is not None else "fake_label"
             raise AdvlossTypeError(
