@@ -17,7 +17,7 @@ from advloss._objective_plan import (
     term_names,
 )
 from advloss._stats import Stats
-from advloss.backend import Backend, backend_for
+from advloss.backend import Backend, backend_for, optional_primitive
 from advloss.balance import balance_stats, loss_threshold
 from advloss.errors import AdvlossValueError
 from advloss.labels import apply_labels
@@ -33,8 +33,7 @@ def loss_alone(
 ) -> Output:
     """``Objective.discriminator`` of an objective that is a loss alone (``Objective("ns")``),
     called with nothing drawn and no state: ``discriminator``'s values, fewer Python frames."""
-    if not callable(d):
-        check_discriminator("Objective.discriminator", d)
+    check_discriminator("Objective.discriminator", d)
     b = backend_for(real, fake, backend=backend, where="Objective.discriminator")
     real_logits, fake_logits = d(real), d(fake)
     adversarial = loss.discriminator(real_logits, fake_logits)
@@ -447,10 +446,7 @@ def _stats(
             )
         return stats
 
-    try:  # an optional primitive (see backend.Backend), read plainly: this runs on every call
-        concrete = b.is_concrete
-    except AttributeError:
-        concrete = None
+    concrete = optional_primitive(b, "is_concrete")  # optional primitive: see backend.Backend
     # The logits of one call are traced or concrete together: one of them tells (fake's is
     # always computed); a tensor std (a controller's) is checked too.
     if (

@@ -477,31 +477,22 @@ def _describe(value: Any) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
-#: The built-in adapters' names: each has every optional primitive.
-_BUILT_IN_ADAPTERS = frozenset({"torch", "tensorflow", "jax", "numpy"})
-
-
 def optional_primitive(b: Any, name: str) -> Callable[..., Any] | None:
     """The optional primitive ``name`` of adapter ``b`` (e.g. ``host_int``), or None when the
-    adapter has none.  The built-in adapters have them all, and are read with a plain attribute
-    access: ``torch.compile`` cannot trace ``getattr`` with a default on their slotted
-    instances; a plugin's adapter may lack one."""
-    if b.name in _BUILT_IN_ADAPTERS and type(b).__module__.startswith("advloss.adapters."):
+    adapter has none (a plugin's adapter may lack one; the built-in adapters have them all).
+    A plain ``getattr`` in ``try``: ``torch.compile`` cannot trace ``getattr`` with a default
+    on the built-in adapters' slotted instances, and this runs in the losses' eager path,
+    where any test before the read would cost more than the read."""
+    try:
         return getattr(b, name)
-    return getattr(b, name, None)
+    except AttributeError:
+        return None
 
 
 def square(b: Any, x: Any) -> Any:
-    """``x * x`` through the adapter's optional ``square`` primitive where it has one.
-
-    A plain attribute read in ``try``, not ``optional_primitive``: this runs in the losses'
-    eager path, where that lookup's string tests would slow every square in PyTorch, whose
-    adapter gains nothing from the primitive."""
-    try:
-        op = b.square
-    except AttributeError:  # a plugin adapter without the optional primitive
-        return x * x
-    return op(x)
+    """``x * x``, through the adapter's optional ``square`` primitive where it has one."""
+    op = optional_primitive(b, "square")
+    return x * x if op is None else op(x)
 
 
 def backend_for(*values: Any, backend: str | None = None, where: object = "advloss") -> Backend:

@@ -30,13 +30,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 from benchmarks import report
+from benchmarks.overhead import writer
 from reference_trainers import common
 
 PARTS = ["overhead", "penalties", "sweep"]
@@ -189,19 +189,7 @@ def markdown(info: dict[str, Any], sweep: list[dict[str, Any]], folder: Path, qu
                   "median and worst over the 12 cases × shapes measured. Each case's ratio is "
                   f"the median of {rounds} interleaved rounds' paired ratios; *at parity*: cases "
                   "whose interquartile range holds 1.", ""]  # fmt: skip
-        groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
-        for r in overhead["records"]:
-            groups.setdefault((r["framework"], r["mode"]), []).append(r)
-        rows = []
-        for (fw, mode), rs in groups.items():
-            ratios = [r["ratio"] for r in rs]
-            parity = sum(r["paired_ratio_q25"] <= 1.0 <= r["paired_ratio_q75"] for r in rs)
-            rows.append([fw, mode, f"{statistics.median(ratios):.3f}", f"{max(ratios):.3f}",
-                         f"{statistics.median(r['delta_us'] for r in rs):.2f}",
-                         f"{parity}/{len(rs)}"])  # fmt: skip
-        lines += report.table(["framework", "mode", "median ratio", "worst ratio",
-                               "median extra µs per call", "at parity"], rows, "llrrrr")  # fmt: skip
-        lines.append("")
+        lines += [*writer.summary_table(overhead["records"]), ""]
     pen = _load(folder / f"penalties{sfx}.json")
     if pen:
         rounds = pen["machine"].get("rounds")

@@ -154,7 +154,7 @@ class JaxBackend:
         return out, grad
 
     def square(self, x: Any) -> Any:
-        return jnp.square(x)  # ~2 µs cheaper eagerly than x * x; the same value and gradient
+        return jnp.square(x)  # no Python operator dispatch (cheaper eagerly than x * x)
 
     def l2_norm(self, x: Any) -> Any:
         return jnp.linalg.norm(x)

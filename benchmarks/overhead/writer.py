@@ -51,6 +51,32 @@ def fmt_ratio(x: float) -> str:
     return f"**{s}**" if x > TARGET_RATIO else s
 
 
+def summary_table(records: list) -> list[str]:
+    """Per framework and mode (in the records' order): the median and worst ratio, the median
+    advloss − hand µs per call, and the cases at parity (the interquartile range of their
+    per-round paired ratios holds 1) — overhead.md's summary, also speed.md's."""
+    by_fm: dict[tuple, list] = collections.defaultdict(list)
+    for rec in records:
+        by_fm[(rec["framework"], rec["mode"])].append(rec)
+    return report.table(
+        ["framework", "mode", "median ratio", "worst ratio", "median extra µs per call",
+         "at parity"],
+        (
+            [
+                fw,
+                mode,
+                f"{statistics.median(r['ratio'] for r in recs):.3f}",
+                f"{max(r['ratio'] for r in recs):.3f}",
+                f"{statistics.median(r['delta_us'] for r in recs):.2f}",
+                f"{sum(r['paired_ratio_q25'] <= 1.0 <= r['paired_ratio_q75'] for r in recs)}"
+                f"/{len(recs)}",
+            ]
+            for (fw, mode), recs in by_fm.items()
+        ),
+        "llrrrr",
+    )  # fmt: skip
+
+
 def write_report(
     out_dir: Path,
     meta: dict,
@@ -143,29 +169,7 @@ def write_report(
         "median of advloss − hand per call, and the cases *at parity* (the interquartile range "
         "of their per-round paired ratios holds 1).",
         "",
-        *report.table(
-            [
-                "framework",
-                "mode",
-                "median ratio",
-                "worst ratio",
-                "median extra µs per call",
-                "at parity",
-            ],
-            (
-                [
-                    fw,
-                    mode,
-                    f"{statistics.median(r['ratio'] for r in recs):.3f}",
-                    f"{max(r['ratio'] for r in recs):.3f}",
-                    f"{statistics.median(r['delta_us'] for r in recs):.2f}",
-                    f"{sum(r['paired_ratio_q25'] <= 1.0 <= r['paired_ratio_q75'] for r in recs)}"
-                    f"/{len(recs)}",
-                ]
-                for (fw, mode), recs in by_fm.items()
-            ),
-            "llrrrr",
-        ),
+        *summary_table(records),
         "",
     ]
 
